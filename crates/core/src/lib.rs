@@ -1,0 +1,18 @@
+//! Domain types, component traits and the shared error type of ttc.
+//!
+//! Every other crate depends on this one and on no sibling: the generator, the
+//! verifiers, the search strategies and the policy all meet here. Nothing in this
+//! crate runs a model or reads a file.
+
+mod error;
+mod generation;
+mod runtime;
+mod seed;
+
+pub use error::{Error, Result};
+pub use generation::{
+    ChatMessage, Completion, FinishReason, Generator, ModelInfo, Prompt, SamplingParams,
+    Sequence, SequenceCache, StopCriteria,
+};
+pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings};
+pub use seed::SeqRng;

@@ -1,0 +1,670 @@
+//! The demo world: seeded multi-step arithmetic problems with step-by-step solutions.
+//!
+//! A problem is a chain of operations applied left to right to a start number:
+//!
+//! ```text
+//! Start with 37. Add 5. Multiply by 3. Subtract 8. What is the result?
+//! ```
+//!
+//! Its solution has one step per line and ends with the answer line:
+//!
+//! ```text
+//! 37 + 5 = 42
+//! 42 x 3 = 126
+//! 126 - 8 = 118
+//! Answer: 118
+//! ```
+//!
+//! Values never go below 0 nor above [`MAX_VALUE`] (no negative numbers, at most
+//! five digits): an operation that would leave that range is not drawn for that
+//! step. The knobs (steps, operand digits, operators) come from a
+//! [`DifficultyMix`]; [`Chain::level`] derives a level 1-5 from them.
+//!
+//! **Splits.** Every problem belongs to exactly one [`Split`], a function of a
+//! stable hash of its text ([`split_of`]): 5% validation, 5% test, 90% train. The
+//! training stream skips any problem that is not in `train`, and the fixed sets keep
+//! only their own split, so the three are disjoint by construction, whatever the
+//! seed. The validation and test sets are the first [`FIXED_SPLIT_SIZE`] distinct
+//! problems of their split drawn from built-in seeds.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use serde_json::{Map, Value};
+
+use crate::error::{DatasetError, Result};
+use crate::jsonl::write_jsonl;
+use crate::mix::{DifficultyMix, MixComponent, OpKind, OpSet};
+use crate::record::Problem;
+
+/// The largest value a chain may reach (the start, each intermediate and the answer).
+pub const MAX_VALUE: u32 = 99_999;
+/// The size of the fixed validation and test sets.
+pub const FIXED_SPLIT_SIZE: usize = 500;
+
+const VALIDATION_SEED: u64 = 0x7474_632d_7661_6c31;
+const TEST_SEED: u64 = 0x7474_632d_7465_7374;
+/// Per mille of problems in validation (`0..VALIDATION_PER_MILLE`) and test (up to `TEST_END`).
+const VALIDATION_PER_MILLE: u64 = 50;
+const TEST_END_PER_MILLE: u64 = 100;
+
+/// The three disjoint parts of the demo world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// The endless training stream.
+    Train,
+    /// The fixed validation set (500 problems).
+    Validation,
+    /// The fixed test set (500 problems).
+    Test,
+}
+
+impl Split {
+    /// The name used in file names and `unique_id`s: `train`, `validation`, `test`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Split {
+    type Err = DatasetError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "train" => Ok(Split::Train),
+            "validation" | "val" => Ok(Split::Validation),
+            "test" => Ok(Split::Test),
+            other => Err(DatasetError::InvalidRequest(format!(
+                "unknown split {other:?}; use train, validation or test"
+            ))),
+        }
+    }
+}
+
+/// The knob values a chain was drawn with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Knobs {
+    /// Number of operations, 1 to 8.
+    pub steps: u8,
+    /// Digits of the start number and of every operand, 1 to 3.
+    pub digits: u8,
+    /// Operations the steps could use.
+    pub operators: OpSet,
+}
+
+/// One operation of a chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// The operation.
+    pub op: OpKind,
+    /// Its right-hand operand.
+    pub operand: u32,
+}
+
+/// A demo problem in structured form.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Chain {
+    /// The start number.
+    pub start: u32,
+    /// The operations, applied left to right.
+    pub steps: Vec<Step>,
+    /// The knobs it was drawn with.
+    pub knobs: Knobs,
+}
+
+impl Chain {
+    /// The start value followed by the value after each step (`steps.len() + 1` values).
+    /// `None` if a step leaves `0..=MAX_VALUE` (never for a generated chain).
+    pub fn values(&self) -> Option<Vec<u32>> {
+        let mut values = Vec::with_capacity(self.steps.len() + 1);
+        let mut value = self.start;
+        values.push(value);
+        for step in &self.steps {
+            value = step.op.apply(value, step.operand)?;
+            if value > MAX_VALUE {
+                return None;
+            }
+            values.push(value);
+        }
+        Some(values)
+    }
+
+    /// The final value. `None` as for [`Chain::values`].
+    pub fn answer(&self) -> Option<u32> {
+        self.values().and_then(|v| v.last().copied())
+    }
+
+    /// The question, e.g. `Start with 37. Add 5. Multiply by 3. What is the result?`.
+    pub fn problem_text(&self) -> String {
+        let mut text = format!("Start with {}.", self.start);
+        for step in &self.steps {
+            text.push_str(&format!(" {} {}.", step.op.verb(), step.operand));
+        }
+        text.push_str(" What is the result?");
+        text
+    }
+
+    /// The reference solution: one line `a op b = c` per step, then `Answer: n`.
+    /// `None` as for [`Chain::values`].
+    pub fn solution_text(&self) -> Option<String> {
+        let values = self.values()?;
+        let mut lines: Vec<String> = self
+            .steps
+            .iter()
+            .zip(values.windows(2))
+            .map(|(step, w)| format!("{} {} {} = {}", w[0], step.op.symbol(), step.operand, w[1]))
+            .collect();
+        lines.push(format!("Answer: {}", values[values.len() - 1]));
+        Some(lines.join("\n"))
+    }
+
+    /// Difficulty level 1-5, from the points
+    /// `(steps - 1) + 2 (digits - 1) + [any -] + 2 min(number of x steps, 2)`
+    /// (0 to 16): 0-2 is level 1, 3-5 level 2, 6-9
+    /// level 3, 10-11 level 4, 12 and more level 5. The thresholds cut the default
+    /// mix into roughly equal fifths; the levels are a label, the difficulty bins of
+    /// the method come from the model's pass@1.
+    pub fn level(&self) -> u8 {
+        let steps = u32::from(self.knobs.steps.max(1) - 1);
+        let digits = 2 * u32::from(self.knobs.digits.max(1) - 1);
+        let sub = u32::from(self.steps.iter().any(|s| s.op == OpKind::Sub));
+        let muls = self
+            .steps
+            .iter()
+            .filter(|s| s.op == OpKind::Mul)
+            .count()
+            .min(2) as u32;
+        match steps + digits + sub + 2 * muls {
+            0..=2 => 1,
+            3..=5 => 2,
+            6..=9 => 3,
+            10..=11 => 4,
+            _ => 5,
+        }
+    }
+
+    /// The split this problem belongs to (see [`split_of`]).
+    pub fn split(&self) -> Split {
+        split_of(&self.problem_text())
+    }
+
+    /// The dataset row for this problem. Besides the MATH-500 fields it carries
+    /// `steps`, `digits` and `operators` (e.g. `"+-x"`) for analysis.
+    /// `None` as for [`Chain::values`].
+    pub fn to_problem(&self, unique_id: String) -> Option<Problem> {
+        let solution = self.solution_text()?;
+        let answer = self.answer()?.to_string();
+        let mut extra = Map::new();
+        extra.insert("steps".into(), Value::from(self.knobs.steps));
+        extra.insert("digits".into(), Value::from(self.knobs.digits));
+        extra.insert(
+            "operators".into(),
+            Value::from(self.knobs.operators.to_string()),
+        );
+        Some(Problem {
+            problem: self.problem_text(),
+            solution,
+            answer,
+            level: self.level(),
+            unique_id,
+            extra,
+        })
+    }
+}
+
+/// The split of a problem text: a stable 64-bit hash of the exact text (FNV-1a,
+/// then a SplitMix64 finaliser), taken modulo 1000: below 50 is validation, below
+/// 100 test, the rest train. The hash does not depend on the Rust version or platform.
+pub fn split_of(problem_text: &str) -> Split {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in problem_text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^= hash >> 31;
+    match hash % 1000 {
+        b if b < VALIDATION_PER_MILLE => Split::Validation,
+        b if b < TEST_END_PER_MILLE => Split::Test,
+        _ => Split::Train,
+    }
+}
+
+/// Uniform integer in `lo..=hi` (requires `lo <= hi`), by rejection sampling so
+/// that the data never depends on a `rand` version's range algorithm.
+fn uniform(rng: &mut ChaCha8Rng, lo: u32, hi: u32) -> u32 {
+    let span = u64::from(hi - lo) + 1;
+    let limit = u64::MAX - u64::MAX % span;
+    loop {
+        let x = rng.next_u64();
+        if x < limit {
+            return lo + (x % span) as u32;
+        }
+    }
+}
+
+fn unit_f64(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The operand range of `op` at `value` with `digits`-digit operands, if not empty.
+fn operand_range(op: OpKind, value: u32, digits: u8) -> Option<(u32, u32)> {
+    let lo = if digits == 1 {
+        1
+    } else {
+        10u32.pow(u32::from(digits) - 1)
+    };
+    let hi = 10u32.pow(u32::from(digits)) - 1;
+    let (lo, hi) = match op {
+        OpKind::Add => (lo, hi.min(MAX_VALUE - value)),
+        OpKind::Sub => (lo, hi.min(value)),
+        OpKind::Mul => (
+            lo.max(2),
+            MAX_VALUE.checked_div(value).map_or(hi, |m| hi.min(m)),
+        ),
+    };
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// A demo world: a validated [`DifficultyMix`] and everything drawn from it.
+#[derive(Clone, Debug)]
+pub struct DemoWorld {
+    mix: DifficultyMix,
+    total_weight: f64,
+}
+
+impl Default for DemoWorld {
+    fn default() -> Self {
+        let mix = DifficultyMix::default();
+        let total_weight = mix.total_weight();
+        DemoWorld { mix, total_weight }
+    }
+}
+
+impl DemoWorld {
+    /// A world over `mix`; fails with the component and bound if the mix is invalid.
+    pub fn new(mix: DifficultyMix) -> Result<Self> {
+        mix.validate()?;
+        let total_weight = mix.total_weight();
+        Ok(DemoWorld { mix, total_weight })
+    }
+
+    /// The mix this world draws from.
+    pub fn mix(&self) -> &DifficultyMix {
+        &self.mix
+    }
+
+    fn pick_component(&self, rng: &mut ChaCha8Rng) -> &MixComponent {
+        let mut target = unit_f64(rng) * self.total_weight;
+        for component in &self.mix.components {
+            if target < component.weight {
+                return component;
+            }
+            target -= component.weight;
+        }
+        // Rounding can leave `target` a hair above the last weight.
+        &self.mix.components[self.mix.components.len() - 1]
+    }
+
+    /// Draws one chain (of any split) from `rng`.
+    ///
+    /// Each step draws its operation uniformly among the component's operators whose
+    /// result can stay within `0..=MAX_VALUE` with a `digits`-digit operand, then the
+    /// operand uniformly within that bound. If none can (only possible for sets
+    /// without both `+` and `-`), the step subtracts, or adds when the value is too
+    /// small to subtract from.
+    pub fn sample_chain(&self, rng: &mut ChaCha8Rng) -> Chain {
+        let component = self.pick_component(rng);
+        let steps = uniform(
+            rng,
+            u32::from(component.min_steps),
+            u32::from(component.max_steps),
+        ) as u8;
+        let digits = uniform(
+            rng,
+            u32::from(component.min_digits),
+            u32::from(component.max_digits),
+        ) as u8;
+        let knobs = Knobs {
+            steps,
+            digits,
+            operators: component.operators,
+        };
+        let (lo, hi) = operand_range(OpKind::Add, 0, digits).unwrap_or((1, 9));
+        let start = uniform(rng, lo, hi);
+        let mut value = start;
+        let mut chain_steps = Vec::with_capacity(usize::from(steps));
+        for _ in 0..steps {
+            let feasible: Vec<(OpKind, (u32, u32))> = component
+                .operators
+                .iter()
+                .filter_map(|op| operand_range(op, value, digits).map(|r| (op, r)))
+                .collect();
+            let (op, (lo, hi)) = if feasible.is_empty() {
+                match operand_range(OpKind::Sub, value, digits) {
+                    Some(range) => (OpKind::Sub, range),
+                    // Sub is empty only when value < 10^(digits-1) <= 100, so Add fits.
+                    None => (
+                        OpKind::Add,
+                        operand_range(OpKind::Add, value, digits).unwrap_or((1, 9)),
+                    ),
+                }
+            } else {
+                feasible[uniform(rng, 0, feasible.len() as u32 - 1) as usize]
+            };
+            let operand = uniform(rng, lo, hi);
+            value = op.apply(value, operand).unwrap_or(value);
+            chain_steps.push(Step { op, operand });
+        }
+        Chain {
+            start,
+            steps: chain_steps,
+            knobs,
+        }
+    }
+
+    /// The endless training stream for `seed`: only problems of [`Split::Train`],
+    /// with `unique_id`s `demo/train/000000`, `demo/train/000001`, ...
+    pub fn train_stream(&self, seed: u64) -> TrainStream {
+        TrainStream {
+            world: self.clone(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            index: 0,
+        }
+    }
+
+    /// The first `count` problems of the training stream for `seed`.
+    pub fn train_problems(&self, seed: u64, count: usize) -> Vec<Problem> {
+        self.train_stream(seed).take(count).collect()
+    }
+
+    /// The fixed validation or test set: [`FIXED_SPLIT_SIZE`] distinct problems with
+    /// `unique_id`s `demo/<split>/00000` ... `demo/<split>/00499`, in a fixed order.
+    /// Fails for [`Split::Train`] (use [`DemoWorld::train_stream`]) and when the mix
+    /// is too narrow to supply 500 distinct problems of the split.
+    pub fn fixed_split(&self, split: Split) -> Result<Vec<Problem>> {
+        let seed = match split {
+            Split::Validation => VALIDATION_SEED,
+            Split::Test => TEST_SEED,
+            Split::Train => {
+                return Err(DatasetError::InvalidRequest(
+                    "the train split is an endless stream, not a fixed set; ask for a count of \
+                     training problems instead"
+                        .into(),
+                ));
+            }
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut seen = HashSet::new();
+        let mut problems = Vec::with_capacity(FIXED_SPLIT_SIZE);
+        let max_attempts = 400 * FIXED_SPLIT_SIZE as u64 + 100_000;
+        let mut attempts = 0;
+        while problems.len() < FIXED_SPLIT_SIZE {
+            if attempts == max_attempts {
+                return Err(DatasetError::MixTooNarrow {
+                    split: split.name(),
+                    found: problems.len(),
+                    wanted: FIXED_SPLIT_SIZE,
+                    attempts,
+                });
+            }
+            attempts += 1;
+            let chain = self.sample_chain(&mut rng);
+            let text = chain.problem_text();
+            if split_of(&text) != split || !seen.insert(text) {
+                continue;
+            }
+            let id = format!("demo/{}/{:05}", split.name(), problems.len());
+            if let Some(problem) = chain.to_problem(id) {
+                problems.push(problem);
+            }
+        }
+        Ok(problems)
+    }
+
+    /// The problems of a split: for [`Split::Train`] the first `count` of the stream
+    /// for `seed` (`count` required); for validation/test the fixed set, or its first
+    /// `count` problems (`seed` must then be `None`: those sets are fixed).
+    pub fn problems(
+        &self,
+        split: Split,
+        count: Option<usize>,
+        seed: Option<u64>,
+    ) -> Result<Vec<Problem>> {
+        match split {
+            Split::Train => {
+                let count = count.ok_or_else(|| {
+                    DatasetError::InvalidRequest(
+                        "the train split is endless: give the number of problems to write".into(),
+                    )
+                })?;
+                Ok(self.train_problems(seed.unwrap_or(0), count))
+            }
+            Split::Validation | Split::Test => {
+                if let Some(seed) = seed {
+                    return Err(DatasetError::InvalidRequest(format!(
+                        "the {split} set is fixed and takes no seed (got {seed}); a seed applies \
+                         to the train split only"
+                    )));
+                }
+                let mut problems = self.fixed_split(split)?;
+                if let Some(count) = count {
+                    if count > problems.len() {
+                        return Err(DatasetError::InvalidRequest(format!(
+                            "the {split} set has {} problems, cannot take {count}; give a count \
+                             of at most {}",
+                            problems.len(),
+                            problems.len()
+                        )));
+                    }
+                    problems.truncate(count);
+                }
+                Ok(problems)
+            }
+        }
+    }
+
+    /// Writes [`DemoWorld::problems`] to a JSONL file (see [`crate::write_problems`]);
+    /// returns the number of lines written.
+    pub fn write_split(
+        &self,
+        path: impl AsRef<Path>,
+        split: Split,
+        count: Option<usize>,
+        seed: Option<u64>,
+    ) -> Result<usize> {
+        write_jsonl(path, &self.problems(split, count, seed)?)
+    }
+}
+
+/// The endless training stream of a [`DemoWorld`] (see [`DemoWorld::train_stream`]).
+#[derive(Debug)]
+pub struct TrainStream {
+    world: DemoWorld,
+    rng: ChaCha8Rng,
+    index: u64,
+}
+
+impl TrainStream {
+    /// The next training chain (without numbering it).
+    pub fn next_chain(&mut self) -> Chain {
+        loop {
+            let chain = self.world.sample_chain(&mut self.rng);
+            if chain.split() == Split::Train {
+                return chain;
+            }
+        }
+    }
+}
+
+impl Iterator for TrainStream {
+    type Item = Problem;
+
+    fn next(&mut self) -> Option<Problem> {
+        loop {
+            let chain = self.next_chain();
+            if let Some(problem) = chain.to_problem(format!("demo/train/{:06}", self.index)) {
+                self.index += 1;
+                return Some(problem);
+            }
+        }
+    }
+}
+
+/// Writes `count` training problems of the default demo world for `seed` to a JSONL
+/// file; returns the number of lines written. The demo training pipeline calls this.
+pub fn write_train(path: impl AsRef<Path>, seed: u64, count: usize) -> Result<usize> {
+    DemoWorld::default().write_split(path, Split::Train, Some(count), Some(seed))
+}
+
+/// Writes the default demo world's fixed validation or test set (all 500, or the
+/// first `count`) to a JSONL file; returns the number of lines written.
+pub fn write_fixed(path: impl AsRef<Path>, split: Split, count: Option<usize>) -> Result<usize> {
+    DemoWorld::default().write_split(path, split, count, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(start: u32, steps: &[(OpKind, u32)]) -> Chain {
+        Chain {
+            start,
+            steps: steps
+                .iter()
+                .map(|&(op, operand)| Step { op, operand })
+                .collect(),
+            knobs: Knobs {
+                steps: steps.len() as u8,
+                digits: 2,
+                operators: OpSet::ALL,
+            },
+        }
+    }
+
+    #[test]
+    fn renders_the_documented_example() {
+        let c = chain(37, &[(OpKind::Add, 5), (OpKind::Mul, 3), (OpKind::Sub, 8)]);
+        assert_eq!(
+            c.problem_text(),
+            "Start with 37. Add 5. Multiply by 3. Subtract 8. What is the result?"
+        );
+        assert_eq!(
+            c.solution_text().unwrap(),
+            "37 + 5 = 42\n42 x 3 = 126\n126 - 8 = 118\nAnswer: 118"
+        );
+        let p = c.to_problem("demo/test/00042".into()).unwrap();
+        assert_eq!(p.answer, "118");
+        assert_eq!(p.extra["operators"], "+-x");
+    }
+
+    #[test]
+    fn out_of_range_chains_have_no_solution() {
+        assert_eq!(chain(5, &[(OpKind::Sub, 8)]).answer(), None);
+        assert_eq!(chain(999, &[(OpKind::Mul, 999)]).solution_text(), None);
+    }
+
+    #[test]
+    fn level_grows_with_the_knobs() {
+        let easy = Chain {
+            knobs: Knobs {
+                steps: 1,
+                digits: 1,
+                operators: OpSet::ADD_SUB,
+            },
+            ..chain(3, &[(OpKind::Add, 4)])
+        };
+        assert_eq!(easy.level(), 1);
+        let hard = Chain {
+            knobs: Knobs {
+                steps: 8,
+                digits: 3,
+                operators: OpSet::ALL,
+            },
+            ..chain(
+                100,
+                &[(OpKind::Mul, 100), (OpKind::Sub, 1), (OpKind::Mul, 0)],
+            )
+        };
+        assert_eq!(hard.level(), 5);
+    }
+
+    #[test]
+    fn split_names_parse_and_bad_names_are_explained() {
+        assert_eq!("validation".parse::<Split>().unwrap(), Split::Validation);
+        assert_eq!("val".parse::<Split>().unwrap(), Split::Validation);
+        let err = "dev".parse::<Split>().unwrap_err().to_string();
+        assert!(
+            err.contains("\"dev\"") && err.contains("validation"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn split_fractions_are_about_five_percent() {
+        let world = DemoWorld::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let n = 20_000;
+        let mut counts = [0usize; 3];
+        for _ in 0..n {
+            match world.sample_chain(&mut rng).split() {
+                Split::Train => counts[0] += 1,
+                Split::Validation => counts[1] += 1,
+                Split::Test => counts[2] += 1,
+            }
+        }
+        for (count, share) in counts.iter().zip([0.90, 0.05, 0.05]) {
+            let got = *count as f64 / n as f64;
+            assert!((got - share).abs() < 0.01, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn narrow_mix_fails_instead_of_looping() {
+        let mix = DifficultyMix {
+            components: vec![MixComponent {
+                name: "tiny".into(),
+                weight: 1.0,
+                min_steps: 1,
+                max_steps: 1,
+                min_digits: 1,
+                max_digits: 1,
+                operators: OpSet::new(&[OpKind::Add]).unwrap(),
+            }],
+        };
+        let err = DemoWorld::new(mix)
+            .unwrap()
+            .fixed_split(Split::Test)
+            .unwrap_err();
+        assert!(
+            matches!(err, DatasetError::MixTooNarrow { wanted: 500, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn requests_are_checked() {
+        let world = DemoWorld::default();
+        let err = world.problems(Split::Train, None, Some(1)).unwrap_err();
+        assert!(err.to_string().contains("endless"), "{err}");
+        let err = world.problems(Split::Test, Some(501), None).unwrap_err();
+        assert!(err.to_string().contains("501"), "{err}");
+        let err = world.problems(Split::Test, Some(5), Some(3)).unwrap_err();
+        assert!(err.to_string().contains("fixed"), "{err}");
+        assert_eq!(world.problems(Split::Test, Some(5), None).unwrap().len(), 5);
+    }
+}

@@ -1,0 +1,24 @@
+//! Math datasets for ttc.
+//!
+//! - [`demo`]: the demo world, a seeded generator of multi-step arithmetic problems
+//!   with one-step-per-line solutions, an endless training stream and fixed,
+//!   disjoint validation and test sets of 500 problems each.
+//! - [`Problem`] and the JSONL reader/writer ([`read_problems`], [`write_problems`]):
+//!   dataset files use the field names of MATH-500, so real MATH-500 files load too.
+//! - [`answer`]: extracting the final answer from a generated solution (the last
+//!   `Answer: ...` line, or the last `\boxed{...}`).
+//! - [`grade`]: deciding whether a predicted answer equals the gold answer, exactly
+//!   for integers or through a MATH-style normaliser.
+//!
+//! Feature flags: none.
+
+pub mod demo;
+mod error;
+mod jsonl;
+mod mix;
+mod record;
+
+pub use error::{DatasetError, Result};
+pub use jsonl::{read_jsonl, read_problems, write_jsonl, write_problems};
+pub use mix::{DifficultyMix, MAX_DIGITS, MAX_STEPS, MixComponent, OpKind, OpSet};
+pub use record::Problem;

@@ -1,0 +1,220 @@
+//! Properties of the demo-world generator and its splits.
+
+use std::collections::HashSet;
+
+use proptest::prelude::*;
+use ttc_dataset::demo::{DemoWorld, FIXED_SPLIT_SIZE, MAX_VALUE, Split, split_of};
+use ttc_dataset::{DifficultyMix, MixComponent, OpKind, OpSet, Problem};
+
+/// Re-derives the answer of a demo problem from its text alone, checking every
+/// solution line: `a op b = c` with `a` the previous value, and the answer line.
+fn check_solution(p: &Problem) -> Result<Vec<(char, u32)>, String> {
+    let text = p
+        .problem
+        .strip_prefix("Start with ")
+        .and_then(|t| t.strip_suffix(" What is the result?"))
+        .ok_or(format!("unexpected problem text {:?}", p.problem))?;
+    let mut parts = text.split(". ");
+    let start: u32 = parts
+        .next()
+        .and_then(|s| s.trim_end_matches('.').parse().ok())
+        .ok_or(format!("no start in {text:?}"))?;
+    let mut ops = Vec::new();
+    for part in parts {
+        let part = part.trim_end_matches('.');
+        let (sym, n) = if let Some(n) = part.strip_prefix("Add ") {
+            ('+', n)
+        } else if let Some(n) = part.strip_prefix("Subtract ") {
+            ('-', n)
+        } else if let Some(n) = part.strip_prefix("Multiply by ") {
+            ('x', n)
+        } else {
+            return Err(format!("unknown instruction {part:?}"));
+        };
+        ops.push((sym, n.parse::<u32>().map_err(|e| format!("{part:?}: {e}"))?));
+    }
+    let lines: Vec<&str> = p.solution.lines().collect();
+    if lines.len() != ops.len() + 1 {
+        return Err(format!("{} lines for {} steps", lines.len(), ops.len()));
+    }
+    let mut value = start;
+    for (line, &(sym, operand)) in lines.iter().zip(&ops) {
+        let next = match sym {
+            '+' => value + operand,
+            '-' => value
+                .checked_sub(operand)
+                .ok_or(format!("negative value at {line:?}"))?,
+            _ => value * operand,
+        };
+        if next > MAX_VALUE {
+            return Err(format!("value {next} over the bound at {line:?}"));
+        }
+        let expected = format!("{value} {sym} {operand} = {next}");
+        if *line != expected {
+            return Err(format!("line {line:?}, expected {expected:?}"));
+        }
+        value = next;
+    }
+    if lines[lines.len() - 1] != format!("Answer: {value}") || p.answer != value.to_string() {
+        return Err(format!(
+            "answer line {:?} / answer {:?}, value {value}",
+            lines.last(),
+            p.answer
+        ));
+    }
+    Ok(ops)
+}
+
+fn digits(n: u32) -> u8 {
+    n.to_string().len() as u8
+}
+
+fn component() -> impl Strategy<Value = MixComponent> {
+    (1u8..=8, 0u8..=7, 1u8..=3, 0u8..=2, 1usize..8).prop_map(|(s, ds, d, dd, ops)| {
+        let set: Vec<OpKind> = OpKind::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| ops & (1 << i) != 0)
+            .map(|(_, op)| op)
+            .collect();
+        MixComponent {
+            name: "random".into(),
+            weight: 1.0,
+            min_steps: s,
+            max_steps: (s + ds).min(8),
+            min_digits: d,
+            max_digits: (d + dd).min(3),
+            operators: OpSet::new(&set).unwrap(),
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn solutions_are_correct_and_within_the_knobs(seed: u64, c in component()) {
+        let world = DemoWorld::new(DifficultyMix { components: vec![c.clone()] }).unwrap();
+        for p in world.train_problems(seed, 40) {
+            let ops = check_solution(&p).map_err(TestCaseError::fail)?;
+            let steps = p.extra["steps"].as_u64().unwrap() as u8;
+            let d = p.extra["digits"].as_u64().unwrap() as u8;
+            prop_assert_eq!(ops.len(), usize::from(steps));
+            prop_assert!((c.min_steps..=c.max_steps).contains(&steps));
+            prop_assert!((c.min_digits..=c.max_digits).contains(&d));
+            prop_assert!((1..=5).contains(&p.level));
+            let start: u32 = p.solution.split(' ').next().unwrap().parse().unwrap();
+            prop_assert_eq!(digits(start), d);
+            for &(sym, operand) in &ops {
+                prop_assert_eq!(digits(operand), d, "operand {} in {}", operand, p.problem);
+                // Sets with both + and - never need the out-of-set fallback.
+                if c.operators.contains(OpKind::Add) && c.operators.contains(OpKind::Sub) {
+                    prop_assert!(c.operators.iter().any(|op| op.symbol() == sym));
+                }
+            }
+            prop_assert_eq!(split_of(&p.problem), Split::Train);
+        }
+    }
+
+    #[test]
+    fn the_stream_is_deterministic_for_a_seed(seed: u64) {
+        let world = DemoWorld::default();
+        let a = world.train_problems(seed, 20);
+        prop_assert_eq!(&a, &world.train_problems(seed, 20));
+        prop_assert_ne!(a, world.train_problems(seed.wrapping_add(1), 20));
+    }
+}
+
+#[test]
+fn default_stream_solutions_are_correct() {
+    for p in DemoWorld::default().train_problems(3, 5000) {
+        check_solution(&p).unwrap_or_else(|e| panic!("{}: {e}", p.unique_id));
+    }
+}
+
+#[test]
+fn fixed_splits_are_fixed_distinct_and_disjoint_from_training() {
+    let world = DemoWorld::default();
+    let val = world.fixed_split(Split::Validation).unwrap();
+    let test = world.fixed_split(Split::Test).unwrap();
+    assert_eq!(
+        test,
+        world.fixed_split(Split::Test).unwrap(),
+        "not deterministic"
+    );
+    let val_texts: HashSet<&str> = val.iter().map(|p| p.problem.as_str()).collect();
+    let test_texts: HashSet<&str> = test.iter().map(|p| p.problem.as_str()).collect();
+    assert_eq!(
+        (val_texts.len(), test_texts.len()),
+        (FIXED_SPLIT_SIZE, FIXED_SPLIT_SIZE)
+    );
+    assert!(val_texts.is_disjoint(&test_texts));
+    assert_eq!(test[42].unique_id, "demo/test/00042");
+    assert_eq!(val[7].unique_id, "demo/validation/00007");
+    for p in val.iter().chain(&test) {
+        check_solution(p).unwrap();
+    }
+    // The validation and test seeds must not leak into training either: the
+    // stream regenerates them but skips them.
+    for seed in [0, 1, 0x7474_632d_7465_7374] {
+        for p in world.train_problems(seed, 20_000) {
+            assert!(!val_texts.contains(p.problem.as_str()), "{}", p.problem);
+            assert!(!test_texts.contains(p.problem.as_str()), "{}", p.problem);
+        }
+    }
+}
+
+#[test]
+fn the_test_set_spans_all_levels_and_knobs() {
+    let test = DemoWorld::default().fixed_split(Split::Test).unwrap();
+    let mut levels = [0usize; 5];
+    let mut steps = [0usize; 8];
+    let mut with_mul = 0;
+    for p in &test {
+        levels[usize::from(p.level - 1)] += 1;
+        steps[p.extra["steps"].as_u64().unwrap() as usize - 1] += 1;
+        with_mul += usize::from(p.solution.contains(" x "));
+    }
+    assert!(levels.iter().all(|&n| n >= 40), "levels {levels:?}");
+    assert!(steps.iter().all(|&n| n >= 15), "steps {steps:?}");
+    assert!((100..400).contains(&with_mul), "{with_mul} with x");
+}
+
+/// Golden check: the data format and the generator's draws are stable. If this
+/// fails on purpose, every trained demo model must be retrained: update the
+/// expected values and tell the team.
+#[test]
+fn the_test_set_is_stable() {
+    let test = DemoWorld::default().fixed_split(Split::Test).unwrap();
+    let first = serde_json::to_string(&test[0]).unwrap();
+    assert_eq!(first, GOLDEN_TEST_0);
+    let world = DemoWorld::default();
+    let sums = [Split::Validation, Split::Test].map(|split| {
+        let problems = world.fixed_split(split).unwrap();
+        fnv1a(serde_json::to_string(&problems).unwrap().as_bytes())
+    });
+    let train = fnv1a(
+        serde_json::to_string(&world.train_problems(0, 1000))
+            .unwrap()
+            .as_bytes(),
+    );
+    assert_eq!(
+        [sums[0], sums[1], train],
+        GOLDEN_SUMS,
+        "{:#x?}",
+        [sums[0], sums[1], train]
+    );
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+const GOLDEN_TEST_0: &str = r#"{"problem":"Start with 44. Multiply by 48. Add 17. Subtract 93. Multiply by 29. Add 13. Subtract 36. What is the result?","solution":"44 x 48 = 2112\n2112 + 17 = 2129\n2129 - 93 = 2036\n2036 x 29 = 59044\n59044 + 13 = 59057\n59057 - 36 = 59021\nAnswer: 59021","answer":"59021","level":5,"unique_id":"demo/test/00000","digits":2,"operators":"+-x","steps":6}"#;
+const GOLDEN_SUMS: [u64; 3] = [
+    0x48ec_3433_b907_3d90,
+    0x9f50_bc65_c179_6043,
+    0x2058_d4e8_b7c7_8e93,
+];

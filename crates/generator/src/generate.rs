@@ -1,0 +1,364 @@
+//! The batched decode loop: read every sequence's pending tokens (once per shared
+//! state), then sample, feed and stop row by row, handing each finished row its own
+//! KV cache so it can be continued later.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ttc_core::{Completion, Error, FinishReason, Result, SamplingParams, Sequence, SequenceCache, StopCriteria};
+use ttc_onnx::{Outputs, Tensor};
+
+use crate::OnnxGenerator;
+use crate::kv::{self, SeqKv};
+use crate::sampling;
+
+/// The cache a sequence carries, tagged with the generator that made it.
+#[derive(Debug)]
+struct CachedKv {
+    owner: usize,
+    kv: SeqKv,
+}
+
+/// Result of reading the pending tokens of a batch of distinct rows.
+pub(crate) struct Prefill {
+    /// Next-token logits per row.
+    pub(crate) logits: Vec<Vec<f32>>,
+    /// present.* of the last run: 2 x layers tensors [rows, kv_heads, t, head_dim].
+    past: Vec<Tensor>,
+    /// Attention mask per row, length t.
+    mask: Vec<Vec<i64>>,
+    /// Position id of the next token per row.
+    next_pos: Vec<i64>,
+}
+
+/// Tokens before a call's first new token that are decoded with it.
+const DECODE_CONTEXT: usize = 8;
+
+/// Per-row progress within one call.
+struct Row {
+    seq: usize,
+    new_ids: Vec<u32>,
+    logprobs: Vec<f32>,
+    processed: usize,
+    context_tokens: usize,
+    /// Where the decoding context starts in the sequence's tokens.
+    ctx_start: usize,
+    finish: Option<FinishReason>,
+    /// Incremental decoder state for stop strings: ids, decoded prefix, prefix index.
+    stream: (Vec<u32>, String, usize),
+    text: String,
+    context_text: String,
+}
+
+fn inference_err(g: &OnnxGenerator, e: impl std::fmt::Display) -> Error {
+    Error::Inference { model: g.dir.display().to_string(), message: e.to_string() }
+}
+
+impl OnnxGenerator {
+    fn kv_of<'a>(&self, seq: &'a Sequence, empty: &'a SeqKv) -> Result<&'a SeqKv> {
+        match &seq.cache {
+            None if seq.cached_len == 0 => Ok(empty),
+            None => Err(Error::invalid("sequence", "it claims cached tokens but carries no cache")),
+            Some(c) => match c.0.downcast_ref::<CachedKv>() {
+                Some(k) if k.owner == self.id && k.kv.len == seq.cached_len => Ok(&k.kv),
+                _ => Err(Error::invalid("sequence", "its cache was made by another model; start it again on this one")),
+            },
+        }
+    }
+
+    fn names(&self, prefix: &str) -> Vec<String> {
+        (0..self.shape.layers)
+            .flat_map(|i| [format!("{prefix}.{i}.key"), format!("{prefix}.{i}.value")])
+            .collect()
+    }
+
+    fn run(&self, ids: Vec<i64>, rows: usize, cols: usize, mask: &[Vec<i64>], pos: Vec<i64>, past: Vec<Tensor>, past_len: usize) -> Result<(Vec<f32>, Vec<Tensor>)> {
+        let t = mask.first().map_or(0, Vec::len);
+        let mut inputs = vec![
+            ("input_ids".to_string(), Tensor::i64(&[rows, cols], ids)?),
+            ("attention_mask".to_string(), Tensor::i64(&[rows, t], mask.concat())?),
+        ];
+        if self.sig.has_position_ids {
+            inputs.push(("position_ids".to_string(), Tensor::i64(&[rows, cols], pos)?));
+        }
+        if self.sig.has_use_cache_branch {
+            inputs.push(("use_cache_branch".to_string(), Tensor::bool(&[1], vec![past_len > 0])?));
+        }
+        inputs.extend(self.names("past_key_values").into_iter().zip(past));
+        let present = self.names("present");
+        let mut wanted: Vec<&str> = vec!["logits"];
+        wanted.extend(present.iter().map(String::as_str));
+        let _span = tracing::trace_span!("model_run", rows, cols, past_len).entered();
+        let mut out: Outputs = self.model.run(inputs, &wanted)?;
+        let logits = out.take("logits")?;
+        let shape = logits.shape();
+        let (v, s) = (shape.get(2).copied().unwrap_or(0), shape.get(1).copied().unwrap_or(0));
+        let data = logits.f32_data()?;
+        // Only the last position of each row is needed.
+        let mut last = Vec::with_capacity(rows * v);
+        for r in 0..rows {
+            let at = (r * s + s - 1) * v;
+            last.extend_from_slice(&data[at..at + v]);
+        }
+        let past = present.iter().map(|n| out.take(n)).collect::<Result<Vec<_>>>()?;
+        Ok((last, past))
+    }
+
+    /// Reads the pending tokens of `rows` (distinct states), in windows.
+    pub(crate) fn prefill(&self, rows: &[&Sequence]) -> Result<Prefill> {
+        let empty = SeqKv::empty(self.shape);
+        let caches = rows.iter().map(|s| self.kv_of(s, &empty)).collect::<Result<Vec<_>>>()?;
+        for s in rows {
+            if s.cached_len >= s.tokens.len() {
+                return Err(Error::invalid("sequence", "it has no pending token to read"));
+            }
+        }
+        let (p, bufs) = kv::stack_left_padded(self.shape, &caches);
+        let n = rows.len();
+        let s_max = rows.iter().map(|s| s.tokens.len() - s.cached_len).max().unwrap_or(0);
+        let width = p + s_max;
+        let mut ids = vec![i64::from(self.pad); n * s_max];
+        let mut pos = vec![1i64; n * s_max];
+        let mut full_mask = vec![vec![0i64; width]; n];
+        for (r, s) in rows.iter().enumerate() {
+            let pending = &s.tokens[s.cached_len..];
+            full_mask[r][p - s.cached_len..p].fill(1);
+            let off = s_max - pending.len();
+            for (j, &tok) in pending.iter().enumerate() {
+                ids[r * s_max + off + j] = i64::from(tok);
+                pos[r * s_max + off + j] = (s.cached_len + j) as i64;
+                full_mask[r][p + off + j] = 1;
+            }
+        }
+        let shape = [n, self.shape.kv_heads, p, self.shape.head_dim];
+        let mut past = bufs.into_iter().map(|b| Tensor::f32(&shape, b)).collect::<Result<Vec<_>>>()?;
+        let mut logits = Vec::new();
+        let mut start = 0;
+        while start < s_max {
+            let end = (start + self.prefill_window).min(s_max);
+            let cols = end - start;
+            let take = |m: &[i64]| -> Vec<i64> { (0..n).flat_map(|r| m[r * s_max + start..r * s_max + end].iter().copied()).collect() };
+            let mask: Vec<Vec<i64>> = full_mask.iter().map(|m| m[..p + end].to_vec()).collect();
+            let (l, present) = self.run(take(&ids), n, cols, &mask, take(&pos), past, p + start)?;
+            logits = l;
+            past = present;
+            start = end;
+        }
+        let v = logits.len() / n.max(1);
+        Ok(Prefill {
+            logits: logits.chunks(v.max(1)).map(<[f32]>::to_vec).collect(),
+            past,
+            mask: full_mask,
+            next_pos: rows.iter().map(|s| s.tokens.len() as i64).collect(),
+        })
+    }
+
+    pub(crate) fn generate_all(&self, seqs: &mut [Sequence], sampling: &SamplingParams, stop: &StopCriteria) -> Result<Vec<Completion>> {
+        let mut out: Vec<Option<Completion>> = vec![None; seqs.len()];
+        let mut live = Vec::new();
+        for (i, s) in seqs.iter().enumerate() {
+            if s.ended || stop.max_new_tokens == 0 {
+                out[i] = Some(Completion {
+                    token_ids: Vec::new(),
+                    text: String::new(),
+                    logprobs: Vec::new(),
+                    finish_reason: if s.ended { FinishReason::Eos } else { FinishReason::Length },
+                    context_tokens: s.tokens.len(),
+                    processed_tokens: 0,
+                });
+            } else {
+                live.push(i);
+            }
+        }
+        for chunk in live.chunks(self.max_batch) {
+            let _span = tracing::debug_span!("generate_batch", rows = chunk.len()).entered();
+            for (i, c) in self.generate_chunk(seqs, chunk, sampling, stop)? {
+                out[i] = Some(c);
+            }
+        }
+        Ok(out.into_iter().map(|c| c.expect("every sequence gets a completion")).collect())
+    }
+
+    fn generate_chunk(&self, seqs: &mut [Sequence], chunk: &[usize], sampling: &SamplingParams, stop: &StopCriteria) -> Result<Vec<(usize, Completion)>> {
+        // Rows sharing a state and pending tokens are read once, then copied.
+        let mut group_of = Vec::with_capacity(chunk.len());
+        let mut reps: Vec<usize> = Vec::new();
+        let mut seen: HashMap<(usize, usize, &[u32]), usize> = HashMap::new();
+        for &i in chunk {
+            let s = &seqs[i];
+            let ptr = s.cache.as_ref().map_or(0, |c| Arc::as_ptr(&c.0) as *const () as usize);
+            let g = *seen.entry((ptr, s.cached_len, &s.tokens[s.cached_len..])).or_insert_with(|| {
+                reps.push(i);
+                reps.len() - 1
+            });
+            group_of.push(g);
+        }
+        let rep_seqs: Vec<&Sequence> = reps.iter().map(|&i| &seqs[i]).collect();
+        let pre = self.prefill(&rep_seqs)?;
+        let pending: Vec<usize> = reps.iter().map(|&i| seqs[i].tokens.len() - seqs[i].cached_len).collect();
+        let t0 = pre.mask[0].len();
+        let identity = reps.len() == chunk.len();
+        let (mut past, mut mask, mut next_pos, mut logits) = if identity {
+            (pre.past, pre.mask, pre.next_pos, pre.logits)
+        } else {
+            let shape = [chunk.len(), self.shape.kv_heads, t0, self.shape.head_dim];
+            let past = pre
+                .past
+                .iter()
+                .map(|t| Tensor::f32(&shape, kv::select_rows(self.shape, t.f32_data()?, t0, &group_of, 0)))
+                .collect::<Result<Vec<_>>>()?;
+            (
+                past,
+                group_of.iter().map(|&g| pre.mask[g].clone()).collect(),
+                group_of.iter().map(|&g| pre.next_pos[g]).collect::<Vec<_>>(),
+                group_of.iter().map(|&g| pre.logits[g].clone()).collect::<Vec<_>>(),
+            )
+        };
+        let mut first_of_group = vec![true; reps.len()];
+        let max_stop = stop.stop_strings.iter().map(String::len).max().unwrap_or(0);
+        let mut rows: Vec<Row> = chunk
+            .iter()
+            .zip(&group_of)
+            .map(|(&i, &g)| {
+                let s = &seqs[i];
+                let processed = if std::mem::take(&mut first_of_group[g]) { pending[g] } else { 0 };
+                // A few tokens of context let the decoder place spaces and merges right.
+                let ctx_start = s.tokens.len().saturating_sub(DECODE_CONTEXT);
+                let ctx: Vec<u32> = s.tokens[ctx_start..].to_vec();
+                let context_text = self.codec.decode(&ctx)?;
+                let stream_prefix = context_text.clone();
+                let idx = stream_prefix.len();
+                Ok(Row {
+                    seq: i,
+                    new_ids: Vec::new(),
+                    logprobs: Vec::new(),
+                    processed,
+                    context_tokens: s.tokens.len(),
+                    ctx_start,
+                    finish: None,
+                    stream: (ctx, stream_prefix, idx),
+                    text: String::new(),
+                    context_text,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // `slot[b]` is the row in `rows` that batch position b holds.
+        let mut slot: Vec<usize> = (0..rows.len()).collect();
+        let tokenizer = &self.codec.tokenizer;
+        loop {
+            let t = mask[0].len();
+            for (b, &r) in slot.iter().enumerate() {
+                let row = &mut rows[r];
+                if row.finish.is_some() {
+                    continue;
+                }
+                let seq = &mut seqs[row.seq];
+                let tok = sampling::sample(&logits[b], sampling, &mut seq.rng);
+                row.logprobs.push(sampling::logprob(&logits[b], tok));
+                let tok = tok as u32;
+                row.new_ids.push(tok);
+                seq.tokens.push(tok);
+                if !stop.ignore_eos && self.cfg.eos.contains(&tok) {
+                    row.finish = Some(FinishReason::Eos);
+                } else {
+                    if !stop.stop_strings.is_empty() {
+                        let (ids, prefix, idx) = &mut row.stream;
+                        let piece = tokenizers::tokenizer::step_decode_stream(&**tokenizer, vec![tok], true, ids, prefix, idx)
+                            .map_err(|e| inference_err(self, format!("decoding: {e}")))?;
+                        if let Some(piece) = piece {
+                            let from = floor_boundary(&row.text, row.text.len().saturating_sub(max_stop));
+                            row.text.push_str(&piece);
+                            if stop.stop_strings.iter().any(|s| row.text[from..].contains(s.as_str())) {
+                                row.finish = Some(FinishReason::Stop);
+                            }
+                        }
+                    }
+                    if row.finish.is_none() && row.new_ids.len() >= stop.max_new_tokens {
+                        row.finish = Some(FinishReason::Length);
+                    }
+                }
+                match row.finish {
+                    Some(FinishReason::Eos) => {
+                        seq.ended = true;
+                        seq.cache = None;
+                        seq.cached_len = 0;
+                    }
+                    Some(_) => {
+                        let bufs = past.iter().map(Tensor::f32_data).collect::<Result<Vec<_>>>()?;
+                        let kv = kv::extract_row(self.shape, &bufs, t, b, &mask[b]);
+                        debug_assert_eq!(kv.len, seq.tokens.len() - 1);
+                        seq.cached_len = kv.len;
+                        seq.cache = Some(SequenceCache(Arc::new(CachedKv { owner: self.id, kv })));
+                    }
+                    None => {}
+                }
+            }
+            let active: Vec<usize> = (0..slot.len()).filter(|&b| rows[slot[b]].finish.is_none()).collect();
+            if active.is_empty() {
+                break;
+            }
+            // Drop finished rows once they are half the batch: fewer rows to compute.
+            if active.len() * 2 <= slot.len() {
+                let skip = active.iter().map(|&b| mask[b].iter().take_while(|&&m| m == 0).count()).min().unwrap_or(0);
+                let shape = [active.len(), self.shape.kv_heads, t - skip, self.shape.head_dim];
+                past = past
+                    .iter()
+                    .map(|p| Tensor::f32(&shape, kv::select_rows(self.shape, p.f32_data()?, t, &active, skip)))
+                    .collect::<Result<Vec<_>>>()?;
+                mask = active.iter().map(|&b| mask[b][skip..].to_vec()).collect();
+                next_pos = active.iter().map(|&b| next_pos[b]).collect();
+                slot = active.iter().map(|&b| slot[b]).collect();
+            }
+            let n = slot.len();
+            let mut ids = Vec::with_capacity(n);
+            let mut pos = Vec::with_capacity(n);
+            for (b, &r) in slot.iter().enumerate() {
+                let row = &mut rows[r];
+                let live = row.finish.is_none();
+                ids.push(if live { i64::from(*row.new_ids.last().expect("sampled")) } else { i64::from(self.pad) });
+                pos.push(if live { next_pos[b] } else { 1 });
+                mask[b].push(i64::from(live));
+                if live {
+                    next_pos[b] += 1;
+                    row.processed += 1;
+                }
+            }
+            let past_len = mask[0].len() - 1;
+            let (l, present) = self.run(ids, n, 1, &mask, pos, past, past_len)?;
+            let v = l.len() / n;
+            logits = l.chunks(v).map(<[f32]>::to_vec).collect();
+            past = present;
+        }
+        rows.into_iter()
+            .map(|row| {
+                let seq = &mut seqs[row.seq];
+                // Decode with the context so spaces and merges at the join come out right.
+                let joined = self.codec.decode(&seq.tokens[row.ctx_start..row.context_tokens + row.new_ids.len()])?;
+                let text = match joined.strip_prefix(row.context_text.as_str()) {
+                    Some(rest) => rest.to_string(),
+                    None => self.codec.decode(&row.new_ids)?,
+                };
+                seq.text.push_str(&text);
+                Ok((
+                    row.seq,
+                    Completion {
+                        token_ids: row.new_ids,
+                        text,
+                        logprobs: row.logprobs,
+                        finish_reason: row.finish.expect("every row finished"),
+                        context_tokens: row.context_tokens,
+                        processed_tokens: row.processed,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}

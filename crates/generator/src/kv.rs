@@ -1,0 +1,133 @@
+//! KV-cache bookkeeping as plain data: one sequence's cache without padding, and
+//! the copies between it and left-padded batch tensors [batch, kv_heads, len, head_dim].
+
+/// Geometry shared by every layer's keys and values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KvShape {
+    pub(crate) layers: usize,
+    pub(crate) kv_heads: usize,
+    pub(crate) head_dim: usize,
+}
+
+/// One sequence's keys and values for its first `len` tokens, no padding:
+/// per layer, keys then values, each [kv_heads, len, head_dim].
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SeqKv {
+    pub(crate) len: usize,
+    /// 2 x layers buffers: k0, v0, k1, v1, ...
+    pub(crate) buffers: Vec<Vec<f32>>,
+}
+
+impl SeqKv {
+    pub(crate) fn empty(shape: KvShape) -> SeqKv {
+        SeqKv { len: 0, buffers: vec![Vec::new(); 2 * shape.layers] }
+    }
+}
+
+/// Left-pads each row's cache to the longest and stacks them: returns the padded
+/// length P and 2 x layers buffers of [rows, kv_heads, P, head_dim] (pads are zeros,
+/// masked out by the attention mask).
+pub(crate) fn stack_left_padded(shape: KvShape, rows: &[&SeqKv]) -> (usize, Vec<Vec<f32>>) {
+    let p = rows.iter().map(|r| r.len).max().unwrap_or(0);
+    let (h, d) = (shape.kv_heads, shape.head_dim);
+    let mut out = vec![vec![0.0f32; rows.len() * h * p * d]; 2 * shape.layers];
+    for (buf_i, dst) in out.iter_mut().enumerate() {
+        for (b, row) in rows.iter().enumerate() {
+            let src = &row.buffers[buf_i];
+            let pad = p - row.len;
+            for head in 0..h {
+                let s = head * row.len * d;
+                let t = ((b * h + head) * p + pad) * d;
+                dst[t..t + row.len * d].copy_from_slice(&src[s..s + row.len * d]);
+            }
+        }
+    }
+    (p, out)
+}
+
+/// Copies row `b` of batch buffers [batch, kv_heads, t, head_dim] into a sequence
+/// cache, keeping only the positions where `mask_row` is 1.
+pub(crate) fn extract_row(shape: KvShape, buffers: &[&[f32]], t: usize, b: usize, mask_row: &[i64]) -> SeqKv {
+    let (h, d) = (shape.kv_heads, shape.head_dim);
+    let keep: Vec<usize> = (0..t).filter(|&j| mask_row[j] != 0).collect();
+    let len = keep.len();
+    let out = buffers
+        .iter()
+        .map(|src| {
+            let mut dst = Vec::with_capacity(h * len * d);
+            for head in 0..h {
+                let base = (b * h + head) * t;
+                // Runs of kept positions are contiguous in practice (left pads only).
+                for &j in &keep {
+                    let s = (base + j) * d;
+                    dst.extend_from_slice(&src[s..s + d]);
+                }
+            }
+            dst
+        })
+        .collect();
+    SeqKv { len, buffers: out }
+}
+
+/// Gathers rows `idx` (repeats allowed) of a batch buffer [batch, kv_heads, t, head_dim],
+/// dropping the first `skip` positions (columns masked out for every kept row).
+pub(crate) fn select_rows(shape: KvShape, src: &[f32], t: usize, idx: &[usize], skip: usize) -> Vec<f32> {
+    let (h, d) = (shape.kv_heads, shape.head_dim);
+    let nt = t - skip;
+    let mut dst = Vec::with_capacity(idx.len() * h * nt * d);
+    for &b in idx {
+        for head in 0..h {
+            let s = ((b * h + head) * t + skip) * d;
+            dst.extend_from_slice(&src[s..s + nt * d]);
+        }
+    }
+    dst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SHAPE: KvShape = KvShape { layers: 2, kv_heads: 2, head_dim: 3 };
+
+    fn seq(len: usize, tag: f32) -> SeqKv {
+        let n = SHAPE.kv_heads * len * SHAPE.head_dim;
+        SeqKv {
+            len,
+            buffers: (0..2 * SHAPE.layers).map(|b| (0..n).map(|i| tag + b as f32 * 1000.0 + i as f32).collect()).collect(),
+        }
+    }
+
+    proptest! {
+        /// Stacking then extracting with the matching mask gives every cache back.
+        #[test]
+        fn stack_then_extract_round_trips(lens in proptest::collection::vec(0usize..6, 1..5)) {
+            let rows: Vec<SeqKv> = lens.iter().enumerate().map(|(i, &l)| seq(l, i as f32 * 10_000.0)).collect();
+            let refs: Vec<&SeqKv> = rows.iter().collect();
+            let (p, bufs) = stack_left_padded(SHAPE, &refs);
+            let slices: Vec<&[f32]> = bufs.iter().map(Vec::as_slice).collect();
+            for (b, row) in rows.iter().enumerate() {
+                let mask: Vec<i64> = (0..p).map(|j| i64::from(j >= p - row.len)).collect();
+                prop_assert_eq!(&extract_row(SHAPE, &slices, p, b, &mask), row);
+            }
+        }
+
+        /// Selecting rows then extracting equals extracting from the source row.
+        #[test]
+        fn select_keeps_rows_intact(lens in proptest::collection::vec(1usize..6, 2..5), pick in proptest::collection::vec(0usize..4, 1..6)) {
+            let rows: Vec<SeqKv> = lens.iter().enumerate().map(|(i, &l)| seq(l, i as f32 * 10_000.0)).collect();
+            let refs: Vec<&SeqKv> = rows.iter().collect();
+            let (p, bufs) = stack_left_padded(SHAPE, &refs);
+            let idx: Vec<usize> = pick.iter().map(|&i| i % rows.len()).collect();
+            let min_len = idx.iter().map(|&i| rows[i].len).max().unwrap();
+            let skip = p - min_len;
+            let sel: Vec<Vec<f32>> = bufs.iter().map(|b| select_rows(SHAPE, b, p, &idx, skip)).collect();
+            let slices: Vec<&[f32]> = sel.iter().map(Vec::as_slice).collect();
+            for (k, &i) in idx.iter().enumerate() {
+                let mask: Vec<i64> = (0..p - skip).map(|j| i64::from(j + skip >= p - rows[i].len)).collect();
+                prop_assert_eq!(&extract_row(SHAPE, &slices, p - skip, k, &mask), &rows[i]);
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Batched KV-cache generation over decoder-only LLMs exported by Hugging Face
+//! Optimum (`text-generation-with-past`), running on ONNX Runtime through `ttc-onnx`.
+//!
+//! A model folder holds `model.onnx` (or the legacy `decoder_model_merged.onnx` with
+//! its `use_cache_branch` input), `config.json`, `generation_config.json`,
+//! `tokenizer.json` and `tokenizer_config.json`. Loading checks the graph's KV-cache
+//! inputs against config.json and names any mismatch.
+//!
+//! Every sequence keeps the KV cache of the tokens the model has read, so a sequence
+//! can be continued by one more step, or forked into children that share its state,
+//! without re-reading its prefix. Sequences that share a state and pending tokens
+//! (N samples of one prompt) are read once per call.
+
+mod codec;
+mod generate;
+mod kv;
+mod model_dir;
+mod sampling;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ttc_core::{Completion, Error, Generator, ModelInfo, Prompt, Result, RuntimeSettings, SamplingParams, Sequence, StopCriteria};
+use ttc_onnx::OnnxModel;
+
+use crate::codec::Codec;
+use crate::kv::KvShape;
+use crate::model_dir::{ModelConfig, Signature};
+
+/// Rows per model run unless configured otherwise.
+pub const DEFAULT_MAX_BATCH: usize = 64;
+/// Longest stretch of new tokens fed in one run; longer prompts are read in windows
+/// so that [batch, seq, vocab] logits stay bounded.
+pub const DEFAULT_PREFILL_WINDOW: usize = 512;
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A generator over one exported model folder.
+#[derive(Debug)]
+pub struct OnnxGenerator {
+    id: usize,
+    dir: PathBuf,
+    model: OnnxModel,
+    codec: Codec,
+    cfg: ModelConfig,
+    sig: Signature,
+    shape: KvShape,
+    info: ModelInfo,
+    pad: u32,
+    max_batch: usize,
+    prefill_window: usize,
+}
+
+impl OnnxGenerator {
+    /// Loads a model folder on the runtime `settings` ask for.
+    pub fn load(dir: &Path, settings: &RuntimeSettings) -> Result<OnnxGenerator> {
+        // The library first: without it nothing else can be checked.
+        ttc_onnx::runtime(settings.library.as_deref())?;
+        let graph = model_dir::graph_file(dir)?;
+        let cfg = ModelConfig::load(dir)?;
+        let codec = Codec::load(dir)?;
+        let model = OnnxModel::load(&graph, settings)?;
+        let sig = model_dir::check_signature(dir, &graph, &cfg, model.inputs(), model.outputs())?;
+        let pad = cfg.pad.or(cfg.eos.first().copied()).unwrap_or(0);
+        let parameters = cfg.parameters.unwrap_or_else(|| onnx_weight_bytes(&graph) / 4);
+        let info = ModelInfo {
+            name: dir.display().to_string(),
+            parameters,
+            provider: model.provider().clone(),
+        };
+        tracing::info!(model = %dir.display(), model_type = %cfg.model_type, parameters, layers = cfg.layers, "generator loaded");
+        Ok(OnnxGenerator {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            dir: dir.to_path_buf(),
+            shape: KvShape { layers: cfg.layers, kv_heads: cfg.kv_heads, head_dim: cfg.head_dim },
+            model,
+            codec,
+            cfg,
+            sig,
+            info,
+            pad,
+            max_batch: DEFAULT_MAX_BATCH,
+            prefill_window: DEFAULT_PREFILL_WINDOW,
+        })
+    }
+
+    /// Sets the most rows per model run (at least 1).
+    pub fn with_max_batch(mut self, rows: usize) -> Self {
+        self.max_batch = rows.max(1);
+        self
+    }
+
+    /// Sets the longest stretch of new tokens fed per run (at least 1).
+    pub fn with_prefill_window(mut self, tokens: usize) -> Self {
+        self.prefill_window = tokens.max(1);
+        self
+    }
+
+    /// The model folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// End-of-sequence token ids.
+    pub fn eos_ids(&self) -> &[u32] {
+        &self.cfg.eos
+    }
+
+    /// Token ids of a prompt as [`Generator::start`] reads it.
+    pub fn tokenize(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        match prompt {
+            Prompt::Text(text) => self.codec.encode(text, true),
+            Prompt::Chat(messages) => {
+                let text = self.codec.render_chat(messages)?;
+                self.codec.encode(&text, false)
+            }
+        }
+    }
+
+    /// The chat prompt rendered through the model's template.
+    pub fn render_chat(&self, messages: &[ttc_core::ChatMessage]) -> Result<String> {
+        self.codec.render_chat(messages)
+    }
+
+    /// Next-token logits after each sequence's tokens, read in one left-padded batch
+    /// (parity checks against other runtimes). The sequences are not changed.
+    pub fn next_token_logits(&self, seqs: &[Sequence]) -> Result<Vec<Vec<f32>>> {
+        let rows: Vec<&Sequence> = seqs.iter().collect();
+        let pre = self.prefill(&rows)?;
+        Ok(pre.logits)
+    }
+}
+
+/// Bytes of weights in a graph and its external data file, a fallback parameter count.
+fn onnx_weight_bytes(graph: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    size(graph) + size(&graph.with_extension("onnx_data")) + size(&graph.with_extension("onnx.data"))
+}
+
+impl Generator for OnnxGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn start(&self, prompt: &Prompt, seed: u64) -> Result<Sequence> {
+        let tokens = self.tokenize(prompt)?;
+        if tokens.is_empty() {
+            return Err(Error::invalid("prompt", "it encodes to no tokens; give some text"));
+        }
+        Ok(Sequence::new(tokens, seed))
+    }
+
+    fn append(&self, seq: &mut Sequence, text: &str) -> Result<()> {
+        if seq.ended {
+            return Err(Error::invalid("sequence", "it already ended with EOS; start or fork another"));
+        }
+        seq.tokens.extend(self.codec.encode(text, false)?);
+        seq.text.push_str(text);
+        Ok(())
+    }
+
+    fn generate(&self, seqs: &mut [Sequence], sampling: &SamplingParams, stop: &StopCriteria) -> Result<Vec<Completion>> {
+        sampling.validate()?;
+        self.generate_all(seqs, sampling, stop)
+    }
+
+    fn decode(&self, tokens: &[u32]) -> Result<String> {
+        self.codec.decode(tokens)
+    }
+}

@@ -1,0 +1,21 @@
+//! The one crate that touches ONNX Runtime.
+//!
+//! ONNX Runtime is loaded at run time from a shared library (`load-dynamic`), found
+//! in this order: the run config, `ORT_DYLIB_PATH`, the project-local install made by
+//! `cargo xtask setup`. `ort` panics when used before its library is loaded, so every
+//! entry point goes through [`runtime`], which checks the file and loads it first and
+//! otherwise returns an error that names the path and the fix.
+//!
+//! One ONNX Runtime environment exists per process and all sessions share it.
+//! Foreign errors (`ort::Error`) are converted here; no ort type leaves this crate.
+//!
+//! Cargo features: `cuda` and `tensorrt` (default on) compile the wrappers of those
+//! execution providers; the providers themselves come with `cargo xtask setup --gpu`.
+
+mod library;
+mod session;
+mod tensor;
+
+pub use library::{LibrarySource, ResolvedLibrary, Runtime, project_library_path, resolve_library, runtime};
+pub use session::{DType, OnnxModel, Outputs, TensorSpec};
+pub use tensor::Tensor;
