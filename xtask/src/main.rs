@@ -3,6 +3,7 @@
 
 mod bench;
 mod cargo_cmds;
+mod demo;
 mod export;
 mod fixtures;
 mod pyenv;
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Project automation for ttc: ONNX Runtime setup, ONNX export, test fixtures, tests, benchmarks",
     after_help = "Python steps run offline (HF_HUB_OFFLINE=1) in the venv .ttc/pyenv."
 )]
@@ -62,6 +64,8 @@ enum Cmd {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Train the demo models from scratch in resumable stages (`--list` shows them).
+    TrainDemo(demo::TrainDemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +89,7 @@ fn run(command: Cmd) -> Result<ExitCode> {
         Cmd::Test { args, harness_args } => return cargo_cmds::test(&root, &args, &harness_args),
         Cmd::Ttc { args } => return cargo_cmds::ttc(&root, &args),
         Cmd::Bench(command) => bench::run(&root, &command)?,
+        Cmd::TrainDemo(args) => demo::run(&root, &args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

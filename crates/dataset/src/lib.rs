@@ -7,18 +7,23 @@
 //!   dataset files use the field names of MATH-500, so real MATH-500 files load too.
 //! - [`answer`]: extracting the final answer from a generated solution (the last
 //!   `Answer: ...` line, or the last `\boxed{...}`).
-//! - [`grade`]: deciding whether a predicted answer equals the gold answer, exactly
+//! - [`grade()`]: deciding whether a predicted answer equals the gold answer, exactly
 //!   for integers or through a MATH-style normaliser.
 //!
 //! Feature flags: none.
 
+pub mod answer;
 pub mod demo;
 mod error;
+mod grade;
 mod jsonl;
+mod math;
 mod mix;
 mod record;
 
 pub use error::{DatasetError, Result};
+pub use grade::{GradeMode, Verdict, answer_key, grade};
+pub use math::{MathAnswer, math_equivalent};
 pub use jsonl::{read_jsonl, read_problems, write_jsonl, write_problems};
 pub use mix::{DifficultyMix, MAX_DIGITS, MAX_STEPS, MixComponent, OpKind, OpSet};
 pub use record::Problem;

@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--questions", type=int, default=0, help="first N questions only (0 = all)")
-    ap.add_argument("--max-new-tokens", type=int, default=160)
+    ap.add_argument("--max-new-tokens", type=int, default=200)
     ap.add_argument("--batch-seqs", type=int, default=512, help="sequences per sampling batch")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)

@@ -55,7 +55,7 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
-    ap.add_argument("--eval-every", type=int, default=250, help="steps between validation loss / greedy checks")
+    ap.add_argument("--eval-every", type=int, default=400, help="steps between validation loss / greedy checks")
     ap.add_argument("--max-steps-this-run", type=int, default=0, help="stop (with a checkpoint) after this many steps; 0 = no limit")
     return ap.parse_args()
 

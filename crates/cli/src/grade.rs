@@ -1,0 +1,149 @@
+//! `ttc grade`: decide whether predicted answers equal gold answers.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value};
+use ttc_dataset::{GradeMode, Verdict, grade};
+
+/// Decide whether predicted answers equal gold answers.
+///
+/// Either answer may be a bare answer (`118`, `\frac{1}{2}`) or a whole solution,
+/// from which the last `\boxed{...}` (or `\fbox{...}`) or the last `Answer: ...`
+/// line is taken. The math mode normalises LaTeX (fractions, roots, units,
+/// degrees, percent, thousands separators, `x = 5`, tuples, intervals, unordered
+/// solution sets, ...) and compares values; the integer mode compares integers.
+///
+/// One pair: `ttc grade --gold 118 --pred 'Answer: 118'` prints `match` or
+/// `no match` and exits 0 either way. Many pairs: `ttc grade --jsonl FILE` reads
+/// one JSON object per line and writes each back with a `correct` field added.
+#[derive(clap::Args, Debug)]
+pub(crate) struct GradeArgs {
+    /// The gold (reference) answer.
+    #[arg(long, value_name = "TEXT", requires = "pred", conflicts_with = "jsonl")]
+    gold: Option<String>,
+    /// The predicted answer, or a whole generated solution.
+    #[arg(long, value_name = "TEXT", requires = "gold", conflicts_with = "jsonl")]
+    pred: Option<String>,
+    /// JSONL file of pairs ("-" for stdin): one object per line with the gold and
+    /// predicted answers (fields named by --gold-field and --pred-field; other
+    /// fields are passed through).
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<PathBuf>,
+    /// Field of each JSONL line holding the gold answer.
+    #[arg(long, value_name = "NAME", default_value = "gold")]
+    gold_field: String,
+    /// Field of each JSONL line holding the prediction.
+    #[arg(long, value_name = "NAME", default_value = "pred")]
+    pred_field: String,
+    /// Write the graded JSONL lines to this file instead of stdout.
+    #[arg(long, value_name = "FILE", requires = "jsonl")]
+    out: Option<PathBuf>,
+    /// How to compare: "math" (normalised LaTeX answers) or "integer" (exact
+    /// integers, the demo world).
+    #[arg(long, value_name = "MODE", default_value = "math", value_parser = parse_mode)]
+    mode: GradeMode,
+    /// Print the verdict as one JSON object (with the normalised forms).
+    #[arg(long)]
+    json: bool,
+    /// Also print the normalised forms (as does -v); with --jsonl, add the fields
+    /// gold_normalized and pred_normalized to each line.
+    #[arg(long)]
+    explain: bool,
+}
+
+fn parse_mode(s: &str) -> Result<GradeMode, String> {
+    s.parse().map_err(|e: ttc_dataset::DatasetError| e.to_string())
+}
+
+/// Runs `ttc grade`; `verbose` is the global `-v` count (shows normalised forms).
+pub(crate) fn run(args: GradeArgs, verbose: u8) -> Result<()> {
+    let explain = args.explain || verbose > 0;
+    if let Some(path) = &args.jsonl {
+        return grade_file(&args, path, explain);
+    }
+    let (Some(gold), Some(pred)) = (&args.gold, &args.pred) else {
+        bail!("give --gold TEXT and --pred TEXT, or --jsonl FILE");
+    };
+    let verdict = grade(gold, pred, args.mode)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut obj = Map::new();
+        obj.insert("gold".into(), gold.as_str().into());
+        obj.insert("pred".into(), pred.as_str().into());
+        obj.insert("mode".into(), args.mode.name().into());
+        add_verdict(&mut obj, &verdict, true);
+        writeln!(out, "{}", Value::Object(obj))?;
+    } else {
+        writeln!(out, "{}", if verdict.correct { "match" } else { "no match" })?;
+        if explain {
+            writeln!(out, "gold: {}", verdict.gold)?;
+            let pred = verdict.pred.as_deref().unwrap_or("(no answer found)");
+            writeln!(out, "pred: {pred}")?;
+        }
+    }
+    Ok(())
+}
+
+fn add_verdict(obj: &mut Map<String, Value>, verdict: &Verdict, explain: bool) {
+    obj.insert("correct".into(), verdict.correct.into());
+    if explain {
+        obj.insert("gold_normalized".into(), verdict.gold.as_str().into());
+        obj.insert(
+            "pred_normalized".into(),
+            verdict.pred.as_deref().map_or(Value::Null, Value::from),
+        );
+    }
+}
+
+/// A field as answer text: strings as they are, numbers in decimal.
+fn answer_field(obj: &Map<String, Value>, field: &str) -> Result<String, String> {
+    match obj.get(field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(other) => Err(format!("field {field:?} must be a string or a number, found {other}")),
+        None => Err(format!("missing field {field:?} (set the field name with --gold-field/--pred-field)")),
+    }
+}
+
+fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
+    let name = path.display().to_string();
+    let input: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+        Box::new(BufReader::new(file))
+    };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(out) => Box::new(BufWriter::new(
+            File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let (mut total, mut correct) = (0usize, 0usize);
+    for (index, line) in input.lines().enumerate() {
+        let at = || format!("{name}:{}", index + 1);
+        let line = line.with_context(|| format!("cannot read {}", at()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut obj = match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Object(obj)) => obj,
+            Ok(_) => bail!("{}: expected a JSON object with {:?} and {:?} fields", at(), args.gold_field, args.pred_field),
+            Err(e) => bail!("{}: invalid JSON ({e}); fix or remove this line", at()),
+        };
+        let gold = answer_field(&obj, &args.gold_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        let pred = answer_field(&obj, &args.pred_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        let verdict = grade(&gold, &pred, args.mode).with_context(at)?;
+        total += 1;
+        correct += usize::from(verdict.correct);
+        add_verdict(&mut obj, &verdict, explain);
+        writeln!(out, "{}", Value::Object(obj))?;
+    }
+    out.flush()?;
+    let share = if total == 0 { 0.0 } else { 100.0 * correct as f64 / total as f64 };
+    tracing::info!("graded {total} pairs from {name}: {correct} correct ({share:.1}%)");
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Grading a predicted answer against the gold answer.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::answer::{extract_answer, parse_integer};
+use crate::error::{DatasetError, Result};
+use crate::math::MathAnswer;
+
+/// How answers are compared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GradeMode {
+    /// Exact integers (the demo world): `118` = `+118` = `118.`; thousands
+    /// separators must be well formed (`1,180`, not `1,18`).
+    Integer,
+    /// MATH-style: normalise both answers and compare them (see [`MathAnswer`]).
+    #[default]
+    Math,
+}
+
+impl GradeMode {
+    /// The name used on the command line: `integer` or `math`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GradeMode::Integer => "integer",
+            GradeMode::Math => "math",
+        }
+    }
+}
+
+impl fmt::Display for GradeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for GradeMode {
+    type Err = DatasetError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "integer" | "int" => Ok(GradeMode::Integer),
+            "math" => Ok(GradeMode::Math),
+            other => Err(DatasetError::InvalidRequest(format!(
+                "unknown grading mode {other:?}; use integer or math"
+            ))),
+        }
+    }
+}
+
+/// The outcome of grading one prediction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the prediction equals the gold answer.
+    pub correct: bool,
+    /// The gold answer's normalised form.
+    pub gold: String,
+    /// The prediction's normalised form; `None` when no answer could be read from
+    /// it (no integer in integer mode, an unclosed `\boxed{` in math mode).
+    pub pred: Option<String>,
+}
+
+/// The answer part of `text`: the last `\boxed{}` or `Answer:` line, else all of it.
+/// `None` for a cut-off `\boxed{`.
+fn answer_part(text: &str) -> Option<&str> {
+    match extract_answer(text) {
+        Some(a) => Some(a),
+        None if text.contains("\\boxed") || text.contains("\\fbox") => None,
+        None => Some(text.trim()),
+    }
+}
+
+/// Grades `pred` against `gold`. Either may be a bare answer (`118`,
+/// `\frac{1}{2}`) or a whole solution, from which the last `\boxed{...}` or
+/// `Answer:` line is taken.
+///
+/// Fails only in integer mode when the gold answer is not an integer.
+pub fn grade(gold: &str, pred: &str, mode: GradeMode) -> Result<Verdict> {
+    let gold_part = answer_part(gold).unwrap_or(gold);
+    let pred_part = answer_part(pred);
+    match mode {
+        GradeMode::Integer => {
+            let g = parse_integer(gold_part).ok_or_else(|| DatasetError::BadGold {
+                gold: gold.to_owned(),
+                expected: "an integer",
+                hint: "grade this data with the math mode",
+            })?;
+            let p = pred_part.and_then(parse_integer);
+            Ok(Verdict {
+                correct: p == Some(g),
+                gold: g.to_string(),
+                pred: p.map(|p| p.to_string()),
+            })
+        }
+        GradeMode::Math => {
+            let g = MathAnswer::parse(gold_part);
+            let p = pred_part.map(MathAnswer::parse);
+            Ok(Verdict {
+                correct: p.as_ref().is_some_and(|p| g.equivalent(p)),
+                gold: g.to_string(),
+                pred: p.map(|p| p.to_string()),
+            })
+        }
+    }
+}
+
+/// A canonical key for grouping equal answers (majority and weighted votes):
+/// the normalised form of the answer part of `text`, or `None` when no answer can
+/// be read from it.
+pub fn answer_key(text: &str, mode: GradeMode) -> Option<String> {
+    let part = answer_part(text)?;
+    match mode {
+        GradeMode::Integer => parse_integer(part).map(|n| n.to_string()),
+        GradeMode::Math => Some(MathAnswer::parse(part).to_string()).filter(|k| !k.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_mode() {
+        let v = grade("118", "37 + 5 = 42\nAnswer: 118", GradeMode::Integer).unwrap();
+        assert!(v.correct);
+        assert_eq!(v.pred.as_deref(), Some("118"));
+        let v = grade("118", "Answer: 117", GradeMode::Integer).unwrap();
+        assert!(!v.correct);
+        let v = grade("118", "I don't know", GradeMode::Integer).unwrap();
+        assert_eq!((v.correct, v.pred), (false, None));
+        let err = grade("1/2", "1", GradeMode::Integer).unwrap_err().to_string();
+        assert!(err.contains("\"1/2\"") && err.contains("math"), "{err}");
+    }
+
+    #[test]
+    fn math_mode_reads_solutions() {
+        let v = grade("\\frac{1}{2}", "so $x = \\boxed{0.5}$", GradeMode::Math).unwrap();
+        assert!(v.correct, "{v:?}");
+        let v = grade("2", "cut \\boxed{2", GradeMode::Math).unwrap();
+        assert_eq!((v.correct, v.pred), (false, None));
+    }
+
+    #[test]
+    fn keys_group_equal_answers() {
+        let key = |s| answer_key(s, GradeMode::Math);
+        assert_eq!(key("\\boxed{\\frac12}"), key("Answer: 0.5"));
+        assert_eq!(key("\\boxed{2, 1}"), key("\\boxed{1,2}"));
+        assert_ne!(key("\\boxed{(2, 1)}"), key("\\boxed{(1,2)}"));
+        assert_eq!(answer_key("Answer: 1,180", GradeMode::Integer).as_deref(), Some("1180"));
+        assert_eq!(answer_key("nothing", GradeMode::Integer), None);
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!("int".parse::<GradeMode>().unwrap(), GradeMode::Integer);
+        let err = "exact".parse::<GradeMode>().unwrap_err().to_string();
+        assert!(err.contains("\"exact\""), "{err}");
+    }
+}

@@ -1,0 +1,461 @@
+//! `cargo xtask train-demo`: trains the demo models from scratch, in stages.
+//!
+//! Stages run in this order; each checks that its inputs exist, resumes what it
+//! left half done (training checkpoints, finished sub-steps) and ends by writing a
+//! stamp `.ttc/demo/stamps/<stage>.json`. A stage with a stamp counts as done and is
+//! skipped unless `--force` is given.
+//!
+//! | stage | inputs | outputs |
+//! |---|---|---|
+//! | `data` | the `ttc-dataset` demo world | `.ttc/demo/data/{train,validation,test}.jsonl` |
+//! | `tokenizer` | train.jsonl | `.ttc/demo/tokenizer/` |
+//! | `generator` | data, tokenizer | `models/demo/generator/` (ONNX + model card) |
+//! | `generator-large` | data, tokenizer | `models/demo/generator-large/` |
+//! | `prm-data`, `prm`, `reviser-data`, `reviser`, `orm` | generator (+ ttc sampling) | planned, not implemented |
+//!
+//! Work files (checkpoints, logs, evaluation JSON) live in the git-ignored
+//! `.ttc/demo/`; only exported models and their cards go to `models/demo/`.
+//! Python steps run `xtask/python/demo/*.py` in the venv of `cargo xtask pyenv`.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::{pyenv, util};
+
+/// Work folder under the workspace root (git-ignored).
+const WORK: &str = ".ttc/demo";
+/// Exported models and cards (committed).
+const MODELS: &str = "models/demo";
+/// Seed of the training stream written by the `data` stage.
+const DATA_SEED: u64 = 1;
+/// Training problems written by the `data` stage (the generators draw their
+/// token budgets from this file; the base generator sees each about once).
+const TRAIN_COUNT: usize = 300_000;
+/// BPE vocabulary size asked of the tokenizer trainer.
+const VOCAB_SIZE: u32 = 384;
+/// CPU threads for torch.
+const THREADS: u32 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub(crate) enum Stage {
+    /// Training, validation and test JSONL from the ttc-dataset demo world.
+    Data,
+    /// Byte-level BPE tokenizer, one token per digit.
+    Tokenizer,
+    /// The base generator (~1M-parameter Llama), exported to models/demo/generator.
+    Generator,
+    /// The larger generator (~8M parameters) for the FLOPs-matched comparison.
+    GeneratorLarge,
+    /// Planned: PRM training data from Monte Carlo rollouts sampled through ttc.
+    PrmData,
+    /// Planned: the process reward model.
+    Prm,
+    /// Planned: revision training data (64 samples per question through ttc).
+    ReviserData,
+    /// Planned: the revision model.
+    Reviser,
+    /// Planned: the outcome reward model on revision outputs.
+    Orm,
+}
+
+impl Stage {
+    const ALL: [Stage; 9] = [
+        Stage::Data,
+        Stage::Tokenizer,
+        Stage::Generator,
+        Stage::GeneratorLarge,
+        Stage::PrmData,
+        Stage::Prm,
+        Stage::ReviserData,
+        Stage::Reviser,
+        Stage::Orm,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Data => "data",
+            Stage::Tokenizer => "tokenizer",
+            Stage::Generator => "generator",
+            Stage::GeneratorLarge => "generator-large",
+            Stage::PrmData => "prm-data",
+            Stage::Prm => "prm",
+            Stage::ReviserData => "reviser-data",
+            Stage::Reviser => "reviser",
+            Stage::Orm => "orm",
+        }
+    }
+
+    fn implemented(self) -> bool {
+        matches!(
+            self,
+            Stage::Data | Stage::Tokenizer | Stage::Generator | Stage::GeneratorLarge
+        )
+    }
+
+    /// Stages whose stamps must exist before this one runs.
+    fn needs(self) -> &'static [Stage] {
+        match self {
+            Stage::Data => &[],
+            Stage::Tokenizer => &[Stage::Data],
+            Stage::Generator | Stage::GeneratorLarge => &[Stage::Data, Stage::Tokenizer],
+            Stage::PrmData | Stage::ReviserData => &[Stage::Data, Stage::Generator],
+            Stage::Prm => &[Stage::PrmData],
+            Stage::Reviser => &[Stage::ReviserData],
+            Stage::Orm => &[Stage::Reviser],
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TrainDemoArgs {
+    /// Run this stage only (its inputs must exist). Without it, every implemented
+    /// stage runs in order and finished ones are skipped.
+    #[arg(long, value_enum)]
+    stage: Option<Stage>,
+    /// Run the stage even if its stamp says it is done. Training still resumes
+    /// from its last checkpoint; delete `.ttc/demo/<stage>/` to retrain from scratch.
+    #[arg(long)]
+    force: bool,
+    /// Print the stages and their state, run nothing.
+    #[arg(long)]
+    list: bool,
+}
+
+struct Paths {
+    root: PathBuf,
+    work: PathBuf,
+}
+
+impl Paths {
+    fn data(&self, split: &str) -> PathBuf {
+        self.work.join("data").join(format!("{split}.jsonl"))
+    }
+    fn tokenizer(&self) -> PathBuf {
+        self.work.join("tokenizer")
+    }
+    fn stamp(&self, stage: Stage) -> PathBuf {
+        self.work.join("stamps").join(format!("{}.json", stage.name()))
+    }
+    fn log(&self, stage: Stage) -> PathBuf {
+        self.work.join("logs").join(format!("{}.log", stage.name()))
+    }
+}
+
+pub(crate) fn run(root: &Path, args: &TrainDemoArgs) -> Result<()> {
+    let paths = Paths {
+        root: root.to_path_buf(),
+        work: root.join(WORK),
+    };
+    if args.list {
+        for stage in Stage::ALL {
+            let state = if !stage.implemented() {
+                "planned (not implemented yet)"
+            } else if paths.stamp(stage).is_file() {
+                "done"
+            } else {
+                "to do"
+            };
+            println!("{:<16} {state}", stage.name());
+        }
+        return Ok(());
+    }
+    match args.stage {
+        Some(stage) => run_stage(&paths, stage, args.force),
+        None => {
+            for stage in Stage::ALL.into_iter().filter(|s| s.implemented()) {
+                run_stage(&paths, stage, args.force)?;
+            }
+            let planned: Vec<_> = Stage::ALL
+                .into_iter()
+                .filter(|s| !s.implemented())
+                .map(Stage::name)
+                .collect();
+            eprintln!(
+                "all implemented stages are done; planned stages not implemented yet: {}",
+                planned.join(", ")
+            );
+            Ok(())
+        }
+    }
+}
+
+fn run_stage(paths: &Paths, stage: Stage, force: bool) -> Result<()> {
+    if !stage.implemented() {
+        let implemented: Vec<_> = Stage::ALL
+            .into_iter()
+            .filter(|s| s.implemented())
+            .map(Stage::name)
+            .collect();
+        bail!(
+            "stage `{}` is planned but not implemented yet; implemented stages: {}",
+            stage.name(),
+            implemented.join(", ")
+        );
+    }
+    if paths.stamp(stage).is_file() && !force {
+        eprintln!(
+            "stage {}: done ({} exists; --force reruns it)",
+            stage.name(),
+            paths.stamp(stage).display()
+        );
+        return Ok(());
+    }
+    for &need in stage.needs() {
+        if !paths.stamp(need).is_file() {
+            bail!(
+                "stage `{}` needs stage `{}` first ({} is missing); run `cargo xtask train-demo \
+                 --stage {}`",
+                stage.name(),
+                need.name(),
+                paths.stamp(need).display(),
+                need.name()
+            );
+        }
+    }
+    eprintln!("stage {}: running", stage.name());
+    let start = Instant::now();
+    let mut info = match stage {
+        Stage::Data => stage_data(paths)?,
+        Stage::Tokenizer => stage_tokenizer(paths)?,
+        Stage::Generator => stage_generator(paths, stage, &GENERATOR)?,
+        Stage::GeneratorLarge => stage_generator(paths, stage, &GENERATOR_LARGE)?,
+        _ => unreachable!("checked by Stage::implemented"),
+    };
+    info["stage"] = json!(stage.name());
+    info["stage_wall_s_this_run"] = json!(start.elapsed().as_secs_f64());
+    write_json(&paths.stamp(stage), &info)?;
+    eprintln!(
+        "stage {}: done in {:.1} min",
+        stage.name(),
+        start.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+fn stage_data(paths: &Paths) -> Result<Value> {
+    use ttc_dataset::demo::{Split, write_fixed, write_train};
+    let train = paths.data("train");
+    let n_train = write_train(&train, DATA_SEED, TRAIN_COUNT)
+        .with_context(|| format!("writing {}", train.display()))?;
+    let mut counts = json!({ "train": n_train });
+    for split in [Split::Validation, Split::Test] {
+        let path = paths.data(split.name());
+        let n = write_fixed(&path, split, None)
+            .with_context(|| format!("writing {}", path.display()))?;
+        counts[split.name()] = json!(n);
+    }
+    eprintln!("wrote {counts} problems to {}", train.parent().unwrap_or(&train).display());
+    Ok(json!({ "seed": DATA_SEED, "records": counts }))
+}
+
+fn stage_tokenizer(paths: &Paths) -> Result<Value> {
+    let train = require_file(&paths.data("train"))?;
+    let mut cmd = pyenv::script(&paths.root, "demo/train_tokenizer.py")?;
+    cmd.arg("--train")
+        .arg(&train)
+        .arg("--out")
+        .arg(paths.tokenizer())
+        .args(["--vocab-size", &VOCAB_SIZE.to_string()]);
+    run_logged(&mut cmd, &paths.log(Stage::Tokenizer))?;
+    require_file(&paths.tokenizer().join("tokenizer.json"))?;
+    Ok(json!({ "vocab_size_asked": VOCAB_SIZE }))
+}
+
+/// Training settings of one generator.
+struct GeneratorSpec {
+    /// `--size` of train_lm.py.
+    size: &'static str,
+    /// Training tokens D (prompt + completion, no padding).
+    tokens: f64,
+    lr: f64,
+    batch_tokens: u32,
+    /// Samples per test question for the pass@1 spread.
+    samples: u32,
+}
+
+const GENERATOR: GeneratorSpec = GeneratorSpec {
+    size: "base",
+    tokens: 16e6,
+    lr: 2e-3,
+    batch_tokens: 8192,
+    samples: 64,
+};
+
+const GENERATOR_LARGE: GeneratorSpec = GeneratorSpec {
+    size: "large",
+    tokens: 16e6,
+    lr: 1e-3,
+    batch_tokens: 8192,
+    samples: 64,
+};
+
+fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<Value> {
+    let train = require_file(&paths.data("train"))?;
+    let valid = require_file(&paths.data("validation"))?;
+    let test = require_file(&paths.data("test"))?;
+    let tokenizer = require_file(&paths.tokenizer().join("tokenizer.json"))?;
+    let tokenizer = tokenizer.parent().unwrap_or(&tokenizer).to_path_buf();
+    let work = paths.work.join(stage.name());
+    let final_dir = work.join("final");
+    let summary = final_dir.join("train_summary.json");
+    let log = paths.log(stage);
+    let train_cmd = format!("cargo xtask train-demo --stage {}", stage.name());
+
+    // 1. Train (resumes from work/last.pt; a no-op once final/ is complete).
+    if summary.is_file() {
+        eprintln!("  training: done ({})", summary.display());
+    } else {
+        eprintln!("  training: log in {} (re-run `{train_cmd}` to resume)", log.display());
+        let mut cmd = pyenv::script(&paths.root, "demo/train_lm.py")?;
+        cmd.arg("--train")
+            .arg(&train)
+            .arg("--valid")
+            .arg(&valid)
+            .arg("--tokenizer")
+            .arg(&tokenizer)
+            .arg("--work")
+            .arg(&work)
+            .args(["--size", spec.size])
+            .args(["--tokens", &spec.tokens.to_string()])
+            .args(["--lr", &spec.lr.to_string()])
+            .args(["--batch-tokens", &spec.batch_tokens.to_string()])
+            .args(["--threads", &THREADS.to_string()]);
+        run_logged(&mut cmd, &log)?;
+        require_file(&summary)?;
+    }
+
+    // 2. Evaluate on the test set (greedy + pass@1 spread at T = 0.8).
+    let eval = work.join("eval_test.json");
+    if newer_than(&eval, &summary) {
+        eprintln!("  evaluation: done ({})", eval.display());
+    } else {
+        let mut cmd = pyenv::script(&paths.root, "demo/eval_lm.py")?;
+        cmd.arg("--model")
+            .arg(&final_dir)
+            .arg("--data")
+            .arg(&test)
+            .arg("--out")
+            .arg(&eval)
+            .args(["--samples", &spec.samples.to_string()])
+            .args(["--temperature", "0.8"])
+            .args(["--threads", &THREADS.to_string()]);
+        run_logged(&mut cmd, &log)?;
+    }
+
+    // 3. Export to ONNX (through xtask/python/export.py, like `cargo xtask export`).
+    let out = paths.root.join(MODELS).join(stage.name());
+    let onnx = out.join("model.onnx");
+    if newer_than(&onnx, &summary) {
+        eprintln!("  export: done ({})", onnx.display());
+    } else {
+        let mut cmd = pyenv::script(&paths.root, "export.py")?;
+        cmd.arg(&final_dir)
+            .arg(&out)
+            .args(["--task", "text-generation-with-past"]);
+        run_logged(&mut cmd, &log)?;
+        require_file(&onnx)?;
+    }
+
+    // 4. Model card.
+    let mut cmd = pyenv::script(&paths.root, "demo/write_card.py")?;
+    cmd.args(["--name", stage.name()])
+        .arg("--summary")
+        .arg(&summary)
+        .arg("--eval")
+        .arg(&eval)
+        .arg("--out")
+        .arg(out.join("README.md"))
+        .args(["--command", &train_cmd]);
+    run_logged(&mut cmd, &log)?;
+
+    let summary: Value = serde_json::from_str(&fs::read_to_string(&summary)?)
+        .with_context(|| format!("cannot parse {}", summary.display()))?;
+    Ok(json!({
+        "model": out.strip_prefix(&paths.root).unwrap_or(&out).display().to_string(),
+        "parameters": summary["parameters"],
+        "tokens": summary["tokens"],
+        "train_wall_s": summary["wall_s"],
+    }))
+}
+
+fn require_file(path: &Path) -> Result<PathBuf> {
+    if !path.is_file() {
+        bail!(
+            "{} is missing; run the stage that makes it (`cargo xtask train-demo --list` shows them)",
+            path.display()
+        );
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Whether `path` exists and was modified after `than`.
+fn newer_than(path: &Path, than: &Path) -> bool {
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(path), modified(than)) {
+        (Some(a), Some(b)) => a >= b,
+        _ => false,
+    }
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value)? + "\n";
+    fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs `cmd`, copying its stderr and stdout lines to our stderr and appending
+/// them to `log`; a non-zero exit is an error that names the log.
+fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
+    if let Some(dir) = log.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open the log {}", log.display()))?;
+    writeln!(file, "$ {}", util::describe(cmd))?;
+    cmd.env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("could not start `{}`", util::describe(cmd)))?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let stderr = child.stderr.take().context("child stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let forward = |stream: Box<dyn std::io::Read + Send>, tx: std::sync::mpsc::Sender<String>| {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let t1 = forward(Box::new(stdout), tx.clone());
+    let t2 = forward(Box::new(stderr), tx);
+    for line in rx {
+        eprintln!("    {line}");
+        writeln!(file, "{line}")?;
+    }
+    let _ = (t1.join(), t2.join());
+    let status = child.wait()?;
+    if !status.success() {
+        bail!(
+            "`{}` failed ({status}); its output is in {}",
+            util::describe(cmd),
+            log.display()
+        );
+    }
+    Ok(())
+}
