@@ -102,7 +102,12 @@ fn generate(root: &Path, args: &GenerateArgs) -> Result<()> {
     }
 
     println!();
-    println!("model: {}, {} new tokens per row, prompt {:?}", model.display(), args.new_tokens, args.prompt);
+    println!(
+        "model: {}, {} new tokens per row, prompt {:?}",
+        model.display(),
+        args.new_tokens,
+        args.prompt
+    );
     println!();
     println!("| batch | ttc tok/s | python tok/s | ratio |");
     println!("|------:|----------:|-------------:|------:|");

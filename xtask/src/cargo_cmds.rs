@@ -13,12 +13,13 @@ use crate::{setup, util};
 pub(crate) fn test(root: &Path, args: &[OsString], harness_args: &[OsString]) -> Result<ExitCode> {
     setup::ensure(root)?;
     let mut test = util::cargo();
-    test.arg("test").arg("--manifest-path").arg(root.join("Cargo.toml"));
+    test.arg("test")
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"));
     // `--workspace` would override a package selection given in ARGS.
-    let selects_package = args
-        .iter()
-        .take_while(|arg| *arg != "--")
-        .any(|arg| arg == "-p" || arg == "--package" || arg.to_string_lossy().starts_with("--package="));
+    let selects_package = args.iter().take_while(|arg| *arg != "--").any(|arg| {
+        arg == "-p" || arg == "--package" || arg.to_string_lossy().starts_with("--package=")
+    });
     if !selects_package {
         test.arg("--workspace");
     }

@@ -104,12 +104,23 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()));
         match cli.map(|cli| cli.command) {
             Ok(Cmd::Test { args, harness_args }) => {
-                let harness = if harness_args.is_empty() { Vec::new() } else { [OsString::from("--")].into_iter().chain(harness_args).collect() };
-                args.iter().chain(&harness).map(|arg| arg.to_string_lossy().into_owned()).collect()
+                let harness = if harness_args.is_empty() {
+                    Vec::new()
+                } else {
+                    [OsString::from("--")]
+                        .into_iter()
+                        .chain(harness_args)
+                        .collect()
+                };
+                args.iter()
+                    .chain(&harness)
+                    .map(|arg| arg.to_string_lossy().into_owned())
+                    .collect()
             }
-            Ok(Cmd::Ttc { args }) => {
-                args.iter().map(|arg| arg.to_string_lossy().into_owned()).collect()
-            }
+            Ok(Cmd::Ttc { args }) => args
+                .iter()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect(),
             other => panic!("unexpected parse of {args:?}: {other:?}"),
         }
     }
@@ -121,12 +132,24 @@ mod tests {
 
     #[test]
     fn test_and_ttc_forward_arguments_verbatim() {
-        assert_eq!(forwarded(&["test", "-p", "ttc-core", "--", "--nocapture"]), ["-p", "ttc-core", "--", "--nocapture"]);
-        assert_eq!(forwarded(&["test", "--", "--nocapture"]), ["--", "--nocapture"]);
-        assert_eq!(forwarded(&["ttc", "run", "--config", "x.toml"]), ["run", "--config", "x.toml"]);
+        assert_eq!(
+            forwarded(&["test", "-p", "ttc-core", "--", "--nocapture"]),
+            ["-p", "ttc-core", "--", "--nocapture"]
+        );
+        assert_eq!(
+            forwarded(&["test", "--", "--nocapture"]),
+            ["--", "--nocapture"]
+        );
+        assert_eq!(
+            forwarded(&["ttc", "run", "--config", "x.toml"]),
+            ["run", "--config", "x.toml"]
+        );
         // `ttc` adds its own `--` before the CLI's arguments.
         assert_eq!(forwarded(&["ttc", "--", "--help"]), ["--help"]);
-        assert_eq!(forwarded(&["test", "--lib", "-p", "ttc-core", "name", "--release"]), ["--lib", "-p", "ttc-core", "name", "--release"]);
+        assert_eq!(
+            forwarded(&["test", "--lib", "-p", "ttc-core", "name", "--release"]),
+            ["--lib", "-p", "ttc-core", "name", "--release"]
+        );
         assert!(forwarded(&["test"]).is_empty());
     }
 }

@@ -45,7 +45,8 @@ fn build_if_stale(root: &Path) -> Result<(PathBuf, bool)> {
         eprintln!("creating the Python environment {}", venv.display());
         let mut create = Command::new("python3");
         create.args(["-m", "venv"]).arg(&venv);
-        util::run(&mut create).context("pyenv needs python3 (3.10 or newer) with the venv module")?;
+        util::run(&mut create)
+            .context("pyenv needs python3 (3.10 or newer) with the venv module")?;
     }
     eprintln!(
         "installing {} into {} (a first install downloads about 3 GB)",
@@ -72,7 +73,8 @@ fn build_if_stale(root: &Path) -> Result<(PathBuf, bool)> {
             venv.display()
         )
     })?;
-    fs::write(&stamp, &requirements).with_context(|| format!("cannot write {}", stamp.display()))?;
+    fs::write(&stamp, &requirements)
+        .with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok((python, true))
 }
 

@@ -87,7 +87,9 @@ pub(crate) fn run(root: &Path, args: &SetupArgs) -> Result<()> {
             eprintln!("{marker} is already installed");
         }
         // The GPU build also has the CPU provider: don't downgrade it silently.
-        Some(marker) if !args.force && flavour == Flavour::Cpu && marker == Flavour::Gpu.marker() => {
+        Some(marker)
+            if !args.force && flavour == Flavour::Cpu && marker == Flavour::Gpu.marker() =>
+        {
             eprintln!(
                 "{marker} is installed and includes the CPU provider; keeping it \
                  (pass --force to replace it with the CPU build)"
@@ -121,7 +123,8 @@ fn install(root: &Path, flavour: Flavour, force: bool) -> Result<()> {
     fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
     if force {
         for wheel in cached_wheels(&cache, flavour)? {
-            fs::remove_file(&wheel).with_context(|| format!("cannot remove {}", wheel.display()))?;
+            fs::remove_file(&wheel)
+                .with_context(|| format!("cannot remove {}", wheel.display()))?;
         }
     }
     let wheel = match cached_wheels(&cache, flavour)?.into_iter().next() {
@@ -157,9 +160,8 @@ fn install(root: &Path, flavour: Flavour, force: bool) -> Result<()> {
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     }
-    fs::rename(&staging, &dir).with_context(|| {
-        format!("cannot rename {} to {}", staging.display(), dir.display())
-    })?;
+    fs::rename(&staging, &dir)
+        .with_context(|| format!("cannot rename {} to {}", staging.display(), dir.display()))?;
     Ok(())
 }
 
@@ -170,7 +172,9 @@ fn cached_wheels(cache: &Path, flavour: Flavour) -> Result<Vec<PathBuf>> {
         let path = entry
             .with_context(|| format!("cannot list {}", cache.display()))?
             .path();
-        let name = path.file_name().map(|name| name.to_string_lossy().into_owned());
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
         if name.is_some_and(|name| name.starts_with(&prefix) && name.ends_with(".whl")) {
             wheels.push(path);
         }
@@ -181,7 +185,10 @@ fn cached_wheels(cache: &Path, flavour: Flavour) -> Result<Vec<PathBuf>> {
 
 fn download(cache: &Path, flavour: Flavour) -> Result<PathBuf> {
     let requirement = format!("{}=={ORT_VERSION}", flavour.package());
-    eprintln!("downloading the {requirement} wheel into {}", cache.display());
+    eprintln!(
+        "downloading the {requirement} wheel into {}",
+        cache.display()
+    );
     let mut pip = Command::new("python3");
     pip.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
         .arg(&requirement)
@@ -198,11 +205,14 @@ fn download(cache: &Path, flavour: Flavour) -> Result<PathBuf> {
             cache.display()
         );
     }
-    cached_wheels(cache, flavour)?.into_iter().next().with_context(|| {
-        format!(
-            "pip reported success but {} holds no {}*.whl",
-            cache.display(),
-            flavour.wheel_prefix()
-        )
-    })
+    cached_wheels(cache, flavour)?
+        .into_iter()
+        .next()
+        .with_context(|| {
+            format!(
+                "pip reported success but {} holds no {}*.whl",
+                cache.display(),
+                flavour.wheel_prefix()
+            )
+        })
 }

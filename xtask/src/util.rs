@@ -49,7 +49,9 @@ fn spawn_error(command: &Command, error: &std::io::Error) -> anyhow::Error {
 
 /// Runs `command` with inherited stdio and returns its exit status.
 pub(crate) fn status(command: &mut Command) -> Result<ExitStatus> {
-    command.status().map_err(|error| spawn_error(command, &error))
+    command
+        .status()
+        .map_err(|error| spawn_error(command, &error))
 }
 
 /// Runs `command` with inherited stdio; a non-zero exit is an error.

@@ -49,7 +49,8 @@ struct GenerateArgs {
 }
 
 fn parse_split(s: &str) -> Result<Split, String> {
-    s.parse().map_err(|e: ttc_dataset::DatasetError| e.to_string())
+    s.parse()
+        .map_err(|e: ttc_dataset::DatasetError| e.to_string())
 }
 
 /// Runs `ttc data`.

@@ -157,10 +157,10 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
         } else {
             writeln!(
                 out,
-                "--- prompt {}, sample {} ({:?}, {} tokens) ---\n{}",
+                "--- prompt {}, sample {} ({}, {} tokens) ---\n{}",
                 i + 1,
                 j + 1,
-                completion.finish_reason,
+                serde_json::to_value(completion.finish_reason)?.as_str().unwrap_or("?"),
                 completion.token_ids.len(),
                 completion.text
             )?;

@@ -55,7 +55,8 @@ pub(crate) struct GradeArgs {
 }
 
 fn parse_mode(s: &str) -> Result<GradeMode, String> {
-    s.parse().map_err(|e: ttc_dataset::DatasetError| e.to_string())
+    s.parse()
+        .map_err(|e: ttc_dataset::DatasetError| e.to_string())
 }
 
 /// Runs `ttc grade`; `verbose` is the global `-v` count (shows normalised forms).
@@ -77,7 +78,11 @@ pub(crate) fn run(args: GradeArgs, verbose: u8) -> Result<()> {
         add_verdict(&mut obj, &verdict, true);
         writeln!(out, "{}", Value::Object(obj))?;
     } else {
-        writeln!(out, "{}", if verdict.correct { "match" } else { "no match" })?;
+        writeln!(
+            out,
+            "{}",
+            if verdict.correct { "match" } else { "no match" }
+        )?;
         if explain {
             writeln!(out, "gold: {}", verdict.gold)?;
             let pred = verdict.pred.as_deref().unwrap_or("(no answer found)");
@@ -103,8 +108,12 @@ fn answer_field(obj: &Map<String, Value>, field: &str) -> Result<String, String>
     match obj.get(field) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(other) => Err(format!("field {field:?} must be a string or a number, found {other}")),
-        None => Err(format!("missing field {field:?} (set the field name with --gold-field/--pred-field)")),
+        Some(other) => Err(format!(
+            "field {field:?} must be a string or a number, found {other}"
+        )),
+        None => Err(format!(
+            "missing field {field:?} (set the field name with --gold-field/--pred-field)"
+        )),
     }
 }
 
@@ -131,11 +140,18 @@ fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
         }
         let mut obj = match serde_json::from_str::<Value>(&line) {
             Ok(Value::Object(obj)) => obj,
-            Ok(_) => bail!("{}: expected a JSON object with {:?} and {:?} fields", at(), args.gold_field, args.pred_field),
+            Ok(_) => bail!(
+                "{}: expected a JSON object with {:?} and {:?} fields",
+                at(),
+                args.gold_field,
+                args.pred_field
+            ),
             Err(e) => bail!("{}: invalid JSON ({e}); fix or remove this line", at()),
         };
-        let gold = answer_field(&obj, &args.gold_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
-        let pred = answer_field(&obj, &args.pred_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        let gold =
+            answer_field(&obj, &args.gold_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        let pred =
+            answer_field(&obj, &args.pred_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
         let verdict = grade(&gold, &pred, args.mode).with_context(at)?;
         total += 1;
         correct += usize::from(verdict.correct);
@@ -143,7 +159,11 @@ fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
         writeln!(out, "{}", Value::Object(obj))?;
     }
     out.flush()?;
-    let share = if total == 0 { 0.0 } else { 100.0 * correct as f64 / total as f64 };
+    let share = if total == 0 {
+        0.0
+    } else {
+        100.0 * correct as f64 / total as f64
+    };
     tracing::info!("graded {total} pairs from {name}: {correct} correct ({share:.1}%)");
     Ok(())
 }

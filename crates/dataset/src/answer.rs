@@ -119,8 +119,14 @@ mod tests {
         check("37 + 5 = 42\nAnswer:", None);
         check("no answer here", None);
         check("So $x = \\boxed{\\frac{1}{2}}$.", Some("\\frac{1}{2}"));
-        check("first \\boxed{1} then \\boxed{\\{1, 2\\}}", Some("\\{1, 2\\}"));
-        check("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", Some("\\left( 3, \\frac{\\pi}{2} \\right)"));
+        check(
+            "first \\boxed{1} then \\boxed{\\{1, 2\\}}",
+            Some("\\{1, 2\\}"),
+        );
+        check(
+            "\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}",
+            Some("\\left( 3, \\frac{\\pi}{2} \\right)"),
+        );
         check("\\fbox{7} is it", Some("7"));
         check("The answer is $\\boxed 5$.", Some("5"));
         check("cut off \\boxed{\\frac{1}{2", None);

@@ -127,7 +127,9 @@ mod tests {
         assert!(!v.correct);
         let v = grade("118", "I don't know", GradeMode::Integer).unwrap();
         assert_eq!((v.correct, v.pred), (false, None));
-        let err = grade("1/2", "1", GradeMode::Integer).unwrap_err().to_string();
+        let err = grade("1/2", "1", GradeMode::Integer)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"1/2\"") && err.contains("math"), "{err}");
     }
 
@@ -145,7 +147,10 @@ mod tests {
         assert_eq!(key("\\boxed{\\frac12}"), key("Answer: 0.5"));
         assert_eq!(key("\\boxed{2, 1}"), key("\\boxed{1,2}"));
         assert_ne!(key("\\boxed{(2, 1)}"), key("\\boxed{(1,2)}"));
-        assert_eq!(answer_key("Answer: 1,180", GradeMode::Integer).as_deref(), Some("1180"));
+        assert_eq!(
+            answer_key("Answer: 1,180", GradeMode::Integer).as_deref(),
+            Some("1180")
+        );
         assert_eq!(answer_key("nothing", GradeMode::Integer), None);
     }
 

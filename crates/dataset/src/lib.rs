@@ -23,7 +23,7 @@ mod record;
 
 pub use error::{DatasetError, Result};
 pub use grade::{GradeMode, Verdict, answer_key, grade};
-pub use math::{MathAnswer, math_equivalent};
 pub use jsonl::{read_jsonl, read_problems, write_jsonl, write_problems};
+pub use math::{MathAnswer, math_equivalent};
 pub use mix::{DifficultyMix, MAX_DIGITS, MAX_STEPS, MixComponent, OpKind, OpSet};
 pub use record::Problem;

@@ -17,7 +17,7 @@ pub enum LibrarySource {
 impl LibrarySource {
     fn name(self) -> &'static str {
         match self {
-            LibrarySource::RunConfig => "from the run config",
+            LibrarySource::RunConfig => "from --ort-library or the run config",
             LibrarySource::Environment => "from ORT_DYLIB_PATH",
             LibrarySource::ProjectLocal => "the project-local install",
         }

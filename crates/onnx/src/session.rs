@@ -184,7 +184,7 @@ fn register_provider(
     }
     let attempt = match dispatch(settings) {
         Ok(providers) => builder.with_execution_providers(providers).map_err(|e| {
-            let reason = e.to_string();
+            let reason = e.to_string().trim_end_matches('.').to_string();
             (e.recover(), reason)
         }),
         Err(reason) => Err((builder, reason)),

@@ -21,15 +21,95 @@ const TEXT_COMMANDS: &[&str] = &[
 
 /// Words dropped when they trail a number: units and counted nouns.
 const UNIT_WORDS: &[&str] = &[
-    "unit", "units", "square", "sq", "cubic", "cm", "mm", "km", "m", "meter", "meters", "metre",
-    "metres", "centimeter", "centimeters", "millimeter", "millimeters", "kilometer",
-    "kilometers", "inch", "inches", "in", "ft", "foot", "feet", "yard", "yards", "yd", "mile",
-    "miles", "mph", "degree", "degrees", "deg", "dollar", "dollars", "cent", "cents", "percent",
-    "hour", "hours", "hr", "hrs", "minute", "minutes", "min", "second", "seconds", "sec", "day",
-    "days", "week", "weeks", "month", "months", "year", "years", "pound", "pounds", "lb", "lbs",
-    "ounce", "ounces", "oz", "gallon", "gallons", "liter", "liters", "litre", "litres", "ml",
-    "gram", "grams", "kg", "kilograms", "people", "students", "ways", "times", "sides",
-    "points", "marbles", "coins", "books", "cookies", "apples", "handshakes", "games", "boxes",
+    "unit",
+    "units",
+    "square",
+    "sq",
+    "cubic",
+    "cm",
+    "mm",
+    "km",
+    "m",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "centimeter",
+    "centimeters",
+    "millimeter",
+    "millimeters",
+    "kilometer",
+    "kilometers",
+    "inch",
+    "inches",
+    "in",
+    "ft",
+    "foot",
+    "feet",
+    "yard",
+    "yards",
+    "yd",
+    "mile",
+    "miles",
+    "mph",
+    "degree",
+    "degrees",
+    "deg",
+    "dollar",
+    "dollars",
+    "cent",
+    "cents",
+    "percent",
+    "hour",
+    "hours",
+    "hr",
+    "hrs",
+    "minute",
+    "minutes",
+    "min",
+    "second",
+    "seconds",
+    "sec",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "pound",
+    "pounds",
+    "lb",
+    "lbs",
+    "ounce",
+    "ounces",
+    "oz",
+    "gallon",
+    "gallons",
+    "liter",
+    "liters",
+    "litre",
+    "litres",
+    "ml",
+    "gram",
+    "grams",
+    "kg",
+    "kilograms",
+    "people",
+    "students",
+    "ways",
+    "times",
+    "sides",
+    "points",
+    "marbles",
+    "coins",
+    "books",
+    "cookies",
+    "apples",
+    "handshakes",
+    "games",
+    "boxes",
 ];
 
 /// Rewrites `s` into a canonical LaTeX-ish string, keeping spaces (they separate
@@ -59,7 +139,13 @@ pub(super) fn clean(raw: &str) -> String {
     // Protect the row separator `\\` from the one-character commands below.
     s = s.replace("\\\\", ROW_BREAK);
     s = s.replace("\\$", "").replace('$', "");
-    for (from, to) in [("\\!", ""), ("\\,", ""), ("\\;", " "), ("\\:", " "), ("\\ ", " ")] {
+    for (from, to) in [
+        ("\\!", ""),
+        ("\\,", ""),
+        ("\\;", " "),
+        ("\\:", " "),
+        ("\\ ", " "),
+    ] {
         s = s.replace(from, to);
     }
     s = s.replace('~', " ");
@@ -90,7 +176,13 @@ pub(super) fn clean(raw: &str) -> String {
     ] {
         s = replace_command(&s, name, to);
     }
-    for pattern in ["^{\\circ}", "^{ \\circ }", "^{\\circ }", "^{ \\circ}", "^\\circ"] {
+    for pattern in [
+        "^{\\circ}",
+        "^{ \\circ }",
+        "^{\\circ }",
+        "^{ \\circ}",
+        "^\\circ",
+    ] {
         s = s.replace(pattern, "");
     }
     s = replace_command(&s, "circ", "");
@@ -233,17 +325,13 @@ fn brace_sqrt_arguments(s: &str) -> String {
         out.push_str(&rest[..i + 5]);
         rest = &rest[i + 5..];
         let trimmed = rest.trim_start();
-        if let Some(c) = trimmed
-            .chars()
-            .next()
-            .filter(|c| c.is_ascii_alphanumeric())
+        if let Some(c) = trimmed.chars().next().filter(|c| c.is_ascii_alphanumeric())
+            && !(rest.len() == trimmed.len() && c.is_ascii_alphabetic())
         {
-            if !(rest.len() == trimmed.len() && c.is_ascii_alphabetic()) {
-                out.push('{');
-                out.push(c);
-                out.push('}');
-                rest = &trimmed[c.len_utf8()..];
-            }
+            out.push('{');
+            out.push(c);
+            out.push('}');
+            rest = &trimmed[c.len_utf8()..];
         }
     }
     out.push_str(rest);
@@ -271,11 +359,7 @@ fn brace_frac_arguments(s: &str) -> String {
                     }
                     None => break,
                 }
-            } else if let Some(c) = trimmed
-                .chars()
-                .next()
-                .filter(|c| c.is_ascii_alphanumeric())
-            {
+            } else if let Some(c) = trimmed.chars().next().filter(|c| c.is_ascii_alphanumeric()) {
                 out.push('{');
                 out.push(c);
                 out.push('}');
@@ -348,7 +432,10 @@ mod tests {
             ("12 square units", "12"),
             ("x \\text{ feet}", "x feet"),
             ("the end.", "the end"),
-            ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"),
+            (
+                "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+                "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+            ),
             ("\\textbf{Evelyn}", "Evelyn"),
         ];
         for (input, expected) in table {

@@ -5,10 +5,39 @@ use std::fmt;
 
 /// Greek letters read as variables.
 const GREEK: &[&str] = &[
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
-    "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon",
-    "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Sigma", "Phi",
-    "Psi", "Omega",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Sigma",
+    "Phi",
+    "Psi",
+    "Omega",
 ];
 
 const MAX_TOKENS: usize = 500;
@@ -123,10 +152,10 @@ impl Num {
         exact: impl Fn(Ratio, Ratio) -> Option<Ratio>,
         float: impl Fn(f64, f64) -> f64,
     ) -> Option<Num> {
-        if let (Num::Exact(a), Num::Exact(b)) = (self, other) {
-            if let Some(r) = exact(a, b) {
-                return Some(Num::Exact(r));
-            }
+        if let (Num::Exact(a), Num::Exact(b)) = (self, other)
+            && let Some(r) = exact(a, b)
+        {
+            return Some(Num::Exact(r));
         }
         Num::approx(float(self.to_f64(), other.to_f64()))
     }
@@ -174,7 +203,9 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
         let c = chars[i];
         if c.is_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let start = i;
             while i < chars.len() && chars[i].is_ascii_digit() {
                 i += 1;
@@ -249,7 +280,11 @@ fn parse_literal(text: &str) -> Option<Num> {
     let digits = format!("{int}{frac}");
     let digits = digits.trim_start_matches('0');
     if digits.len() <= 30 && frac.len() <= 30 {
-        let num: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        let num: i128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
         let den = 10i128.checked_pow(frac.len() as u32)?;
         return Ratio::new(num, den).map(Num::Exact);
     }
@@ -366,14 +401,14 @@ impl Parser {
         match self.next()? {
             Tok::Num(text) => {
                 let value = parse_literal(&text)?;
-                if !text.contains('.') {
-                    if let Some((fraction, len)) = self.mixed_fraction() {
-                        self.pos += len;
-                        return Some(Ast::Add(
-                            Box::new(Ast::Lit(value)),
-                            Box::new(Ast::Lit(fraction)),
-                        ));
-                    }
+                if !text.contains('.')
+                    && let Some((fraction, len)) = self.mixed_fraction()
+                {
+                    self.pos += len;
+                    return Some(Ast::Add(
+                        Box::new(Ast::Lit(value)),
+                        Box::new(Ast::Lit(fraction)),
+                    ));
                 }
                 Some(Ast::Lit(value))
             }
@@ -453,10 +488,14 @@ impl Ast {
             Ast::Lit(n) => Some(*n),
             Ast::Var(_) => None,
             Ast::Pi => Some(Num::Approx(std::f64::consts::PI)),
-            Ast::Neg(a) => a.value()?.binary(Num::Exact(Ratio::int(-1)), Ratio::mul, |x, y| x * y),
+            Ast::Neg(a) => a
+                .value()?
+                .binary(Num::Exact(Ratio::int(-1)), Ratio::mul, |x, y| x * y),
             Ast::Add(a, b) => a.value()?.binary(b.value()?, Ratio::add, |x, y| x + y),
             Ast::Sub(a, b) => {
-                let neg_b = b.value()?.binary(Num::Exact(Ratio::int(-1)), Ratio::mul, |x, y| x * y)?;
+                let neg_b = b
+                    .value()?
+                    .binary(Num::Exact(Ratio::int(-1)), Ratio::mul, |x, y| x * y)?;
                 a.value()?.binary(neg_b, Ratio::add, |x, y| x + y)
             }
             Ast::Mul(a, b) => a.value()?.binary(b.value()?, Ratio::mul, |x, y| x * y),
@@ -474,20 +513,20 @@ impl Ast {
                         if let Some(r) = base.powi(exp.num) {
                             return Some(Num::Exact(r));
                         }
-                    } else if let Ok(k) = u32::try_from(exp.den) {
-                        if let Some(r) = base.root(k).and_then(|r| r.powi(exp.num)) {
-                            return Some(Num::Exact(r));
-                        }
+                    } else if let Ok(k) = u32::try_from(exp.den)
+                        && let Some(r) = base.root(k).and_then(|r| r.powi(exp.num))
+                    {
+                        return Some(Num::Exact(r));
                     }
                 }
                 Num::approx(base.to_f64().powf(exp.to_f64()))
             }
             Ast::Root(k, a) => {
                 let x = a.value()?;
-                if let Num::Exact(r) = x {
-                    if let Some(root) = r.root(*k) {
-                        return Some(Num::Exact(root));
-                    }
+                if let Num::Exact(r) = x
+                    && let Some(root) = r.root(*k)
+                {
+                    return Some(Num::Exact(root));
                 }
                 Num::approx(real_root(x.to_f64(), *k))
             }

@@ -27,7 +27,10 @@ pub struct MathAnswer {
 #[derive(Clone, Debug)]
 enum Node {
     Number(Num),
-    Expr { text: String, ast: Ast },
+    Expr {
+        text: String,
+        ast: Ast,
+    },
     Text(String),
     Tuple {
         open: String,
@@ -75,8 +78,8 @@ fn top_level(s: &str, sep: &str) -> Vec<usize> {
         let rest = &s[i..];
         if depth == 0 && rest.starts_with(sep) {
             let after = &rest[sep.len()..];
-            let boundary = !sep.starts_with('\\')
-                || !after.starts_with(|c: char| c.is_ascii_alphabetic());
+            let boundary =
+                !sep.starts_with('\\') || !after.starts_with(|c: char| c.is_ascii_alphabetic());
             if boundary {
                 found.push(i);
                 i += sep.len();
@@ -85,9 +88,9 @@ fn top_level(s: &str, sep: &str) -> Vec<usize> {
         }
         if let Some(cmd) = rest.strip_prefix('\\') {
             let len = match cmd.chars().next() {
-                Some(c) if c.is_ascii_alphabetic() => {
-                    cmd.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(cmd.len())
-                }
+                Some(c) if c.is_ascii_alphabetic() => cmd
+                    .find(|c: char| !c.is_ascii_alphabetic())
+                    .unwrap_or(cmd.len()),
                 Some(c) => c.len_utf8(),
                 None => 0,
             };
@@ -121,7 +124,12 @@ fn split_top<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
     parts
 }
 
-const OPENERS: [(&str, &str); 4] = [("\\{", "\\}"), ("\\langle", "\\rangle"), ("(", ")"), ("[", "]")];
+const OPENERS: [(&str, &str); 4] = [
+    ("\\{", "\\}"),
+    ("\\langle", "\\rangle"),
+    ("(", ")"),
+    ("[", "]"),
+];
 
 /// `(open, inner, close)` when the whole of `s` is one bracketed group. The
 /// closing bracket may differ from the opening one (half-open intervals).
@@ -180,7 +188,9 @@ fn thousands(s: &str) -> Option<String> {
     let ok = !rest.is_empty()
         && (1..=3).contains(&first.len())
         && first.bytes().all(|b| b.is_ascii_digit())
-        && rest.iter().all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+        && rest
+            .iter()
+            .all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
         && frac.bytes().all(|b| b.is_ascii_digit());
     ok.then(|| s.replace(',', ""))
 }
@@ -275,7 +285,11 @@ fn structure(s: &str, depth: u32) -> Node {
     let pm = top_level(s, "\\pm");
     if let [i] = pm[..] {
         let (a, b) = (s[..i].trim(), s[i + 3..].trim());
-        let plus = if a.is_empty() { b.to_owned() } else { format!("{a}+{b}") };
+        let plus = if a.is_empty() {
+            b.to_owned()
+        } else {
+            format!("{a}+{b}")
+        };
         let minus = format!("{a}-{b}");
         return Node::Set(vec![atom(&plus), atom(&minus)]);
     }
@@ -287,7 +301,10 @@ fn structure(s: &str, depth: u32) -> Node {
 fn matrix(s: &str, depth: u32) -> Option<Node> {
     let rest = s.strip_prefix("\\begin{")?;
     let (env, body) = rest.split_once('}')?;
-    if !matches!(env, "pmatrix" | "bmatrix" | "matrix" | "smallmatrix" | "array") {
+    if !matches!(
+        env,
+        "pmatrix" | "bmatrix" | "matrix" | "smallmatrix" | "array"
+    ) {
         return None;
     }
     let body = body.strip_suffix(&format!("\\end{{{env}}}"))?;

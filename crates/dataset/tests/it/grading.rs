@@ -9,16 +9,36 @@ const DIFFERENT: bool = false;
 /// (gold, prediction, expected)
 const PAIRS: &[(&str, &str, bool)] = &[
     // Tuples, intervals and unions.
-    (r"\left( 3, \frac{\pi}{2} \right)", r"(3, \frac{\pi}{2})", EQUAL),
+    (
+        r"\left( 3, \frac{\pi}{2} \right)",
+        r"(3, \frac{\pi}{2})",
+        EQUAL,
+    ),
     (r"\left( 3, \frac{\pi}{2} \right)", r"(3, \pi/2)", EQUAL),
-    (r"\left( 3, \frac{\pi}{2} \right)", r"(\frac{\pi}{2}, 3)", DIFFERENT),
+    (
+        r"\left( 3, \frac{\pi}{2} \right)",
+        r"(\frac{\pi}{2}, 3)",
+        DIFFERENT,
+    ),
     (r"(0, 9)", r"(0,9)", EQUAL),
     (r"[-2,7]", r"[-2, 7]", EQUAL),
     (r"[-2,7]", r"(-2,7)", DIFFERENT),
     (r"[1,2)", r"[1,2]", DIFFERENT),
-    (r"\left[ -\frac{1}{2}, \frac{1}{2} \right]", r"[-0.5, 0.5]", EQUAL),
-    (r"(-\infty,-2) \cup (2,\infty)", r"(-\infty, -2)\cup(2, \infty)", EQUAL),
-    (r"(-\infty,-2) \cup (2,\infty)", r"(2,\infty)\cup(-\infty,-2)", EQUAL),
+    (
+        r"\left[ -\frac{1}{2}, \frac{1}{2} \right]",
+        r"[-0.5, 0.5]",
+        EQUAL,
+    ),
+    (
+        r"(-\infty,-2) \cup (2,\infty)",
+        r"(-\infty, -2)\cup(2, \infty)",
+        EQUAL,
+    ),
+    (
+        r"(-\infty,-2) \cup (2,\infty)",
+        r"(2,\infty)\cup(-\infty,-2)",
+        EQUAL,
+    ),
     (r"(-\infty, 0)", r"(-\infty, 1)", DIFFERENT),
     (r"\infty", r"-\infty", DIFFERENT),
     (r"(1,2)", r"(2,1)", DIFFERENT),
@@ -110,7 +130,11 @@ const PAIRS: &[(&str, &str, bool)] = &[
     ),
     // Whole solutions as predictions.
     (r"17", r"So the total is $\boxed{17}$.", EQUAL),
-    (r"\frac{1}{4}", r"The probability is $\boxed{\dfrac{1}{4}}$.", EQUAL),
+    (
+        r"\frac{1}{4}",
+        r"The probability is $\boxed{\dfrac{1}{4}}$.",
+        EQUAL,
+    ),
     (r"17", r"first \boxed{16}, then \boxed{18}", DIFFERENT),
 ];
 
@@ -137,7 +161,13 @@ fn math_answer_pairs() {
         .iter()
         .filter_map(|&(gold, pred, expected)| check(gold, pred, expected).err())
         .collect();
-    assert!(failures.is_empty(), "{} of {} pairs failed:\n{}", failures.len(), PAIRS.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} pairs failed:\n{}",
+        failures.len(),
+        PAIRS.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -148,7 +178,10 @@ fn equal_answers_share_a_key() {
         if has_vars(gold) || has_vars(pred) || gold.contains("\\pm") {
             continue;
         }
-        let (a, b) = (answer_key(gold, GradeMode::Math), answer_key(pred, GradeMode::Math));
+        let (a, b) = (
+            answer_key(gold, GradeMode::Math),
+            answer_key(pred, GradeMode::Math),
+        );
         assert_eq!(a == b, expected, "{gold:?} -> {a:?}, {pred:?} -> {b:?}");
     }
 }
@@ -156,8 +189,16 @@ fn equal_answers_share_a_key() {
 #[test]
 fn demo_answers_grade_in_both_modes() {
     for mode in [GradeMode::Integer, GradeMode::Math] {
-        assert!(grade("118", "126 - 8 = 118\nAnswer: 118", mode).unwrap().correct);
-        assert!(!grade("118", "126 - 8 = 119\nAnswer: 119", mode).unwrap().correct);
+        assert!(
+            grade("118", "126 - 8 = 118\nAnswer: 118", mode)
+                .unwrap()
+                .correct
+        );
+        assert!(
+            !grade("118", "126 - 8 = 119\nAnswer: 119", mode)
+                .unwrap()
+                .correct
+        );
     }
 }
 
@@ -166,11 +207,55 @@ mod robustness {
     use ttc_dataset::{GradeMode, MathAnswer, answer::extract_answer, grade};
 
     const PIECES: &[&str] = &[
-        "\\frac", "\\sqrt", "\\boxed{", "\\text{", "{", "}", "(", ")", "[", "]", "\\{", "\\}",
-        "\\left", "\\right", ",", "=", "^", "_", "-", "+", "/", "\\pi", "\\infty", "\\cup", "\\pm",
-        "\\\\", "&", "\\begin{pmatrix}", "\\end{pmatrix}", "x", "y", "1", "0", "12", "3.5", " ",
-        "\\$", "%", "^\\circ", "cm", "or", "\\", "\u{2212}", "é", ".", "999999999999999999999",
-        "\\cdot", "^{", "Answer: ",
+        "\\frac",
+        "\\sqrt",
+        "\\boxed{",
+        "\\text{",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        "\\{",
+        "\\}",
+        "\\left",
+        "\\right",
+        ",",
+        "=",
+        "^",
+        "_",
+        "-",
+        "+",
+        "/",
+        "\\pi",
+        "\\infty",
+        "\\cup",
+        "\\pm",
+        "\\\\",
+        "&",
+        "\\begin{pmatrix}",
+        "\\end{pmatrix}",
+        "x",
+        "y",
+        "1",
+        "0",
+        "12",
+        "3.5",
+        " ",
+        "\\$",
+        "%",
+        "^\\circ",
+        "cm",
+        "or",
+        "\\",
+        "\u{2212}",
+        "é",
+        ".",
+        "999999999999999999999",
+        "\\cdot",
+        "^{",
+        "Answer: ",
     ];
 
     fn latexish() -> impl Strategy<Value = String> {

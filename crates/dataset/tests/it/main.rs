@@ -1,5 +1,5 @@
 //! Integration tests of ttc-dataset: one binary, one module per area.
 
 mod files;
-mod grading;
 mod generator;
+mod grading;
