@@ -7,6 +7,14 @@ use anyhow::{Result, bail};
 
 use crate::{pyenv, util};
 
+/// What `save_pretrained` writes, single-file or sharded.
+const WEIGHT_FILES: [&str; 4] = [
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+];
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Task {
     /// A causal LM with KV-cache inputs and outputs (policies, causal-LM verifiers).
@@ -40,7 +48,7 @@ pub(crate) struct ExportArgs {
 pub(crate) fn run(root: &Path, args: &ExportArgs) -> Result<()> {
     let src = util::absolute(&args.src)?;
     let out = util::absolute(&args.out)?;
-    // Checked here too so a wrong path fails before the Python environment is touched.
+    // export.py checks these too; checking here fails fast, before Python starts.
     if !src.is_dir() {
         bail!(
             "{} is not a folder: pass a Hugging Face checkpoint folder (config.json and weights)",
@@ -52,6 +60,13 @@ pub(crate) fn run(root: &Path, args: &ExportArgs) -> Result<()> {
             "{} has no config.json, so it is not a Hugging Face checkpoint folder; save the \
              model with `model.save_pretrained(DIR)` first",
             src.display()
+        );
+    }
+    if !WEIGHT_FILES.iter().any(|name| src.join(name).is_file()) {
+        bail!(
+            "{} has no weights (looked for {}); save the model with `model.save_pretrained(DIR)` first",
+            src.display(),
+            WEIGHT_FILES.join(", ")
         );
     }
     let mut export = pyenv::script(root, "export.py")?;

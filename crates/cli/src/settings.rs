@@ -141,4 +141,18 @@ mod tests {
         let err = parse("[runtime]\nprovidr = \"cpu\"\n").unwrap_err().to_string();
         assert!(err.contains("providr") && err.contains("line 2"), "{err}");
     }
+
+    #[test]
+    fn shipped_run_files_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                load_runtime_section(&path).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3);
+    }
 }
