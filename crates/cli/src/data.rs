@@ -105,3 +105,46 @@ fn generate(args: GenerateArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(split: Split, count: Option<usize>, seed: Option<u64>, out: PathBuf) -> GenerateArgs {
+        GenerateArgs {
+            split,
+            count,
+            seed,
+            mix: None,
+            out,
+        }
+    }
+
+    #[test]
+    fn writes_a_prefix_of_the_test_set_and_checks_flags() {
+        let dir = std::env::temp_dir().join(format!("ttc-cli-data-{}", std::process::id()));
+        let out = dir.join("test.jsonl");
+        generate(args(Split::Test, Some(4), None, out.clone())).unwrap();
+        let problems = ttc_dataset::read_problems(&out).unwrap();
+        let ids: Vec<&str> = problems.iter().map(|p| p.unique_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "demo/test/00000",
+                "demo/test/00001",
+                "demo/test/00002",
+                "demo/test/00003"
+            ]
+        );
+
+        let out = dir.join("train.jsonl");
+        generate(args(Split::Train, Some(3), Some(9), out.clone())).unwrap();
+        let expected = DemoWorld::default().train_problems(9, 3);
+        assert_eq!(ttc_dataset::read_problems(&out).unwrap(), expected);
+
+        let err = generate(args(Split::Train, None, None, out.clone())).unwrap_err();
+        assert!(err.to_string().contains("--count"), "{err}");
+        let err = generate(args(Split::Validation, None, Some(1), out)).unwrap_err();
+        assert!(err.to_string().contains("--seed"), "{err}");
+    }
+}

@@ -125,13 +125,9 @@ fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
         Box::new(BufReader::new(file))
     };
-    let mut out: Box<dyn Write> = match &args.out {
-        Some(out) => Box::new(BufWriter::new(
-            File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
-    let (mut total, mut correct) = (0usize, 0usize);
+    // Grade every line before writing anything, so a bad line leaves no partial output.
+    let mut graded = Vec::new();
+    let mut correct = 0usize;
     for (index, line) in input.lines().enumerate() {
         let at = || format!("{name}:{}", index + 1);
         let line = line.with_context(|| format!("cannot read {}", at()))?;
@@ -153,11 +149,20 @@ fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
         let pred =
             answer_field(&obj, &args.pred_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
         let verdict = grade(&gold, &pred, args.mode).with_context(at)?;
-        total += 1;
         correct += usize::from(verdict.correct);
         add_verdict(&mut obj, &verdict, explain);
-        writeln!(out, "{}", Value::Object(obj))?;
+        graded.push(Value::Object(obj));
     }
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(out) => Box::new(BufWriter::new(
+            File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    for obj in &graded {
+        writeln!(out, "{obj}")?;
+    }
+    let total = graded.len();
     out.flush()?;
     let share = if total == 0 {
         0.0
@@ -166,4 +171,77 @@ fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
     };
     tracing::info!("graded {total} pairs from {name}: {correct} correct ({share:.1}%)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(jsonl: &Path, out: &Path) -> GradeArgs {
+        GradeArgs {
+            gold: None,
+            pred: None,
+            jsonl: Some(jsonl.to_path_buf()),
+            gold_field: "answer".into(),
+            pred_field: "pred".into(),
+            out: Some(out.to_path_buf()),
+            mode: GradeMode::Math,
+            json: false,
+            explain: false,
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ttc-cli-grade-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn jsonl_lines_get_a_verdict_and_keep_their_fields() {
+        let dir = temp_dir("ok");
+        let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
+        std::fs::write(
+            &input,
+            "{\"answer\": \"\\\\frac{1}{2}\", \"pred\": \"\\\\boxed{0.5}\", \"id\": 7}\n\n\
+             {\"answer\": 3, \"pred\": \"Answer: 4\"}\n",
+        )
+        .unwrap();
+        run(args(&input, &output), 1).unwrap();
+        let lines: Vec<Value> = std::fs::read_to_string(&output)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (&lines[0]["correct"], &lines[0]["id"]),
+            (&Value::Bool(true), &Value::from(7))
+        );
+        assert_eq!(lines[0]["pred_normalized"], "1/2");
+        assert_eq!(lines[1]["correct"], false);
+    }
+
+    #[test]
+    fn a_bad_line_is_named_and_nothing_is_written() {
+        let dir = temp_dir("bad");
+        let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
+        std::fs::write(
+            &input,
+            "{\"answer\": \"1\", \"pred\": \"1\"}\n{\"answer\": \"1\"}\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", run(args(&input, &output), 0).unwrap_err());
+        assert!(
+            err.contains("in.jsonl:2") && err.contains("\"pred\""),
+            "{err}"
+        );
+        assert!(!output.exists());
+        std::fs::write(&input, "{\"answer\": \"1\", \"pred\": \"1\"}\nnot json\n").unwrap();
+        let err = format!("{:#}", run(args(&input, &output), 0).unwrap_err());
+        assert!(
+            err.contains("in.jsonl:2") && err.contains("invalid JSON"),
+            "{err}"
+        );
+    }
 }

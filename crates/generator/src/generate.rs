@@ -326,7 +326,11 @@ impl OnnxGenerator {
             let past_len = mask[0].len() - 1;
             let (l, present) = self.run(ids, n, 1, &mask, pos, past, past_len)?;
             let v = l.len() / n;
-            logits = l.chunks(v).map(<[f32]>::to_vec).collect();
+            for (row, chunk) in logits.iter_mut().zip(l.chunks(v)) {
+                row.clear();
+                row.extend_from_slice(chunk);
+            }
+            logits.truncate(n);
             past = present;
         }
         rows.into_iter()

@@ -16,8 +16,8 @@ pub(crate) fn argmax(logits: &[f32]) -> usize {
 /// log softmax(logits)[token], computed stably.
 pub(crate) fn logprob(logits: &[f32], token: usize) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    ((logits[token] - max) as f64 - sum.ln()) as f32
+    let sum: f32 = logits.iter().map(|&x| (x - max).exp()).sum();
+    logits[token] - max - sum.ln()
 }
 
 /// Draws a token: greedy at temperature 0, else from softmax(logits / T) restricted
