@@ -3,7 +3,9 @@
 //! The binary is the composition root: it turns flags and config files into
 //! resolved settings and concrete components. Logs go to stderr, data to stdout.
 
+mod data;
 mod generate;
+mod grade;
 mod settings;
 
 use std::process::ExitCode;
@@ -25,6 +27,8 @@ struct Cli {
 enum Command {
     /// Sample continuations of prompts from an exported model folder.
     Generate(generate::GenerateArgs),
+    Grade(grade::GradeArgs),
+    Data(data::DataArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Grade(args) => grade::run(args, cli.verbose),
+        Command::Data(args) => data::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

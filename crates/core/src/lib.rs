@@ -4,11 +4,14 @@
 //! verifiers, the search strategies and the policy all meet here. Nothing in this
 //! crate runs a model or reads a file.
 
+mod answer;
 mod error;
 mod generation;
 mod runtime;
 mod seed;
+mod verification;
 
+pub use answer::AnswerFormat;
 pub use error::{Error, Result};
 pub use generation::{
     ChatMessage, Completion, FinishReason, Generator, ModelInfo, Prompt, SamplingParams,
@@ -16,3 +19,4 @@ pub use generation::{
 };
 pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings};
 pub use seed::SeqRng;
+pub use verification::{ScoreAggregation, ScoreRequest, StepScores, Verifier};

@@ -491,6 +491,112 @@ impl DemoWorld {
     }
 }
 
+/// Reads a demo problem text (`Start with 37. Add 5. ... What is the result?`)
+/// back into a [`Chain`]; its knobs are inferred (steps, digits of the start
+/// number, operators used). `None` if the text is not a demo problem.
+pub fn parse_problem(text: &str) -> Option<Chain> {
+    let body = text
+        .trim()
+        .strip_prefix("Start with ")?
+        .strip_suffix(" What is the result?")?;
+    let mut parts = body.split(". ");
+    let start: u32 = parts.next()?.trim_end_matches('.').parse().ok()?;
+    let mut steps = Vec::new();
+    for part in parts {
+        let part = part.trim_end_matches('.');
+        let (op, operand) = OpKind::ALL
+            .into_iter()
+            .find_map(|op| Some((op, part.strip_prefix(op.verb())?.strip_prefix(' ')?)))?;
+        steps.push(Step {
+            op,
+            operand: operand.parse().ok()?,
+        });
+    }
+    if steps.is_empty() || steps.len() > usize::from(crate::mix::MAX_STEPS) {
+        return None;
+    }
+    let ops: Vec<OpKind> = steps.iter().map(|s| s.op).collect();
+    let knobs = Knobs {
+        steps: steps.len() as u8,
+        digits: start
+            .to_string()
+            .len()
+            .min(usize::from(crate::mix::MAX_DIGITS)) as u8,
+        operators: OpSet::new(&ops).ok()?,
+    };
+    let chain = Chain {
+        start,
+        steps,
+        knobs,
+    };
+    chain.values().map(|_| chain)
+}
+
+/// One solution line read as `a op b = c` (spaces optional; `x`, `*` or `×`
+/// for multiplication) or `Answer: n`.
+enum Line {
+    Step(u32, OpKind, u32, u32),
+    Answer(i64),
+    Other,
+}
+
+fn read_line(line: &str) -> Line {
+    let line = line.trim();
+    if let Some(answer) = line.strip_prefix("Answer:") {
+        return crate::answer::parse_integer(answer).map_or(Line::Other, Line::Answer);
+    }
+    let step = || -> Option<Line> {
+        let (lhs, result) = line.split_once('=')?;
+        let (i, op) = lhs.char_indices().skip(1).find_map(|(i, c)| match c {
+            '+' => Some((i, OpKind::Add)),
+            '-' => Some((i, OpKind::Sub)),
+            'x' | '*' | '\u{00d7}' => Some((i, OpKind::Mul)),
+            _ => None,
+        })?;
+        let symbol_len = lhs[i..].chars().next()?.len_utf8();
+        Some(Line::Step(
+            lhs[..i].trim().parse().ok()?,
+            op,
+            lhs[i + symbol_len..].trim().parse().ok()?,
+            result.trim().parse().ok()?,
+        ))
+    };
+    step().unwrap_or(Line::Other)
+}
+
+/// Oracle step labels for a demo solution: for each line of `solution`, whether
+/// the solution is still correct up to and including that line (the line is the
+/// next step of the problem, with the right operands and result, or the right
+/// `Answer:` line after the last step). Once a line is wrong, every later label is
+/// `false`. `None` if `problem` is not a demo problem.
+///
+/// This is the exact process reward of the demo world, for testing verifiers and
+/// search without a trained model.
+pub fn step_labels(problem: &str, solution: &str) -> Option<Vec<bool>> {
+    let chain = parse_problem(problem)?;
+    let values = chain.values()?;
+    let mut ok = true;
+    let mut labels = Vec::new();
+    for (i, line) in solution
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
+        ok = ok
+            && match (read_line(line), chain.steps.get(i)) {
+                (Line::Step(a, op, b, c), Some(step)) => {
+                    a == values[i] && op == step.op && b == step.operand && c == values[i + 1]
+                }
+                (Line::Answer(n), None) => {
+                    i == chain.steps.len() && n == i64::from(values[values.len() - 1])
+                }
+                _ => false,
+            };
+        labels.push(ok);
+    }
+    Some(labels)
+}
+
 /// The endless training stream of a [`DemoWorld`] (see [`DemoWorld::train_stream`]).
 #[derive(Debug)]
 pub struct TrainStream {
@@ -601,6 +707,48 @@ mod tests {
             )
         };
         assert_eq!(hard.level(), 5);
+    }
+
+    #[test]
+    fn problems_parse_back_and_steps_get_oracle_labels() {
+        let c = chain(37, &[(OpKind::Add, 5), (OpKind::Mul, 3), (OpKind::Sub, 8)]);
+        let text = c.problem_text();
+        let parsed = parse_problem(&text).unwrap();
+        assert_eq!((parsed.start, &parsed.steps), (c.start, &c.steps));
+        assert_eq!(parsed.knobs.operators, OpSet::ALL);
+        let table: &[(&str, &[bool])] = &[
+            (
+                "37 + 5 = 42\n42 x 3 = 126\n126 - 8 = 118\nAnswer: 118",
+                &[true, true, true, true],
+            ),
+            (
+                "37+5=42\n\n42 * 3 = 126\n126 - 8 = 118\nAnswer: 118",
+                &[true, true, true, true],
+            ),
+            (
+                "37 + 5 = 42\n42 x 3 = 127\n127 - 8 = 119\nAnswer: 119",
+                &[true, false, false, false],
+            ),
+            (
+                "37 + 5 = 42\n42 x 3 = 126\nAnswer: 126",
+                &[true, true, false],
+            ),
+            (
+                "37 + 5 = 42\n42 x 3 = 126\n126 - 8 = 118\nAnswer: 117",
+                &[true, true, true, false],
+            ),
+            ("37 + 5 = 42\nhmm", &[true, false]),
+            ("", &[]),
+        ];
+        for (solution, expected) in table {
+            assert_eq!(
+                step_labels(&text, solution).unwrap(),
+                *expected,
+                "{solution:?}"
+            );
+        }
+        assert_eq!(step_labels("What is 2+2?", "4"), None);
+        assert!(parse_problem("Start with 5. Subtract 8. What is the result?").is_none());
     }
 
     #[test]

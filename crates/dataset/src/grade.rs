@@ -114,6 +114,22 @@ pub fn answer_key(text: &str, mode: GradeMode) -> Option<String> {
     }
 }
 
+/// The grading modes as the answer format search strategies vote with:
+/// `GradeMode::Integer` for the demo world, `GradeMode::Math` for MATH-style data.
+impl ttc_core::AnswerFormat for GradeMode {
+    /// The last `\boxed{...}` or `Answer:` line of the solution, trimmed.
+    fn extract(&self, solution: &str) -> Option<String> {
+        extract_answer(solution).map(str::to_owned)
+    }
+
+    /// The normalised answer ([`answer_key`]); an answer that cannot be read
+    /// (e.g. not an integer in integer mode) keys as its trimmed text, so it
+    /// still only groups with identical answers.
+    fn key(&self, answer: &str) -> String {
+        answer_key(answer, *self).unwrap_or_else(|| answer.trim().to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +168,20 @@ mod tests {
             Some("1180")
         );
         assert_eq!(answer_key("nothing", GradeMode::Integer), None);
+    }
+
+    #[test]
+    fn modes_are_answer_formats() {
+        use ttc_core::AnswerFormat;
+        let demo: &dyn AnswerFormat = &GradeMode::Integer;
+        assert_eq!(demo.extract("1 + 2 = 3\nAnswer: 3").as_deref(), Some("3"));
+        assert_eq!(demo.extract("1 + 2 = 3"), None);
+        assert_eq!(demo.key(" 1,180 "), demo.key("1180"));
+        assert_ne!(demo.key("12"), demo.key("13"));
+        assert_eq!(demo.key("twelve"), "twelve");
+        let math: &dyn AnswerFormat = &GradeMode::Math;
+        let a = math.extract("so $\\boxed{\\dfrac{1}{2}}$").unwrap();
+        assert_eq!(math.key(&a), math.key("0.5"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ const PROBLEM_FIELDS: &str =
     " with the fields problem, solution, answer (string), level (1-5) and unique_id";
 
 /// Reads dataset rows ([`Problem`]s) from a JSONL file, e.g. MATH-500's `test.jsonl`
-/// or a file written by [`crate::demo::write_split`].
+/// or a file written by [`crate::demo::write_train`] or [`crate::demo::DemoWorld::write_split`].
 ///
 /// Blank lines are skipped. A malformed line fails with its path and line number.
 pub fn read_problems(path: impl AsRef<Path>) -> Result<Vec<Problem>> {

@@ -10,6 +10,19 @@
 //! - [`grade()`]: deciding whether a predicted answer equals the gold answer, exactly
 //!   for integers or through a MATH-style normaliser.
 //!
+//! ```
+//! use ttc_dataset::{GradeMode, demo, grade, read_problems};
+//!
+//! let path = std::env::temp_dir().join("ttc-dataset-doc").join("train.jsonl");
+//! assert_eq!(demo::write_train(&path, 0, 100)?, 100);
+//! let problems = read_problems(&path)?;
+//! let first = &problems[0];
+//! assert!(first.solution.ends_with(&format!("Answer: {}", first.answer)));
+//! assert!(grade(&first.answer, &first.solution, GradeMode::Integer)?.correct);
+//! assert!(grade("\\frac{1}{2}", "The answer is $\\boxed{0.5}$.", GradeMode::Math)?.correct);
+//! # Ok::<(), ttc_dataset::DatasetError>(())
+//! ```
+//!
 //! Feature flags: none.
 
 pub mod answer;

@@ -44,9 +44,6 @@ struct Row {
     /// Where the decoding context starts in the sequence's tokens.
     ctx_start: usize,
     finish: Option<FinishReason>,
-    /// Incremental decoder state for stop strings: ids, decoded prefix, prefix index.
-    stream: (Vec<u32>, String, usize),
-    text: String,
     context_text: String,
 }
 
@@ -224,10 +221,7 @@ impl OnnxGenerator {
                 let processed = if std::mem::take(&mut first_of_group[g]) { pending[g] } else { 0 };
                 // A few tokens of context let the decoder place spaces and merges right.
                 let ctx_start = s.tokens.len().saturating_sub(DECODE_CONTEXT);
-                let ctx: Vec<u32> = s.tokens[ctx_start..].to_vec();
-                let context_text = self.codec.decode(&ctx)?;
-                let stream_prefix = context_text.clone();
-                let idx = stream_prefix.len();
+                let context_text = self.codec.decode(&s.tokens[ctx_start..])?;
                 Ok(Row {
                     seq: i,
                     new_ids: Vec::new(),
@@ -236,15 +230,12 @@ impl OnnxGenerator {
                     context_tokens: s.tokens.len(),
                     ctx_start,
                     finish: None,
-                    stream: (ctx, stream_prefix, idx),
-                    text: String::new(),
                     context_text,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         // `slot[b]` is the row in `rows` that batch position b holds.
         let mut slot: Vec<usize> = (0..rows.len()).collect();
-        let tokenizer = &self.codec.tokenizer;
         loop {
             let t = mask[0].len();
             for (b, &r) in slot.iter().enumerate() {
@@ -261,16 +252,13 @@ impl OnnxGenerator {
                 if !stop.ignore_eos && self.cfg.eos.contains(&tok) {
                     row.finish = Some(FinishReason::Eos);
                 } else {
+                    // A stop string that has just appeared ends within the last few
+                    // tokens: decode only those (a string of n bytes spans at most n tokens).
                     if !stop.stop_strings.is_empty() {
-                        let (ids, prefix, idx) = &mut row.stream;
-                        let piece = tokenizers::tokenizer::step_decode_stream(&**tokenizer, vec![tok], true, ids, prefix, idx)
-                            .map_err(|e| inference_err(self, format!("decoding: {e}")))?;
-                        if let Some(piece) = piece {
-                            let from = floor_boundary(&row.text, row.text.len().saturating_sub(max_stop));
-                            row.text.push_str(&piece);
-                            if stop.stop_strings.iter().any(|s| row.text[from..].contains(s.as_str())) {
-                                row.finish = Some(FinishReason::Stop);
-                            }
+                        let from = row.new_ids.len().saturating_sub(max_stop + 1);
+                        let window = self.codec.decode(&row.new_ids[from..])?;
+                        if stop.stop_strings.iter().any(|s| window.contains(s.as_str())) {
+                            row.finish = Some(FinishReason::Stop);
                         }
                     }
                     if row.finish.is_none() && row.new_ids.len() >= stop.max_new_tokens {
@@ -357,12 +345,4 @@ impl OnnxGenerator {
             })
             .collect()
     }
-}
-
-/// The largest char boundary of `s` at or below `i`.
-fn floor_boundary(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }

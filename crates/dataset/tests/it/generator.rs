@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 
 use proptest::prelude::*;
-use ttc_dataset::demo::{DemoWorld, FIXED_SPLIT_SIZE, MAX_VALUE, Split, split_of};
+use ttc_dataset::demo::{
+    DemoWorld, FIXED_SPLIT_SIZE, MAX_VALUE, Split, parse_problem, split_of, step_labels,
+};
 use ttc_dataset::{DifficultyMix, MixComponent, OpKind, OpSet, Problem};
 
 /// Re-derives the answer of a demo problem from its text alone, checking every
@@ -113,6 +115,25 @@ proptest! {
                 }
             }
             prop_assert_eq!(split_of(&p.problem), Split::Train);
+        }
+    }
+
+    #[test]
+    fn oracle_labels_accept_references_and_catch_a_corrupted_step(seed: u64, pick: usize, delta in 1u32..50) {
+        for p in DemoWorld::default().train_problems(seed, 10) {
+            let chain = parse_problem(&p.problem).unwrap();
+            prop_assert_eq!(chain.solution_text().unwrap(), p.solution.clone());
+            let lines: Vec<&str> = p.solution.lines().collect();
+            prop_assert!(step_labels(&p.problem, &p.solution).unwrap().iter().all(|&ok| ok));
+            // Change the result of line k (a step or the answer): labels flip from k on.
+            let k = pick % lines.len();
+            let (head, last) = lines[k].rsplit_once(' ').unwrap();
+            let wrong = last.parse::<u32>().unwrap() + delta;
+            let mut corrupted: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            corrupted[k] = format!("{head} {wrong}");
+            let labels = step_labels(&p.problem, &corrupted.join("\n")).unwrap();
+            let expected: Vec<bool> = (0..lines.len()).map(|i| i < k).collect();
+            prop_assert_eq!(labels, expected);
         }
     }
 

@@ -1,0 +1,81 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{ModelInfo, Result};
+
+/// A question and a candidate solution split into steps, to be scored.
+#[derive(Clone, Copy, Debug)]
+pub struct ScoreRequest<'a> {
+    pub question: &'a str,
+    /// The solution's steps, without delimiters.
+    pub steps: &'a [String],
+}
+
+/// A verifier's scores for one candidate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepScores {
+    /// One probability in [0, 1] per step (a PRM), or one for the whole answer (an ORM).
+    pub scores: Vec<f32>,
+    /// Tokens the verifier model read for this candidate.
+    pub processed_tokens: usize,
+}
+
+/// How step scores become one answer score.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreAggregation {
+    /// The last step's score: the paper's choice with soft Monte Carlo labels.
+    #[default]
+    Last,
+    Min,
+    Product,
+    Mean,
+}
+
+impl ScoreAggregation {
+    /// The answer score of `scores`; `None` when there are none.
+    pub fn apply(self, scores: &[f32]) -> Option<f32> {
+        if scores.is_empty() {
+            return None;
+        }
+        Some(match self {
+            ScoreAggregation::Last => *scores.last().expect("non-empty"),
+            ScoreAggregation::Min => scores.iter().copied().fold(f32::INFINITY, f32::min),
+            ScoreAggregation::Product => scores.iter().product(),
+            ScoreAggregation::Mean => scores.iter().sum::<f32>() / scores.len() as f32,
+        })
+    }
+}
+
+/// A model that scores solutions step by step (PRM) or as a whole (ORM).
+/// Implementations batch every request of one call into shared model runs.
+pub trait Verifier: Send + Sync {
+    fn info(&self) -> &ModelInfo;
+
+    /// Scores each request; one `StepScores` per request, in order.
+    fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn aggregations_are_ordered(scores in proptest::collection::vec(0.0f32..=1.0, 1..20)) {
+            let min = ScoreAggregation::Min.apply(&scores).unwrap();
+            let mean = ScoreAggregation::Mean.apply(&scores).unwrap();
+            let product = ScoreAggregation::Product.apply(&scores).unwrap();
+            let max = scores.iter().copied().fold(0.0f32, f32::max);
+            prop_assert!(min <= mean + 1e-6);
+            prop_assert!(mean <= max + 1e-6);
+            prop_assert!(product <= min + 1e-6);
+            prop_assert_eq!(ScoreAggregation::Last.apply(&scores).unwrap(), *scores.last().unwrap());
+        }
+    }
+
+    #[test]
+    fn no_steps_no_score() {
+        assert_eq!(ScoreAggregation::Mean.apply(&[]), None);
+    }
+}

@@ -1,0 +1,50 @@
+//! Compute accounting, one definition for every strategy (method.md §7).
+
+use serde::{Deserialize, Serialize};
+use ttc_core::Completion;
+
+/// What one search spent. `generations` is the paper's unit: the number of full
+/// solutions the budget pays for (best-of-N: N; beam search and DVTS: N beams;
+/// lookahead k: N x (k + 1)). Tokens are counted as they were really processed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Compute {
+    /// Budget in generations, as defined above.
+    pub generations: usize,
+    /// Steps sampled (one generation call's output for one sequence), rollouts included.
+    pub sampled_steps: usize,
+    /// Tokens sampled by the generator.
+    pub generated_tokens: usize,
+    /// Context tokens before each generation call, summed: what a runtime without a
+    /// KV cache or prompt sharing would re-read.
+    pub context_tokens: usize,
+    /// Tokens the generator model actually processed (prompt read once, cached prefixes not re-read).
+    pub generator_processed_tokens: usize,
+    /// Tokens the verifier model read.
+    pub verifier_tokens: usize,
+    /// 2 x generator parameters x generator processed tokens.
+    pub generator_flops: f64,
+    /// 2 x verifier parameters x verifier tokens.
+    pub verifier_flops: f64,
+}
+
+impl Compute {
+    pub(crate) fn add_completions(&mut self, completions: &[Completion], params: u64) {
+        for c in completions {
+            self.sampled_steps += 1;
+            self.generated_tokens += c.token_ids.len();
+            self.context_tokens += c.context_tokens;
+            self.generator_processed_tokens += c.processed_tokens;
+            self.generator_flops += 2.0 * params as f64 * c.processed_tokens as f64;
+        }
+    }
+
+    pub(crate) fn add_verifier(&mut self, tokens: usize, params: u64) {
+        self.verifier_tokens += tokens;
+        self.verifier_flops += 2.0 * params as f64 * tokens as f64;
+    }
+
+    /// Total FLOPs of every model that ran.
+    pub fn total_flops(&self) -> f64 {
+        self.generator_flops + self.verifier_flops
+    }
+}

@@ -1,0 +1,213 @@
+//! Search against a verifier under one budget (method.md §1, §2, §7).
+//!
+//! All strategies share one entry point, [`Searcher::solve`]: a question, a
+//! budget N and a [`Strategy`] in; the chosen answer, every candidate with its
+//! scores, the search tree and the compute used, out.
+//!
+//! | method | what N buys | `generations` |
+//! |---|---|---|
+//! | majority, best-of-N naive / weighted | N full samples | N |
+//! | beam search, width M | N beams; each round keeps the top N/M prefixes and samples M next steps from each (N steps a round) until every beam has finished or 40 rounds | N |
+//! | lookahead k, width M | beam search where each candidate step is scored after k more greedy steps | N x (k + 1) |
+//! | DVTS, width M | N/M independent subtrees of M candidates; each keeps its best step and expands it by M | N |
+//!
+//! A beam that finishes keeps its place in the budget: beam search never has more
+//! than N beams alive and finished together, so it never yields more than N
+//! candidates. Tokens are counted as processed: kept prefixes are continued from
+//! their KV cache, so the generator does not re-read them; the verifier (no KV
+//! cache) re-reads each scored prefix, and `verifier_tokens` counts that.
+
+mod beam;
+mod best_of_n;
+mod compute;
+mod dvts;
+mod select;
+mod settings;
+
+use serde::{Deserialize, Serialize};
+use ttc_core::{AnswerFormat, Completion, Error, FinishReason, Generator, Prompt, Result, ScoreRequest, Sequence, Verifier};
+
+pub use compute::Compute;
+pub use select::{Selector, Vote, select};
+pub use settings::{BeamWidth, SearchSettings, Strategy};
+
+/// One finished (or abandoned) solution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The generated solution text.
+    pub text: String,
+    pub steps: Vec<String>,
+    /// The verifier's score of each step (empty when no verifier ran).
+    pub step_scores: Vec<f32>,
+    /// Step scores aggregated into one.
+    pub score: Option<f32>,
+    /// The final answer written in the text.
+    pub answer: Option<String>,
+    /// False when the search stopped it (round or token limit) before it ended.
+    pub finished: bool,
+}
+
+/// What happened to a node of the search tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeStatus {
+    /// Kept and expanded.
+    Kept,
+    /// Dropped by the selection.
+    Pruned,
+    /// Ended with a final answer or EOS: a candidate.
+    Finished,
+    /// Stopped by the round or token limit: a candidate.
+    Stopped,
+}
+
+/// One sampled step (or, for best-of-N, one full sample).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceNode {
+    pub id: usize,
+    pub parent: Option<usize>,
+    pub round: usize,
+    pub step: String,
+    pub score: Option<f32>,
+    pub status: NodeStatus,
+    /// Steps of the greedy lookahead rollout that scored this node.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub rollout: Vec<String>,
+}
+
+/// The result of one search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchOutcome {
+    pub strategy: String,
+    pub budget: usize,
+    pub answer: Option<String>,
+    /// Index of the candidate that carries the chosen answer.
+    pub chosen: Option<usize>,
+    pub candidates: Vec<Candidate>,
+    pub compute: Compute,
+    pub trace: Vec<TraceNode>,
+}
+
+/// The components and settings one search runs with.
+#[derive(Clone, Copy)]
+pub struct Searcher<'a> {
+    pub generator: &'a dyn Generator,
+    /// Needed by every strategy except majority voting.
+    pub verifier: Option<&'a dyn Verifier>,
+    pub answers: &'a dyn AnswerFormat,
+    pub settings: &'a SearchSettings,
+}
+
+impl std::fmt::Debug for Searcher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Searcher").field("settings", self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Searcher<'_> {
+    /// Runs `strategy` on `question` with budget N = `budget`.
+    pub fn solve(&self, question: &str, strategy: &Strategy, budget: usize, seed: u64) -> Result<SearchOutcome> {
+        self.settings.validate()?;
+        if budget == 0 {
+            return Err(Error::invalid("budget", "0 (use at least 1 generation)"));
+        }
+        let needs_verifier = !matches!(strategy, Strategy::BestOfN { selector: Selector::Majority });
+        if needs_verifier && self.verifier.is_none() {
+            return Err(Error::invalid("strategy", format!("{} needs a verifier; configure one or use majority", strategy.label())));
+        }
+        let _span = tracing::debug_span!("search", strategy = %strategy.label(), budget).entered();
+        let mut outcome = match *strategy {
+            Strategy::BestOfN { selector } => best_of_n::run(self, question, budget, selector, seed)?,
+            Strategy::Beam { width, lookahead } => beam::run(self, question, budget, width.resolve(budget), lookahead, seed)?,
+            Strategy::Dvts { width } => dvts::run(self, question, budget, width.resolve(budget), seed)?,
+        };
+        outcome.strategy = strategy.label();
+        outcome.budget = budget;
+        outcome.compute.generations = strategy.generations(budget);
+        Ok(outcome)
+    }
+
+    fn prompt(&self, question: &str) -> Prompt {
+        let text = self.settings.prompt_template.replace("{question}", question);
+        if self.settings.chat {
+            Prompt::Chat(vec![ttc_core::ChatMessage { role: "user".into(), content: text }])
+        } else {
+            Prompt::Text(text)
+        }
+    }
+
+    fn start(&self, question: &str, seed: u64) -> Result<Sequence> {
+        self.generator.start(&self.prompt(question), seed)
+    }
+
+    /// A step's text without its delimiter.
+    fn step_text(&self, generated: &str) -> String {
+        let d = &self.settings.step_delimiter;
+        match generated.find(d.as_str()) {
+            Some(i) => generated[..i].to_string(),
+            None => generated.to_string(),
+        }
+    }
+
+    /// The non-empty steps of a full solution.
+    fn split_steps(&self, text: &str) -> Vec<String> {
+        text.split(self.settings.step_delimiter.as_str()).filter(|s| !s.trim().is_empty()).map(str::to_string).collect()
+    }
+
+    /// Whether a path ends after this step: EOS, a final answer, or too many tokens.
+    fn ends(&self, completion: &Completion, step: &str, solution_tokens: usize) -> (bool, bool) {
+        let finished = completion.finish_reason == FinishReason::Eos || self.answers.extract(step).is_some();
+        let stopped = !finished && (solution_tokens >= self.settings.max_solution_tokens || completion.token_ids.is_empty());
+        (finished, stopped)
+    }
+
+    /// Scores each step list with the verifier; adds its tokens to `compute`.
+    fn score(&self, question: &str, steps: &[&[String]], compute: &mut Compute) -> Result<Vec<Vec<f32>>> {
+        let verifier = self.verifier.expect("checked in solve");
+        let requests: Vec<ScoreRequest<'_>> = steps.iter().map(|s| ScoreRequest { question, steps: s }).collect();
+        let scored = verifier.score(&requests)?;
+        let params = verifier.info().parameters;
+        Ok(scored
+            .into_iter()
+            .map(|s| {
+                compute.add_verifier(s.processed_tokens, params);
+                s.scores
+            })
+            .collect())
+    }
+
+    /// The candidate list's winner by `selector`.
+    fn choose(&self, candidates: &[Candidate], selector: Selector) -> (Option<usize>, Option<String>) {
+        let keys: Vec<Option<String>> = candidates.iter().map(|c| c.answer.as_deref().map(|a| self.answers.key(a))).collect();
+        let votes: Vec<Vote<'_>> = keys.iter().zip(candidates).map(|(k, c)| Vote { key: k.as_deref(), score: c.score.unwrap_or(0.0) }).collect();
+        let chosen = select(&votes, selector);
+        (chosen, chosen.and_then(|i| candidates[i].answer.clone()))
+    }
+
+    fn candidate(&self, text: String, steps: Vec<String>, step_scores: Vec<f32>, finished: bool) -> Candidate {
+        Candidate {
+            answer: self.answers.extract(&text),
+            score: self.settings.aggregation.apply(&step_scores),
+            text,
+            steps,
+            step_scores,
+            finished,
+        }
+    }
+}
+
+/// Generates for the sequences at `idx` only, writing them back.
+fn generate_subset(
+    g: &dyn Generator,
+    seqs: &mut [Sequence],
+    idx: &[usize],
+    sampling: &ttc_core::SamplingParams,
+    stop: &ttc_core::StopCriteria,
+) -> Result<Vec<Completion>> {
+    let mut sub: Vec<Sequence> = idx.iter().map(|&i| seqs[i].clone()).collect();
+    let out = g.generate(&mut sub, sampling, stop)?;
+    for (&i, s) in idx.iter().zip(sub) {
+        seqs[i] = s;
+    }
+    Ok(out)
+}

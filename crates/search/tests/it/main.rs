@@ -1,0 +1,212 @@
+//! Search bookkeeping on the real tiny Llama fixture. The verifiers here are simple
+//! scoring rules (a constant, a hash of the text), which is what the properties are
+//! about; end-to-end runs with trained PRMs live in the CLI tests.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use proptest::strategy::Strategy as _;
+use ttc_core::{AnswerFormat, ModelInfo, Result, RuntimeSettings, ScoreRequest, StepScores, Verifier};
+use ttc_generator::OnnxGenerator;
+use ttc_search::{BeamWidth, NodeStatus, SearchOutcome, SearchSettings, Searcher, Selector, Strategy};
+
+fn generator() -> &'static OnnxGenerator {
+    static G: OnceLock<OnnxGenerator> = OnceLock::new();
+    G.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures/tiny-llama");
+        OnnxGenerator::load(&dir, &RuntimeSettings::default()).expect("tiny-llama fixture")
+    })
+}
+
+/// An answer is the last character of a text of at least 24 characters, so short
+/// steps do not end a path but full solutions carry one of a few answers.
+struct LastChar;
+
+impl AnswerFormat for LastChar {
+    fn extract(&self, solution: &str) -> Option<String> {
+        (solution.chars().count() >= 24).then(|| solution.chars().last().map(|c| (c as u32 % 3).to_string())).flatten()
+    }
+    fn key(&self, answer: &str) -> String {
+        answer.to_string()
+    }
+}
+
+fn info() -> ModelInfo {
+    ModelInfo { name: "rule".into(), parameters: 1000, provider: generator().info_provider() }
+}
+
+trait ProviderOf {
+    fn info_provider(&self) -> ttc_core::ActiveProvider;
+}
+
+impl ProviderOf for OnnxGenerator {
+    fn info_provider(&self) -> ttc_core::ActiveProvider {
+        ttc_core::Generator::info(self).provider.clone()
+    }
+}
+
+/// Every step scores `0`; reads one token per character.
+struct Constant(f32, ModelInfo);
+
+impl Verifier for Constant {
+    fn info(&self) -> &ModelInfo {
+        &self.1
+    }
+    fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
+        Ok(requests
+            .iter()
+            .map(|r| StepScores { scores: vec![self.0; r.steps.len()], processed_tokens: r.steps.iter().map(String::len).sum() })
+            .collect())
+    }
+}
+
+/// A step's score is a hash of the text so far, in [0, 1].
+struct Hashed(ModelInfo);
+
+impl Verifier for Hashed {
+    fn info(&self) -> &ModelInfo {
+        &self.0
+    }
+    fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
+        Ok(requests
+            .iter()
+            .map(|r| {
+                let mut h: u64 = 1469598103934665603;
+                let scores = r
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        for b in s.bytes() {
+                            h = (h ^ u64::from(b)).wrapping_mul(1099511628211);
+                        }
+                        (h >> 40) as f32 / (1u64 << 24) as f32
+                    })
+                    .collect();
+                StepScores { scores, processed_tokens: r.steps.iter().map(String::len).sum() }
+            })
+            .collect())
+    }
+}
+
+fn settings() -> SearchSettings {
+    SearchSettings { max_step_tokens: 4, max_solution_tokens: 24, max_rounds: 5, ..SearchSettings::default() }
+}
+
+fn solve(v: &dyn Verifier, strategy: Strategy, budget: usize, seed: u64) -> SearchOutcome {
+    let st = settings();
+    let s = Searcher { generator: generator(), verifier: Some(v), answers: &LastChar, settings: &st };
+    s.solve("12 + 7 =", &strategy, budget, seed).expect("search")
+}
+
+fn strategies() -> impl proptest::strategy::Strategy<Value = Strategy> + Clone {
+    prop_oneof![
+        Just(Strategy::BestOfN { selector: Selector::Majority }),
+        Just(Strategy::BestOfN { selector: Selector::Naive }),
+        Just(Strategy::BestOfN { selector: Selector::Weighted }),
+        (1usize..5).prop_map(|m| Strategy::Beam { width: BeamWidth::Fixed(m), lookahead: 0 }),
+        Just(Strategy::Beam { width: BeamWidth::Sqrt, lookahead: 0 }),
+        (1usize..4, 1usize..3).prop_map(|(m, k)| Strategy::Beam { width: BeamWidth::Fixed(m), lookahead: k }),
+        (1usize..5).prop_map(|m| Strategy::Dvts { width: BeamWidth::Fixed(m) }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_budget_is_never_exceeded(strategy in strategies(), n in 1usize..13, seed in 0u64..1000) {
+        let out = solve(&Hashed(info()), strategy, n, seed);
+        prop_assert!(out.candidates.len() <= n, "{} candidates for N = {n}", out.candidates.len());
+        prop_assert_eq!(out.compute.generations, strategy.generations(n));
+        // Beams (sampled steps) per round never exceed N.
+        let rounds = out.trace.iter().map(|t| t.round).max().unwrap_or(0);
+        for r in 0..=rounds {
+            let beams = out.trace.iter().filter(|t| t.round == r).count();
+            prop_assert!(beams <= n, "round {r}: {beams} beams for N = {n}");
+        }
+        // The tree is well formed: parents come first and were kept.
+        for t in &out.trace {
+            if let Some(p) = t.parent {
+                prop_assert!(p < t.id);
+                prop_assert_eq!(out.trace[p].status, NodeStatus::Kept);
+            }
+        }
+        if let Some(i) = out.chosen {
+            prop_assert_eq!(&out.answer, &out.candidates[i].answer);
+        }
+    }
+
+    #[test]
+    fn weighted_best_of_n_equals_majority_when_scores_are_equal(n in 1usize..12, seed in 0u64..1000, c in 0.05f32..1.0) {
+        let weighted = solve(&Constant(c, info()), Strategy::BestOfN { selector: Selector::Weighted }, n, seed);
+        let majority = solve(&Constant(c, info()), Strategy::BestOfN { selector: Selector::Majority }, n, seed);
+        prop_assert_eq!(weighted.answer, majority.answer);
+    }
+
+    #[test]
+    fn naive_best_of_n_returns_the_top_scored_candidate(n in 1usize..12, seed in 0u64..1000) {
+        let out = solve(&Hashed(info()), Strategy::BestOfN { selector: Selector::Naive }, n, seed);
+        if let Some(i) = out.chosen {
+            let top = out.candidates.iter().filter(|c| c.answer.is_some()).filter_map(|c| c.score).fold(f32::MIN, f32::max);
+            prop_assert_eq!(out.candidates[i].score, Some(top));
+        } else {
+            prop_assert!(out.candidates.iter().all(|c| c.answer.is_none()));
+        }
+    }
+
+    #[test]
+    fn same_seed_same_result(strategy in strategies(), n in 1usize..9, seed in 0u64..1000) {
+        prop_assert_eq!(solve(&Hashed(info()), strategy, n, seed), solve(&Hashed(info()), strategy, n, seed));
+    }
+}
+
+#[test]
+fn lookahead_zero_is_beam_search() {
+    for seed in 0..4 {
+        let beam = solve(&Hashed(info()), Strategy::Beam { width: BeamWidth::Fixed(2), lookahead: 0 }, 8, seed);
+        let k1 = solve(&Hashed(info()), Strategy::Beam { width: BeamWidth::Fixed(2), lookahead: 1 }, 8, seed);
+        assert_eq!(beam.compute.generations * 2, k1.compute.generations);
+        assert!(k1.compute.sampled_steps > beam.compute.sampled_steps, "rollouts cost steps");
+        assert!(k1.trace.iter().any(|t| !t.rollout.is_empty()));
+        assert!(beam.trace.iter().all(|t| t.rollout.is_empty()));
+    }
+}
+
+#[test]
+fn dvts_returns_one_candidate_per_subtree() {
+    let out = solve(&Hashed(info()), Strategy::Dvts { width: BeamWidth::Fixed(4) }, 16, 3);
+    assert_eq!(out.candidates.len(), 4);
+    let out = solve(&Hashed(info()), Strategy::Dvts { width: BeamWidth::Fixed(4) }, 2, 3);
+    assert_eq!(out.candidates.len(), 1, "N < M still makes one subtree");
+}
+
+#[test]
+fn beam_search_continues_prefixes_from_their_cache() {
+    let out = solve(&Hashed(info()), Strategy::Beam { width: BeamWidth::Fixed(4), lookahead: 0 }, 16, 1);
+    let c = &out.compute;
+    // Without the KV cache every step would re-read its whole context.
+    assert!(c.generator_processed_tokens < c.context_tokens / 2, "{c:?}");
+    assert!(c.verifier_tokens > 0 && c.verifier_flops > 0.0 && c.generator_flops > 0.0);
+}
+
+#[test]
+fn majority_needs_no_verifier_and_others_do() {
+    let st = settings();
+    let s = Searcher { generator: generator(), verifier: None, answers: &LastChar, settings: &st };
+    let out = s.solve("7 x 8 =", &Strategy::BestOfN { selector: Selector::Majority }, 6, 0).unwrap();
+    assert_eq!(out.compute.verifier_tokens, 0);
+    let err = s.solve("7 x 8 =", &Strategy::Beam { width: BeamWidth::Fixed(2), lookahead: 0 }, 4, 0).unwrap_err();
+    assert!(err.to_string().contains("needs a verifier"), "{err}");
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let st = SearchSettings { prompt_template: "no placeholder".into(), ..settings() };
+    let s = Searcher { generator: generator(), verifier: None, answers: &LastChar, settings: &st };
+    let err = s.solve("q", &Strategy::BestOfN { selector: Selector::Majority }, 2, 0).unwrap_err();
+    assert!(err.to_string().contains("{question}"), "{err}");
+    let st = settings();
+    let s = Searcher { generator: generator(), verifier: None, answers: &LastChar, settings: &st };
+    assert!(s.solve("q", &Strategy::BestOfN { selector: Selector::Majority }, 0, 0).is_err());
+}
