@@ -20,7 +20,10 @@ fn manifest(dir: &Path) -> toml::Table {
 }
 
 fn deps(table: &toml::Table) -> BTreeSet<String> {
-    deps_in(table, &["dependencies", "dev-dependencies", "build-dependencies"])
+    deps_in(
+        table,
+        &["dependencies", "dev-dependencies", "build-dependencies"],
+    )
 }
 
 fn deps_in(table: &toml::Table, sections: &[&str]) -> BTreeSet<String> {
@@ -40,7 +43,11 @@ fn code_map_matches_the_crates() {
         .filter_map(|l| l.split('`').next())
         .map(str::to_string)
         .collect();
-    assert_eq!(mapped, crate_dirs(), "ARCHITECTURE.md's code map and crates/* disagree");
+    assert_eq!(
+        mapped,
+        crate_dirs(),
+        "ARCHITECTURE.md's code map and crates/* disagree"
+    );
 }
 
 #[test]
@@ -69,9 +76,15 @@ fn implementation_crates_do_not_depend_on_siblings() {
         if dir == "cli" {
             continue;
         }
-        for dep in deps_in(&manifest(&workspace_root().join("crates").join(&dir)), &["dependencies", "build-dependencies"]) {
+        for dep in deps_in(
+            &manifest(&workspace_root().join("crates").join(&dir)),
+            &["dependencies", "build-dependencies"],
+        ) {
             if dep.starts_with("ttc-") {
-                assert!(allowed.contains(&dep.as_str()), "crates/{dir} depends on its sibling {dep}");
+                assert!(
+                    allowed.contains(&dep.as_str()),
+                    "crates/{dir} depends on its sibling {dep}"
+                );
             }
         }
     }
@@ -83,6 +96,9 @@ fn libraries_do_not_use_anyhow() {
         if dir == "cli" {
             continue;
         }
-        assert!(!deps(&manifest(&workspace_root().join("crates").join(&dir))).contains("anyhow"), "crates/{dir} uses anyhow");
+        assert!(
+            !deps(&manifest(&workspace_root().join("crates").join(&dir))).contains("anyhow"),
+            "crates/{dir} uses anyhow"
+        );
     }
 }

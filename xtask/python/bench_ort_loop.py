@@ -88,6 +88,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--prompt", default="12 + 7 =")
+    parser.add_argument("--repeats", type=int, default=RUNS, help="runs; the best is reported")
     args = parser.parse_args()
     if args.batch < 1 or args.new_tokens < 1:
         print("error: --batch and --new-tokens must be at least 1", file=sys.stderr)
@@ -98,7 +99,7 @@ def main() -> int:
         if not prompt_ids:
             raise BenchError(f"the prompt {args.prompt!r} encodes to no tokens")
         best = float("inf")
-        for _ in range(RUNS):
+        for _ in range(max(1, args.repeats)):
             start = time.perf_counter()
             generated = generate(session, config, prompt_ids, args.batch, args.new_tokens)
             best = min(best, time.perf_counter() - start)

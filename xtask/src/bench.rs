@@ -39,6 +39,9 @@ pub(crate) struct GenerateArgs {
     /// Prompt text.
     #[arg(long, default_value = "12 + 7 =")]
     prompt: String,
+    /// Runs per measurement; each side reports its best (a loaded machine is noisy).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    repeats: u32,
 }
 
 pub(crate) fn run(root: &Path, command: &BenchCommand) -> Result<()> {
@@ -83,6 +86,8 @@ fn generate(root: &Path, args: &GenerateArgs) -> Result<()> {
             args.new_tokens.to_string(),
             "--prompt".into(),
             args.prompt.clone(),
+            "--repeats".into(),
+            args.repeats.to_string(),
         ]
     };
 

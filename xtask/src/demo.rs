@@ -140,7 +140,9 @@ impl Paths {
         self.work.join("tokenizer")
     }
     fn stamp(&self, stage: Stage) -> PathBuf {
-        self.work.join("stamps").join(format!("{}.json", stage.name()))
+        self.work
+            .join("stamps")
+            .join(format!("{}.json", stage.name()))
     }
     fn log(&self, stage: Stage) -> PathBuf {
         self.work.join("logs").join(format!("{}.log", stage.name()))
@@ -250,7 +252,10 @@ fn stage_data(paths: &Paths) -> Result<Value> {
             .with_context(|| format!("writing {}", path.display()))?;
         counts[split.name()] = json!(n);
     }
-    eprintln!("wrote {counts} problems to {}", train.parent().unwrap_or(&train).display());
+    eprintln!(
+        "wrote {counts} problems to {}",
+        train.parent().unwrap_or(&train).display()
+    );
     Ok(json!({ "seed": DATA_SEED, "records": counts }))
 }
 
@@ -311,7 +316,10 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
     if summary.is_file() {
         eprintln!("  training: done ({})", summary.display());
     } else {
-        eprintln!("  training: log in {} (re-run `{train_cmd}` to resume)", log.display());
+        eprintln!(
+            "  training: log in {} (re-run `{train_cmd}` to resume)",
+            log.display()
+        );
         let mut cmd = pyenv::script(&paths.root, "demo/train_lm.py")?;
         cmd.arg("--train")
             .arg(&train)

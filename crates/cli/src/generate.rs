@@ -84,7 +84,8 @@ fn unescape(s: &str) -> String {
 fn read_prompts(args: &GenerateArgs) -> Result<Vec<String>> {
     let mut prompts = args.prompt.clone();
     if let Some(path) = &args.prompts {
-        let file = std::fs::File::open(path).with_context(|| format!("opening prompts file {}", path.display()))?;
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("opening prompts file {}", path.display()))?;
         for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.with_context(|| format!("reading {}", path.display()))?;
             if line.trim().is_empty() {
@@ -111,7 +112,11 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
     let prompts = read_prompts(&args)?;
     let settings = args.runtime.resolve()?;
     let generator = OnnxGenerator::load(&args.model, &settings)?.with_max_batch(args.max_batch);
-    let sampling = SamplingParams { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p };
+    let sampling = SamplingParams {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+    };
     let stop = StopCriteria {
         max_new_tokens: args.max_new_tokens,
         stop_strings: args.stop.iter().map(|s| unescape(s)).collect(),
@@ -120,7 +125,10 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
     let mut seqs = Vec::with_capacity(prompts.len() * args.samples);
     for (i, text) in prompts.iter().enumerate() {
         let prompt = if args.chat {
-            Prompt::Chat(vec![ChatMessage { role: "user".into(), content: text.clone() }])
+            Prompt::Chat(vec![ChatMessage {
+                role: "user".into(),
+                content: text.clone(),
+            }])
         } else {
             Prompt::Text(text.clone())
         };
@@ -160,7 +168,9 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
                 "--- prompt {}, sample {} ({}, {} tokens) ---\n{}",
                 i + 1,
                 j + 1,
-                serde_json::to_value(completion.finish_reason)?.as_str().unwrap_or("?"),
+                serde_json::to_value(completion.finish_reason)?
+                    .as_str()
+                    .unwrap_or("?"),
                 completion.token_ids.len(),
                 completion.text
             )?;

@@ -29,8 +29,10 @@ struct RunFile {
 
 /// Reads the `[runtime]` table of `path`; errors name the file, line and allowed values.
 pub(crate) fn load_runtime_section(path: &Path) -> Result<RuntimeSection> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading run file {}", path.display()))?;
-    let file: RunFile = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading run file {}", path.display()))?;
+    let file: RunFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut rt = file.runtime;
     rt.library = rt.library.map(|p| base.join(p));
@@ -123,7 +125,8 @@ mod tests {
 
     #[test]
     fn reads_a_runtime_table() {
-        let rt = parse("[runtime]\nprovider = \"cuda\"\nfallback = \"error\"\ndevice-id = 1\n").unwrap();
+        let rt =
+            parse("[runtime]\nprovider = \"cuda\"\nfallback = \"error\"\ndevice-id = 1\n").unwrap();
         assert_eq!(rt.provider, Some(ExecutionProvider::Cuda));
         assert_eq!(rt.fallback, Some(FallbackPolicy::Error));
         assert_eq!(rt.device_id, Some(1));
@@ -131,14 +134,18 @@ mod tests {
 
     #[test]
     fn bad_provider_names_line_and_allowed_values() {
-        let err = parse("[runtime]\n\nprovider = \"gpu\"\n").unwrap_err().to_string();
+        let err = parse("[runtime]\n\nprovider = \"gpu\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("`cpu`, `cuda`, `tensorrt`"), "{err}");
     }
 
     #[test]
     fn unknown_key_is_an_error() {
-        let err = parse("[runtime]\nprovidr = \"cpu\"\n").unwrap_err().to_string();
+        let err = parse("[runtime]\nprovidr = \"cpu\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("providr") && err.contains("line 2"), "{err}");
     }
 

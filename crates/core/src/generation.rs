@@ -54,7 +54,10 @@ impl SamplingParams {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
             return Err(Error::invalid(
                 "temperature",
-                format!("{} (use 0 for greedy or a positive number)", self.temperature),
+                format!(
+                    "{} (use 0 for greedy or a positive number)",
+                    self.temperature
+                ),
             ));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {

@@ -5,18 +5,22 @@
 //! crate runs a model or reads a file.
 
 mod answer;
+mod compute;
 mod error;
 mod generation;
 mod runtime;
 mod seed;
+mod select;
 mod verification;
 
 pub use answer::AnswerFormat;
+pub use compute::Compute;
 pub use error::{Error, Result};
 pub use generation::{
-    ChatMessage, Completion, FinishReason, Generator, ModelInfo, Prompt, SamplingParams,
-    Sequence, SequenceCache, StopCriteria,
+    ChatMessage, Completion, FinishReason, Generator, ModelInfo, Prompt, SamplingParams, Sequence,
+    SequenceCache, StopCriteria,
 };
 pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings};
 pub use seed::SeqRng;
+pub use select::{Selector, Vote, select};
 pub use verification::{ScoreAggregation, ScoreRequest, StepScores, Verifier};

@@ -19,7 +19,10 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut args = Args {
-        model: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/fixtures/tiny-llama")),
+        model: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/fixtures/tiny-llama"
+        )),
         batch: 1,
         new_tokens: 64,
         prompt: "12 + 7 = 19\n".into(),
@@ -31,9 +34,13 @@ fn parse() -> Result<Args, String> {
         match flag.as_str() {
             "--model" => args.model = PathBuf::from(value()?),
             "--batch" => args.batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
-            "--new-tokens" => args.new_tokens = value()?.parse().map_err(|e| format!("--new-tokens: {e}"))?,
+            "--new-tokens" => {
+                args.new_tokens = value()?.parse().map_err(|e| format!("--new-tokens: {e}"))?
+            }
             "--prompt" => args.prompt = value()?,
-            "--repeats" => args.repeats = value()?.parse().map_err(|e| format!("--repeats: {e}"))?,
+            "--repeats" => {
+                args.repeats = value()?.parse().map_err(|e| format!("--repeats: {e}"))?
+            }
             // cargo bench passes --bench to every bench binary.
             "--bench" => {}
             other => return Err(format!("unknown flag {other}")),
@@ -57,14 +64,22 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let stop = StopCriteria { max_new_tokens: args.new_tokens, stop_strings: Vec::new(), ignore_eos: true };
+    let stop = StopCriteria {
+        max_new_tokens: args.new_tokens,
+        stop_strings: Vec::new(),
+        ignore_eos: true,
+    };
     let mut best = f64::INFINITY;
     let mut tokens = 0;
     for _ in 0..args.repeats.max(1) {
-        let start = generator.start(&Prompt::Text(args.prompt.clone()), 0).expect("prompt");
+        let start = generator
+            .start(&Prompt::Text(args.prompt.clone()), 0)
+            .expect("prompt");
         let mut seqs = start.fork(args.batch);
         let t = Instant::now();
-        let out = generator.generate(&mut seqs, &SamplingParams::GREEDY, &stop).expect("generation");
+        let out = generator
+            .generate(&mut seqs, &SamplingParams::GREEDY, &stop)
+            .expect("generation");
         best = best.min(t.elapsed().as_secs_f64());
         tokens = out.iter().map(|c| c.token_ids.len()).sum::<usize>();
     }

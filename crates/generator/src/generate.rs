@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ttc_core::{Completion, Error, FinishReason, Result, SamplingParams, Sequence, SequenceCache, StopCriteria};
+use ttc_core::{
+    Completion, Error, FinishReason, Result, SamplingParams, Sequence, SequenceCache, StopCriteria,
+};
 use ttc_onnx::{Outputs, Tensor};
 
 use crate::OnnxGenerator;
@@ -47,18 +49,20 @@ struct Row {
     context_text: String,
 }
 
-fn inference_err(g: &OnnxGenerator, e: impl std::fmt::Display) -> Error {
-    Error::Inference { model: g.dir.display().to_string(), message: e.to_string() }
-}
-
 impl OnnxGenerator {
     fn kv_of<'a>(&self, seq: &'a Sequence, empty: &'a SeqKv) -> Result<&'a SeqKv> {
         match &seq.cache {
             None if seq.cached_len == 0 => Ok(empty),
-            None => Err(Error::invalid("sequence", "it claims cached tokens but carries no cache")),
+            None => Err(Error::invalid(
+                "sequence",
+                "it claims cached tokens but carries no cache",
+            )),
             Some(c) => match c.0.downcast_ref::<CachedKv>() {
                 Some(k) if k.owner == self.id && k.kv.len == seq.cached_len => Ok(&k.kv),
-                _ => Err(Error::invalid("sequence", "its cache was made by another model; start it again on this one")),
+                _ => Err(Error::invalid(
+                    "sequence",
+                    "its cache was made by another model; start it again on this one",
+                )),
             },
         }
     }
@@ -69,17 +73,32 @@ impl OnnxGenerator {
             .collect()
     }
 
-    fn run(&self, ids: Vec<i64>, rows: usize, cols: usize, mask: &[Vec<i64>], pos: Vec<i64>, past: Vec<Tensor>, past_len: usize) -> Result<(Vec<f32>, Vec<Tensor>)> {
+    fn run(
+        &self,
+        ids: Vec<i64>,
+        rows: usize,
+        cols: usize,
+        mask: &[Vec<i64>],
+        pos: Vec<i64>,
+        past: Vec<Tensor>,
+        past_len: usize,
+    ) -> Result<(Vec<f32>, Vec<Tensor>)> {
         let t = mask.first().map_or(0, Vec::len);
         let mut inputs = vec![
             ("input_ids".to_string(), Tensor::i64(&[rows, cols], ids)?),
-            ("attention_mask".to_string(), Tensor::i64(&[rows, t], mask.concat())?),
+            (
+                "attention_mask".to_string(),
+                Tensor::i64(&[rows, t], mask.concat())?,
+            ),
         ];
         if self.sig.has_position_ids {
             inputs.push(("position_ids".to_string(), Tensor::i64(&[rows, cols], pos)?));
         }
         if self.sig.has_use_cache_branch {
-            inputs.push(("use_cache_branch".to_string(), Tensor::bool(&[1], vec![past_len > 0])?));
+            inputs.push((
+                "use_cache_branch".to_string(),
+                Tensor::bool(&[1], vec![past_len > 0])?,
+            ));
         }
         inputs.extend(self.names("past_key_values").into_iter().zip(past));
         let present = self.names("present");
@@ -89,7 +108,10 @@ impl OnnxGenerator {
         let mut out: Outputs = self.model.run(inputs, &wanted)?;
         let logits = out.take("logits")?;
         let shape = logits.shape();
-        let (v, s) = (shape.get(2).copied().unwrap_or(0), shape.get(1).copied().unwrap_or(0));
+        let (v, s) = (
+            shape.get(2).copied().unwrap_or(0),
+            shape.get(1).copied().unwrap_or(0),
+        );
         let data = logits.f32_data()?;
         // Only the last position of each row is needed.
         let mut last = Vec::with_capacity(rows * v);
@@ -97,22 +119,35 @@ impl OnnxGenerator {
             let at = (r * s + s - 1) * v;
             last.extend_from_slice(&data[at..at + v]);
         }
-        let past = present.iter().map(|n| out.take(n)).collect::<Result<Vec<_>>>()?;
+        let past = present
+            .iter()
+            .map(|n| out.take(n))
+            .collect::<Result<Vec<_>>>()?;
         Ok((last, past))
     }
 
     /// Reads the pending tokens of `rows` (distinct states), in windows.
     pub(crate) fn prefill(&self, rows: &[&Sequence]) -> Result<Prefill> {
         let empty = SeqKv::empty(self.shape);
-        let caches = rows.iter().map(|s| self.kv_of(s, &empty)).collect::<Result<Vec<_>>>()?;
+        let caches = rows
+            .iter()
+            .map(|s| self.kv_of(s, &empty))
+            .collect::<Result<Vec<_>>>()?;
         for s in rows {
             if s.cached_len >= s.tokens.len() {
-                return Err(Error::invalid("sequence", "it has no pending token to read"));
+                return Err(Error::invalid(
+                    "sequence",
+                    "it has no pending token to read",
+                ));
             }
         }
         let (p, bufs) = kv::stack_left_padded(self.shape, &caches);
         let n = rows.len();
-        let s_max = rows.iter().map(|s| s.tokens.len() - s.cached_len).max().unwrap_or(0);
+        let s_max = rows
+            .iter()
+            .map(|s| s.tokens.len() - s.cached_len)
+            .max()
+            .unwrap_or(0);
         let width = p + s_max;
         let mut ids = vec![i64::from(self.pad); n * s_max];
         let mut pos = vec![1i64; n * s_max];
@@ -128,13 +163,20 @@ impl OnnxGenerator {
             }
         }
         let shape = [n, self.shape.kv_heads, p, self.shape.head_dim];
-        let mut past = bufs.into_iter().map(|b| Tensor::f32(&shape, b)).collect::<Result<Vec<_>>>()?;
+        let mut past = bufs
+            .into_iter()
+            .map(|b| Tensor::f32(&shape, b))
+            .collect::<Result<Vec<_>>>()?;
         let mut logits = Vec::new();
         let mut start = 0;
         while start < s_max {
             let end = (start + self.prefill_window).min(s_max);
             let cols = end - start;
-            let take = |m: &[i64]| -> Vec<i64> { (0..n).flat_map(|r| m[r * s_max + start..r * s_max + end].iter().copied()).collect() };
+            let take = |m: &[i64]| -> Vec<i64> {
+                (0..n)
+                    .flat_map(|r| m[r * s_max + start..r * s_max + end].iter().copied())
+                    .collect()
+            };
             let mask: Vec<Vec<i64>> = full_mask.iter().map(|m| m[..p + end].to_vec()).collect();
             let (l, present) = self.run(take(&ids), n, cols, &mask, take(&pos), past, p + start)?;
             logits = l;
@@ -150,7 +192,12 @@ impl OnnxGenerator {
         })
     }
 
-    pub(crate) fn generate_all(&self, seqs: &mut [Sequence], sampling: &SamplingParams, stop: &StopCriteria) -> Result<Vec<Completion>> {
+    pub(crate) fn generate_all(
+        &self,
+        seqs: &mut [Sequence],
+        sampling: &SamplingParams,
+        stop: &StopCriteria,
+    ) -> Result<Vec<Completion>> {
         let mut out: Vec<Option<Completion>> = vec![None; seqs.len()];
         let mut live = Vec::new();
         for (i, s) in seqs.iter().enumerate() {
@@ -159,7 +206,11 @@ impl OnnxGenerator {
                     token_ids: Vec::new(),
                     text: String::new(),
                     logprobs: Vec::new(),
-                    finish_reason: if s.ended { FinishReason::Eos } else { FinishReason::Length },
+                    finish_reason: if s.ended {
+                        FinishReason::Eos
+                    } else {
+                        FinishReason::Length
+                    },
                     context_tokens: s.tokens.len(),
                     processed_tokens: 0,
                 });
@@ -173,26 +224,43 @@ impl OnnxGenerator {
                 out[i] = Some(c);
             }
         }
-        Ok(out.into_iter().map(|c| c.expect("every sequence gets a completion")).collect())
+        Ok(out
+            .into_iter()
+            .map(|c| c.expect("every sequence gets a completion"))
+            .collect())
     }
 
-    fn generate_chunk(&self, seqs: &mut [Sequence], chunk: &[usize], sampling: &SamplingParams, stop: &StopCriteria) -> Result<Vec<(usize, Completion)>> {
+    fn generate_chunk(
+        &self,
+        seqs: &mut [Sequence],
+        chunk: &[usize],
+        sampling: &SamplingParams,
+        stop: &StopCriteria,
+    ) -> Result<Vec<(usize, Completion)>> {
         // Rows sharing a state and pending tokens are read once, then copied.
         let mut group_of = Vec::with_capacity(chunk.len());
         let mut reps: Vec<usize> = Vec::new();
         let mut seen: HashMap<(usize, usize, &[u32]), usize> = HashMap::new();
         for &i in chunk {
             let s = &seqs[i];
-            let ptr = s.cache.as_ref().map_or(0, |c| Arc::as_ptr(&c.0) as *const () as usize);
-            let g = *seen.entry((ptr, s.cached_len, &s.tokens[s.cached_len..])).or_insert_with(|| {
-                reps.push(i);
-                reps.len() - 1
-            });
+            let ptr = s
+                .cache
+                .as_ref()
+                .map_or(0, |c| Arc::as_ptr(&c.0) as *const () as usize);
+            let g = *seen
+                .entry((ptr, s.cached_len, &s.tokens[s.cached_len..]))
+                .or_insert_with(|| {
+                    reps.push(i);
+                    reps.len() - 1
+                });
             group_of.push(g);
         }
         let rep_seqs: Vec<&Sequence> = reps.iter().map(|&i| &seqs[i]).collect();
         let pre = self.prefill(&rep_seqs)?;
-        let pending: Vec<usize> = reps.iter().map(|&i| seqs[i].tokens.len() - seqs[i].cached_len).collect();
+        let pending: Vec<usize> = reps
+            .iter()
+            .map(|&i| seqs[i].tokens.len() - seqs[i].cached_len)
+            .collect();
         let t0 = pre.mask[0].len();
         let identity = reps.len() == chunk.len();
         let (mut past, mut mask, mut next_pos, mut logits) = if identity {
@@ -202,13 +270,24 @@ impl OnnxGenerator {
             let past = pre
                 .past
                 .iter()
-                .map(|t| Tensor::f32(&shape, kv::select_rows(self.shape, t.f32_data()?, t0, &group_of, 0)))
+                .map(|t| {
+                    Tensor::f32(
+                        &shape,
+                        kv::select_rows(self.shape, t.f32_data()?, t0, &group_of, 0),
+                    )
+                })
                 .collect::<Result<Vec<_>>>()?;
             (
                 past,
                 group_of.iter().map(|&g| pre.mask[g].clone()).collect(),
-                group_of.iter().map(|&g| pre.next_pos[g]).collect::<Vec<_>>(),
-                group_of.iter().map(|&g| pre.logits[g].clone()).collect::<Vec<_>>(),
+                group_of
+                    .iter()
+                    .map(|&g| pre.next_pos[g])
+                    .collect::<Vec<_>>(),
+                group_of
+                    .iter()
+                    .map(|&g| pre.logits[g].clone())
+                    .collect::<Vec<_>>(),
             )
         };
         let mut first_of_group = vec![true; reps.len()];
@@ -218,7 +297,11 @@ impl OnnxGenerator {
             .zip(&group_of)
             .map(|(&i, &g)| {
                 let s = &seqs[i];
-                let processed = if std::mem::take(&mut first_of_group[g]) { pending[g] } else { 0 };
+                let processed = if std::mem::take(&mut first_of_group[g]) {
+                    pending[g]
+                } else {
+                    0
+                };
                 // A few tokens of context let the decoder place spaces and merges right.
                 let ctx_start = s.tokens.len().saturating_sub(DECODE_CONTEXT);
                 let context_text = self.codec.decode(&s.tokens[ctx_start..])?;
@@ -257,7 +340,11 @@ impl OnnxGenerator {
                     if !stop.stop_strings.is_empty() {
                         let from = row.new_ids.len().saturating_sub(max_stop + 1);
                         let window = self.codec.decode(&row.new_ids[from..])?;
-                        if stop.stop_strings.iter().any(|s| window.contains(s.as_str())) {
+                        if stop
+                            .stop_strings
+                            .iter()
+                            .any(|s| window.contains(s.as_str()))
+                        {
                             row.finish = Some(FinishReason::Stop);
                         }
                     }
@@ -272,7 +359,10 @@ impl OnnxGenerator {
                         seq.cached_len = 0;
                     }
                     Some(_) => {
-                        let bufs = past.iter().map(Tensor::f32_data).collect::<Result<Vec<_>>>()?;
+                        let bufs = past
+                            .iter()
+                            .map(Tensor::f32_data)
+                            .collect::<Result<Vec<_>>>()?;
                         let kv = kv::extract_row(self.shape, &bufs, t, b, &mask[b]);
                         debug_assert_eq!(kv.len, seq.tokens.len() - 1);
                         seq.cached_len = kv.len;
@@ -281,17 +371,33 @@ impl OnnxGenerator {
                     None => {}
                 }
             }
-            let active: Vec<usize> = (0..slot.len()).filter(|&b| rows[slot[b]].finish.is_none()).collect();
+            let active: Vec<usize> = (0..slot.len())
+                .filter(|&b| rows[slot[b]].finish.is_none())
+                .collect();
             if active.is_empty() {
                 break;
             }
             // Drop finished rows once they are half the batch: fewer rows to compute.
             if active.len() * 2 <= slot.len() {
-                let skip = active.iter().map(|&b| mask[b].iter().take_while(|&&m| m == 0).count()).min().unwrap_or(0);
-                let shape = [active.len(), self.shape.kv_heads, t - skip, self.shape.head_dim];
+                let skip = active
+                    .iter()
+                    .map(|&b| mask[b].iter().take_while(|&&m| m == 0).count())
+                    .min()
+                    .unwrap_or(0);
+                let shape = [
+                    active.len(),
+                    self.shape.kv_heads,
+                    t - skip,
+                    self.shape.head_dim,
+                ];
                 past = past
                     .iter()
-                    .map(|p| Tensor::f32(&shape, kv::select_rows(self.shape, p.f32_data()?, t, &active, skip)))
+                    .map(|p| {
+                        Tensor::f32(
+                            &shape,
+                            kv::select_rows(self.shape, p.f32_data()?, t, &active, skip),
+                        )
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 mask = active.iter().map(|&b| mask[b][skip..].to_vec()).collect();
                 next_pos = active.iter().map(|&b| next_pos[b]).collect();
@@ -303,7 +409,11 @@ impl OnnxGenerator {
             for (b, &r) in slot.iter().enumerate() {
                 let row = &mut rows[r];
                 let live = row.finish.is_none();
-                ids.push(if live { i64::from(*row.new_ids.last().expect("sampled")) } else { i64::from(self.pad) });
+                ids.push(if live {
+                    i64::from(*row.new_ids.last().expect("sampled"))
+                } else {
+                    i64::from(self.pad)
+                });
                 pos.push(if live { next_pos[b] } else { 1 });
                 mask[b].push(i64::from(live));
                 if live {
@@ -325,7 +435,9 @@ impl OnnxGenerator {
             .map(|row| {
                 let seq = &mut seqs[row.seq];
                 // Decode with the context so spaces and merges at the join come out right.
-                let joined = self.codec.decode(&seq.tokens[row.ctx_start..row.context_tokens + row.new_ids.len()])?;
+                let joined = self
+                    .codec
+                    .decode(&seq.tokens[row.ctx_start..row.context_tokens + row.new_ids.len()])?;
                 let text = match joined.strip_prefix(row.context_text.as_str()) {
                     Some(rest) => rest.to_string(),
                     None => self.codec.decode(&row.new_ids)?,

@@ -20,7 +20,10 @@ pub(crate) struct SeqKv {
 
 impl SeqKv {
     pub(crate) fn empty(shape: KvShape) -> SeqKv {
-        SeqKv { len: 0, buffers: vec![Vec::new(); 2 * shape.layers] }
+        SeqKv {
+            len: 0,
+            buffers: vec![Vec::new(); 2 * shape.layers],
+        }
     }
 }
 
@@ -47,7 +50,13 @@ pub(crate) fn stack_left_padded(shape: KvShape, rows: &[&SeqKv]) -> (usize, Vec<
 
 /// Copies row `b` of batch buffers [batch, kv_heads, t, head_dim] into a sequence
 /// cache, keeping only the positions where `mask_row` is 1.
-pub(crate) fn extract_row(shape: KvShape, buffers: &[&[f32]], t: usize, b: usize, mask_row: &[i64]) -> SeqKv {
+pub(crate) fn extract_row(
+    shape: KvShape,
+    buffers: &[&[f32]],
+    t: usize,
+    b: usize,
+    mask_row: &[i64],
+) -> SeqKv {
     let (h, d) = (shape.kv_heads, shape.head_dim);
     let keep: Vec<usize> = (0..t).filter(|&j| mask_row[j] != 0).collect();
     let len = keep.len();
@@ -71,7 +80,13 @@ pub(crate) fn extract_row(shape: KvShape, buffers: &[&[f32]], t: usize, b: usize
 
 /// Gathers rows `idx` (repeats allowed) of a batch buffer [batch, kv_heads, t, head_dim],
 /// dropping the first `skip` positions (columns masked out for every kept row).
-pub(crate) fn select_rows(shape: KvShape, src: &[f32], t: usize, idx: &[usize], skip: usize) -> Vec<f32> {
+pub(crate) fn select_rows(
+    shape: KvShape,
+    src: &[f32],
+    t: usize,
+    idx: &[usize],
+    skip: usize,
+) -> Vec<f32> {
     let (h, d) = (shape.kv_heads, shape.head_dim);
     let nt = t - skip;
     let mut dst = Vec::with_capacity(idx.len() * h * nt * d);
@@ -89,13 +104,19 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SHAPE: KvShape = KvShape { layers: 2, kv_heads: 2, head_dim: 3 };
+    const SHAPE: KvShape = KvShape {
+        layers: 2,
+        kv_heads: 2,
+        head_dim: 3,
+    };
 
     fn seq(len: usize, tag: f32) -> SeqKv {
         let n = SHAPE.kv_heads * len * SHAPE.head_dim;
         SeqKv {
             len,
-            buffers: (0..2 * SHAPE.layers).map(|b| (0..n).map(|i| tag + b as f32 * 1000.0 + i as f32).collect()).collect(),
+            buffers: (0..2 * SHAPE.layers)
+                .map(|b| (0..n).map(|i| tag + b as f32 * 1000.0 + i as f32).collect())
+                .collect(),
         }
     }
 

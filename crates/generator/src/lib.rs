@@ -20,7 +20,10 @@ mod sampling;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ttc_core::{Completion, Error, Generator, ModelInfo, Prompt, Result, RuntimeSettings, SamplingParams, Sequence, StopCriteria};
+use ttc_core::{
+    Completion, Error, Generator, ModelInfo, Prompt, Result, RuntimeSettings, SamplingParams,
+    Sequence, StopCriteria,
+};
 use ttc_onnx::OnnxModel;
 
 use crate::codec::Codec;
@@ -62,7 +65,9 @@ impl OnnxGenerator {
         let model = OnnxModel::load(&graph, settings)?;
         let sig = model_dir::check_signature(dir, &graph, &cfg, model.inputs(), model.outputs())?;
         let pad = cfg.pad.or(cfg.eos.first().copied()).unwrap_or(0);
-        let parameters = cfg.parameters.unwrap_or_else(|| onnx_weight_bytes(&graph) / 4);
+        let parameters = cfg
+            .parameters
+            .unwrap_or_else(|| onnx_weight_bytes(&graph) / 4);
         let info = ModelInfo {
             name: dir.display().to_string(),
             parameters,
@@ -72,7 +77,11 @@ impl OnnxGenerator {
         Ok(OnnxGenerator {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dir: dir.to_path_buf(),
-            shape: KvShape { layers: cfg.layers, kv_heads: cfg.kv_heads, head_dim: cfg.head_dim },
+            shape: KvShape {
+                layers: cfg.layers,
+                kv_heads: cfg.kv_heads,
+                head_dim: cfg.head_dim,
+            },
             model,
             codec,
             cfg,
@@ -134,7 +143,9 @@ impl OnnxGenerator {
 /// Bytes of weights in a graph and its external data file, a fallback parameter count.
 fn onnx_weight_bytes(graph: &Path) -> u64 {
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    size(graph) + size(&graph.with_extension("onnx_data")) + size(&graph.with_extension("onnx.data"))
+    size(graph)
+        + size(&graph.with_extension("onnx_data"))
+        + size(&graph.with_extension("onnx.data"))
 }
 
 impl Generator for OnnxGenerator {
@@ -145,21 +156,32 @@ impl Generator for OnnxGenerator {
     fn start(&self, prompt: &Prompt, seed: u64) -> Result<Sequence> {
         let tokens = self.tokenize(prompt)?;
         if tokens.is_empty() {
-            return Err(Error::invalid("prompt", "it encodes to no tokens; give some text"));
+            return Err(Error::invalid(
+                "prompt",
+                "it encodes to no tokens; give some text",
+            ));
         }
         Ok(Sequence::new(tokens, seed))
     }
 
     fn append(&self, seq: &mut Sequence, text: &str) -> Result<()> {
         if seq.ended {
-            return Err(Error::invalid("sequence", "it already ended with EOS; start or fork another"));
+            return Err(Error::invalid(
+                "sequence",
+                "it already ended with EOS; start or fork another",
+            ));
         }
         seq.tokens.extend(self.codec.encode(text, false)?);
         seq.text.push_str(text);
         Ok(())
     }
 
-    fn generate(&self, seqs: &mut [Sequence], sampling: &SamplingParams, stop: &StopCriteria) -> Result<Vec<Completion>> {
+    fn generate(
+        &self,
+        seqs: &mut [Sequence],
+        sampling: &SamplingParams,
+        stop: &StopCriteria,
+    ) -> Result<Vec<Completion>> {
         sampling.validate()?;
         self.generate_all(seqs, sampling, stop)
     }

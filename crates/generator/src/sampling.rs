@@ -79,7 +79,10 @@ mod tests {
     #[test]
     fn greedy_takes_first_maximum() {
         let mut rng = SeqRng::new(0);
-        assert_eq!(sample(&[0.1, 3.0, 3.0, -1.0], &SamplingParams::GREEDY, &mut rng), 1);
+        assert_eq!(
+            sample(&[0.1, 3.0, 3.0, -1.0], &SamplingParams::GREEDY, &mut rng),
+            1
+        );
     }
 
     #[test]

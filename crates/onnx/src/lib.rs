@@ -16,6 +16,8 @@ mod library;
 mod session;
 mod tensor;
 
-pub use library::{LibrarySource, ResolvedLibrary, Runtime, project_library_path, resolve_library, runtime};
+pub use library::{
+    LibrarySource, ResolvedLibrary, Runtime, project_library_path, resolve_library, runtime,
+};
 pub use session::{DType, OnnxModel, Outputs, TensorSpec};
 pub use tensor::Tensor;

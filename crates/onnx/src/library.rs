@@ -108,7 +108,8 @@ pub fn runtime(configured: Option<&Path>) -> Result<&'static Runtime> {
         return Ok(rt);
     }
     check_file(&wanted)?;
-    let builder = ort::init_from(&wanted.path).map_err(|e| library_error(&wanted, e.to_string()))?;
+    let builder =
+        ort::init_from(&wanted.path).map_err(|e| library_error(&wanted, e.to_string()))?;
     let environment = builder
         .with_name("ttc")
         .build()
@@ -148,6 +149,7 @@ fn check_file(lib: &ResolvedLibrary) -> Result<()> {
     if !meta.is_file() {
         return Err(library_error(lib, "not a file".into()));
     }
-    std::fs::File::open(&lib.path).map_err(|e| library_error(lib, format!("cannot be read: {e}")))?;
+    std::fs::File::open(&lib.path)
+        .map_err(|e| library_error(lib, format!("cannot be read: {e}")))?;
     Ok(())
 }

@@ -45,11 +45,9 @@ pub struct Outputs(Vec<(String, Tensor)>);
 impl Outputs {
     /// Takes the output `name` out.
     pub fn take(&mut self, name: &str) -> Result<Tensor> {
-        let i = self
-            .0
-            .iter()
-            .position(|(n, _)| n == name)
-            .ok_or_else(|| Error::invalid("output name", format!("the model has no output `{name}`")))?;
+        let i = self.0.iter().position(|(n, _)| n == name).ok_or_else(|| {
+            Error::invalid("output name", format!("the model has no output `{name}`"))
+        })?;
         Ok(self.0.swap_remove(i).1)
     }
 }
@@ -106,8 +104,16 @@ impl OnnxModel {
         let session = builder
             .commit_from_file(path)
             .map_err(|e| model_err("loading", e.to_string()))?;
-        let inputs = session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
-        let outputs = session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|o| spec(o.name(), o.dtype()))
+            .collect();
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| spec(o.name(), o.dtype()))
+            .collect();
         tracing::info!(
             model = %path.display(),
             requested = %provider.requested,
@@ -222,7 +228,9 @@ fn register_provider(
 }
 
 /// The provider list for a GPU request; registration errors are not silenced.
-fn dispatch(settings: &RuntimeSettings) -> std::result::Result<Vec<ort::ep::ExecutionProviderDispatch>, String> {
+fn dispatch(
+    settings: &RuntimeSettings,
+) -> std::result::Result<Vec<ort::ep::ExecutionProviderDispatch>, String> {
     match settings.provider {
         ExecutionProvider::Cpu => Ok(Vec::new()),
         ExecutionProvider::Cuda => Ok(vec![cuda(settings)?.error_on_failure()]),
@@ -235,8 +243,12 @@ fn dispatch(settings: &RuntimeSettings) -> std::result::Result<Vec<ort::ep::Exec
 }
 
 #[cfg(feature = "cuda")]
-fn cuda(settings: &RuntimeSettings) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
-    Ok(ort::ep::CUDA::default().with_device_id(settings.device_id).build())
+fn cuda(
+    settings: &RuntimeSettings,
+) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
+    Ok(ort::ep::CUDA::default()
+        .with_device_id(settings.device_id)
+        .build())
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -245,7 +257,9 @@ fn cuda(_: &RuntimeSettings) -> std::result::Result<ort::ep::ExecutionProviderDi
 }
 
 #[cfg(feature = "tensorrt")]
-fn tensorrt(settings: &RuntimeSettings) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
+fn tensorrt(
+    settings: &RuntimeSettings,
+) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
     let mut ep = ort::ep::TensorRT::default()
         .with_device_id(settings.device_id)
         .with_fp16(settings.fp16);
@@ -260,6 +274,8 @@ fn tensorrt(settings: &RuntimeSettings) -> std::result::Result<ort::ep::Executio
 }
 
 #[cfg(not(feature = "tensorrt"))]
-fn tensorrt(_: &RuntimeSettings) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
+fn tensorrt(
+    _: &RuntimeSettings,
+) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
     Err("this build of ttc was compiled without the `tensorrt` feature".into())
 }

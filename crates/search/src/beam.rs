@@ -13,13 +13,28 @@ struct Path {
     tokens: usize,
 }
 
-pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, lookahead: usize, seed: u64) -> Result<SearchOutcome> {
+pub(crate) fn run(
+    s: &Searcher<'_>,
+    question: &str,
+    n: usize,
+    m: usize,
+    lookahead: usize,
+    seed: u64,
+) -> Result<SearchOutcome> {
     let g = s.generator;
     let params = g.info().parameters;
     let mut compute = Compute::default();
     let mut trace: Vec<TraceNode> = Vec::new();
     let mut seqs: Vec<Sequence> = s.start(question, seed)?.fork(n);
-    let mut paths = vec![Path { steps: Vec::new(), scores: Vec::new(), node: None, tokens: 0 }; n];
+    let mut paths = vec![
+        Path {
+            steps: Vec::new(),
+            scores: Vec::new(),
+            node: None,
+            tokens: 0
+        };
+        n
+    ];
     let mut done: Vec<Candidate> = Vec::new();
     let step_stop = StopCriteria::one_step(s.settings.max_step_tokens, &s.settings.step_delimiter);
     for round in 0..s.settings.max_rounds {
@@ -32,19 +47,33 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, lookahea
             let step = s.step_text(&c.text);
             p.tokens += c.token_ids.len();
             let (finished, stopped) = s.ends(c, &step, p.tokens);
-            trace.push(TraceNode { id: trace.len(), parent: p.node, round, step: step.clone(), score: None, status: NodeStatus::Pruned, rollout: Vec::new() });
+            trace.push(TraceNode {
+                id: trace.len(),
+                parent: p.node,
+                round,
+                step: step.clone(),
+                score: None,
+                status: NodeStatus::Pruned,
+                rollout: Vec::new(),
+            });
             p.node = Some(trace.len() - 1);
             p.steps.push(step);
             ended.push((finished, stopped));
         }
         // What each candidate is scored on: its steps, plus a greedy rollout when looking ahead.
         let rollouts = if lookahead > 0 {
-            let open: Vec<usize> = (0..seqs.len()).filter(|&i| !ended[i].0 && !ended[i].1).collect();
+            let open: Vec<usize> = (0..seqs.len())
+                .filter(|&i| !ended[i].0 && !ended[i].1)
+                .collect();
             rollout(s, &seqs, &paths, &open, lookahead, &mut compute)?
         } else {
             vec![Vec::new(); seqs.len()]
         };
-        let scored: Vec<Vec<String>> = paths.iter().zip(&rollouts).map(|(p, r)| [p.steps.clone(), r.clone()].concat()).collect();
+        let scored: Vec<Vec<String>> = paths
+            .iter()
+            .zip(&rollouts)
+            .map(|(p, r)| [p.steps.clone(), r.clone()].concat())
+            .collect();
         let refs: Vec<&[String]> = scored.iter().map(Vec::as_slice).collect();
         let scores = s.score(question, &refs, &mut compute)?;
         let mut open = Vec::new();
@@ -57,8 +86,17 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, lookahea
             node.rollout = rollouts[i].clone();
             let (finished, stopped) = ended[i];
             if finished || stopped {
-                node.status = if finished { NodeStatus::Finished } else { NodeStatus::Stopped };
-                done.push(s.candidate(seqs[i].text.clone(), p.steps.clone(), p.scores.clone(), finished));
+                node.status = if finished {
+                    NodeStatus::Finished
+                } else {
+                    NodeStatus::Stopped
+                };
+                done.push(s.candidate(
+                    seqs[i].text.clone(),
+                    p.steps.clone(),
+                    p.scores.clone(),
+                    finished,
+                ));
             } else {
                 open.push(i);
             }
@@ -68,7 +106,12 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, lookahea
         if remaining == 0 || open.is_empty() || round + 1 == s.settings.max_rounds {
             for &i in &open {
                 trace[paths[i].node.expect("expanded")].status = NodeStatus::Stopped;
-                done.push(s.candidate(seqs[i].text.clone(), paths[i].steps.clone(), paths[i].scores.clone(), false));
+                done.push(s.candidate(
+                    seqs[i].text.clone(),
+                    paths[i].steps.clone(),
+                    paths[i].scores.clone(),
+                    false,
+                ));
             }
             break;
         }
@@ -90,12 +133,27 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, lookahea
         paths = next_paths;
     }
     let (chosen, answer) = s.choose(&done, s.settings.final_selector);
-    Ok(SearchOutcome { strategy: String::new(), budget: n, answer, chosen, candidates: done, compute, trace })
+    Ok(SearchOutcome {
+        strategy: String::new(),
+        budget: n,
+        answer,
+        chosen,
+        candidates: done,
+        compute,
+        trace,
+    })
 }
 
 /// Rolls each open path out by up to `k` greedy steps from a fork of its state and
 /// returns the rollout steps per path (empty for paths not in `open`).
-fn rollout(s: &Searcher<'_>, seqs: &[Sequence], paths: &[Path], open: &[usize], k: usize, compute: &mut Compute) -> Result<Vec<Vec<String>>> {
+fn rollout(
+    s: &Searcher<'_>,
+    seqs: &[Sequence],
+    paths: &[Path],
+    open: &[usize],
+    k: usize,
+    compute: &mut Compute,
+) -> Result<Vec<Vec<String>>> {
     let mut roll: Vec<Sequence> = seqs.to_vec();
     let mut steps = vec![Vec::new(); seqs.len()];
     let mut tokens: Vec<usize> = paths.iter().map(|p| p.tokens).collect();
@@ -105,7 +163,13 @@ fn rollout(s: &Searcher<'_>, seqs: &[Sequence], paths: &[Path], open: &[usize], 
         if live.is_empty() {
             break;
         }
-        let out = generate_subset(s.generator, &mut roll, &live, &SamplingParams::GREEDY, &stop)?;
+        let out = generate_subset(
+            s.generator,
+            &mut roll,
+            &live,
+            &SamplingParams::GREEDY,
+            &stop,
+        )?;
         compute.add_completions(&out, s.generator.info().parameters);
         let mut still = Vec::new();
         for (&i, c) in live.iter().zip(&out) {

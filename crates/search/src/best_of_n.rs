@@ -4,11 +4,19 @@ use ttc_core::{Result, StopCriteria};
 
 use crate::{Compute, NodeStatus, SearchOutcome, Searcher, Selector, TraceNode};
 
-pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, selector: Selector, seed: u64) -> Result<SearchOutcome> {
+pub(crate) fn run(
+    s: &Searcher<'_>,
+    question: &str,
+    n: usize,
+    selector: Selector,
+    seed: u64,
+) -> Result<SearchOutcome> {
     let mut compute = Compute::default();
     let mut seqs = s.start(question, seed)?.fork(n);
     let stop = StopCriteria::max_tokens(s.settings.max_solution_tokens);
-    let completions = s.generator.generate(&mut seqs, &s.settings.sampling, &stop)?;
+    let completions = s
+        .generator
+        .generate(&mut seqs, &s.settings.sampling, &stop)?;
     compute.add_completions(&completions, s.generator.info().parameters);
     let steps: Vec<Vec<String>> = seqs.iter().map(|q| s.split_steps(&q.text)).collect();
     // Majority voting needs no verifier: don't pay for one.
@@ -23,7 +31,15 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, selector: Selector
         .zip(steps)
         .zip(scores)
         .zip(&completions)
-        .map(|(((q, st), sc), c)| s.candidate(q.text.clone(), st, sc, c.finish_reason == ttc_core::FinishReason::Eos || s.answers.extract(&q.text).is_some()))
+        .map(|(((q, st), sc), c)| {
+            s.candidate(
+                q.text.clone(),
+                st,
+                sc,
+                c.finish_reason == ttc_core::FinishReason::Eos
+                    || s.answers.extract(&q.text).is_some(),
+            )
+        })
         .collect();
     let trace = candidates
         .iter()
@@ -34,10 +50,22 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, selector: Selector
             round: 0,
             step: c.text.clone(),
             score: c.score,
-            status: if c.finished { NodeStatus::Finished } else { NodeStatus::Stopped },
+            status: if c.finished {
+                NodeStatus::Finished
+            } else {
+                NodeStatus::Stopped
+            },
             rollout: Vec::new(),
         })
         .collect();
     let (chosen, answer) = s.choose(&candidates, selector);
-    Ok(SearchOutcome { strategy: String::new(), budget: n, answer, chosen, candidates, compute, trace })
+    Ok(SearchOutcome {
+        strategy: String::new(),
+        budget: n,
+        answer,
+        chosen,
+        candidates,
+        compute,
+        trace,
+    })
 }

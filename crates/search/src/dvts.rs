@@ -12,7 +12,13 @@ struct Node {
     tokens: usize,
 }
 
-pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, seed: u64) -> Result<SearchOutcome> {
+pub(crate) fn run(
+    s: &Searcher<'_>,
+    question: &str,
+    n: usize,
+    m: usize,
+    seed: u64,
+) -> Result<SearchOutcome> {
     let g = s.generator;
     let params = g.info().parameters;
     let mut compute = Compute::default();
@@ -23,7 +29,18 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, seed: u6
     let mut frontier: Vec<Vec<Node>> = root
         .fork(subtrees)
         .into_iter()
-        .map(|t| t.fork(m).into_iter().map(|seq| Node { seq, steps: Vec::new(), scores: Vec::new(), parent: None, tokens: 0 }).collect())
+        .map(|t| {
+            t.fork(m)
+                .into_iter()
+                .map(|seq| Node {
+                    seq,
+                    steps: Vec::new(),
+                    scores: Vec::new(),
+                    parent: None,
+                    tokens: 0,
+                })
+                .collect()
+        })
         .collect();
     let mut results: Vec<Candidate> = Vec::new();
     let stop = StopCriteria::one_step(s.settings.max_step_tokens, &s.settings.step_delimiter);
@@ -44,10 +61,22 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, seed: u6
             node.tokens += c.token_ids.len();
             ends.push(s.ends(c, &step, node.tokens));
             ids.push(trace.len());
-            trace.push(TraceNode { id: trace.len(), parent: node.parent, round, step: step.clone(), score: None, status: NodeStatus::Pruned, rollout: Vec::new() });
+            trace.push(TraceNode {
+                id: trace.len(),
+                parent: node.parent,
+                round,
+                step: step.clone(),
+                score: None,
+                status: NodeStatus::Pruned,
+                rollout: Vec::new(),
+            });
             node.steps.push(step);
         }
-        let refs: Vec<&[String]> = frontier.iter().flatten().map(|x| x.steps.as_slice()).collect();
+        let refs: Vec<&[String]> = frontier
+            .iter()
+            .flatten()
+            .map(|x| x.steps.as_slice())
+            .collect();
         let scores = s.score(question, &refs, &mut compute)?;
         let last = |i: usize| scores[i].last().copied().unwrap_or(0.0);
         let last_round = round + 1 == s.settings.max_rounds;
@@ -67,8 +96,17 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, seed: u6
             winner.scores.push(last(best));
             let (finished, stopped) = ends[best];
             if finished || stopped || last_round {
-                trace[ids[best]].status = if finished { NodeStatus::Finished } else { NodeStatus::Stopped };
-                results.push(s.candidate(winner.seq.text.clone(), winner.steps, winner.scores, finished));
+                trace[ids[best]].status = if finished {
+                    NodeStatus::Finished
+                } else {
+                    NodeStatus::Stopped
+                };
+                results.push(s.candidate(
+                    winner.seq.text.clone(),
+                    winner.steps,
+                    winner.scores,
+                    finished,
+                ));
             } else {
                 trace[ids[best]].status = NodeStatus::Kept;
                 let parent = Some(ids[best]);
@@ -86,5 +124,13 @@ pub(crate) fn run(s: &Searcher<'_>, question: &str, n: usize, m: usize, seed: u6
         frontier = next;
     }
     let (chosen, answer) = s.choose(&results, s.settings.final_selector);
-    Ok(SearchOutcome { strategy: String::new(), budget: n, answer, chosen, candidates: results, compute, trace })
+    Ok(SearchOutcome {
+        strategy: String::new(),
+        budget: n,
+        answer,
+        chosen,
+        candidates: results,
+        compute,
+        trace,
+    })
 }

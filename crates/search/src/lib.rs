@@ -19,17 +19,18 @@
 
 mod beam;
 mod best_of_n;
-mod compute;
 mod dvts;
-mod select;
 mod settings;
 
 use serde::{Deserialize, Serialize};
-use ttc_core::{AnswerFormat, Completion, Error, FinishReason, Generator, Prompt, Result, ScoreRequest, Sequence, Verifier};
+use ttc_core::{
+    AnswerFormat, Completion, Error, FinishReason, Generator, Prompt, Result, ScoreRequest,
+    Sequence, Verifier,
+};
 
-pub use compute::Compute;
-pub use select::{Selector, Vote, select};
 pub use settings::{BeamWidth, SearchSettings, Strategy};
+/// Re-exported from `ttc-core`, where the revision methods share them.
+pub use ttc_core::{Compute, Selector, Vote, select};
 
 /// One finished (or abandoned) solution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,26 +101,56 @@ pub struct Searcher<'a> {
 
 impl std::fmt::Debug for Searcher<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Searcher").field("settings", self.settings).finish_non_exhaustive()
+        f.debug_struct("Searcher")
+            .field("settings", self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl Searcher<'_> {
     /// Runs `strategy` on `question` with budget N = `budget`.
-    pub fn solve(&self, question: &str, strategy: &Strategy, budget: usize, seed: u64) -> Result<SearchOutcome> {
+    pub fn solve(
+        &self,
+        question: &str,
+        strategy: &Strategy,
+        budget: usize,
+        seed: u64,
+    ) -> Result<SearchOutcome> {
         self.settings.validate()?;
         if budget == 0 {
             return Err(Error::invalid("budget", "0 (use at least 1 generation)"));
         }
-        let needs_verifier = !matches!(strategy, Strategy::BestOfN { selector: Selector::Majority });
+        let needs_verifier = !matches!(
+            strategy,
+            Strategy::BestOfN {
+                selector: Selector::Majority
+            }
+        );
         if needs_verifier && self.verifier.is_none() {
-            return Err(Error::invalid("strategy", format!("{} needs a verifier; configure one or use majority", strategy.label())));
+            return Err(Error::invalid(
+                "strategy",
+                format!(
+                    "{} needs a verifier; configure one or use majority",
+                    strategy.label()
+                ),
+            ));
         }
         let _span = tracing::debug_span!("search", strategy = %strategy.label(), budget).entered();
         let mut outcome = match *strategy {
-            Strategy::BestOfN { selector } => best_of_n::run(self, question, budget, selector, seed)?,
-            Strategy::Beam { width, lookahead } => beam::run(self, question, budget, width.resolve(budget), lookahead, seed)?,
-            Strategy::Dvts { width } => dvts::run(self, question, budget, width.resolve(budget), seed)?,
+            Strategy::BestOfN { selector } => {
+                best_of_n::run(self, question, budget, selector, seed)?
+            }
+            Strategy::Beam { width, lookahead } => beam::run(
+                self,
+                question,
+                budget,
+                width.resolve(budget),
+                lookahead,
+                seed,
+            )?,
+            Strategy::Dvts { width } => {
+                dvts::run(self, question, budget, width.resolve(budget), seed)?
+            }
         };
         outcome.strategy = strategy.label();
         outcome.budget = budget;
@@ -128,9 +159,15 @@ impl Searcher<'_> {
     }
 
     fn prompt(&self, question: &str) -> Prompt {
-        let text = self.settings.prompt_template.replace("{question}", question);
+        let text = self
+            .settings
+            .prompt_template
+            .replace("{question}", question);
         if self.settings.chat {
-            Prompt::Chat(vec![ttc_core::ChatMessage { role: "user".into(), content: text }])
+            Prompt::Chat(vec![ttc_core::ChatMessage {
+                role: "user".into(),
+                content: text,
+            }])
         } else {
             Prompt::Text(text)
         }
@@ -151,20 +188,34 @@ impl Searcher<'_> {
 
     /// The non-empty steps of a full solution.
     fn split_steps(&self, text: &str) -> Vec<String> {
-        text.split(self.settings.step_delimiter.as_str()).filter(|s| !s.trim().is_empty()).map(str::to_string).collect()
+        text.split(self.settings.step_delimiter.as_str())
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     /// Whether a path ends after this step: EOS, a final answer, or too many tokens.
     fn ends(&self, completion: &Completion, step: &str, solution_tokens: usize) -> (bool, bool) {
-        let finished = completion.finish_reason == FinishReason::Eos || self.answers.extract(step).is_some();
-        let stopped = !finished && (solution_tokens >= self.settings.max_solution_tokens || completion.token_ids.is_empty());
+        let finished =
+            completion.finish_reason == FinishReason::Eos || self.answers.extract(step).is_some();
+        let stopped = !finished
+            && (solution_tokens >= self.settings.max_solution_tokens
+                || completion.token_ids.is_empty());
         (finished, stopped)
     }
 
     /// Scores each step list with the verifier; adds its tokens to `compute`.
-    fn score(&self, question: &str, steps: &[&[String]], compute: &mut Compute) -> Result<Vec<Vec<f32>>> {
+    fn score(
+        &self,
+        question: &str,
+        steps: &[&[String]],
+        compute: &mut Compute,
+    ) -> Result<Vec<Vec<f32>>> {
         let verifier = self.verifier.expect("checked in solve");
-        let requests: Vec<ScoreRequest<'_>> = steps.iter().map(|s| ScoreRequest { question, steps: s }).collect();
+        let requests: Vec<ScoreRequest<'_>> = steps
+            .iter()
+            .map(|s| ScoreRequest { question, steps: s })
+            .collect();
         let scored = verifier.score(&requests)?;
         let params = verifier.info().parameters;
         Ok(scored
@@ -177,14 +228,34 @@ impl Searcher<'_> {
     }
 
     /// The candidate list's winner by `selector`.
-    fn choose(&self, candidates: &[Candidate], selector: Selector) -> (Option<usize>, Option<String>) {
-        let keys: Vec<Option<String>> = candidates.iter().map(|c| c.answer.as_deref().map(|a| self.answers.key(a))).collect();
-        let votes: Vec<Vote<'_>> = keys.iter().zip(candidates).map(|(k, c)| Vote { key: k.as_deref(), score: c.score.unwrap_or(0.0) }).collect();
+    fn choose(
+        &self,
+        candidates: &[Candidate],
+        selector: Selector,
+    ) -> (Option<usize>, Option<String>) {
+        let keys: Vec<Option<String>> = candidates
+            .iter()
+            .map(|c| c.answer.as_deref().map(|a| self.answers.key(a)))
+            .collect();
+        let votes: Vec<Vote<'_>> = keys
+            .iter()
+            .zip(candidates)
+            .map(|(k, c)| Vote {
+                key: k.as_deref(),
+                score: c.score.unwrap_or(0.0),
+            })
+            .collect();
         let chosen = select(&votes, selector);
         (chosen, chosen.and_then(|i| candidates[i].answer.clone()))
     }
 
-    fn candidate(&self, text: String, steps: Vec<String>, step_scores: Vec<f32>, finished: bool) -> Candidate {
+    fn candidate(
+        &self,
+        text: String,
+        steps: Vec<String>,
+        step_scores: Vec<f32>,
+        finished: bool,
+    ) -> Candidate {
         Candidate {
             answer: self.answers.extract(&text),
             score: self.settings.aggregation.apply(&step_scores),

@@ -51,10 +51,19 @@ impl Strategy {
             BeamWidth::Sqrt => "msqrt".to_string(),
         };
         match self {
-            Strategy::BestOfN { selector: Selector::Majority } => "majority".into(),
-            Strategy::BestOfN { selector: Selector::Naive } => "best-of-n-naive".into(),
-            Strategy::BestOfN { selector: Selector::Weighted } => "best-of-n-weighted".into(),
-            Strategy::Beam { width, lookahead: 0 } => format!("beam-{}", w(width)),
+            Strategy::BestOfN {
+                selector: Selector::Majority,
+            } => "majority".into(),
+            Strategy::BestOfN {
+                selector: Selector::Naive,
+            } => "best-of-n-naive".into(),
+            Strategy::BestOfN {
+                selector: Selector::Weighted,
+            } => "best-of-n-weighted".into(),
+            Strategy::Beam {
+                width,
+                lookahead: 0,
+            } => format!("beam-{}", w(width)),
             Strategy::Beam { width, lookahead } => format!("lookahead-{}-k{lookahead}", w(width)),
             Strategy::Dvts { width } => format!("dvts-{}", w(width)),
         }
@@ -104,12 +113,22 @@ impl SearchSettings {
     pub fn validate(&self) -> Result<()> {
         self.sampling.validate()?;
         if self.step_delimiter.is_empty() {
-            return Err(Error::invalid("step delimiter", "it is empty; use \"\\n\" or \"\\n\\n\""));
+            return Err(Error::invalid(
+                "step delimiter",
+                "it is empty; use \"\\n\" or \"\\n\\n\"",
+            ));
         }
         if !self.prompt_template.contains("{question}") {
-            return Err(Error::invalid("prompt template", format!("{:?} has no {{question}} placeholder", self.prompt_template)));
+            return Err(Error::invalid(
+                "prompt template",
+                format!("{:?} has no {{question}} placeholder", self.prompt_template),
+            ));
         }
-        for (name, v) in [("max step tokens", self.max_step_tokens), ("max solution tokens", self.max_solution_tokens), ("max rounds", self.max_rounds)] {
+        for (name, v) in [
+            ("max step tokens", self.max_step_tokens),
+            ("max solution tokens", self.max_solution_tokens),
+            ("max rounds", self.max_rounds),
+        ] {
             if v == 0 {
                 return Err(Error::invalid(name, "0 (use a positive number)"));
             }

@@ -4,11 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/fixtures")
+        .join(name)
 }
 
 fn ttc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ttc")).args(args).output().expect("running ttc")
+    Command::new(env!("CARGO_BIN_EXE_ttc"))
+        .args(args)
+        .output()
+        .expect("running ttc")
 }
 
 fn stderr(o: &Output) -> String {
@@ -20,8 +25,22 @@ fn generate_samples_from_both_fixtures_as_json() {
     for model in ["tiny-llama", "tiny-qwen2"] {
         let dir = fixture(model);
         let out = ttc(&[
-            "generate", "--model", dir.to_str().unwrap(), "--prompt", "12 + 7 =", "--prompt", "The cat",
-            "-n", "3", "--temperature", "0.8", "--seed", "1", "--max-new-tokens", "10", "--json",
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "12 + 7 =",
+            "--prompt",
+            "The cat",
+            "-n",
+            "3",
+            "--temperature",
+            "0.8",
+            "--seed",
+            "1",
+            "--max-new-tokens",
+            "10",
+            "--json",
         ]);
         assert!(out.status.success(), "{model}: {}", stderr(&out));
         let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
@@ -45,7 +64,19 @@ fn generate_samples_from_both_fixtures_as_json() {
 #[test]
 fn same_seed_same_output_and_text_mode() {
     let dir = fixture("tiny-llama");
-    let args = ["generate", "--model", dir.to_str().unwrap(), "--prompt", "7 x 8 =", "-n", "4", "--seed", "9", "--max-new-tokens", "8"];
+    let args = [
+        "generate",
+        "--model",
+        dir.to_str().unwrap(),
+        "--prompt",
+        "7 x 8 =",
+        "-n",
+        "4",
+        "--seed",
+        "9",
+        "--max-new-tokens",
+        "8",
+    ];
     let a = ttc(&args);
     let b = ttc(&args);
     assert!(a.status.success(), "{}", stderr(&a));
@@ -57,7 +88,13 @@ fn same_seed_same_output_and_text_mode() {
 fn missing_runtime_library_is_a_clear_error() {
     let dir = fixture("tiny-llama");
     let out = Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .args(["generate", "--model", dir.to_str().unwrap(), "--prompt", "hi"])
+        .args([
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "hi",
+        ])
         .env("ORT_DYLIB_PATH", "/nowhere/libonnxruntime.so.1.31.1")
         .output()
         .unwrap();
@@ -65,7 +102,10 @@ fn missing_runtime_library_is_a_clear_error() {
     let err = stderr(&out);
     assert!(err.contains("/nowhere/libonnxruntime.so.1.31.1"), "{err}");
     assert!(err.contains("cargo xtask setup"), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -74,40 +114,69 @@ fn unreadable_or_bogus_library_is_a_clear_error() {
     std::fs::write(&bogus, b"not a shared library").unwrap();
     let dir = fixture("tiny-llama");
     let out = Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .args(["generate", "--model", dir.to_str().unwrap(), "--prompt", "hi", "--ort-library", bogus.to_str().unwrap()])
+        .args([
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "hi",
+            "--ort-library",
+            bogus.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     std::fs::remove_file(&bogus).ok();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains(bogus.to_str().unwrap()) && err.contains("cargo xtask setup"), "{err}");
+    assert!(
+        err.contains(bogus.to_str().unwrap()) && err.contains("cargo xtask setup"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
 fn cuda_fallback_policy_from_flags() {
     let dir = fixture("tiny-llama");
-    let base = ["generate", "--model", dir.to_str().unwrap(), "--prompt", "hi", "--max-new-tokens", "2", "--json", "--provider", "cuda"];
-    let gpu_build = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ttc/onnxruntime/INSTALLED"))
-        .is_ok_and(|s| s.contains("gpu"));
+    let base = [
+        "generate",
+        "--model",
+        dir.to_str().unwrap(),
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "2",
+        "--json",
+        "--provider",
+        "cuda",
+    ];
+    let gpu_build = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ttc/onnxruntime/INSTALLED"),
+    )
+    .is_ok_and(|s| s.contains("gpu"));
     if Path::new("/dev/nvidia0").exists() && gpu_build {
         // A GPU machine with the GPU build: CUDA must really be used.
         let out = ttc(&base);
         assert!(out.status.success(), "{}", stderr(&out));
-        let line: serde_json::Value = serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+        let line: serde_json::Value =
+            serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
         assert_eq!(line["provider"]["active"], "cuda");
         return;
     }
     let fallback = ttc(&[&base[..], &["--fallback", "cpu"]].concat());
     assert!(fallback.status.success(), "{}", stderr(&fallback));
-    let line: serde_json::Value = serde_json::from_slice(fallback.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_slice(fallback.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
     assert_eq!(line["provider"]["requested"], "cuda");
     assert_eq!(line["provider"]["active"], "cpu");
     assert!(stderr(&fallback).contains("falling back to cpu"));
     let strict = ttc(&[&base[..], &["--fallback", "error"]].concat());
     assert!(!strict.status.success());
     let err = stderr(&strict);
-    assert!(err.contains("`cuda`") && err.contains("setup --gpu"), "{err}");
+    assert!(
+        err.contains("`cuda`") && err.contains("setup --gpu"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -115,7 +184,13 @@ fn bad_prompts_file_names_the_line() {
     let path = std::env::temp_dir().join(format!("ttc-prompts-{}.jsonl", std::process::id()));
     std::fs::write(&path, "{\"prompt\": \"ok\"}\n{\"text\": \"no prompt\"}\n").unwrap();
     let dir = fixture("tiny-llama");
-    let out = ttc(&["generate", "--model", dir.to_str().unwrap(), "--prompts", path.to_str().unwrap()]);
+    let out = ttc(&[
+        "generate",
+        "--model",
+        dir.to_str().unwrap(),
+        "--prompts",
+        path.to_str().unwrap(),
+    ]);
     std::fs::remove_file(&path).ok();
     assert!(!out.status.success());
     let err = stderr(&out);
@@ -139,6 +214,9 @@ fn every_subcommand_has_help() {
     for sub in subcommands {
         let out = ttc(&[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{sub} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{sub} --help"
+        );
     }
 }

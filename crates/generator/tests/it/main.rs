@@ -4,11 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use ttc_core::{ChatMessage, Error, ExecutionProvider, FallbackPolicy, FinishReason, Generator, Prompt, RuntimeSettings, SamplingParams, Sequence, StopCriteria};
+use ttc_core::{
+    ChatMessage, Error, ExecutionProvider, FallbackPolicy, FinishReason, Generator, Prompt,
+    RuntimeSettings, SamplingParams, Sequence, StopCriteria,
+};
 use ttc_generator::OnnxGenerator;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/fixtures")
+        .join(name)
 }
 
 fn load_with(name: &str, settings: RuntimeSettings) -> OnnxGenerator {
@@ -21,25 +26,41 @@ fn load(name: &str) -> OnnxGenerator {
 
 fn golden(name: &str) -> Value {
     let path = fixture(name).join("golden.json");
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("golden.json")).expect("golden json")
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("golden.json"))
+        .expect("golden json")
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("id list").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+    v.as_array()
+        .expect("id list")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().expect("float list").iter().map(|x| x.as_f64().expect("float") as f32).collect()
+    v.as_array()
+        .expect("float list")
+        .iter()
+        .map(|x| x.as_f64().expect("float") as f32)
+        .collect()
 }
 
 fn assert_close(ours: &[f32], theirs: &[f32], what: &str) {
     assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    let worst = ours.iter().zip(theirs).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let worst = ours
+        .iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "{what}: max abs difference {worst}");
 }
 
 fn greedy(max_new_tokens: usize) -> (SamplingParams, StopCriteria) {
-    (SamplingParams::GREEDY, StopCriteria::max_tokens(max_new_tokens))
+    (
+        SamplingParams::GREEDY,
+        StopCriteria::max_tokens(max_new_tokens),
+    )
 }
 
 fn check_single_parity(model: &str, golden_of: &str) {
@@ -49,13 +70,27 @@ fn check_single_parity(model: &str, golden_of: &str) {
     for case in gold["single"].as_array().unwrap() {
         let prompt = Prompt::Text(case["prompt"].as_str().unwrap().to_string());
         let seq = g.start(&prompt, 0).unwrap();
-        assert_eq!(seq.tokens, ids(&case["input_ids"]), "tokenization of {:?}", case["prompt"]);
+        assert_eq!(
+            seq.tokens,
+            ids(&case["input_ids"]),
+            "tokenization of {:?}",
+            case["prompt"]
+        );
         let logits = g.next_token_logits(std::slice::from_ref(&seq)).unwrap();
-        assert_close(&logits[0], &floats(&case["last_logits"]), &format!("{model} logits for {:?}", case["prompt"]));
+        assert_close(
+            &logits[0],
+            &floats(&case["last_logits"]),
+            &format!("{model} logits for {:?}", case["prompt"]),
+        );
         let mut seqs = vec![seq];
         let (s, stop) = greedy(max_new);
         let out = g.generate(&mut seqs, &s, &stop).unwrap();
-        assert_eq!(out[0].token_ids, ids(&case["output_ids"]), "{model} greedy ids for {:?}", case["prompt"]);
+        assert_eq!(
+            out[0].token_ids,
+            ids(&case["output_ids"]),
+            "{model} greedy ids for {:?}",
+            case["prompt"]
+        );
     }
 }
 
@@ -68,7 +103,10 @@ fn check_batch_parity(model: &str, golden_of: &str) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| g.start(&Prompt::Text(p.as_str().unwrap().to_string()), 0).unwrap())
+        .map(|p| {
+            g.start(&Prompt::Text(p.as_str().unwrap().to_string()), 0)
+                .unwrap()
+        })
         .collect();
     let want_ids = batch["input_ids"].as_array().unwrap();
     for (s, want) in seqs.iter().zip(want_ids) {
@@ -76,12 +114,20 @@ fn check_batch_parity(model: &str, golden_of: &str) {
     }
     let logits = g.next_token_logits(&seqs).unwrap();
     for (r, want) in batch["last_logits"].as_array().unwrap().iter().enumerate() {
-        assert_close(&logits[r], &floats(want), &format!("{model} padded-batch logits row {r}"));
+        assert_close(
+            &logits[r],
+            &floats(want),
+            &format!("{model} padded-batch logits row {r}"),
+        );
     }
     let (s, stop) = greedy(max_new);
     let out = g.generate(&mut seqs, &s, &stop).unwrap();
     for (r, want) in batch["output_ids"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(out[r].token_ids, ids(want), "{model} padded-batch greedy ids row {r}");
+        assert_eq!(
+            out[r].token_ids,
+            ids(want),
+            "{model} padded-batch greedy ids row {r}"
+        );
     }
 }
 
@@ -121,7 +167,11 @@ fn windowed_prefill_reads_long_prompts_the_same() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| whole.start(&Prompt::Text(p.as_str().unwrap().to_string()), 0).unwrap())
+        .map(|p| {
+            whole
+                .start(&Prompt::Text(p.as_str().unwrap().to_string()), 0)
+                .unwrap()
+        })
         .collect();
     let a = whole.next_token_logits(&seqs).unwrap();
     let b = windowed.next_token_logits(&seqs).unwrap();
@@ -134,25 +184,44 @@ fn windowed_prefill_reads_long_prompts_the_same() {
 fn chat_template_renders_like_transformers() {
     let g = load("tiny-llama");
     let gold = golden("tiny-llama");
-    let messages: Vec<ChatMessage> = serde_json::from_value(gold["chat"]["messages"].clone()).unwrap();
-    assert_eq!(g.render_chat(&messages).unwrap(), gold["chat"]["rendered"].as_str().unwrap());
+    let messages: Vec<ChatMessage> =
+        serde_json::from_value(gold["chat"]["messages"].clone()).unwrap();
+    assert_eq!(
+        g.render_chat(&messages).unwrap(),
+        gold["chat"]["rendered"].as_str().unwrap()
+    );
 }
 
 /// Samples of two prompts x 8 at temperature 1, as token lists.
 fn sample_run(g: &OnnxGenerator, seed: u64) -> Vec<Vec<u32>> {
     let mut seqs = Vec::new();
     for (i, p) in ["12 + 7 =", "The cat sat"].iter().enumerate() {
-        seqs.extend(g.start(&Prompt::Text(p.to_string()), seed + i as u64).unwrap().fork(8));
+        seqs.extend(
+            g.start(&Prompt::Text(p.to_string()), seed + i as u64)
+                .unwrap()
+                .fork(8),
+        );
     }
     let out = g
-        .generate(&mut seqs, &SamplingParams { temperature: 1.0, top_k: 50, top_p: 0.95 }, &StopCriteria::max_tokens(12))
+        .generate(
+            &mut seqs,
+            &SamplingParams {
+                temperature: 1.0,
+                top_k: 50,
+                top_p: 0.95,
+            },
+            &StopCriteria::max_tokens(12),
+        )
         .unwrap();
     out.into_iter().map(|c| c.token_ids).collect()
 }
 
 #[test]
 fn same_seed_same_samples_whatever_batch_size_and_threads() {
-    let threads = |n| RuntimeSettings { threads: Some(n), ..RuntimeSettings::default() };
+    let threads = |n| RuntimeSettings {
+        threads: Some(n),
+        ..RuntimeSettings::default()
+    };
     let reference = sample_run(&load_with("tiny-llama", threads(1)).with_max_batch(1), 3);
     let batched = sample_run(&load_with("tiny-llama", threads(1)).with_max_batch(16), 3);
     let two_threads = sample_run(&load_with("tiny-llama", threads(2)).with_max_batch(16), 3);
@@ -184,7 +253,10 @@ fn forked_continuation_equals_generation_from_the_concatenation() {
             let cont = g.generate(&mut children, &s, &stop).unwrap();
             // No child re-read the prefix: one reads the shared pending token, then each its own steps.
             let steps = |c: &ttc_core::Completion| c.token_ids.len() - 1;
-            assert_eq!(cont.iter().map(|c| c.processed_tokens).sum::<usize>(), 1 + cont.iter().map(steps).sum::<usize>());
+            assert_eq!(
+                cont.iter().map(|c| c.processed_tokens).sum::<usize>(),
+                1 + cont.iter().map(steps).sum::<usize>()
+            );
             // From scratch, the same tokens in one go.
             let mut fresh = vec![Sequence::new(first[0].tokens.clone(), 0)];
             let whole = g.generate(&mut fresh, &s, &stop).unwrap();
@@ -194,7 +266,10 @@ fn forked_continuation_equals_generation_from_the_concatenation() {
             }
             // From the concatenated text, where the tokenizer gives the same tokens back
             // (a random model's steps do not always re-tokenize the same way).
-            let mut from_text = vec![g.start(&Prompt::Text(format!("{prompt}{}", step[0].text)), 0).unwrap()];
+            let mut from_text = vec![
+                g.start(&Prompt::Text(format!("{prompt}{}", step[0].text)), 0)
+                    .unwrap(),
+            ];
             if from_text[0].tokens == first[0].tokens {
                 let again = g.generate(&mut from_text, &s, &stop).unwrap();
                 assert_eq!(again[0].token_ids, cont[2].token_ids);
@@ -202,7 +277,10 @@ fn forked_continuation_equals_generation_from_the_concatenation() {
             }
         }
     }
-    assert!(text_checks >= 3, "only {text_checks} steps round-tripped through text");
+    assert!(
+        text_checks >= 3,
+        "only {text_checks} steps round-tripped through text"
+    );
 }
 
 #[test]
@@ -211,20 +289,53 @@ fn samples_of_one_prompt_read_it_once() {
     let start = g.start(&Prompt::Text("The cat sat on".into()), 1).unwrap();
     let prompt_len = start.tokens.len();
     let mut seqs = start.fork(6);
-    let out = g.generate(&mut seqs, &SamplingParams::with_temperature(1.0), &StopCriteria { ignore_eos: true, ..StopCriteria::max_tokens(5) }).unwrap();
+    let out = g
+        .generate(
+            &mut seqs,
+            &SamplingParams::with_temperature(1.0),
+            &StopCriteria {
+                ignore_eos: true,
+                ..StopCriteria::max_tokens(5)
+            },
+        )
+        .unwrap();
     let total: usize = out.iter().map(|c| c.processed_tokens).sum();
-    assert_eq!(total, prompt_len + 6 * 4, "prompt once, then four fed tokens per sample");
+    assert_eq!(
+        total,
+        prompt_len + 6 * 4,
+        "prompt once, then four fed tokens per sample"
+    );
 }
 
 #[test]
 fn appended_text_is_read_before_generating() {
     let g = load("tiny-llama");
     let mut a = g.start(&Prompt::Text("12 + 7 =".into()), 0).unwrap();
-    g.generate(std::slice::from_mut(&mut a), &SamplingParams::GREEDY, &StopCriteria::max_tokens(3)).unwrap();
+    g.generate(
+        std::slice::from_mut(&mut a),
+        &SamplingParams::GREEDY,
+        &StopCriteria::max_tokens(3),
+    )
+    .unwrap();
     g.append(&mut a, " and then").unwrap();
-    let out_a = g.generate(std::slice::from_mut(&mut a), &SamplingParams::GREEDY, &StopCriteria::max_tokens(6)).unwrap();
-    let mut b = Sequence::new(a.tokens[..a.tokens.len() - out_a[0].token_ids.len()].to_vec(), 0);
-    let out_b = g.generate(std::slice::from_mut(&mut b), &SamplingParams::GREEDY, &StopCriteria::max_tokens(6)).unwrap();
+    let out_a = g
+        .generate(
+            std::slice::from_mut(&mut a),
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(6),
+        )
+        .unwrap();
+    let mut b = Sequence::new(
+        a.tokens[..a.tokens.len() - out_a[0].token_ids.len()].to_vec(),
+        0,
+    );
+    let out_b = g
+        .generate(
+            std::slice::from_mut(&mut b),
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(6),
+        )
+        .unwrap();
     assert_eq!(out_a[0].token_ids, out_b[0].token_ids);
 }
 
@@ -232,20 +343,58 @@ fn appended_text_is_read_before_generating() {
 fn stop_strings_end_a_step_on_decoded_text() {
     let g = load("tiny-llama");
     let mut probe = vec![g.start(&Prompt::Text("The cat sat".into()), 0).unwrap()];
-    let free = g.generate(&mut probe, &SamplingParams::GREEDY, &StopCriteria { ignore_eos: true, ..StopCriteria::max_tokens(16) }).unwrap();
+    let free = g
+        .generate(
+            &mut probe,
+            &SamplingParams::GREEDY,
+            &StopCriteria {
+                ignore_eos: true,
+                ..StopCriteria::max_tokens(16)
+            },
+        )
+        .unwrap();
     let text = &free[0].text;
     // Stop on a piece from the middle of what greedy decoding writes anyway.
-    let mid = text.char_indices().nth(text.chars().count() / 2).map(|(i, _)| i).unwrap();
+    let mid = text
+        .char_indices()
+        .nth(text.chars().count() / 2)
+        .map(|(i, _)| i)
+        .unwrap();
     let needle: String = text[mid..].chars().take(2).collect();
     let mut seqs = vec![g.start(&Prompt::Text("The cat sat".into()), 0).unwrap()];
-    let out = g.generate(&mut seqs, &SamplingParams::GREEDY, &StopCriteria { ignore_eos: true, ..StopCriteria::one_step(16, &needle) }).unwrap();
-    assert_eq!(out[0].finish_reason, FinishReason::Stop, "stop {needle:?} in {text:?}");
+    let out = g
+        .generate(
+            &mut seqs,
+            &SamplingParams::GREEDY,
+            &StopCriteria {
+                ignore_eos: true,
+                ..StopCriteria::one_step(16, &needle)
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        out[0].finish_reason,
+        FinishReason::Stop,
+        "stop {needle:?} in {text:?}"
+    );
     assert!(out[0].text.contains(&needle));
     assert!(free[0].text.starts_with(&out[0].text));
     assert!(out[0].token_ids.len() < free[0].token_ids.len());
     // The stopped sequence continues from its cache to the same tokens.
-    let rest = g.generate(&mut seqs, &SamplingParams::GREEDY, &StopCriteria { ignore_eos: true, ..StopCriteria::max_tokens(16 - out[0].token_ids.len()) }).unwrap();
-    assert_eq!([out[0].token_ids.clone(), rest[0].token_ids.clone()].concat(), free[0].token_ids);
+    let rest = g
+        .generate(
+            &mut seqs,
+            &SamplingParams::GREEDY,
+            &StopCriteria {
+                ignore_eos: true,
+                ..StopCriteria::max_tokens(16 - out[0].token_ids.len())
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        [out[0].token_ids.clone(), rest[0].token_ids.clone()].concat(),
+        free[0].token_ids
+    );
 }
 
 #[test]
@@ -253,7 +402,13 @@ fn logprobs_are_those_of_the_chosen_tokens() {
     let g = load("tiny-qwen2");
     let mut seqs = vec![g.start(&Prompt::Text("12 + 7 =".into()), 0).unwrap()];
     let before = g.next_token_logits(&seqs).unwrap();
-    let out = g.generate(&mut seqs, &SamplingParams::GREEDY, &StopCriteria::max_tokens(4)).unwrap();
+    let out = g
+        .generate(
+            &mut seqs,
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(4),
+        )
+        .unwrap();
     let l = &before[0];
     let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let lse = max + l.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
@@ -275,18 +430,26 @@ fn copy_fixture(name: &str, tag: &str) -> PathBuf {
 fn config_that_disagrees_with_the_graph_is_rejected() {
     let dir = copy_fixture("tiny-llama", "layers");
     let cfg_path = dir.join("config.json");
-    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     let layers = cfg["num_hidden_layers"].as_u64().unwrap();
     cfg["num_hidden_layers"] = Value::from(layers + 1);
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default()).unwrap_err().to_string();
-    assert!(err.contains(&format!("num_hidden_layers = {}", layers + 1)), "{err}");
+    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("num_hidden_layers = {}", layers + 1)),
+        "{err}"
+    );
     assert!(err.contains(&format!("{layers} layers")), "{err}");
 
     cfg["num_hidden_layers"] = Value::from(layers);
     cfg["num_key_value_heads"] = Value::from(cfg["num_attention_heads"].as_u64().unwrap());
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default()).unwrap_err().to_string();
+    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("KV heads"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
@@ -295,16 +458,24 @@ fn config_that_disagrees_with_the_graph_is_rejected() {
 fn missing_files_are_named() {
     let dir = copy_fixture("tiny-llama", "tok");
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
-    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default()).unwrap_err().to_string();
+    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("tokenizer.json"), "{err}");
-    let err = OnnxGenerator::load(Path::new("/no/such/model"), &RuntimeSettings::default()).unwrap_err().to_string();
+    let err = OnnxGenerator::load(Path::new("/no/such/model"), &RuntimeSettings::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/no/such/model"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn cuda_request_falls_back_to_cpu_or_errors_by_policy() {
-    let cuda = |fallback| RuntimeSettings { provider: ExecutionProvider::Cuda, fallback, ..RuntimeSettings::default() };
+    let cuda = |fallback| RuntimeSettings {
+        provider: ExecutionProvider::Cuda,
+        fallback,
+        ..RuntimeSettings::default()
+    };
     let gpu_here = Path::new("/dev/nvidia0").exists();
     let g = load_with("tiny-llama", cuda(FallbackPolicy::Cpu));
     let p = &g.info().provider;

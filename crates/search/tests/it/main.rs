@@ -7,9 +7,13 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
-use ttc_core::{AnswerFormat, ModelInfo, Result, RuntimeSettings, ScoreRequest, StepScores, Verifier};
+use ttc_core::{
+    AnswerFormat, ModelInfo, Result, RuntimeSettings, ScoreRequest, StepScores, Verifier,
+};
 use ttc_generator::OnnxGenerator;
-use ttc_search::{BeamWidth, NodeStatus, SearchOutcome, SearchSettings, Searcher, Selector, Strategy};
+use ttc_search::{
+    BeamWidth, NodeStatus, SearchOutcome, SearchSettings, Searcher, Selector, Strategy,
+};
 
 fn generator() -> &'static OnnxGenerator {
     static G: OnceLock<OnnxGenerator> = OnceLock::new();
@@ -25,7 +29,9 @@ struct LastChar;
 
 impl AnswerFormat for LastChar {
     fn extract(&self, solution: &str) -> Option<String> {
-        (solution.chars().count() >= 24).then(|| solution.chars().last().map(|c| (c as u32 % 3).to_string())).flatten()
+        (solution.chars().count() >= 24)
+            .then(|| solution.chars().last().map(|c| (c as u32 % 3).to_string()))
+            .flatten()
     }
     fn key(&self, answer: &str) -> String {
         answer.to_string()
@@ -33,7 +39,11 @@ impl AnswerFormat for LastChar {
 }
 
 fn info() -> ModelInfo {
-    ModelInfo { name: "rule".into(), parameters: 1000, provider: generator().info_provider() }
+    ModelInfo {
+        name: "rule".into(),
+        parameters: 1000,
+        provider: generator().info_provider(),
+    }
 }
 
 trait ProviderOf {
@@ -56,7 +66,10 @@ impl Verifier for Constant {
     fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
         Ok(requests
             .iter()
-            .map(|r| StepScores { scores: vec![self.0; r.steps.len()], processed_tokens: r.steps.iter().map(String::len).sum() })
+            .map(|r| StepScores {
+                scores: vec![self.0; r.steps.len()],
+                processed_tokens: r.steps.iter().map(String::len).sum(),
+            })
             .collect())
     }
 }
@@ -83,31 +96,62 @@ impl Verifier for Hashed {
                         (h >> 40) as f32 / (1u64 << 24) as f32
                     })
                     .collect();
-                StepScores { scores, processed_tokens: r.steps.iter().map(String::len).sum() }
+                StepScores {
+                    scores,
+                    processed_tokens: r.steps.iter().map(String::len).sum(),
+                }
             })
             .collect())
     }
 }
 
 fn settings() -> SearchSettings {
-    SearchSettings { max_step_tokens: 4, max_solution_tokens: 24, max_rounds: 5, ..SearchSettings::default() }
+    SearchSettings {
+        max_step_tokens: 4,
+        max_solution_tokens: 24,
+        max_rounds: 5,
+        ..SearchSettings::default()
+    }
 }
 
 fn solve(v: &dyn Verifier, strategy: Strategy, budget: usize, seed: u64) -> SearchOutcome {
     let st = settings();
-    let s = Searcher { generator: generator(), verifier: Some(v), answers: &LastChar, settings: &st };
-    s.solve("12 + 7 =", &strategy, budget, seed).expect("search")
+    let s = Searcher {
+        generator: generator(),
+        verifier: Some(v),
+        answers: &LastChar,
+        settings: &st,
+    };
+    s.solve("12 + 7 =", &strategy, budget, seed)
+        .expect("search")
 }
 
 fn strategies() -> impl proptest::strategy::Strategy<Value = Strategy> + Clone {
     prop_oneof![
-        Just(Strategy::BestOfN { selector: Selector::Majority }),
-        Just(Strategy::BestOfN { selector: Selector::Naive }),
-        Just(Strategy::BestOfN { selector: Selector::Weighted }),
-        (1usize..5).prop_map(|m| Strategy::Beam { width: BeamWidth::Fixed(m), lookahead: 0 }),
-        Just(Strategy::Beam { width: BeamWidth::Sqrt, lookahead: 0 }),
-        (1usize..4, 1usize..3).prop_map(|(m, k)| Strategy::Beam { width: BeamWidth::Fixed(m), lookahead: k }),
-        (1usize..5).prop_map(|m| Strategy::Dvts { width: BeamWidth::Fixed(m) }),
+        Just(Strategy::BestOfN {
+            selector: Selector::Majority
+        }),
+        Just(Strategy::BestOfN {
+            selector: Selector::Naive
+        }),
+        Just(Strategy::BestOfN {
+            selector: Selector::Weighted
+        }),
+        (1usize..5).prop_map(|m| Strategy::Beam {
+            width: BeamWidth::Fixed(m),
+            lookahead: 0
+        }),
+        Just(Strategy::Beam {
+            width: BeamWidth::Sqrt,
+            lookahead: 0
+        }),
+        (1usize..4, 1usize..3).prop_map(|(m, k)| Strategy::Beam {
+            width: BeamWidth::Fixed(m),
+            lookahead: k
+        }),
+        (1usize..5).prop_map(|m| Strategy::Dvts {
+            width: BeamWidth::Fixed(m)
+        }),
     ]
 }
 
@@ -164,10 +208,29 @@ proptest! {
 #[test]
 fn lookahead_zero_is_beam_search() {
     for seed in 0..4 {
-        let beam = solve(&Hashed(info()), Strategy::Beam { width: BeamWidth::Fixed(2), lookahead: 0 }, 8, seed);
-        let k1 = solve(&Hashed(info()), Strategy::Beam { width: BeamWidth::Fixed(2), lookahead: 1 }, 8, seed);
+        let beam = solve(
+            &Hashed(info()),
+            Strategy::Beam {
+                width: BeamWidth::Fixed(2),
+                lookahead: 0,
+            },
+            8,
+            seed,
+        );
+        let k1 = solve(
+            &Hashed(info()),
+            Strategy::Beam {
+                width: BeamWidth::Fixed(2),
+                lookahead: 1,
+            },
+            8,
+            seed,
+        );
         assert_eq!(beam.compute.generations * 2, k1.compute.generations);
-        assert!(k1.compute.sampled_steps > beam.compute.sampled_steps, "rollouts cost steps");
+        assert!(
+            k1.compute.sampled_steps > beam.compute.sampled_steps,
+            "rollouts cost steps"
+        );
         assert!(k1.trace.iter().any(|t| !t.rollout.is_empty()));
         assert!(beam.trace.iter().all(|t| t.rollout.is_empty()));
     }
@@ -175,15 +238,37 @@ fn lookahead_zero_is_beam_search() {
 
 #[test]
 fn dvts_returns_one_candidate_per_subtree() {
-    let out = solve(&Hashed(info()), Strategy::Dvts { width: BeamWidth::Fixed(4) }, 16, 3);
+    let out = solve(
+        &Hashed(info()),
+        Strategy::Dvts {
+            width: BeamWidth::Fixed(4),
+        },
+        16,
+        3,
+    );
     assert_eq!(out.candidates.len(), 4);
-    let out = solve(&Hashed(info()), Strategy::Dvts { width: BeamWidth::Fixed(4) }, 2, 3);
+    let out = solve(
+        &Hashed(info()),
+        Strategy::Dvts {
+            width: BeamWidth::Fixed(4),
+        },
+        2,
+        3,
+    );
     assert_eq!(out.candidates.len(), 1, "N < M still makes one subtree");
 }
 
 #[test]
 fn beam_search_continues_prefixes_from_their_cache() {
-    let out = solve(&Hashed(info()), Strategy::Beam { width: BeamWidth::Fixed(4), lookahead: 0 }, 16, 1);
+    let out = solve(
+        &Hashed(info()),
+        Strategy::Beam {
+            width: BeamWidth::Fixed(4),
+            lookahead: 0,
+        },
+        16,
+        1,
+    );
     let c = &out.compute;
     // Without the KV cache every step would re-read its whole context.
     assert!(c.generator_processed_tokens < c.context_tokens / 2, "{c:?}");
@@ -193,20 +278,76 @@ fn beam_search_continues_prefixes_from_their_cache() {
 #[test]
 fn majority_needs_no_verifier_and_others_do() {
     let st = settings();
-    let s = Searcher { generator: generator(), verifier: None, answers: &LastChar, settings: &st };
-    let out = s.solve("7 x 8 =", &Strategy::BestOfN { selector: Selector::Majority }, 6, 0).unwrap();
+    let s = Searcher {
+        generator: generator(),
+        verifier: None,
+        answers: &LastChar,
+        settings: &st,
+    };
+    let out = s
+        .solve(
+            "7 x 8 =",
+            &Strategy::BestOfN {
+                selector: Selector::Majority,
+            },
+            6,
+            0,
+        )
+        .unwrap();
     assert_eq!(out.compute.verifier_tokens, 0);
-    let err = s.solve("7 x 8 =", &Strategy::Beam { width: BeamWidth::Fixed(2), lookahead: 0 }, 4, 0).unwrap_err();
+    let err = s
+        .solve(
+            "7 x 8 =",
+            &Strategy::Beam {
+                width: BeamWidth::Fixed(2),
+                lookahead: 0,
+            },
+            4,
+            0,
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("needs a verifier"), "{err}");
 }
 
 #[test]
 fn bad_settings_are_named() {
-    let st = SearchSettings { prompt_template: "no placeholder".into(), ..settings() };
-    let s = Searcher { generator: generator(), verifier: None, answers: &LastChar, settings: &st };
-    let err = s.solve("q", &Strategy::BestOfN { selector: Selector::Majority }, 2, 0).unwrap_err();
+    let st = SearchSettings {
+        prompt_template: "no placeholder".into(),
+        ..settings()
+    };
+    let s = Searcher {
+        generator: generator(),
+        verifier: None,
+        answers: &LastChar,
+        settings: &st,
+    };
+    let err = s
+        .solve(
+            "q",
+            &Strategy::BestOfN {
+                selector: Selector::Majority,
+            },
+            2,
+            0,
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("{question}"), "{err}");
     let st = settings();
-    let s = Searcher { generator: generator(), verifier: None, answers: &LastChar, settings: &st };
-    assert!(s.solve("q", &Strategy::BestOfN { selector: Selector::Majority }, 0, 0).is_err());
+    let s = Searcher {
+        generator: generator(),
+        verifier: None,
+        answers: &LastChar,
+        settings: &st,
+    };
+    assert!(
+        s.solve(
+            "q",
+            &Strategy::BestOfN {
+                selector: Selector::Majority
+            },
+            0,
+            0
+        )
+        .is_err()
+    );
 }

@@ -66,11 +66,20 @@ mod tests {
     use proptest::prelude::*;
 
     fn votes(keys: &[Option<u8>], scores: &[f32]) -> (Vec<Option<String>>, Vec<f32>) {
-        (keys.iter().map(|k| k.map(|k| format!("a{k}"))).collect(), scores.to_vec())
+        (
+            keys.iter().map(|k| k.map(|k| format!("a{k}"))).collect(),
+            scores.to_vec(),
+        )
     }
 
     fn as_votes<'a>(keys: &'a [Option<String>], scores: &[f32]) -> Vec<Vote<'a>> {
-        keys.iter().zip(scores).map(|(k, &s)| Vote { key: k.as_deref(), score: s }).collect()
+        keys.iter()
+            .zip(scores)
+            .map(|(k, &s)| Vote {
+                key: k.as_deref(),
+                score: s,
+            })
+            .collect()
     }
 
     #[test]

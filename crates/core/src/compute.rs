@@ -1,7 +1,7 @@
-//! Compute accounting, one definition for every strategy (method.md §7).
+//! Compute accounting, one definition for every method (method.md §7).
 
+use crate::Completion;
 use serde::{Deserialize, Serialize};
-use ttc_core::Completion;
 
 /// What one search spent. `generations` is the paper's unit: the number of full
 /// solutions the budget pays for (best-of-N: N; beam search and DVTS: N beams;
@@ -28,7 +28,8 @@ pub struct Compute {
 }
 
 impl Compute {
-    pub(crate) fn add_completions(&mut self, completions: &[Completion], params: u64) {
+    /// Adds generation calls' completions, run on a model of `params` parameters.
+    pub fn add_completions(&mut self, completions: &[Completion], params: u64) {
         for c in completions {
             self.sampled_steps += 1;
             self.generated_tokens += c.token_ids.len();
@@ -38,9 +39,22 @@ impl Compute {
         }
     }
 
-    pub(crate) fn add_verifier(&mut self, tokens: usize, params: u64) {
+    /// Adds `tokens` read by a verifier of `params` parameters.
+    pub fn add_verifier(&mut self, tokens: usize, params: u64) {
         self.verifier_tokens += tokens;
         self.verifier_flops += 2.0 * params as f64 * tokens as f64;
+    }
+
+    /// Adds another account to this one.
+    pub fn absorb(&mut self, other: &Compute) {
+        self.generations += other.generations;
+        self.sampled_steps += other.sampled_steps;
+        self.generated_tokens += other.generated_tokens;
+        self.context_tokens += other.context_tokens;
+        self.generator_processed_tokens += other.generator_processed_tokens;
+        self.verifier_tokens += other.verifier_tokens;
+        self.generator_flops += other.generator_flops;
+        self.verifier_flops += other.verifier_flops;
     }
 
     /// Total FLOPs of every model that ran.
