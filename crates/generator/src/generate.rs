@@ -81,9 +81,10 @@ impl OnnxGenerator {
         mask: &[Vec<i64>],
         pos: Vec<i64>,
         past: Vec<Tensor>,
-        past_len: usize,
     ) -> Result<(Vec<f32>, Vec<Tensor>)> {
         let t = mask.first().map_or(0, Vec::len);
+        // Everything in the mask before the new columns is the cache.
+        let past_len = t - cols;
         let mut inputs = vec![
             ("input_ids".to_string(), Tensor::i64(&[rows, cols], ids)?),
             (
@@ -178,7 +179,7 @@ impl OnnxGenerator {
                     .collect()
             };
             let mask: Vec<Vec<i64>> = full_mask.iter().map(|m| m[..p + end].to_vec()).collect();
-            let (l, present) = self.run(take(&ids), n, cols, &mask, take(&pos), past, p + start)?;
+            let (l, present) = self.run(take(&ids), n, cols, &mask, take(&pos), past)?;
             logits = l;
             past = present;
             start = end;
@@ -421,8 +422,7 @@ impl OnnxGenerator {
                     row.processed += 1;
                 }
             }
-            let past_len = mask[0].len() - 1;
-            let (l, present) = self.run(ids, n, 1, &mask, pos, past, past_len)?;
+            let (l, present) = self.run(ids, n, 1, &mask, pos, past)?;
             let v = l.len() / n;
             for (row, chunk) in logits.iter_mut().zip(l.chunks(v)) {
                 row.clear();
