@@ -30,7 +30,7 @@ class BenchError(Exception):
     """A problem with the model folder or arguments; printed without a traceback."""
 
 
-def load(model_dir: Path) -> tuple[ort.InferenceSession, dict, Tokenizer]:
+def load(model_dir: Path, threads: int = 0) -> tuple[ort.InferenceSession, dict, Tokenizer]:
     model_path = next((model_dir / name for name in MODEL_FILES if (model_dir / name).is_file()), None)
     if model_path is None:
         raise BenchError(f"{model_dir} has neither {' nor '.join(MODEL_FILES)}; export a model with `cargo xtask export`")
@@ -38,7 +38,10 @@ def load(model_dir: Path) -> tuple[ort.InferenceSession, dict, Tokenizer]:
         if not (model_dir / name).is_file():
             raise BenchError(f"{model_dir} has no {name}; export the model with `cargo xtask export`")
     config = json.loads((model_dir / "config.json").read_text())
-    return ort.InferenceSession(str(model_path)), config, Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (all physical cores)
+    session = ort.InferenceSession(str(model_path), options)
+    return session, config, Tokenizer.from_file(str(model_dir / "tokenizer.json"))
 
 
 def empty_past(session: ort.InferenceSession, config: dict, batch: int) -> dict[str, np.ndarray]:
@@ -88,13 +91,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--prompt", default="12 + 7 =")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
     parser.add_argument("--repeats", type=int, default=RUNS, help="runs; the best is reported")
     args = parser.parse_args()
     if args.batch < 1 or args.new_tokens < 1:
         print("error: --batch and --new-tokens must be at least 1", file=sys.stderr)
         return 2
     try:
-        session, config, tokenizer = load(args.model)
+        session, config, tokenizer = load(args.model, args.threads)
         prompt_ids = tokenizer.encode(args.prompt).ids
         if not prompt_ids:
             raise BenchError(f"the prompt {args.prompt!r} encodes to no tokens")

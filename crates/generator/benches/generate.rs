@@ -1,5 +1,5 @@
 //! Generation throughput: `cargo bench -p ttc-generator --bench generate -- --model DIR
-//! --batch B --new-tokens T [--prompt TEXT] [--repeats R]` prints one JSON line with
+//! --batch B --new-tokens T [--prompt TEXT] [--repeats R] [--threads N]` prints one JSON line with
 //! generated tokens per second (best of R runs, prompt reading included, model loading
 //! excluded). `cargo xtask bench generate` runs it beside a plain Python onnxruntime loop.
 
@@ -15,6 +15,7 @@ struct Args {
     new_tokens: usize,
     prompt: String,
     repeats: usize,
+    threads: Option<usize>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -27,6 +28,7 @@ fn parse() -> Result<Args, String> {
         new_tokens: 64,
         prompt: "12 + 7 = 19\n".into(),
         repeats: 3,
+        threads: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,6 +42,9 @@ fn parse() -> Result<Args, String> {
             "--prompt" => args.prompt = value()?,
             "--repeats" => {
                 args.repeats = value()?.parse().map_err(|e| format!("--repeats: {e}"))?
+            }
+            "--threads" => {
+                args.threads = Some(value()?.parse().map_err(|e| format!("--threads: {e}"))?)
             }
             // cargo bench passes --bench to every bench binary.
             "--bench" => {}
@@ -57,7 +62,13 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let generator = match OnnxGenerator::load(&args.model, &RuntimeSettings::default()) {
+    let generator = match OnnxGenerator::load(
+        &args.model,
+        &RuntimeSettings {
+            threads: args.threads,
+            ..RuntimeSettings::default()
+        },
+    ) {
         Ok(g) => g.with_max_batch(args.batch),
         Err(e) => {
             eprintln!("error: {e}");

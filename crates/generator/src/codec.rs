@@ -65,7 +65,9 @@ impl Codec {
         // transformers >= 4.43 may save the template beside the config instead.
         let jinja = dir.join("chat_template.jinja");
         let chat_template = match chat_template {
-            None if jinja.is_file() => Some(std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?),
+            None if jinja.is_file() => {
+                Some(std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?)
+            }
             other => other,
         };
         Ok(Codec {

@@ -67,12 +67,6 @@ impl OnnxGenerator {
         }
     }
 
-    fn names(&self, prefix: &str) -> Vec<String> {
-        (0..self.shape.layers)
-            .flat_map(|i| [format!("{prefix}.{i}.key"), format!("{prefix}.{i}.value")])
-            .collect()
-    }
-
     fn run(
         &self,
         ids: Vec<i64>,
@@ -86,25 +80,17 @@ impl OnnxGenerator {
         // Everything in the mask before the new columns is the cache.
         let past_len = t - cols;
         let mut inputs = vec![
-            ("input_ids".to_string(), Tensor::i64(&[rows, cols], ids)?),
-            (
-                "attention_mask".to_string(),
-                Tensor::i64(&[rows, t], mask.concat())?,
-            ),
+            ("input_ids", Tensor::i64(&[rows, cols], ids)?),
+            ("attention_mask", Tensor::i64(&[rows, t], mask.concat())?),
         ];
         if self.sig.has_position_ids {
-            inputs.push(("position_ids".to_string(), Tensor::i64(&[rows, cols], pos)?));
+            inputs.push(("position_ids", Tensor::i64(&[rows, cols], pos)?));
         }
         if self.sig.has_use_cache_branch {
-            inputs.push((
-                "use_cache_branch".to_string(),
-                Tensor::bool(&[1], vec![past_len > 0])?,
-            ));
+            inputs.push(("use_cache_branch", Tensor::bool(&[1], vec![past_len > 0])?));
         }
-        inputs.extend(self.names("past_key_values").into_iter().zip(past));
-        let present = self.names("present");
-        let mut wanted: Vec<&str> = vec!["logits"];
-        wanted.extend(present.iter().map(String::as_str));
+        inputs.extend(self.io.past.iter().map(String::as_str).zip(past));
+        let wanted: Vec<&str> = self.io.wanted.iter().map(String::as_str).collect();
         let _span = tracing::trace_span!("model_run", rows, cols, past_len).entered();
         let mut out: Outputs = self.model.run(inputs, &wanted)?;
         let logits = out.take("logits")?;
@@ -120,7 +106,7 @@ impl OnnxGenerator {
             let at = (r * s + s - 1) * v;
             last.extend_from_slice(&data[at..at + v]);
         }
-        let past = present
+        let past = wanted[1..]
             .iter()
             .map(|n| out.take(n))
             .collect::<Result<Vec<_>>>()?;

@@ -58,18 +58,27 @@ pub(crate) fn extract_row(
     mask_row: &[i64],
 ) -> SeqKv {
     let (h, d) = (shape.kv_heads, shape.head_dim);
-    let keep: Vec<usize> = (0..t).filter(|&j| mask_row[j] != 0).collect();
-    let len = keep.len();
+    // Kept positions as runs [start, end): one run after left padding, a few more
+    // when a prefill left pads between the cache and the new tokens.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (j, &m) in mask_row.iter().enumerate().take(t) {
+        if m == 0 {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((_, end)) if *end == j => *end = j + 1,
+            _ => runs.push((j, j + 1)),
+        }
+    }
+    let len: usize = runs.iter().map(|(a, b)| b - a).sum();
     let out = buffers
         .iter()
         .map(|src| {
             let mut dst = Vec::with_capacity(h * len * d);
             for head in 0..h {
                 let base = (b * h + head) * t;
-                // Runs of kept positions are contiguous in practice (left pads only).
-                for &j in &keep {
-                    let s = (base + j) * d;
-                    dst.extend_from_slice(&src[s..s + d]);
+                for &(start, end) in &runs {
+                    dst.extend_from_slice(&src[(base + start) * d..(base + end) * d]);
                 }
             }
             dst

@@ -38,6 +38,31 @@ pub const DEFAULT_PREFILL_WINDOW: usize = 512;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
+/// Graph input and output names used on every run, built once.
+#[derive(Debug)]
+struct IoNames {
+    /// past_key_values.{i}.key, .value in layer order.
+    past: Vec<String>,
+    /// "logits", then present.{i}.key, .value in layer order.
+    wanted: Vec<String>,
+}
+
+impl IoNames {
+    fn new(layers: usize) -> IoNames {
+        let names = |prefix: &str| -> Vec<String> {
+            (0..layers)
+                .flat_map(|i| [format!("{prefix}.{i}.key"), format!("{prefix}.{i}.value")])
+                .collect()
+        };
+        let mut wanted = vec!["logits".to_string()];
+        wanted.extend(names("present"));
+        IoNames {
+            past: names("past_key_values"),
+            wanted,
+        }
+    }
+}
+
 /// A generator over one exported model folder.
 #[derive(Debug)]
 pub struct OnnxGenerator {
@@ -47,6 +72,7 @@ pub struct OnnxGenerator {
     codec: Codec,
     cfg: ModelConfig,
     sig: Signature,
+    io: IoNames,
     shape: KvShape,
     info: ModelInfo,
     pad: u32,
@@ -77,6 +103,7 @@ impl OnnxGenerator {
         Ok(OnnxGenerator {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dir: dir.to_path_buf(),
+            io: IoNames::new(cfg.layers),
             shape: KvShape {
                 layers: cfg.layers,
                 kv_heads: cfg.kv_heads,

@@ -149,10 +149,12 @@ impl OnnxModel {
         &self.provider
     }
 
-    /// Runs the graph and returns the outputs named in `wanted` (all when empty).
-    pub fn run(&self, inputs: Vec<(String, Tensor)>, wanted: &[&str]) -> Result<Outputs> {
-        let values: Vec<(String, ort::session::SessionInputValue<'_>)> =
-            inputs.into_iter().map(|(n, t)| (n, t.0.into())).collect();
+    /// Runs the graph on named inputs and returns the outputs named in `wanted` (all when empty).
+    pub fn run<N: AsRef<str>>(&self, inputs: Vec<(N, Tensor)>, wanted: &[&str]) -> Result<Outputs> {
+        let values: Vec<(&str, ort::session::SessionInputValue<'_>)> = inputs
+            .iter()
+            .map(|(n, t)| (n.as_ref(), (&t.0).into()))
+            .collect();
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = session.run(values).map_err(|e| Error::Inference {
             model: self.path.display().to_string(),

@@ -502,15 +502,27 @@ fn cuda_request_falls_back_to_cpu_or_errors_by_policy() {
 fn chat_template_can_come_from_chat_template_jinja() {
     let dir = copy_fixture("tiny-llama", "jinja");
     let cfg_path = dir.join("tokenizer_config.json");
-    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     let template = cfg["chat_template"].as_str().unwrap().to_string();
     cfg.as_object_mut().unwrap().remove("chat_template");
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let messages = vec![ChatMessage { role: "user".into(), content: "hi".into() }];
+    let messages = vec![ChatMessage {
+        role: "user".into(),
+        content: "hi".into(),
+    }];
     let g = OnnxGenerator::load(&dir, &RuntimeSettings::default()).unwrap();
-    assert!(g.render_chat(&messages).unwrap_err().to_string().contains("no chat_template"));
+    assert!(
+        g.render_chat(&messages)
+            .unwrap_err()
+            .to_string()
+            .contains("no chat_template")
+    );
     std::fs::write(dir.join("chat_template.jinja"), template).unwrap();
     let g = OnnxGenerator::load(&dir, &RuntimeSettings::default()).unwrap();
-    assert_eq!(g.render_chat(&messages).unwrap(), load("tiny-llama").render_chat(&messages).unwrap());
+    assert_eq!(
+        g.render_chat(&messages).unwrap(),
+        load("tiny-llama").render_chat(&messages).unwrap()
+    );
     std::fs::remove_dir_all(dir).ok();
 }
