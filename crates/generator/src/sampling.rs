@@ -13,17 +13,20 @@ pub(crate) fn argmax(logits: &[f32]) -> usize {
     best
 }
 
-/// exp(x) for x <= 0, to about 2e-7 relative error, in a form the compiler
+/// exp(x) for x <= 0, to about 3e-6 relative error (f32 rounding of x log2 e), in a form the compiler
 /// vectorises (libm's expf is a call per element and dominated the decode loop).
 #[inline]
 fn exp_nonpositive(x: f32) -> f32 {
-    // 2^t with t = x log2(e), split as 2^i x 2^f with f in (0, 1].
+    // 2^t with t = x log2(e), split as 2^i x 2^f with i = round(t), f in [-0.5, 0.5],
+    // where the Taylor series of 2^f to degree 6 is within 2e-8.
     let t = (x * std::f32::consts::LOG2_E).max(-125.0);
-    let i = t as i32 - 1;
+    let i = (t - 0.5) as i32;
     let f = t - i as f32;
     let p = 1.0
         + f * (0.693_147_2
-            + f * (0.240_226_5 + f * (0.055_504_11 + f * (0.009_618_129 + f * 0.001_333_355))));
+            + f * (0.240_226_5
+                + f * (0.055_504_11
+                    + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
     f32::from_bits(((i + 127) as u32) << 23) * p
 }
 
@@ -39,7 +42,8 @@ pub(crate) fn logprob(logits: &[f32], token: usize) -> f32 {
             *lane += exp_nonpositive(x - max);
         }
     }
-    let sum: f32 = lanes.iter().sum::<f32>() + rest.iter().map(|&x| exp_nonpositive(x - max)).sum::<f32>();
+    let sum: f32 =
+        lanes.iter().sum::<f32>() + rest.iter().map(|&x| exp_nonpositive(x - max)).sum::<f32>();
     logits[token] - max - sum.ln()
 }
 
@@ -113,7 +117,7 @@ mod tests {
         for k in 0..=20_000 {
             let x = -(k as f32) * 0.005;
             let (a, b) = (exp_nonpositive(x), x.exp());
-            assert!((a - b).abs() <= 3e-7 * b + 1e-38, "x = {x}: {a} vs {b}");
+            assert!((a - b).abs() <= 3e-6 * b + 1e-38, "x = {x}: {a} vs {b}");
         }
     }
 
