@@ -314,8 +314,8 @@ impl OnnxGenerator {
                     continue;
                 }
                 let seq = &mut seqs[row.seq];
-                let tok = sampling::sample(&logits[b], sampling, &mut seq.rng);
-                row.logprobs.push(sampling::logprob(&logits[b], tok));
+                let (tok, logprob) = sampling::draw(&logits[b], sampling, &mut seq.rng);
+                row.logprobs.push(logprob);
                 let tok = tok as u32;
                 row.new_ids.push(tok);
                 seq.tokens.push(tok);

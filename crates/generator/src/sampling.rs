@@ -1,20 +1,9 @@
-//! Drawing the next token from one row of logits.
+//! Drawing the next token from one row of logits, with its log-probability.
 
 use ttc_core::{SamplingParams, SeqRng};
 
-/// Index of the largest logit; the lowest index wins ties, as argmax does in torch.
-pub(crate) fn argmax(logits: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in logits.iter().enumerate() {
-        if x > logits[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-/// exp(x) for x <= 0, to a relative error of about 2e-7 x (1 + |x log2 e|), in a form the compiler
-/// vectorises (libm's expf is a call per element and dominated the decode loop).
+/// exp(x) for x <= 0, to a relative error of about 2e-7 x (1 + |x log2 e|), in a form
+/// the compiler vectorises (libm's expf is a call per element and dominated decoding).
 #[inline]
 fn exp_nonpositive(x: f32) -> f32 {
     // 2^t with t = x log2(e), split as 2^i x 2^f with i = round(t), f in [-0.5, 0.5],
@@ -30,67 +19,91 @@ fn exp_nonpositive(x: f32) -> f32 {
     f32::from_bits(((i + 127) as u32) << 23) * p
 }
 
-/// log softmax(logits)[token], computed stably.
-pub(crate) fn logprob(logits: &[f32], token: usize) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    // Eight running sums let the compiler vectorise (one strict-order sum cannot be).
+/// The largest logit (NaN ignored), in a vectorisable fold.
+fn max_of(logits: &[f32]) -> f32 {
+    logits.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// sum exp((x - max) * scale) over the row, with eight running sums so that the
+/// compiler vectorises it (one strict-order sum cannot be).
+fn sum_exp(logits: &[f32], max: f32, scale: f32) -> f32 {
     let mut lanes = [0.0f32; 8];
     let chunks = logits.chunks_exact(8);
     let rest = chunks.remainder();
     for chunk in chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += exp_nonpositive(x - max);
+            *lane += exp_nonpositive((x - max) * scale);
         }
     }
-    let sum: f32 =
-        lanes.iter().sum::<f32>() + rest.iter().map(|&x| exp_nonpositive(x - max)).sum::<f32>();
-    logits[token] - max - sum.ln()
+    lanes.iter().sum::<f32>()
+        + rest
+            .iter()
+            .map(|&x| exp_nonpositive((x - max) * scale))
+            .sum::<f32>()
 }
 
-/// Draws a token: greedy at temperature 0, else from softmax(logits / T) restricted
-/// by top-k and top-p, using one uniform draw from the sequence's own stream (so
-/// sampling consumes the stream identically whatever the distribution).
-pub(crate) fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeqRng) -> usize {
+/// Draws a token and returns it with its natural-log probability under the model's
+/// distribution (temperature 1, before top-k/top-p). Greedy at temperature 0 (the
+/// lowest index wins ties, as torch's argmax); otherwise from softmax(logits / T)
+/// restricted by top-k and top-p. Every draw takes one uniform number from the
+/// sequence's own stream, so the stream advances the same way whatever the settings.
+pub(crate) fn draw(logits: &[f32], params: &SamplingParams, rng: &mut SeqRng) -> (usize, f32) {
     let u = rng.next_f64();
-    if params.temperature == 0.0 {
-        return argmax(logits);
+    let max = max_of(logits);
+    let log_z = max + sum_exp(logits, max, 1.0).ln();
+    let token = if params.temperature == 0.0 {
+        logits.iter().position(|&x| x == max).unwrap_or(0)
+    } else {
+        sample(logits, max, params, u)
+    };
+    (token, logits[token] - log_z)
+}
+
+fn sample(logits: &[f32], max: f32, params: &SamplingParams, u: f64) -> usize {
+    let inv_t = 1.0 / params.temperature;
+    let top_k = params.top_k > 0 && params.top_k < logits.len();
+    if !top_k && params.top_p >= 1.0 {
+        // Plain sampling: inverse CDF over the whole row, no sorting.
+        let total = sum_exp(logits, max, inv_t) as f64;
+        let target = u * total;
+        let mut acc = 0.0f64;
+        for (i, &x) in logits.iter().enumerate() {
+            acc += f64::from(exp_nonpositive((x - max) * inv_t));
+            if target < acc {
+                return i;
+            }
+        }
+        return logits.len() - 1;
     }
-    let inv_t = 1.0 / params.temperature as f64;
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    // Candidates in descending probability when a filter needs the order, else in index order.
-    let mut cand: Vec<(usize, f64)> = logits
+    let mut cand: Vec<(usize, f32)> = logits
         .iter()
         .enumerate()
-        .map(|(i, &x)| (i, ((x as f64 - max) * inv_t).exp()))
+        .map(|(i, &x)| (i, exp_nonpositive((x - max) * inv_t)))
         .collect();
-    let filtered = params.top_k > 0 && params.top_k < cand.len() || params.top_p < 1.0;
-    if filtered {
-        let by_prob_desc =
-            |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if params.top_k > 0 && params.top_k < cand.len() {
-            cand.select_nth_unstable_by(params.top_k - 1, by_prob_desc);
-            cand.truncate(params.top_k);
-        }
-        cand.sort_unstable_by(by_prob_desc);
-        if params.top_p < 1.0 {
-            let total: f64 = cand.iter().map(|c| c.1).sum();
-            let mut acc = 0.0;
-            let mut keep = cand.len();
-            for (i, c) in cand.iter().enumerate() {
-                acc += c.1 / total;
-                if acc >= params.top_p as f64 {
-                    keep = i + 1;
-                    break;
-                }
-            }
-            cand.truncate(keep);
-        }
+    let by_prob_desc = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if top_k {
+        cand.select_nth_unstable_by(params.top_k - 1, by_prob_desc);
+        cand.truncate(params.top_k);
     }
-    let total: f64 = cand.iter().map(|c| c.1).sum();
+    cand.sort_unstable_by(by_prob_desc);
+    if params.top_p < 1.0 {
+        let total: f64 = cand.iter().map(|c| f64::from(c.1)).sum();
+        let mut acc = 0.0;
+        let mut keep = cand.len();
+        for (i, c) in cand.iter().enumerate() {
+            acc += f64::from(c.1) / total;
+            if acc >= f64::from(params.top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        cand.truncate(keep);
+    }
+    let total: f64 = cand.iter().map(|c| f64::from(c.1)).sum();
     let target = u * total;
     let mut acc = 0.0;
     for &(i, w) in &cand {
-        acc += w;
+        acc += f64::from(w);
         if target < acc {
             return i;
         }
@@ -103,11 +116,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn token(logits: &[f32], params: &SamplingParams, rng: &mut SeqRng) -> usize {
+        draw(logits, params, rng).0
+    }
+
     #[test]
     fn greedy_takes_first_maximum() {
         let mut rng = SeqRng::new(0);
         assert_eq!(
-            sample(&[0.1, 3.0, 3.0, -1.0], &SamplingParams::GREEDY, &mut rng),
+            token(&[0.1, 3.0, 3.0, -1.0], &SamplingParams::GREEDY, &mut rng),
             1
         );
     }
@@ -130,22 +147,35 @@ mod tests {
 
     #[test]
     fn logprob_matches_softmax() {
-        let l = [1.0f32, 2.0, 3.0];
-        let z: f32 = l.iter().map(|x| x.exp()).sum();
-        assert!((logprob(&l, 2) - (3.0f32.exp() / z).ln()).abs() < 1e-6);
+        let l: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        let z: f64 = l.iter().map(|&x| f64::from(x).exp()).sum();
+        for temperature in [0.0, 0.7, 1.3] {
+            let mut rng = SeqRng::new(5);
+            let (t, lp) = draw(&l, &SamplingParams::with_temperature(temperature), &mut rng);
+            assert!((f64::from(lp) - (f64::from(l[t]).exp() / z).ln()).abs() < 1e-5);
+        }
     }
 
     #[test]
     fn sampling_frequencies_follow_the_distribution() {
         let logits = [0.0f32, (2.0f32).ln(), (3.0f32).ln()];
-        let mut rng = SeqRng::new(42);
-        let mut counts = [0usize; 3];
-        let n = 60_000;
-        for _ in 0..n {
-            counts[sample(&logits, &SamplingParams::with_temperature(1.0), &mut rng)] += 1;
-        }
-        for (c, p) in counts.iter().zip([1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0]) {
-            assert!(((*c as f64 / n as f64) - p).abs() < 0.01, "{counts:?}");
+        for params in [
+            SamplingParams::with_temperature(1.0),
+            SamplingParams {
+                temperature: 1.0,
+                top_k: 3,
+                top_p: 1.0,
+            },
+        ] {
+            let mut rng = SeqRng::new(42);
+            let mut counts = [0usize; 3];
+            let n = 60_000;
+            for _ in 0..n {
+                counts[token(&logits, &params, &mut rng)] += 1;
+            }
+            for (c, p) in counts.iter().zip([1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0]) {
+                assert!(((*c as f64 / n as f64) - p).abs() < 0.01, "{counts:?}");
+            }
         }
     }
 
@@ -154,7 +184,7 @@ mod tests {
         fn top_k_only_returns_the_k_best(logits in proptest::collection::vec(-5.0f32..5.0, 2..40), k in 1usize..5, seed: u64) {
             let params = SamplingParams { temperature: 1.0, top_k: k, top_p: 1.0 };
             let mut rng = SeqRng::new(seed);
-            let t = sample(&logits, &params, &mut rng);
+            let t = token(&logits, &params, &mut rng);
             let better = logits.iter().filter(|&&x| x > logits[t]).count();
             prop_assert!(better < k);
         }
@@ -163,8 +193,8 @@ mod tests {
         fn tiny_top_p_is_greedy(logits in proptest::collection::vec(-5.0f32..5.0, 2..40), seed: u64) {
             let params = SamplingParams { temperature: 0.7, top_k: 0, top_p: 1e-6 };
             let mut rng = SeqRng::new(seed);
-            let t = sample(&logits, &params, &mut rng);
-            prop_assert_eq!(logits[t], logits[argmax(&logits)]);
+            let t = token(&logits, &params, &mut rng);
+            prop_assert_eq!(logits[t], max_of(&logits));
         }
     }
 }
