@@ -403,6 +403,43 @@ def make_causal(out: Path) -> None:
     )
 
 
+def make_bad_graphs(value_dir: Path, out: Path) -> None:
+    """Two tiny hand-built graphs that a PRM must refuse, beside tiny-prm-value's
+    config and tokenizer: `rank2/` outputs one logit per sequence (a sequence
+    classifier), `no-mask/` has no attention_mask input."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    def save(folder: Path, inputs, nodes, output) -> None:
+        graph = helper.make_graph(nodes, folder.name, inputs, [output])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        onnx.checker.check_model(model)
+        folder.mkdir(parents=True)
+        onnx.save(model, str(folder / "model.onnx"))
+        for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+            shutil.copyfile(value_dir / name, folder / name)
+        ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"])
+    mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "sequence_length"])
+    cast = helper.make_node("Cast", ["input_ids"], ["ids_float"], to=TensorProto.FLOAT)
+    if out.exists():
+        shutil.rmtree(out)
+    save(
+        out / "rank2",
+        [ids, mask],
+        [cast, helper.make_node("ReduceMean", ["ids_float"], ["logits"], axes=[1], keepdims=1)],
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", 1]),
+    )
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [2])
+    save(
+        out / "no-mask",
+        [ids],
+        [cast, helper.make_node("Constant", [], ["axes"], value=axes), helper.make_node("Unsqueeze", ["ids_float", "axes"], ["logits"])],
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", 1]),
+    )
+
+
 def check_size(folder: Path) -> None:
     size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     if size > MAX_FOLDER_BYTES:
@@ -424,6 +461,8 @@ def main() -> int:
         for name, make in makers.items():
             make(args.out / name)
             check_size(args.out / name)
+        make_bad_graphs(args.out / "tiny-prm-value", args.out / "tiny-prm-bad")
+        check_size(args.out / "tiny-prm-bad")
     except FixtureError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

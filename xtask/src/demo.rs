@@ -280,8 +280,12 @@ struct GeneratorSpec {
     tokens: f64,
     lr: f64,
     batch_tokens: u32,
-    /// Samples per test question for the pass@1 spread.
+    /// Samples per test question for the pass@1 spread (through ttc).
     samples: u32,
+    /// Samples per test question in the torch cross-check.
+    torch_samples: u32,
+    /// The generator whose parameter count the card compares against.
+    compare_with: Option<Stage>,
 }
 
 const GENERATOR: GeneratorSpec = GeneratorSpec {
@@ -290,6 +294,8 @@ const GENERATOR: GeneratorSpec = GeneratorSpec {
     lr: 2e-3,
     batch_tokens: 8192,
     samples: 64,
+    torch_samples: 16,
+    compare_with: None,
 };
 
 const GENERATOR_LARGE: GeneratorSpec = GeneratorSpec {
@@ -298,6 +304,8 @@ const GENERATOR_LARGE: GeneratorSpec = GeneratorSpec {
     lr: 1e-3,
     batch_tokens: 8192,
     samples: 64,
+    torch_samples: 16,
+    compare_with: Some(Stage::Generator),
 };
 
 fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<Value> {
@@ -338,25 +346,7 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
         require_file(&summary)?;
     }
 
-    // 2. Evaluate on the test set (greedy + pass@1 spread at T = 0.8).
-    let eval = work.join("eval_test.json");
-    if newer_than(&eval, &summary) {
-        eprintln!("  evaluation: done ({})", eval.display());
-    } else {
-        let mut cmd = pyenv::script(&paths.root, "demo/eval_lm.py")?;
-        cmd.arg("--model")
-            .arg(&final_dir)
-            .arg("--data")
-            .arg(&test)
-            .arg("--out")
-            .arg(&eval)
-            .args(["--samples", &spec.samples.to_string()])
-            .args(["--temperature", "0.8"])
-            .args(["--threads", &THREADS.to_string()]);
-        run_logged(&mut cmd, &log)?;
-    }
-
-    // 3. Export to ONNX (through xtask/python/export.py, like `cargo xtask export`).
+    // 2. Export to ONNX (through xtask/python/export.py, like `cargo xtask export`).
     let out = paths.root.join(MODELS).join(stage.name());
     let onnx = out.join("model.onnx");
     if newer_than(&onnx, &summary) {
@@ -370,16 +360,67 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
         require_file(&onnx)?;
     }
 
-    // 4. Model card.
+    // 3. Evaluate the exported model through ttc (ONNX Runtime): greedy accuracy and
+    //    the pass@1 spread at T = 0.8 on the test set. These are the card's numbers.
+    let ttc_eval = work.join("eval_test_ttc.json");
+    if newer_than(&ttc_eval, &onnx) {
+        eprintln!("  evaluation through ttc: done ({})", ttc_eval.display());
+    } else {
+        let ttc = build_ttc(paths)?;
+        let mut cmd = pyenv::script(&paths.root, "demo/eval_ttc.py")?;
+        cmd.arg("--ttc")
+            .arg(&ttc)
+            .arg("--model")
+            .arg(&out)
+            .arg("--data")
+            .arg(&test)
+            .arg("--out")
+            .arg(&ttc_eval)
+            .args(["--samples", &spec.samples.to_string()])
+            .args(["--temperature", "0.8", "--seed", "1"])
+            .arg(format!("--ttc-arg=--threads={THREADS}"));
+        run_logged(&mut cmd, &log)?;
+    }
+
+    // 4. Cross-check with torch on the trained checkpoint (greedy + a few samples).
+    let eval = work.join("eval_test.json");
+    if newer_than(&eval, &summary) {
+        eprintln!("  evaluation with torch: done ({})", eval.display());
+    } else {
+        let mut cmd = pyenv::script(&paths.root, "demo/eval_lm.py")?;
+        cmd.arg("--model")
+            .arg(&final_dir)
+            .arg("--data")
+            .arg(&test)
+            .arg("--out")
+            .arg(&eval)
+            .args(["--samples", &spec.torch_samples.to_string()])
+            .args(["--temperature", "0.8", "--seed", "1"])
+            .args(["--threads", &THREADS.to_string()]);
+        run_logged(&mut cmd, &log)?;
+    }
+
+    // 5. Model card.
     let mut cmd = pyenv::script(&paths.root, "demo/write_card.py")?;
     cmd.args(["--name", stage.name()])
         .arg("--summary")
         .arg(&summary)
         .arg("--eval")
         .arg(&eval)
+        .arg("--ttc-eval")
+        .arg(&ttc_eval)
         .arg("--out")
         .arg(out.join("README.md"))
         .args(["--command", &train_cmd]);
+    if let Some(base) = spec.compare_with {
+        cmd.arg("--compare").arg(
+            paths
+                .work
+                .join(base.name())
+                .join("final")
+                .join("train_summary.json"),
+        );
+    }
     run_logged(&mut cmd, &log)?;
 
     let summary: Value = serde_json::from_str(&fs::read_to_string(&summary)?)
@@ -390,6 +431,22 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
         "tokens": summary["tokens"],
         "train_wall_s": summary["wall_s"],
     }))
+}
+
+/// Builds the ttc CLI (release) and returns its path.
+fn build_ttc(paths: &Paths) -> Result<PathBuf> {
+    let mut cmd = util::cargo();
+    cmd.current_dir(&paths.root)
+        .args(["build", "--release", "--quiet", "-p", "ttc-cli"]);
+    util::run(&mut cmd).context("building the ttc CLI for the evaluation")?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| paths.root.join("target"));
+    require_file(
+        &target
+            .join("release")
+            .join(format!("ttc{}", std::env::consts::EXE_SUFFIX)),
+    )
 }
 
 fn require_file(path: &Path) -> Result<PathBuf> {

@@ -8,9 +8,11 @@ use crate::{pyenv, util};
 
 pub(crate) fn run(root: &Path) -> Result<()> {
     let out = root.join("models").join("fixtures");
-    let mut make = pyenv::script(root, "make_fixtures.py")?;
-    make.arg(&out);
-    util::run(&mut make)?;
+    for script in ["make_fixtures.py", "make_prm_fixtures.py"] {
+        let mut make = pyenv::script(root, script)?;
+        make.arg(&out);
+        util::run(&mut make)?;
+    }
     eprintln!("fixtures written to {}", out.display());
     Ok(())
 }

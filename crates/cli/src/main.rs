@@ -6,7 +6,9 @@
 mod data;
 mod generate;
 mod grade;
+mod run_file;
 mod settings;
+mod solve;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,8 @@ struct Cli {
 enum Command {
     /// Sample continuations of prompts from an exported model folder.
     Generate(generate::GenerateArgs),
+    /// Answer a question with a search strategy under a budget.
+    Solve(solve::SolveArgs),
     Grade(grade::GradeArgs),
     Data(data::DataArgs),
 }
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Solve(args) => solve::run(args),
         Command::Grade(args) => grade::run(args, cli.verbose),
         Command::Data(args) => data::run(args),
     };

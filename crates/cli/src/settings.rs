@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 use ttc_core::{ExecutionProvider, FallbackPolicy, RuntimeSettings};
 
 /// The `[runtime]` table of a run file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RuntimeSection {
     /// Path of libonnxruntime.so (relative paths are taken from the run file's folder).
@@ -20,30 +20,15 @@ pub(crate) struct RuntimeSection {
     pub(crate) threads: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RunFile {
-    #[serde(default)]
-    runtime: RuntimeSection,
-}
-
-/// Reads the `[runtime]` table of `path`; errors name the file, line and allowed values.
+/// Reads the `[runtime]` table of a run file; errors name the file, line and allowed values.
 pub(crate) fn load_runtime_section(path: &Path) -> Result<RuntimeSection> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading run file {}", path.display()))?;
-    let file: RunFile =
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut rt = file.runtime;
-    rt.library = rt.library.map(|p| base.join(p));
-    rt.engine_cache = rt.engine_cache.map(|p| base.join(p));
-    Ok(rt)
+    Ok(crate::run_file::RunFile::load(path)?.runtime)
 }
 
 /// Runtime flags shared by every subcommand that loads a model.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct RuntimeArgs {
-    /// TOML run file whose `[runtime]` table sets the defaults below.
+    /// TOML run file (see config/); its `[runtime]` table sets the defaults below.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// ONNX Runtime library (default: run file, then ORT_DYLIB_PATH, then `cargo xtask setup`'s install).
@@ -83,12 +68,18 @@ pub(crate) enum FallbackArg {
 }
 
 impl RuntimeArgs {
-    /// Flags over the run file over defaults.
+    /// Flags over the run file given with `--config` over defaults.
     pub(crate) fn resolve(&self) -> Result<RuntimeSettings> {
         let file = match &self.config {
             Some(path) => load_runtime_section(path)?,
             None => RuntimeSection::default(),
         };
+        self.resolve_with(&file)
+    }
+
+    /// Flags over `file` over defaults.
+    pub(crate) fn resolve_with(&self, file: &RuntimeSection) -> Result<RuntimeSettings> {
+        let file = file.clone();
         let d = RuntimeSettings::default();
         Ok(RuntimeSettings {
             library: self.ort_library.clone().or(file.library),
@@ -147,19 +138,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("providr") && err.contains("line 2"), "{err}");
-    }
-
-    #[test]
-    fn shipped_run_files_parse() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
-        let mut seen = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                load_runtime_section(&path).unwrap_or_else(|e| panic!("{e}"));
-                seen += 1;
-            }
-        }
-        assert!(seen >= 3);
     }
 }

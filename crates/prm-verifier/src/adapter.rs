@@ -55,10 +55,16 @@ impl FromStr for Preset {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Preset> {
-        Preset::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
-            Error::invalid("PRM preset", format!("`{s}` is not one of {}", names.join(", ")))
-        })
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+                Error::invalid(
+                    "PRM preset",
+                    format!("`{s}` is not one of {}", names.join(", ")),
+                )
+            })
     }
 }
 
@@ -115,7 +121,7 @@ pub enum Layout {
         #[serde(default = "yes")]
         add_special_tokens: bool,
     },
-    /// The model's chat template with [system,] user = question, assistant = each
+    /// The model's chat template with (optionally) system, user = question, assistant = each
     /// step followed by `tag`, joined by `separator`.
     Chat {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,7 +148,9 @@ impl Layout {
     /// The step tag: the token whose position is read.
     pub fn tag(&self) -> &str {
         match self {
-            Layout::Plain { tag, .. } | Layout::Chat { tag, .. } | Layout::ChatTurns { tag, .. } => tag,
+            Layout::Plain { tag, .. }
+            | Layout::Chat { tag, .. }
+            | Layout::ChatTurns { tag, .. } => tag,
         }
     }
 }
@@ -207,7 +215,8 @@ pub struct PrmAdapter {
 }
 
 /// The system prompt of Qwen2.5-Math-PRM's model card.
-pub const QWEN_PRM_SYSTEM: &str = "Please reason step by step, and put your final answer within \\boxed{}.";
+pub const QWEN_PRM_SYSTEM: &str =
+    "Please reason step by step, and put your final answer within \\boxed{}.";
 
 impl PrmAdapter {
     /// The adapter a preset stands for.
@@ -287,31 +296,49 @@ impl PrmAdapter {
     /// Checks what can be checked without the model: non-empty tags and labels, and
     /// the placeholders each template needs.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, message: String| Err(Error::invalid(format!("PRM adapter {what}"), message));
+        let bad = |what: &str, message: String| {
+            Err(Error::invalid(format!("PRM adapter {what}"), message))
+        };
         if self.layout.tag().is_empty() {
-            return bad("layout.tag", "it is empty; give the text that ends each step (e.g. \"\\n\" or \"<extra_0>\")".into());
+            return bad(
+                "layout.tag",
+                "it is empty; give the text that ends each step (e.g. \"\\n\" or \"<extra_0>\")"
+                    .into(),
+            );
         }
         match &self.layout {
             Layout::Plain { prompt, .. } => {
                 check_placeholders(prompt, "layout.prompt", &["question", "bos"])?;
                 if !prompt.contains("{question}") {
-                    return bad("layout.prompt", format!("{prompt:?} has no `{{question}}` placeholder"));
+                    return bad(
+                        "layout.prompt",
+                        format!("{prompt:?} has no `{{question}}` placeholder"),
+                    );
                 }
             }
             Layout::ChatTurns { first_turn, .. } => {
                 check_placeholders(first_turn, "layout.first-turn", &["question", "step"])?;
                 if !first_turn.contains("{step}") {
-                    return bad("layout.first-turn", format!("{first_turn:?} has no `{{step}}` placeholder"));
+                    return bad(
+                        "layout.first-turn",
+                        format!("{first_turn:?} has no `{{step}}` placeholder"),
+                    );
                 }
             }
             Layout::Chat { .. } => {}
         }
         if let Probability::LabelTokens { positive, negative } = &self.probability {
             if positive.is_empty() || negative.is_empty() {
-                return bad("probability", "label-tokens needs a non-empty `positive` and `negative`".into());
+                return bad(
+                    "probability",
+                    "label-tokens needs a non-empty `positive` and `negative`".into(),
+                );
             }
             if positive == negative {
-                return bad("probability", format!("label-tokens has the same `positive` and `negative` ({positive:?})"));
+                return bad(
+                    "probability",
+                    format!("label-tokens has the same `positive` and `negative` ({positive:?})"),
+                );
             }
         }
         Ok(())
@@ -331,7 +358,10 @@ fn check_placeholders(template: &str, what: &str, allowed: &[&str]) -> Result<()
             let list: Vec<String> = allowed.iter().map(|a| format!("{{{a}}}")).collect();
             return Err(Error::invalid(
                 format!("PRM adapter {what}"),
-                format!("unknown placeholder `{{{name}}}` in {template:?}; the placeholders are {}", list.join(", ")),
+                format!(
+                    "unknown placeholder `{{{name}}}` in {template:?}; the placeholders are {}",
+                    list.join(", ")
+                ),
             ));
         }
     }
@@ -344,21 +374,23 @@ fn placeholders(template: &str) -> impl Iterator<Item = &str> {
         let rest = &template[i + 1..];
         let end = rest.find('}')?;
         let name = &rest[..end];
-        (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic() || c == '_')).then_some(name)
+        (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
+            .then_some(name)
     })
 }
 
 /// Replaces each `{name}` of `values` in `template` in one pass, so text inserted
 /// for one placeholder is never searched for another.
 pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
     let mut rest = template;
     while let Some(i) = rest.find('{') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let hit = values.iter().find(|(name, _)| {
-            after.starts_with(name) && after[name.len()..].starts_with('}')
-        });
+        let hit = values
+            .iter()
+            .find(|(name, _)| after.starts_with(name) && after[name.len()..].starts_with('}'));
         match hit {
             Some((name, value)) => {
                 out.push_str(value);
@@ -428,7 +460,10 @@ impl AdapterConfig {
                 PrmAdapter {
                     layout: self.layout.clone().ok_or_else(|| missing("layout"))?,
                     read: self.read.unwrap_or_default(),
-                    probability: self.probability.clone().ok_or_else(|| missing("probability"))?,
+                    probability: self
+                        .probability
+                        .clone()
+                        .ok_or_else(|| missing("probability"))?,
                     mode: self.mode.unwrap_or_default(),
                 }
             }
@@ -446,7 +481,9 @@ mod tests {
     fn presets_are_valid_and_round_trip() {
         for preset in Preset::ALL {
             let adapter = PrmAdapter::preset(preset);
-            adapter.validate().unwrap_or_else(|e| panic!("{preset}: {e}"));
+            adapter
+                .validate()
+                .unwrap_or_else(|e| panic!("{preset}: {e}"));
             let json = serde_json::to_string(&adapter).unwrap();
             let back: PrmAdapter = serde_json::from_str(&json).unwrap();
             assert_eq!(back, adapter, "{preset} through JSON: {json}");
@@ -459,7 +496,10 @@ mod tests {
     #[test]
     fn unknown_preset_names_the_allowed_ones() {
         let err = "qwen".parse::<Preset>().unwrap_err().to_string();
-        assert!(err.contains("`qwen`") && err.contains("qwen2.5-math-prm") && err.contains("skywork"), "{err}");
+        assert!(
+            err.contains("`qwen`") && err.contains("qwen2.5-math-prm") && err.contains("skywork"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -479,7 +519,10 @@ mod tests {
         };
         let adapter = config.resolve().unwrap();
         assert_eq!(adapter.mode, ScoreMode::Orm);
-        assert_eq!(adapter.layout, PrmAdapter::preset(Preset::MathShepherd).layout);
+        assert_eq!(
+            adapter.layout,
+            PrmAdapter::preset(Preset::MathShepherd).layout
+        );
     }
 
     #[test]
@@ -503,7 +546,10 @@ mod tests {
             add_special_tokens: true,
         };
         let err = adapter.validate().unwrap_err().to_string();
-        assert!(err.contains("layout.prompt") && err.contains("{answer}") && err.contains("{bos}"), "{err}");
+        assert!(
+            err.contains("layout.prompt") && err.contains("{answer}") && err.contains("{bos}"),
+            "{err}"
+        );
 
         let mut adapter = PrmAdapter::preset(Preset::Rlhflow);
         adapter.layout = Layout::ChatTurns {
@@ -512,7 +558,10 @@ mod tests {
             tag: "+".into(),
         };
         let err = adapter.validate().unwrap_err().to_string();
-        assert!(err.contains("layout.first-turn") && err.contains("{step}"), "{err}");
+        assert!(
+            err.contains("layout.first-turn") && err.contains("{step}"),
+            "{err}"
+        );
 
         let mut adapter = PrmAdapter::preset(Preset::MathShepherd);
         adapter.probability = Probability::LabelTokens {

@@ -207,6 +207,8 @@ fn every_subcommand_has_help() {
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
+        // Wrapped descriptions are indented further than command names.
+        .filter(|l| !l[2..].starts_with(' '))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .collect();
@@ -219,4 +221,101 @@ fn every_subcommand_has_help() {
             "{sub} --help"
         );
     }
+}
+
+fn config(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config")
+        .join(name)
+}
+
+#[test]
+fn solve_runs_every_strategy_and_writes_a_trace() {
+    let run = config("fixtures.toml");
+    for strategy in [
+        "majority",
+        "best-of-n",
+        "best-of-n-naive",
+        "beam",
+        "lookahead",
+        "dvts",
+    ] {
+        let trace =
+            std::env::temp_dir().join(format!("ttc-trace-{strategy}-{}.json", std::process::id()));
+        let out = ttc(&[
+            "solve",
+            "--config",
+            run.to_str().unwrap(),
+            "--strategy",
+            strategy,
+            "--budget",
+            "8",
+            "--width",
+            "sqrt",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--json",
+            "Start with 3. Add 4. What is the result?",
+        ]);
+        assert!(out.status.success(), "{strategy}: {}", stderr(&out));
+        let brief: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(brief["budget"], 8);
+        assert!(
+            brief["trace"].as_array().unwrap().is_empty(),
+            "--json leaves the tree to --trace"
+        );
+        let full: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+        std::fs::remove_file(&trace).ok();
+        let nodes = full["trace"].as_array().unwrap();
+        assert!(!nodes.is_empty());
+        for node in nodes {
+            for key in ["id", "round", "step", "status"] {
+                assert!(
+                    node.get(key).is_some(),
+                    "{strategy}: node without {key}: {node}"
+                );
+            }
+        }
+        let gens = full["compute"]["generations"].as_u64().unwrap();
+        assert_eq!(
+            gens,
+            if strategy == "lookahead" { 16 } else { 8 },
+            "{strategy}"
+        );
+        assert!(full["candidates"].as_array().unwrap().len() <= 8);
+        let verifier_tokens = full["compute"]["verifier_tokens"].as_u64().unwrap();
+        assert_eq!(
+            verifier_tokens == 0,
+            strategy == "majority",
+            "{strategy}: {verifier_tokens}"
+        );
+    }
+}
+
+#[test]
+fn solve_reports_bad_run_files() {
+    let path = std::env::temp_dir().join(format!("ttc-bad-run-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "[generator]\nmodel = \"x\"\n[search]\nfinal-selector = \"best\"\n",
+    )
+    .unwrap();
+    let out = ttc(&["solve", "--config", path.to_str().unwrap(), "q"]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("line 4") && err.contains("`weighted`"),
+        "{err}"
+    );
+    std::fs::write(&path, "[search]\nstep-delimiter = \"\\n\"\n").unwrap();
+    let out = ttc(&["solve", "--config", path.to_str().unwrap(), "q"]);
+    assert!(
+        stderr(&out).contains("no [generator] table"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(&path).ok();
+    let out = ttc(&["solve", "q"]);
+    assert!(stderr(&out).contains("--config"), "{}", stderr(&out));
 }

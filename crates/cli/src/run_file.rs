@@ -1,0 +1,230 @@
+//! The TOML run file: which models, how they run, how to search. Parsed here with
+//! unknown keys rejected and resolved into plain settings before any library sees it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use ttc_core::{SamplingParams, ScoreAggregation, Selector};
+use ttc_dataset::GradeMode;
+use ttc_prm_verifier::AdapterConfig;
+use ttc_search::SearchSettings;
+
+use crate::settings::RuntimeSection;
+
+/// A whole run file. Every table is optional; commands say which they need.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RunFile {
+    #[serde(default)]
+    pub(crate) runtime: RuntimeSection,
+    pub(crate) generator: Option<GeneratorSection>,
+    pub(crate) verifier: Option<VerifierSection>,
+    #[serde(default)]
+    pub(crate) search: SearchSection,
+    #[serde(default)]
+    pub(crate) answers: AnswersSection,
+}
+
+/// `[generator]`: the policy model and its prompt.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct GeneratorSection {
+    /// Exported model folder (relative to the run file).
+    pub(crate) model: PathBuf,
+    /// Prompt with a `{question}` placeholder.
+    #[serde(default = "default_prompt")]
+    pub(crate) prompt_template: String,
+    /// Render the prompt as a user turn through the model's chat template.
+    #[serde(default)]
+    pub(crate) chat: bool,
+    /// Most sequences per model run.
+    pub(crate) max_batch: Option<usize>,
+}
+
+fn default_prompt() -> String {
+    "{question}".into()
+}
+
+/// `[verifier]`: the reward model and how to read it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct VerifierSection {
+    pub(crate) model: PathBuf,
+    pub(crate) adapter: AdapterConfig,
+    pub(crate) max_batch: Option<usize>,
+}
+
+/// `[search]`: settings every strategy shares; keys left out keep their defaults.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct SearchSection {
+    pub(crate) step_delimiter: String,
+    pub(crate) temperature: f32,
+    pub(crate) top_k: usize,
+    pub(crate) top_p: f32,
+    pub(crate) max_step_tokens: usize,
+    pub(crate) max_solution_tokens: usize,
+    pub(crate) max_rounds: usize,
+    pub(crate) aggregation: ScoreAggregation,
+    pub(crate) final_selector: Selector,
+}
+
+impl Default for SearchSection {
+    fn default() -> Self {
+        let d = SearchSettings::default();
+        SearchSection {
+            step_delimiter: d.step_delimiter,
+            temperature: d.sampling.temperature,
+            top_k: d.sampling.top_k,
+            top_p: d.sampling.top_p,
+            max_step_tokens: d.max_step_tokens,
+            max_solution_tokens: d.max_solution_tokens,
+            max_rounds: d.max_rounds,
+            aggregation: d.aggregation,
+            final_selector: d.final_selector,
+        }
+    }
+}
+
+/// How final answers are read and compared.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum AnswerKind {
+    /// Exact integers after `Answer:` (the demo world).
+    Integer,
+    /// MATH-style `\boxed{...}` answers, normalised.
+    #[default]
+    Math,
+}
+
+/// `[answers]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct AnswersSection {
+    #[serde(default)]
+    pub(crate) format: AnswerKind,
+}
+
+impl AnswersSection {
+    pub(crate) fn grade_mode(&self) -> GradeMode {
+        match self.format {
+            AnswerKind::Integer => GradeMode::Integer,
+            AnswerKind::Math => GradeMode::Math,
+        }
+    }
+}
+
+impl RunFile {
+    /// Reads `path`; errors name the file, line and allowed values.
+    pub(crate) fn load(path: &Path) -> Result<RunFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading run file {}", path.display()))?;
+        let mut file: RunFile =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        file.runtime.library = file.runtime.library.map(|p| base.join(p));
+        file.runtime.engine_cache = file.runtime.engine_cache.map(|p| base.join(p));
+        if let Some(g) = &mut file.generator {
+            g.model = base.join(&g.model);
+        }
+        if let Some(v) = &mut file.verifier {
+            v.model = base.join(&v.model);
+        }
+        Ok(file)
+    }
+
+    /// The generator table, or an error saying the command needs it.
+    pub(crate) fn generator(&self, path: &Path) -> Result<&GeneratorSection> {
+        match &self.generator {
+            Some(g) => Ok(g),
+            None => bail!(
+                "{}: no [generator] table; add one with `model = \"DIR\"`",
+                path.display()
+            ),
+        }
+    }
+
+    /// Search settings resolved from the generator and search tables.
+    pub(crate) fn search_settings(&self, generator: &GeneratorSection) -> SearchSettings {
+        let s = &self.search;
+        SearchSettings {
+            prompt_template: generator.prompt_template.clone(),
+            chat: generator.chat,
+            step_delimiter: s.step_delimiter.clone(),
+            sampling: SamplingParams {
+                temperature: s.temperature,
+                top_k: s.top_k,
+                top_p: s.top_p,
+            },
+            max_step_tokens: s.max_step_tokens,
+            max_solution_tokens: s.max_solution_tokens,
+            max_rounds: s.max_rounds,
+            aggregation: s.aggregation,
+            final_selector: s.final_selector,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, text: &str) -> Result<RunFile> {
+        let dir = std::env::temp_dir().join(format!("ttc-run-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        RunFile::load(&path)
+    }
+
+    #[test]
+    fn shipped_run_files_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                RunFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3);
+    }
+
+    #[test]
+    fn model_paths_are_relative_to_the_run_file() {
+        let f = parse("rel.toml", "[generator]\nmodel = \"m\"\n[verifier]\nmodel = \"p\"\nadapter = { preset = \"demo\" }\n").unwrap();
+        let g = f.generator.unwrap();
+        assert!(g.model.ends_with("m") && g.model.is_absolute());
+        assert_eq!(g.prompt_template, "{question}");
+    }
+
+    #[test]
+    fn bad_values_name_the_line_and_the_choices() {
+        let err = parse(
+            "agg.toml",
+            "[search]\nstep-delimiter = \"\\n\"\naggregation = \"median\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 3") && err.contains("`last`"), "{err}");
+        let err = parse(
+            "preset.toml",
+            "[verifier]\nmodel = \"p\"\nadapter = { preset = \"qwen\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("qwen2.5-math-prm"),
+            "{err}"
+        );
+        let err = parse("key.toml", "[search]\nbeam-width = 4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("beam-width") && err.contains("line 2"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! `ttc solve`: answer one question with a search strategy under a budget.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use ttc_core::{AnswerFormat, Generator, Selector, Verifier};
+use ttc_generator::OnnxGenerator;
+use ttc_prm_verifier::PrmVerifier;
+use ttc_search::{BeamWidth, SearchOutcome, Searcher, Strategy};
+
+use crate::run_file::RunFile;
+use crate::settings::RuntimeArgs;
+
+/// Answer one question with a search strategy under a budget of N generations.
+///
+/// The run file (`--config`) names the generator, the verifier (PRM) and the search
+/// settings; see `config/` for examples. The answer goes to stdout; `--trace` writes every
+/// candidate and the search tree (per node: step text, score, kept or pruned, round).
+#[derive(clap::Args, Debug)]
+pub(crate) struct SolveArgs {
+    /// The question.
+    question: String,
+    /// Search strategy.
+    #[arg(long, value_enum, default_value_t = StrategyArg::BestOfN)]
+    strategy: StrategyArg,
+    /// Budget N in generations (see the table in the README).
+    #[arg(long, default_value_t = 16)]
+    budget: usize,
+    /// Beam width M for beam, lookahead and dvts: a number or `sqrt` (sqrt N).
+    #[arg(long, default_value = "4", value_parser = parse_width)]
+    width: BeamWidth,
+    /// Lookahead steps k (lookahead only).
+    #[arg(long, default_value_t = 1)]
+    lookahead: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write the full outcome (candidates, scores, search tree, compute) as JSON here.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Print the outcome without the tree as JSON instead of the bare answer.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum StrategyArg {
+    /// Majority vote over N samples (no verifier).
+    Majority,
+    /// Best-of-N weighted: sum PRM scores per answer.
+    BestOfN,
+    /// Best-of-N naive: the single highest-scored sample.
+    BestOfNNaive,
+    /// Step-level beam search with N beams and width M.
+    Beam,
+    /// Beam search scoring each step after k greedy rollout steps.
+    Lookahead,
+    /// Diverse verifier tree search: N/M subtrees.
+    Dvts,
+}
+
+fn parse_width(s: &str) -> Result<BeamWidth, String> {
+    if s == "sqrt" {
+        return Ok(BeamWidth::Sqrt);
+    }
+    match s.parse::<usize>() {
+        Ok(m) if m >= 1 => Ok(BeamWidth::Fixed(m)),
+        _ => Err(format!(
+            "{s:?} is not a width: use a positive number or `sqrt`"
+        )),
+    }
+}
+
+impl SolveArgs {
+    fn strategy(&self) -> Strategy {
+        match self.strategy {
+            StrategyArg::Majority => Strategy::BestOfN {
+                selector: Selector::Majority,
+            },
+            StrategyArg::BestOfN => Strategy::BestOfN {
+                selector: Selector::Weighted,
+            },
+            StrategyArg::BestOfNNaive => Strategy::BestOfN {
+                selector: Selector::Naive,
+            },
+            StrategyArg::Beam => Strategy::Beam {
+                width: self.width,
+                lookahead: 0,
+            },
+            StrategyArg::Lookahead => Strategy::Beam {
+                width: self.width,
+                lookahead: self.lookahead.max(1),
+            },
+            StrategyArg::Dvts => Strategy::Dvts { width: self.width },
+        }
+    }
+}
+
+pub(crate) fn run(args: SolveArgs) -> Result<()> {
+    let Some(config) = args.runtime.config.clone() else {
+        bail!(
+            "ttc solve needs a run file: --config FILE with [generator], [verifier], [search] and [answers] tables (see config/)"
+        );
+    };
+    let file = RunFile::load(&config)?;
+    let runtime = args.runtime.resolve_with(&file.runtime)?;
+    let gen_section = file.generator(&config)?;
+    let settings = file.search_settings(gen_section);
+    let strategy = args.strategy();
+    let mut generator = OnnxGenerator::load(&gen_section.model, &runtime)?;
+    if let Some(rows) = gen_section.max_batch {
+        generator = generator.with_max_batch(rows);
+    }
+    let needs_verifier = !matches!(
+        strategy,
+        Strategy::BestOfN {
+            selector: Selector::Majority
+        }
+    );
+    let verifier = match (&file.verifier, needs_verifier) {
+        (Some(v), true) => {
+            let adapter = v
+                .adapter
+                .resolve()
+                .with_context(|| format!("{}: [verifier.adapter]", config.display()))?;
+            let mut verifier = PrmVerifier::load(&v.model, &adapter, &runtime)?;
+            if let Some(rows) = v.max_batch {
+                verifier = verifier.with_max_batch(rows);
+            }
+            Some(verifier)
+        }
+        (None, true) => bail!(
+            "{}: --strategy {} needs a [verifier] table",
+            config.display(),
+            strategy.label()
+        ),
+        (_, false) => None,
+    };
+    let answers = file.answers.grade_mode();
+    let searcher = Searcher {
+        generator: &generator,
+        verifier: verifier.as_ref().map(|v| v as &dyn Verifier),
+        answers: &answers as &dyn AnswerFormat,
+        settings: &settings,
+    };
+    let began = Instant::now();
+    let outcome = searcher.solve(&args.question, &strategy, args.budget, args.seed)?;
+    let c = &outcome.compute;
+    tracing::info!(
+        strategy = %outcome.strategy,
+        budget = outcome.budget,
+        generations = c.generations,
+        generated_tokens = c.generated_tokens,
+        verifier_tokens = c.verifier_tokens,
+        flops = format!("{:.3e}", c.total_flops()),
+        seconds = format!("{:.2}", began.elapsed().as_secs_f64()),
+        provider = %generator.info().provider.active,
+        "search done"
+    );
+    if let Some(path) = &args.trace {
+        let text = serde_json::to_string_pretty(&outcome)?;
+        std::fs::write(path, text).with_context(|| format!("writing trace {}", path.display()))?;
+    }
+    if args.json {
+        let brief = SearchOutcome {
+            trace: Vec::new(),
+            ..outcome
+        };
+        println!("{}", serde_json::to_string(&brief)?);
+    } else {
+        match &outcome.answer {
+            Some(a) => println!("{a}"),
+            None => println!("(no answer)"),
+        }
+    }
+    Ok(())
+}

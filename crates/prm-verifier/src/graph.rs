@@ -1,0 +1,317 @@
+//! The model folder's config.json and the ONNX graph's inputs and outputs, checked
+//! against the adapter when loading.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use ttc_core::{Error, Result};
+use ttc_onnx::{DType, TensorSpec};
+
+use crate::adapter::Probability;
+
+/// What the verifier needs from config.json.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FolderConfig {
+    pub(crate) vocab: Option<usize>,
+    /// Classes of a token-classification head (`id2label`, or `num_labels`).
+    pub(crate) num_labels: Option<usize>,
+    pub(crate) max_positions: Option<usize>,
+    pub(crate) pad: Option<u32>,
+    pub(crate) kv_heads: Option<usize>,
+    pub(crate) head_dim: Option<usize>,
+}
+
+fn usize_field(cfg: &Value, key: &str) -> Option<usize> {
+    cfg.get(key).and_then(Value::as_u64).map(|v| v as usize)
+}
+
+/// Finds `model.onnx` in `dir`.
+pub(crate) fn graph_file(dir: &Path) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        return Err(Error::model(
+            dir,
+            "not a folder (expected an Optimum export: model.onnx, config.json, tokenizer.json, ...)",
+        ));
+    }
+    let graph = dir.join("model.onnx");
+    if !graph.is_file() {
+        return Err(Error::model(
+            dir,
+            format!(
+                "no model.onnx; export a classifier-head PRM with `cargo xtask export SRC {0} --task \
+                 token-classification`, a causal-LM PRM with `cargo xtask export SRC {0}`",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(graph)
+}
+
+impl FolderConfig {
+    pub(crate) fn load(dir: &Path) -> Result<FolderConfig> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let cfg: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::model(dir, format!("{}: invalid JSON: {e}", path.display())))?;
+        let num_labels = cfg
+            .get("id2label")
+            .and_then(Value::as_object)
+            .map(|m| m.len())
+            .or_else(|| usize_field(&cfg, "num_labels"));
+        let heads = usize_field(&cfg, "num_attention_heads");
+        let head_dim = usize_field(&cfg, "head_dim")
+            .or_else(|| Some(usize_field(&cfg, "hidden_size")? / heads.filter(|&h| h > 0)?));
+        Ok(FolderConfig {
+            vocab: usize_field(&cfg, "vocab_size"),
+            num_labels,
+            max_positions: usize_field(&cfg, "max_position_embeddings"),
+            pad: usize_field(&cfg, "pad_token_id").map(|v| v as u32),
+            kv_heads: usize_field(&cfg, "num_key_value_heads").or(heads),
+            head_dim,
+        })
+    }
+}
+
+/// Empty past key values for a causal LM exported with its KV cache.
+#[derive(Clone, Debug)]
+pub(crate) struct EmptyPast {
+    pub(crate) names: Vec<String>,
+    pub(crate) kv_heads: usize,
+    pub(crate) head_dim: usize,
+}
+
+/// The graph inputs to feed, and the width of its logits.
+#[derive(Clone, Debug)]
+pub(crate) struct Signature {
+    pub(crate) position_ids: bool,
+    pub(crate) token_type_ids: bool,
+    pub(crate) use_cache_branch: bool,
+    pub(crate) past: Option<EmptyPast>,
+    /// Columns of `logits`, when the graph fixes them.
+    pub(crate) width: Option<usize>,
+}
+
+fn dim(spec: &TensorSpec, i: usize) -> Option<usize> {
+    spec.shape.get(i).filter(|&&d| d > 0).map(|&d| d as usize)
+}
+
+/// Checks the graph: token inputs, a per-token `logits` output whose width fits the
+/// adapter's probability (`labels` are the label-token ids of a causal LM).
+pub(crate) fn check(
+    dir: &Path,
+    cfg: &FolderConfig,
+    inputs: &[TensorSpec],
+    outputs: &[TensorSpec],
+    probability: &Probability,
+    labels: Option<[u32; 2]>,
+) -> Result<Signature> {
+    let err = |m: String| Error::model(dir, format!("model.onnx: {m}"));
+    let find = |specs: &[TensorSpec], name: &str| specs.iter().find(|s| s.name == name).cloned();
+    for name in ["input_ids", "attention_mask"] {
+        match find(inputs, name) {
+            Some(s) if s.dtype == DType::I64 => {}
+            Some(s) => {
+                return Err(err(format!(
+                    "input `{name}` is {:?}, expected int64",
+                    s.dtype
+                )));
+            }
+            None => {
+                return Err(err(format!(
+                    "has no input `{name}`; a PRM graph takes input_ids and attention_mask (an Optimum \
+                     token-classification or text-generation export)"
+                )));
+            }
+        }
+    }
+    let mut sig = Signature {
+        position_ids: false,
+        token_type_ids: false,
+        use_cache_branch: false,
+        past: None,
+        width: None,
+    };
+    let mut past_names = Vec::new();
+    for input in inputs {
+        let expect = |dtype: DType| {
+            if input.dtype == dtype {
+                Ok(())
+            } else {
+                Err(err(format!(
+                    "input `{}` is {:?}, expected {dtype:?}",
+                    input.name, input.dtype
+                )))
+            }
+        };
+        match input.name.as_str() {
+            "input_ids" | "attention_mask" => {}
+            "position_ids" => {
+                expect(DType::I64)?;
+                sig.position_ids = true;
+            }
+            "token_type_ids" => {
+                expect(DType::I64)?;
+                sig.token_type_ids = true;
+            }
+            "use_cache_branch" => {
+                expect(DType::Bool)?;
+                sig.use_cache_branch = true;
+            }
+            name if name.starts_with("past_key_values.") => {
+                if input.dtype == DType::F16 {
+                    return Err(err(format!(
+                        "`{name}` is float16; only float32 graphs are supported (export in fp32)"
+                    )));
+                }
+                expect(DType::F32)?;
+                past_names.push(input.clone());
+            }
+            name => {
+                return Err(err(format!(
+                    "has an input `{name}` a PRM run cannot fill; expected input_ids, attention_mask and \
+                     optionally position_ids, token_type_ids, past_key_values.* (fed empty)"
+                )));
+            }
+        }
+    }
+    if let Some(first) = past_names.first() {
+        let kv_heads = dim(first, 1).or(cfg.kv_heads).ok_or_else(|| {
+            err(format!(
+                "`{}` has no fixed head count and config.json has no num_key_value_heads",
+                first.name
+            ))
+        })?;
+        let head_dim = dim(first, 3).or(cfg.head_dim).ok_or_else(|| {
+            err(format!(
+                "`{}` has no fixed head size and config.json has no head_dim or hidden_size",
+                first.name
+            ))
+        })?;
+        sig.past = Some(EmptyPast {
+            names: past_names.into_iter().map(|s| s.name).collect(),
+            kv_heads,
+            head_dim,
+        });
+    }
+
+    let logits = find(outputs, "logits").ok_or_else(|| {
+        let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+        err(format!(
+            "has no output `logits` (outputs: {})",
+            names.join(", ")
+        ))
+    })?;
+    match logits.dtype {
+        DType::F32 => {}
+        ref d => {
+            return Err(err(format!(
+                "output `logits` is {d:?}, expected float32 (export in fp32)"
+            )));
+        }
+    }
+    if logits.shape.len() != 3 {
+        return Err(err(format!(
+            "output `logits` has rank {} (shape {:?}); a PRM needs per-token logits [batch, sequence, \
+             labels]: export a classifier head with --task token-classification (not \
+             sequence-classification) or a causal LM with the default task",
+            logits.shape.len(),
+            logits.shape
+        )));
+    }
+    sig.width = dim(&logits, 2);
+    check_width(dir, cfg, sig.width, probability, labels)?;
+    Ok(sig)
+}
+
+/// Whether `width` logits per token (when known; else config.json's count) fit the
+/// adapter's probability.
+pub(crate) fn check_width(
+    dir: &Path,
+    cfg: &FolderConfig,
+    width: Option<usize>,
+    probability: &Probability,
+    labels: Option<[u32; 2]>,
+) -> Result<()> {
+    let err = |m: String| Error::model(dir, format!("model.onnx: {m}"));
+    match probability {
+        Probability::Sigmoid => {
+            let n = width.or(cfg.num_labels);
+            if let Some(n) = n.filter(|&n| n != 1) {
+                return Err(err(format!(
+                    "has {n} logits per token but the adapter's probability `sigmoid` reads one value; {}",
+                    other_head(cfg, n)
+                )));
+            }
+            if let (Some(w), Some(c)) = (width, cfg.num_labels)
+                && w != c
+            {
+                return Err(err(format!(
+                    "has {w} logits per token but config.json declares {c} labels (id2label)"
+                )));
+            }
+        }
+        Probability::Softmax { class } => {
+            if let Some(n) = width.or(cfg.num_labels) {
+                if n < 2 {
+                    return Err(err(format!(
+                        "has {n} logit per token; softmax needs a classifier head with two or more classes; {}",
+                        other_head(cfg, n)
+                    )));
+                }
+                if Some(n) == cfg.vocab && n > 2 {
+                    return Err(err(format!(
+                        "has {n} logits per token (the vocabulary) but the adapter's probability `softmax` \
+                         reads a classifier head; {}",
+                        other_head(cfg, n)
+                    )));
+                }
+                if *class >= n {
+                    return Err(err(format!(
+                        "has {n} classes but the adapter reads class {class}; classes are numbered from 0"
+                    )));
+                }
+            }
+            if let (Some(w), Some(c)) = (width, cfg.num_labels)
+                && w != c
+            {
+                return Err(err(format!(
+                    "has {w} logits per token but config.json declares {c} labels (id2label)"
+                )));
+            }
+        }
+        Probability::LabelTokens { .. } => {
+            if let (Some(w), Some(v)) = (width, cfg.vocab)
+                && w != v
+            {
+                return Err(err(format!(
+                    "has {w} logits per token but config.json declares vocab_size = {v}: the adapter's \
+                     probability `label-tokens` reads a causal LM's vocabulary logits; {}",
+                    other_head(cfg, w)
+                )));
+            }
+            let n = width.or(cfg.vocab);
+            if let (Some(n), Some(ids)) = (n, labels)
+                && let Some(&id) = ids.iter().find(|&&id| id as usize >= n)
+            {
+                return Err(err(format!(
+                    "has {n} logits per token but the label token id {id} is not below {n}: label-tokens \
+                     reads a causal LM's vocabulary logits; for a classifier or value head use softmax or \
+                     sigmoid"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What to use instead for a model with `n` logits per token.
+fn other_head(cfg: &FolderConfig, n: usize) -> &'static str {
+    match n {
+        1 => "this is a value head: use probability = { kind = \"sigmoid\" }",
+        _ if Some(n) == cfg.vocab => {
+            "this is a causal LM's vocabulary: use probability = { kind = \"label-tokens\", positive = ..., \
+             negative = ... }"
+        }
+        _ => "this is a classifier head: use probability = { kind = \"softmax\", class = ... }",
+    }
+}

@@ -1,0 +1,505 @@
+//! Process (PRM) and outcome (ORM) reward models over ONNX exports.
+//!
+//! Published PRMs differ in how they want a solution laid out and where and how
+//! their output is read. Nothing here is keyed on a model name: a [`PrmAdapter`]
+//! describes a model as data, and [`Preset`]s name the adapters of known models.
+//!
+//! | preset | layout | read at | probability |
+//! |---|---|---|---|
+//! | `demo` | plain: `Question: {question}\nSolution:\n`, each step + `"\n"` (pieces) | each `"\n"` | sigmoid of one logit |
+//! | `qwen2.5-math-prm` | chat template: system, user = question, assistant = steps each + `<extra_0>` | each `<extra_0>` | softmax over 2 classes, class 1 |
+//! | `math-shepherd` | plain: `{question} ` + steps each + `" ки"`, joined by `"\n"` (whole text) | each `" ки"` | softmax over `" +"`/`" -"` logits, take `" +"` |
+//! | `rlhflow` | chat turns: user = step (first: `{question} {step}`), assistant = `+` | the token before each assistant `+` | softmax over `+`/`-`, take `+` |
+//! | `skywork` | plain: `{bos}{question}\n`, each step + `"\n"` (pieces) | each `"\n"` | sigmoid of one logit |
+//!
+//! In a run file (the CLI parses it; this crate sees [`AdapterConfig`]):
+//!
+//! ```toml
+//! [verifier.adapter]
+//! preset = "math-shepherd"
+//! mode = "orm"            # any field given here replaces the preset's
+//! ```
+//!
+//! or a complete description (this one is the `demo` preset spelled out):
+//!
+//! ```toml
+//! [verifier.adapter]
+//! layout = { kind = "plain", prompt = "Question: {question}\nSolution:\n", tag = "\n", tokenize = "pieces" }
+//! read = "tag"                                # or "before-tag"
+//! probability = { kind = "sigmoid" }          # or { kind = "softmax", class = 1 },
+//!                                             # or { kind = "label-tokens", positive = " +", negative = " -" }
+//! mode = "prm"                                # or "orm"
+//! ```
+//!
+//! # Text layouts and tokenization
+//!
+//! - `plain`: `prompt` with `{question}` (and `{bos}`, the tokenizer's BOS text) filled
+//!   in, then every step followed by `tag`, consecutive steps joined by `separator`.
+//!   With `tokenize = "pieces"` (the default) the prompt is encoded with the
+//!   tokenizer's special tokens (unless `add-special-tokens = false`), each step and
+//!   separator on its own without them, and the tag's token id is appended after each
+//!   step: a tag can never merge with neighbouring text. **This is the demo PRM's
+//!   training format**: `ids = encode("Question: " + q + "\nSolution:\n")`, then per
+//!   step `encode(step, add_special_tokens=False) + [id("\n")]`, one label per
+//!   appended `"\n"` (`xtask/python/make_prm_fixtures.py`, `demo_ids`, is the
+//!   reference). With `tokenize = "whole"` the full text is encoded at once, as the
+//!   Math-Shepherd model card does, and the tag tokens are found in the solution part.
+//! - `chat`: the model's chat template (Jinja in tokenizer_config.json) renders
+//!   `[system,] user = question, assistant = steps + tags`; the solution starts where
+//!   the generation prompt of `[system,] user` ends. Encoded without added special
+//!   tokens (the template writes them), as `apply_chat_template` does.
+//! - `chat-turns`: one user turn per step and `tag` as every assistant reply; the tag
+//!   of step k is located where the generation prompt after step k's user turn ends,
+//!   so a `+` inside a step is never mistaken for it.
+//!
+//! Token ids of tags and label tokens come from the model's own tokenizer when
+//! loading; text that is not a single token is an error. In every layout the number
+//! of tags found must equal the number of steps (an error names both numbers).
+//! **A step containing the tag text is rejected** in the plain and chat layouts
+//! (the tag marks where a step ends, so such a step would read as two): split
+//! solutions on the tag first. In chat turns steps may contain it.
+//!
+//! # Output
+//!
+//! One probability per step (`mode = "prm"`), or one read at the last step's tag
+//! (`mode = "orm"`). `processed_tokens` is the request's token count (padding
+//! excluded), for FLOPs = 2 x parameters x tokens.
+//!
+//! # Batching and memory
+//!
+//! Requests of one call are sorted by length and run in right-padded batches (no KV
+//! cache, so padding on the right is exact) of at most [`PrmVerifier::with_max_batch`]
+//! rows and [`PrmVerifier::with_max_tokens`] padded tokens; a request longer than the
+//! token cap runs alone. Causal-LM graphs exported with a KV cache get empty past
+//! key values.
+//!
+//! A causal-LM PRM outputs logits for the whole vocabulary at every position:
+//! ONNX Runtime allocates **batch x sequence x vocab x 4 bytes** for them on each run
+//! (Math-Shepherd, vocab 32,000: 16 rows of 1,024 tokens = 2.1 GB; a Llama 3 vocab of
+//! 128,256 is 4x that), even though this crate reads only the two label columns at the
+//! read positions, in place, without copying the tensor. A causal LM exported with its
+//! KV cache (`cargo xtask export`'s default task) also returns the present keys and
+//! values, layers x 2 x kv_heads x head_dim x 4 bytes per token (Mistral 7B: 256 KiB
+//! per token, twice its logits), which a PRM never uses. The default token cap keeps
+//! one run's outputs within [`OUTPUT_BUDGET_BYTES`] (1 GiB): 2,092 tokens per run for
+//! the 128k vocabulary, 2,752 for Mistral 7B with its cache; classifier and value
+//! heads (1 or 2 columns, no cache) are bounded by [`DEFAULT_MAX_TOKENS`] only.
+//! [`PrmVerifier::with_max_tokens`] overrides it.
+
+mod adapter;
+mod graph;
+mod text;
+
+use std::path::{Path, PathBuf};
+
+use ttc_core::{Error, ModelInfo, Result, RuntimeSettings, ScoreRequest, StepScores, Verifier};
+use ttc_onnx::{OnnxModel, Tensor};
+
+pub use adapter::{
+    AdapterConfig, Layout, Preset, PrmAdapter, Probability, QWEN_PRM_SYSTEM, ReadAt, ScoreMode,
+    Tokenize,
+};
+pub use text::EncodedRequest;
+
+use crate::graph::{FolderConfig, Signature};
+use crate::text::{Codec, Encoder};
+
+/// Rows per model run unless configured otherwise.
+pub const DEFAULT_MAX_BATCH: usize = 32;
+/// Padded tokens (rows x longest row) per model run unless configured otherwise.
+pub const DEFAULT_MAX_TOKENS: usize = 8192;
+/// The most bytes of outputs (logits, and a causal LM's present key/values) one run
+/// may produce under the default token cap.
+pub const OUTPUT_BUDGET_BYTES: usize = 1 << 30;
+
+/// How the logits at a position become a probability, with ids resolved.
+#[derive(Clone, Copy, Debug)]
+enum Readout {
+    Softmax { class: usize },
+    Sigmoid,
+    Labels { positive: usize, negative: usize },
+}
+
+/// A reward model over one exported model folder, used through [`Verifier`].
+#[derive(Debug)]
+pub struct PrmVerifier {
+    dir: PathBuf,
+    model: OnnxModel,
+    codec: Codec,
+    encoder: Encoder,
+    cfg: FolderConfig,
+    sig: Signature,
+    readout: Readout,
+    info: ModelInfo,
+    pad: u32,
+    max_batch: usize,
+    max_tokens: usize,
+}
+
+impl PrmVerifier {
+    /// Loads a model folder (`model.onnx`, `config.json`, `tokenizer.json`,
+    /// `tokenizer_config.json`) for `adapter`, checking that the graph, config and
+    /// tokenizer fit it.
+    pub fn load(
+        dir: &Path,
+        adapter: &PrmAdapter,
+        settings: &RuntimeSettings,
+    ) -> Result<PrmVerifier> {
+        // The library first: without it nothing else can be checked.
+        ttc_onnx::runtime(settings.library.as_deref())?;
+        adapter.validate()?;
+        let graph = graph::graph_file(dir)?;
+        let cfg = FolderConfig::load(dir)?;
+        let needs_template = matches!(
+            adapter.layout,
+            Layout::Chat { .. } | Layout::ChatTurns { .. }
+        );
+        let codec = Codec::load(dir, needs_template)?;
+        let encoder = Encoder::new(&codec, adapter.clone())?;
+        let (readout, labels) = match &adapter.probability {
+            Probability::Softmax { class } => (Readout::Softmax { class: *class }, None),
+            Probability::Sigmoid => (Readout::Sigmoid, None),
+            Probability::LabelTokens { positive, negative } => {
+                let p = codec.single_token(positive, "positive label token")?;
+                let n = codec.single_token(negative, "negative label token")?;
+                if p == n {
+                    return Err(Error::invalid(
+                        "PRM adapter probability",
+                        format!(
+                            "the label tokens {positive:?} and {negative:?} are the same token {p}"
+                        ),
+                    ));
+                }
+                let readout = Readout::Labels {
+                    positive: p as usize,
+                    negative: n as usize,
+                };
+                (readout, Some([p, n]))
+            }
+        };
+        let model = OnnxModel::load(&graph, settings)?;
+        let sig = graph::check(
+            dir,
+            &cfg,
+            model.inputs(),
+            model.outputs(),
+            &adapter.probability,
+            labels,
+        )?;
+        let info = ModelInfo {
+            name: dir.display().to_string(),
+            parameters: weight_bytes(&graph) / 4,
+            provider: model.provider().clone(),
+        };
+        let width = sig.width.or(match readout {
+            Readout::Labels { .. } => cfg.vocab,
+            _ => cfg.num_labels,
+        });
+        // Per token, ONNX Runtime returns `width` logits and, for a causal LM exported
+        // with its KV cache, a key and a value per layer: all f32.
+        let past_floats = sig
+            .past
+            .as_ref()
+            .map_or(0, |p| p.names.len() * p.kv_heads * p.head_dim);
+        let max_tokens = default_max_tokens(width.map(|w| 4 * (w + past_floats)));
+        tracing::info!(model = %dir.display(), parameters = info.parameters, ?readout, max_tokens, "reward model loaded");
+        Ok(PrmVerifier {
+            dir: dir.to_path_buf(),
+            pad: cfg.pad.unwrap_or(0),
+            model,
+            codec,
+            encoder,
+            cfg,
+            sig,
+            readout,
+            info,
+            max_batch: DEFAULT_MAX_BATCH,
+            max_tokens,
+        })
+    }
+
+    /// Sets the most rows per model run (at least 1).
+    pub fn with_max_batch(mut self, rows: usize) -> Self {
+        self.max_batch = rows.max(1);
+        self
+    }
+
+    /// Sets the most padded tokens (rows x longest row) per model run (at least 1);
+    /// a longer request runs alone.
+    pub fn with_max_tokens(mut self, tokens: usize) -> Self {
+        self.max_tokens = tokens.max(1);
+        self
+    }
+
+    /// The model folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The adapter in use.
+    pub fn adapter(&self) -> &PrmAdapter {
+        &self.encoder.adapter
+    }
+
+    /// The most rows per model run.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// The most padded tokens per model run.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// The token ids and read positions of one request, as [`Verifier::score`] feeds it.
+    pub fn encode(&self, request: &ScoreRequest<'_>) -> Result<EncodedRequest> {
+        self.encode_at(0, request)
+    }
+
+    fn encode_at(&self, index: usize, request: &ScoreRequest<'_>) -> Result<EncodedRequest> {
+        let enc = self.encoder.encode(&self.codec, index, request)?;
+        if let Some(max) = self.cfg.max_positions
+            && enc.ids.len() > max
+        {
+            return Err(Error::invalid(
+                format!("score request {index}"),
+                format!(
+                    "it is {} tokens long but the model takes at most {max} (max_position_embeddings in \
+                     config.json); score a shorter solution",
+                    enc.ids.len()
+                ),
+            ));
+        }
+        Ok(enc)
+    }
+
+    /// Runs one right-padded batch; the probabilities at each row's positions.
+    fn run_batch(&self, rows: &[&EncodedRequest]) -> Result<Vec<Vec<f32>>> {
+        let b = rows.len();
+        let width = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
+        let _span = tracing::debug_span!("prm_run", rows = b, width).entered();
+        let mut ids = vec![i64::from(self.pad); b * width];
+        let mut mask = vec![0i64; b * width];
+        for (r, row) in rows.iter().enumerate() {
+            for (j, &id) in row.ids.iter().enumerate() {
+                ids[r * width + j] = i64::from(id);
+                mask[r * width + j] = 1;
+            }
+        }
+        let mut inputs = vec![
+            ("input_ids".to_string(), Tensor::i64(&[b, width], ids)?),
+            (
+                "attention_mask".to_string(),
+                Tensor::i64(&[b, width], mask)?,
+            ),
+        ];
+        if self.sig.position_ids {
+            let positions = (0..b).flat_map(|_| 0..width as i64).collect();
+            inputs.push((
+                "position_ids".to_string(),
+                Tensor::i64(&[b, width], positions)?,
+            ));
+        }
+        if self.sig.token_type_ids {
+            inputs.push((
+                "token_type_ids".to_string(),
+                Tensor::i64(&[b, width], vec![0; b * width])?,
+            ));
+        }
+        if self.sig.use_cache_branch {
+            inputs.push((
+                "use_cache_branch".to_string(),
+                Tensor::bool(&[1], vec![false])?,
+            ));
+        }
+        if let Some(past) = &self.sig.past {
+            for name in &past.names {
+                let empty = Tensor::f32(&[b, past.kv_heads, 0, past.head_dim], Vec::new())?;
+                inputs.push((name.clone(), empty));
+            }
+        }
+        let mut out = self.model.run(inputs, &["logits"])?;
+        let logits = out.take("logits")?;
+        let shape = logits.shape();
+        let inference = |message: String| Error::Inference {
+            model: self.dir.display().to_string(),
+            message,
+        };
+        let [ob, ow, columns] = shape[..] else {
+            return Err(inference(format!(
+                "logits have shape {shape:?}, expected [batch, sequence, labels]"
+            )));
+        };
+        if ob != b || ow != width {
+            return Err(inference(format!(
+                "logits have shape {shape:?} for a [{b}, {width}] input"
+            )));
+        }
+        if self.sig.width.is_none() {
+            let labels = match self.readout {
+                Readout::Labels { positive, negative } => Some([positive as u32, negative as u32]),
+                _ => None,
+            };
+            graph::check_width(
+                &self.dir,
+                &self.cfg,
+                Some(columns),
+                &self.adapter().probability,
+                labels,
+            )?;
+        }
+        // Read in place: only the needed columns at the read positions.
+        let data = logits.f32_data()?;
+        let mut scores = Vec::with_capacity(b);
+        for (r, row) in rows.iter().enumerate() {
+            let mut row_scores = Vec::with_capacity(row.positions.len());
+            for &pos in &row.positions {
+                let at = (r * width + pos) * columns;
+                let p = probability(self.readout, &data[at..at + columns]);
+                if !p.is_finite() {
+                    return Err(inference(format!(
+                        "the model produced a non-finite score ({p}) at token {pos}"
+                    )));
+                }
+                row_scores.push(p);
+            }
+            scores.push(row_scores);
+        }
+        Ok(scores)
+    }
+}
+
+/// The token cap that keeps one run's outputs (`bytes_per_token` for every padded
+/// token) within [`OUTPUT_BUDGET_BYTES`], at most [`DEFAULT_MAX_TOKENS`].
+fn default_max_tokens(bytes_per_token: Option<usize>) -> usize {
+    match bytes_per_token {
+        Some(b) => (OUTPUT_BUDGET_BYTES / b.max(1)).clamp(1, DEFAULT_MAX_TOKENS),
+        None => DEFAULT_MAX_TOKENS,
+    }
+}
+
+/// The probability from one position's logits.
+fn probability(readout: Readout, logits: &[f32]) -> f32 {
+    match readout {
+        Readout::Sigmoid => sigmoid(logits[0]),
+        // softmax over two columns = sigmoid of their difference.
+        Readout::Labels { positive, negative } => sigmoid(logits[positive] - logits[negative]),
+        Readout::Softmax { class } => {
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = logits.iter().map(|&x| (x - max).exp()).sum();
+            (logits[class] - max).exp() / sum
+        }
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Bytes of weights in a graph and its external data file: with fp32 weights, four
+/// per parameter (the graph's own structure adds a few kilobytes).
+fn weight_bytes(graph: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    size(graph)
+        + size(&graph.with_extension("onnx_data"))
+        + size(&graph.with_extension("onnx.data"))
+}
+
+/// Groups request indices, sorted by length, into runs of at most `max_batch` rows
+/// and `max_tokens` padded tokens (a longer request runs alone).
+fn plan(lengths: &[usize], max_batch: usize, max_tokens: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for i in order {
+        // Sorted ascending, so request i is the longest of the run it joins.
+        let fits = current.len() < max_batch && (current.len() + 1) * lengths[i] <= max_tokens;
+        if !current.is_empty() && !fits {
+            runs.push(std::mem::take(&mut current));
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
+impl Verifier for PrmVerifier {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
+        let encoded = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.encode_at(i, r))
+            .collect::<Result<Vec<_>>>()?;
+        let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
+        let mut results: Vec<Option<StepScores>> = vec![None; requests.len()];
+        for run in plan(&lengths, self.max_batch, self.max_tokens) {
+            let rows: Vec<&EncodedRequest> = run.iter().map(|&i| &encoded[i]).collect();
+            for (&i, scores) in run.iter().zip(self.run_batch(&rows)?) {
+                results[i] = Some(StepScores {
+                    scores,
+                    processed_tokens: lengths[i],
+                });
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|s| s.expect("every request is in one run"))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_caps_rows_and_tokens_and_covers_every_request() {
+        let lengths = [5, 100, 7, 6, 50, 8];
+        let runs = plan(&lengths, 2, 1000);
+        assert_eq!(runs, vec![vec![0, 3], vec![2, 5], vec![4, 1]]);
+        let runs = plan(&lengths, 10, 24);
+        // 5, 6, 7 fit (3 x 7 = 21), 8 would make 4 x 8 = 32.
+        assert_eq!(runs, vec![vec![0, 3, 2], vec![5], vec![4], vec![1]]);
+        let mut all: Vec<usize> = runs.concat();
+        all.sort();
+        assert_eq!(all, (0..lengths.len()).collect::<Vec<_>>());
+        assert!(plan(&[], 4, 10).is_empty());
+    }
+
+    #[test]
+    fn default_token_cap_follows_the_output_size() {
+        assert_eq!(default_max_tokens(Some(4)), DEFAULT_MAX_TOKENS);
+        assert_eq!(default_max_tokens(Some(4 * 32_000)), DEFAULT_MAX_TOKENS);
+        // Llama 3's vocabulary: 2,092 x 128,256 x 4 bytes <= 1 GiB < 2,093 x ...
+        assert_eq!(default_max_tokens(Some(4 * 128_256)), 2_092);
+        // Mistral 7B exported with its KV cache: 32,000 logits + 32 layers x 2 x 8 x 128.
+        assert_eq!(default_max_tokens(Some(4 * (32_000 + 65_536))), 2_752);
+        assert_eq!(default_max_tokens(Some(usize::MAX / 2)), 1);
+        assert_eq!(default_max_tokens(None), DEFAULT_MAX_TOKENS);
+    }
+
+    #[test]
+    fn probabilities() {
+        assert!((probability(Readout::Sigmoid, &[0.0]) - 0.5).abs() < 1e-7);
+        let p = probability(Readout::Softmax { class: 1 }, &[1.0, 3.0]);
+        assert!((p - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
+        let p = probability(
+            Readout::Labels {
+                positive: 3,
+                negative: 0,
+            },
+            &[2.0, 9.0, 9.0, 1.0],
+        );
+        assert!((p - 1.0 / (1.0 + 1.0f32.exp())).abs() < 1e-6);
+        // Large logits do not overflow.
+        let p = probability(Readout::Softmax { class: 0 }, &[1000.0, 0.0, -1000.0]);
+        assert!((p - 1.0).abs() < 1e-6);
+    }
+}

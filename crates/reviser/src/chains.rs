@@ -1,0 +1,107 @@
+//! Running the chains: one batched generation call per round for every chain.
+
+use ttc_core::{Compute, Error, FinishReason, Prompt, Result, Sequence};
+
+use crate::{Attempt, Chain, Reviser, context_window};
+
+pub(crate) fn run(
+    r: &Reviser<'_>,
+    question: &str,
+    split: crate::ChainSplit,
+    seed: u64,
+) -> Result<(Vec<Chain>, Compute)> {
+    let s = r.settings;
+    let g = r.generator;
+    let params = g.info().parameters;
+    let sampling = s.sampling();
+    let stop = s.stop();
+    let mut compute = Compute::default();
+
+    let first = s.layout.render::<&str>(question, &[]);
+    // Chain i's sequence, and the prompt text it was started on (`seq.text` follows it).
+    let mut seqs: Vec<Sequence> = g
+        .start(&Prompt::Text(first.clone()), seed)?
+        .fork(split.chains);
+    let mut starts: Vec<String> = vec![first; split.chains];
+    let mut chains: Vec<Chain> = (0..split.chains)
+        .map(|_| Chain {
+            attempts: Vec::with_capacity(split.length),
+            pick: None,
+        })
+        .collect();
+
+    for round in 0..split.length {
+        let _span = tracing::debug_span!("revision_round", round, chains = split.chains).entered();
+        let mut shown = vec![0usize; split.chains];
+        let mut continued = vec![false; split.chains];
+        if round > 0 {
+            for (i, c) in chains.iter().enumerate() {
+                let texts: Vec<&str> = c.attempts.iter().map(|a| a.text.as_str()).collect();
+                let window = context_window(&texts, s.context_attempts);
+                let prompt = s.layout.render(question, window);
+                shown[i] = window.len();
+                let dropped = window.len() < texts.len();
+                let full = format!("{}{}", starts[i], seqs[i].text);
+                if s.reuse_cache && !dropped && !seqs[i].ended && prompt.starts_with(&full) {
+                    let rest = &prompt[full.len()..];
+                    if !rest.is_empty() {
+                        g.append(&mut seqs[i], rest)?;
+                    }
+                    continued[i] = true;
+                } else {
+                    let mut seq = g.start(&Prompt::Text(prompt.clone()), seed)?;
+                    // The chain keeps its own random stream.
+                    seq.rng = seqs[i].rng.clone();
+                    seqs[i] = seq;
+                    starts[i] = prompt;
+                }
+            }
+        }
+        let completions = g.generate(&mut seqs, &sampling, &stop)?;
+        if completions.len() != seqs.len() {
+            return Err(Error::invalid(
+                "generator output",
+                format!(
+                    "{} completions for {} sequences; a generator must return one per sequence",
+                    completions.len(),
+                    seqs.len()
+                ),
+            ));
+        }
+        compute.add_completions(&completions, params);
+        for (i, c) in completions.iter().enumerate() {
+            let text = s.attempt_text(&c.text).to_string();
+            tracing::trace!(
+                round,
+                chain = i,
+                tokens = c.token_ids.len(),
+                continued = continued[i],
+                "attempt"
+            );
+            chains[i].attempts.push(Attempt {
+                answer: r.answers.extract(&text),
+                steps: s.split_steps(&text),
+                text,
+                step_scores: Vec::new(),
+                score: None,
+                finish_reason: c.finish_reason,
+                context_attempts: shown[i],
+                continued: continued[i],
+                context_tokens: c.context_tokens,
+                generated_tokens: c.token_ids.len(),
+                processed_tokens: c.processed_tokens,
+            });
+        }
+        let eos = completions
+            .iter()
+            .filter(|c| c.finish_reason == FinishReason::Eos)
+            .count();
+        tracing::debug!(
+            round,
+            eos,
+            continued = continued.iter().filter(|&&c| c).count(),
+            "round done"
+        );
+    }
+    Ok((chains, compute))
+}

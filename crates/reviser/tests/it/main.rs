@@ -1,0 +1,712 @@
+//! Revision chains on the real tiny Llama fixture (random weights: its attempts are
+//! gibberish, but every token is really generated). The verifiers and answer formats
+//! here are simple rules, the inputs of the properties; end-to-end runs with trained
+//! models live in the CLI tests.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use proptest::prelude::*;
+use ttc_core::{
+    AnswerFormat, Completion, FinishReason, Generator, ModelInfo, Prompt, Result, RuntimeSettings,
+    SamplingParams, ScoreRequest, Selector, Sequence, StepScores, StopCriteria, Verifier, Vote,
+    select,
+};
+use ttc_generator::OnnxGenerator;
+use ttc_reviser::{
+    ChainSplit, Reviser, ReviserSettings, RevisionLayout, RevisionOutcome, Transitions,
+    VerifierContext, context_window, select_over_chains,
+};
+
+const QUESTION: &str = "12 + 7 =";
+
+fn generator() -> &'static OnnxGenerator {
+    static G: OnceLock<OnnxGenerator> = OnceLock::new();
+    G.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures/tiny-llama");
+        OnnxGenerator::load(&dir, &RuntimeSettings::default()).expect("tiny-llama fixture")
+    })
+}
+
+fn info() -> ModelInfo {
+    ModelInfo {
+        name: "rule".into(),
+        parameters: 1000,
+        provider: Generator::info(generator()).provider.clone(),
+    }
+}
+
+/// An answer is the last character of an attempt of at least 8 characters, reduced
+/// to one of three values, so attempts agree often enough for votes to matter.
+struct LastChar;
+
+impl AnswerFormat for LastChar {
+    fn extract(&self, solution: &str) -> Option<String> {
+        (solution.chars().count() >= 8)
+            .then(|| solution.chars().last().map(|c| (c as u32 % 3).to_string()))
+            .flatten()
+    }
+    fn key(&self, answer: &str) -> String {
+        answer.to_string()
+    }
+}
+
+/// Scores each step with a hash of the text so far, in [0, 1]; reads one token per
+/// byte of the question and steps; records the questions it was given.
+struct Hashed {
+    info: ModelInfo,
+    questions: Mutex<Vec<String>>,
+}
+
+impl Hashed {
+    fn new() -> Self {
+        Hashed {
+            info: info(),
+            questions: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Verifier for Hashed {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
+        let mut seen = self.questions.lock().unwrap();
+        Ok(requests
+            .iter()
+            .map(|r| {
+                seen.push(r.question.to_string());
+                let mut h: u64 = 1469598103934665603;
+                let scores = r
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        for b in s.bytes() {
+                            h = (h ^ u64::from(b)).wrapping_mul(1099511628211);
+                        }
+                        (h >> 40) as f32 / (1u64 << 24) as f32
+                    })
+                    .collect();
+                StepScores {
+                    scores,
+                    processed_tokens: r.question.len()
+                        + r.steps.iter().map(String::len).sum::<usize>(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// The real generator, recording what each generation call was asked to continue:
+/// the full text of every sequence (the prompt it started on, then everything
+/// appended and generated).
+struct Recording {
+    inner: &'static OnnxGenerator,
+    prompts: Mutex<HashMap<Vec<u32>, String>>,
+    calls: Mutex<Vec<Vec<String>>>,
+    appends: Mutex<usize>,
+}
+
+impl Recording {
+    fn new() -> Self {
+        Recording {
+            inner: generator(),
+            prompts: Mutex::new(HashMap::new()),
+            calls: Mutex::new(Vec::new()),
+            appends: Mutex::new(0),
+        }
+    }
+}
+
+impl Generator for Recording {
+    fn info(&self) -> &ModelInfo {
+        Generator::info(self.inner)
+    }
+    fn start(&self, prompt: &Prompt, seed: u64) -> Result<Sequence> {
+        let seq = self.inner.start(prompt, seed)?;
+        let Prompt::Text(text) = prompt else {
+            panic!("the reviser writes plain-text prompts")
+        };
+        self.prompts
+            .lock()
+            .unwrap()
+            .insert(seq.tokens.clone(), text.clone());
+        Ok(seq)
+    }
+    fn append(&self, seq: &mut Sequence, text: &str) -> Result<()> {
+        *self.appends.lock().unwrap() += 1;
+        self.inner.append(seq, text)
+    }
+    fn generate(
+        &self,
+        seqs: &mut [Sequence],
+        sampling: &SamplingParams,
+        stop: &StopCriteria,
+    ) -> Result<Vec<Completion>> {
+        let prompts = self.prompts.lock().unwrap();
+        let texts = seqs
+            .iter()
+            .map(|s| format!("{}{}", prompts[&s.tokens[..s.prompt_len]], s.text))
+            .collect();
+        drop(prompts);
+        self.calls.lock().unwrap().push(texts);
+        self.inner.generate(seqs, sampling, stop)
+    }
+    fn decode(&self, tokens: &[u32]) -> Result<String> {
+        self.inner.decode(tokens)
+    }
+}
+
+/// Writes the attempt being revised the same way as the earlier ones, so the next
+/// prompt extends the chain's sequence and it can be continued from its cache.
+fn shared_header_layout() -> RevisionLayout {
+    RevisionLayout {
+        question: "Q: {question}\n".into(),
+        attempt: "Attempt:\n{attempt}\n".into(),
+        revision: "Attempt:\n".into(),
+    }
+}
+
+fn settings() -> ReviserSettings {
+    ReviserSettings {
+        temperature: 1.0,
+        max_attempt_tokens: 6,
+        ..ReviserSettings::default()
+    }
+}
+
+fn solve_with(
+    g: &dyn Generator,
+    v: Option<&dyn Verifier>,
+    st: &ReviserSettings,
+    split: ChainSplit,
+    selector: Selector,
+    seed: u64,
+) -> RevisionOutcome {
+    Reviser {
+        generator: g,
+        verifier: v,
+        answers: &LastChar,
+        settings: st,
+    }
+    .solve(QUESTION, split, selector, seed)
+    .expect("revisions")
+}
+
+fn solve(split: ChainSplit, selector: Selector, seed: u64) -> RevisionOutcome {
+    solve_with(
+        generator(),
+        Some(&Hashed::new()),
+        &settings(),
+        split,
+        selector,
+        seed,
+    )
+}
+
+fn split(chains: usize, length: usize) -> ChainSplit {
+    ChainSplit::new(chains, length).unwrap()
+}
+
+/// Each chain's votes as the outcome's answer format keys them.
+fn keys(out: &RevisionOutcome) -> Vec<Vec<Option<String>>> {
+    out.chains
+        .iter()
+        .map(|c| {
+            c.attempts
+                .iter()
+                .map(|a| a.answer.as_deref().map(|x| LastChar.key(x)))
+                .collect()
+        })
+        .collect()
+}
+
+fn votes<'a>(out: &RevisionOutcome, keys: &'a [Vec<Option<String>>]) -> Vec<Vec<Vote<'a>>> {
+    out.chains
+        .iter()
+        .zip(keys)
+        .map(|(c, k)| {
+            c.attempts
+                .iter()
+                .zip(k)
+                .map(|(a, k)| Vote {
+                    key: k.as_deref(),
+                    score: a.score.unwrap_or(0.0),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn selectors() -> impl Strategy<Value = Selector> {
+    prop_oneof![
+        Just(Selector::Majority),
+        Just(Selector::Naive),
+        Just(Selector::Weighted)
+    ]
+}
+
+/// A budget (a power of two up to 16) and one of its valid sequential ratios.
+fn budgets_and_ratios() -> impl Strategy<Value = (usize, f64)> {
+    (0i32..5)
+        .prop_flat_map(|n| (0..=n).prop_map(move |l| (1usize << n, f64::from(2 * l - n).exp2())))
+}
+
+#[test]
+fn every_round_is_one_batched_call_over_all_chains() {
+    let g = Recording::new();
+    let out = solve_with(&g, None, &settings(), split(4, 4), Selector::Majority, 5);
+    let calls = g.calls.lock().unwrap();
+    assert_eq!(calls.len(), 4, "one generation call per round");
+    assert!(
+        calls.iter().all(|c| c.len() == 4),
+        "every chain in every call"
+    );
+    assert_eq!(out.chains.len(), 4);
+    assert!(out.chains.iter().all(|c| c.attempts.len() == 4));
+    // The first attempt of every chain is the reviser's own, on the same prompt.
+    assert!(
+        calls[0]
+            .iter()
+            .all(|t| t == "Question: 12 + 7 =\nRevised solution:\n")
+    );
+    assert!(
+        out.chains
+            .iter()
+            .all(|c| c.attempts[0].context_attempts == 0)
+    );
+    // The shared first prompt is read once for all chains.
+    let first: Vec<usize> = out
+        .chains
+        .iter()
+        .map(|c| c.attempts[0].processed_tokens)
+        .collect();
+    let gen0: Vec<usize> = out
+        .chains
+        .iter()
+        .map(|c| c.attempts[0].generated_tokens)
+        .collect();
+    let ctx = out.chains[0].attempts[0].context_tokens;
+    assert_eq!(first[0], ctx + gen0[0] - 1);
+    for i in 1..4 {
+        assert_eq!(first[i], gen0[i] - 1, "chain {i} re-read the shared prompt");
+    }
+    // The chains sample differently.
+    let texts: std::collections::HashSet<&str> = out
+        .chains
+        .iter()
+        .map(|c| c.attempts[0].text.as_str())
+        .collect();
+    assert!(texts.len() > 1, "{texts:?}");
+}
+
+/// Checks that call r continued chain i on the layout's prompt for its attempts before r.
+fn assert_prompts_follow(
+    layout: &RevisionLayout,
+    keep: usize,
+    calls: &[Vec<String>],
+    out: &RevisionOutcome,
+) {
+    for (r, call) in calls.iter().enumerate() {
+        for (i, text) in call.iter().enumerate() {
+            let earlier: Vec<&str> = out.chains[i].attempts[..r]
+                .iter()
+                .map(|a| a.text.as_str())
+                .collect();
+            let window = context_window(&earlier, keep);
+            assert_eq!(
+                text,
+                &layout.render(QUESTION, window),
+                "round {r}, chain {i}"
+            );
+            assert_eq!(out.chains[i].attempts[r].context_attempts, window.len());
+        }
+    }
+}
+
+#[test]
+fn prompts_follow_the_demo_layout_and_are_read_afresh() {
+    let st = ReviserSettings {
+        context_attempts: 2,
+        ..settings()
+    };
+    let g = Recording::new();
+    let out = solve_with(&g, None, &st, split(2, 4), Selector::Majority, 11);
+    let calls = g.calls.lock().unwrap();
+    assert_prompts_follow(&RevisionLayout::demo(), 2, &calls, &out);
+    let a = &out.chains[0].attempts;
+    assert_eq!(
+        calls[1][0],
+        format!(
+            "Question: 12 + 7 =\nPrevious attempt:\n{}\nRevised solution:\n",
+            a[0].text.trim_end_matches(['\n', '\r'])
+        )
+    );
+    // The demo layout writes an attempt under another header than the one it was
+    // generated after: no prompt extends the previous sequence.
+    assert!(
+        out.chains
+            .iter()
+            .flat_map(|c| &c.attempts)
+            .all(|a| !a.continued)
+    );
+    assert_eq!(*g.appends.lock().unwrap(), 0);
+    for c in &out.chains {
+        for a in &c.attempts[1..] {
+            assert_eq!(
+                a.processed_tokens,
+                a.context_tokens + a.generated_tokens - 1
+            );
+        }
+    }
+}
+
+#[test]
+fn chains_are_continued_until_truncation_drops_an_attempt() {
+    let st = ReviserSettings {
+        layout: shared_header_layout(),
+        context_attempts: 2,
+        ..settings()
+    };
+    let mut continued = 0;
+    for seed in 0..4 {
+        let g = Recording::new();
+        let out = solve_with(&g, None, &st, split(2, 4), Selector::Majority, seed);
+        let calls = g.calls.lock().unwrap();
+        assert_prompts_follow(&st.layout, 2, &calls, &out);
+        for c in &out.chains {
+            assert!(!c.attempts[0].continued);
+            for j in 1..c.attempts.len() {
+                let (p, a) = (&c.attempts[j - 1], &c.attempts[j]);
+                // Continued exactly when no attempt was dropped (attempt 3 on drops
+                // one), the previous one did not end with EOS, and the next prompt
+                // extends the sequence: its text ends with at most one line break.
+                let extends = format!("{}\nAttempt:\n", p.text.trim_end_matches(['\n', '\r']))
+                    .starts_with(&p.text);
+                let expected = j <= 2 && p.finish_reason != FinishReason::Eos && extends;
+                assert_eq!(a.continued, expected, "seed {seed}, attempt {j}: {p:?}");
+                continued += usize::from(a.continued);
+            }
+        }
+    }
+    assert!(continued > 0, "the shared-header layout continues chains");
+}
+
+#[test]
+fn continued_chains_do_not_reread_their_prefix() {
+    let reuse = ReviserSettings {
+        layout: shared_header_layout(),
+        context_attempts: 8,
+        ..settings()
+    };
+    let fresh = ReviserSettings {
+        reuse_cache: false,
+        ..reuse.clone()
+    };
+    let mut saved = 0;
+    for seed in 0..3 {
+        let out = solve_with(
+            generator(),
+            None,
+            &reuse,
+            split(2, 4),
+            Selector::Majority,
+            seed,
+        );
+        for c in &out.chains {
+            for j in 1..c.attempts.len() {
+                let (p, a) = (&c.attempts[j - 1], &c.attempts[j]);
+                if a.continued {
+                    // Read: the previous attempt's last token and the appended prompt rest.
+                    let appended = a.context_tokens - p.context_tokens - p.generated_tokens;
+                    assert_eq!(a.processed_tokens, appended + a.generated_tokens);
+                    assert!(a.processed_tokens < a.context_tokens, "{a:?}");
+                    saved += a.context_tokens - appended;
+                } else {
+                    assert_eq!(
+                        a.processed_tokens,
+                        a.context_tokens + a.generated_tokens - 1
+                    );
+                }
+            }
+        }
+        let c = &out.compute;
+        let sum: usize = out
+            .chains
+            .iter()
+            .flat_map(|c| &c.attempts)
+            .map(|a| a.processed_tokens)
+            .sum();
+        assert_eq!(c.generator_processed_tokens, sum);
+
+        let off = solve_with(
+            generator(),
+            None,
+            &fresh,
+            split(2, 4),
+            Selector::Majority,
+            seed,
+        );
+        for c in &off.chains {
+            for a in &c.attempts[1..] {
+                assert!(!a.continued);
+                assert_eq!(
+                    a.processed_tokens,
+                    a.context_tokens + a.generated_tokens - 1
+                );
+            }
+        }
+    }
+    assert!(saved > 0, "no attempt was continued");
+}
+
+#[test]
+fn chain_i_does_not_depend_on_how_many_chains_run() {
+    let two = solve(split(2, 4), Selector::Majority, 3);
+    let four = solve(split(4, 4), Selector::Majority, 3);
+    assert_eq!(two.chains[..], four.chains[..2]);
+    let other = solve(split(2, 4), Selector::Majority, 4);
+    assert_ne!(two.chains, other.chains, "another seed, other attempts");
+}
+
+#[test]
+fn the_verifier_sees_earlier_attempts_when_asked() {
+    for context in [VerifierContext::Question, VerifierContext::EarlierAttempts] {
+        let st = ReviserSettings {
+            verifier_context: context,
+            context_attempts: 2,
+            ..settings()
+        };
+        let v = Hashed::new();
+        let out = solve_with(
+            generator(),
+            Some(&v),
+            &st,
+            split(2, 4),
+            Selector::Weighted,
+            2,
+        );
+        let mut expected = Vec::new();
+        for c in &out.chains {
+            for (j, a) in c.attempts.iter().enumerate() {
+                if a.answer.is_none() {
+                    assert_eq!(a.score, None, "attempts without an answer are not scored");
+                    continue;
+                }
+                assert!(a.score.is_some());
+                let earlier: Vec<&str> = c.attempts[j - a.context_attempts..j]
+                    .iter()
+                    .map(|e| e.text.as_str())
+                    .collect();
+                expected.push(match context {
+                    VerifierContext::Question => QUESTION.to_string(),
+                    VerifierContext::EarlierAttempts => {
+                        st.layout.verifier_question(QUESTION, &earlier)
+                    }
+                });
+            }
+        }
+        assert!(!expected.is_empty());
+        assert_eq!(*v.questions.lock().unwrap(), expected);
+        if context == VerifierContext::EarlierAttempts {
+            assert!(expected.iter().any(|q| q.contains("\nPrevious attempt:\n")));
+        }
+    }
+}
+
+#[test]
+fn transitions_are_counted_with_demo_grading() {
+    use ttc_dataset::{GradeMode, grade};
+    let st = settings();
+    let out = Reviser {
+        generator: generator(),
+        verifier: None,
+        answers: &GradeMode::Integer,
+        settings: &st,
+    }
+    .solve(QUESTION, split(2, 4), Selector::Majority, 0)
+    .unwrap();
+    let t = Transitions::of_chains(&out.chains, |a| {
+        a.answer
+            .as_deref()
+            .is_some_and(|p| grade("19", p, GradeMode::Integer).is_ok_and(|v| v.correct))
+    });
+    assert_eq!(t.total(), out.budget - out.split.chains);
+    // By the correctness the rule assigns, counted directly.
+    let by_rule = Transitions::of_chains(&out.chains, |a| a.text.len() % 2 == 0);
+    let direct = Transitions::of_sequences(out.chains.iter().map(|c| {
+        c.attempts
+            .iter()
+            .map(|a| a.text.len() % 2 == 0)
+            .collect::<Vec<_>>()
+    }));
+    assert_eq!(by_rule, direct);
+}
+
+#[test]
+fn the_outcome_round_trips_through_json() {
+    let out = solve(split(2, 2), Selector::Weighted, 1);
+    let json = serde_json::to_string(&out).unwrap();
+    assert!(
+        json.contains("\"finish_reason\"") && json.contains("\"selector\":\"weighted\""),
+        "{json}"
+    );
+    let back: RevisionOutcome = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, out);
+}
+
+#[test]
+fn bad_requests_are_named() {
+    let st = settings();
+    let r = Reviser {
+        generator: generator(),
+        verifier: None,
+        answers: &LastChar,
+        settings: &st,
+    };
+    let err = r
+        .solve(QUESTION, split(2, 2), Selector::Weighted, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("needs a verifier") && err.contains("majority"),
+        "{err}"
+    );
+    let err = r
+        .solve(
+            QUESTION,
+            ChainSplit {
+                chains: 3,
+                length: 2,
+            },
+            Selector::Majority,
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("chains") && err.contains('3'), "{err}");
+    let bad = ReviserSettings {
+        layout: RevisionLayout {
+            attempt: "no placeholder".into(),
+            ..RevisionLayout::demo()
+        },
+        ..settings()
+    };
+    let err = Reviser {
+        settings: &bad,
+        ..r
+    }
+    .solve(QUESTION, split(1, 2), Selector::Majority, 0)
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("{attempt}"), "{err}");
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunFile {
+    reviser: ReviserSettings,
+}
+
+#[test]
+fn the_documented_config_parses_to_the_defaults() {
+    let docs = include_str!("../../src/lib.rs");
+    let toml_text: String = docs
+        .lines()
+        .skip_while(|l| *l != "//! ```toml")
+        .skip(1)
+        .take_while(|l| *l != "//! ```")
+        .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+        .collect();
+    assert!(toml_text.contains("[reviser.layout]"), "{toml_text}");
+    let file: RunFile = toml::from_str(&toml_text).unwrap();
+    assert_eq!(file.reviser, ReviserSettings::default());
+
+    let partial: RunFile = toml::from_str(
+        "[reviser]\ncontext-attempts = 2\n[reviser.layout]\nrevision = \"Fix:\\n\"\n",
+    )
+    .unwrap();
+    assert_eq!(partial.reviser.context_attempts, 2);
+    assert_eq!(partial.reviser.layout.revision, "Fix:\n");
+    assert_eq!(
+        partial.reviser.layout.attempt,
+        RevisionLayout::demo().attempt
+    );
+
+    let err = toml::from_str::<RunFile>("[reviser]\ncontext-atempts = 2\n")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("context-atempts") && err.contains("line 2"),
+        "{err}"
+    );
+    let err = toml::from_str::<RunFile>("[reviser]\nverifier-context = \"all\"\n")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("earlier-attempts"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_budget_is_kept((budget, ratio) in budgets_and_ratios(), selector in selectors(), seed in 0u64..1000) {
+        let s = ChainSplit::from_ratio(budget, ratio).unwrap();
+        prop_assert_eq!(s.chains * s.length, budget);
+        let st = settings();
+        let v = Hashed::new();
+        let out = solve_with(generator(), Some(&v), &st, s, selector, seed);
+        prop_assert_eq!(out.budget, budget);
+        prop_assert_eq!(out.chains.len(), s.chains);
+        let attempts: Vec<_> = out.chains.iter().flat_map(|c| &c.attempts).collect();
+        prop_assert_eq!(attempts.len(), budget);
+        prop_assert!(out.chains.iter().all(|c| c.attempts.len() == s.length));
+        let c = &out.compute;
+        prop_assert_eq!(c.generations, budget);
+        prop_assert_eq!(c.sampled_steps, budget);
+        prop_assert_eq!(c.generated_tokens, attempts.iter().map(|a| a.generated_tokens).sum::<usize>());
+        prop_assert_eq!(c.context_tokens, attempts.iter().map(|a| a.context_tokens).sum::<usize>());
+        prop_assert_eq!(c.generator_processed_tokens, attempts.iter().map(|a| a.processed_tokens).sum::<usize>());
+        let params = Generator::info(generator()).parameters as f64;
+        prop_assert!((c.generator_flops - 2.0 * params * c.generator_processed_tokens as f64).abs() < 1.0);
+        for ch in &out.chains {
+            for (j, a) in ch.attempts.iter().enumerate() {
+                prop_assert_eq!(a.context_attempts, j.min(st.context_attempts));
+                prop_assert!(a.generated_tokens <= st.max_attempt_tokens);
+            }
+        }
+        // The verifier runs only when the selector needs scores, on answered attempts.
+        let scored: Vec<_> = attempts.iter().filter(|a| a.score.is_some()).collect();
+        if selector == Selector::Majority {
+            prop_assert!(scored.is_empty());
+            prop_assert_eq!(c.verifier_tokens, 0);
+        } else {
+            prop_assert_eq!(scored.len(), attempts.iter().filter(|a| a.answer.is_some()).count());
+            let read: usize = scored.iter().map(|a| QUESTION.len() + a.steps.iter().map(String::len).sum::<usize>()).sum();
+            prop_assert_eq!(c.verifier_tokens, read);
+        }
+        // The choice is the selection rule's.
+        let k = keys(&out);
+        let votes = votes(&out, &k);
+        prop_assert_eq!(out.chosen, select_over_chains(&votes, selector));
+        prop_assert_eq!(&out.answer, &out.chosen_attempt().and_then(|a| a.answer.clone()));
+        if selector == Selector::Majority {
+            let flat: Vec<Vote<'_>> = votes.iter().flatten().copied().collect();
+            prop_assert_eq!(
+                out.answer.as_deref().map(|a| LastChar.key(a)),
+                select(&flat, Selector::Majority).and_then(|i| flat[i].key.map(str::to_string))
+            );
+        }
+        prop_assert_eq!(out.strategy, format!("revise-{}x{}", s.chains, s.length));
+    }
+
+    #[test]
+    fn same_seed_same_result((budget, ratio) in budgets_and_ratios(), selector in selectors(), seed in 0u64..1000) {
+        let s = ChainSplit::from_ratio(budget, ratio).unwrap();
+        prop_assert_eq!(solve(s, selector, seed), solve(s, selector, seed));
+    }
+}
