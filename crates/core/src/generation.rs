@@ -142,7 +142,7 @@ pub struct Sequence {
     pub cache: Option<SequenceCache>,
     /// This sequence's own random stream.
     pub rng: SeqRng,
-    /// Set once the model emitted EOS: nothing more can be generated.
+    /// Set once the model emitted EOS: generating does nothing until text is appended.
     pub ended: bool,
 }
 
@@ -216,7 +216,8 @@ pub trait Generator: Send + Sync {
     fn start(&self, prompt: &Prompt, seed: u64) -> Result<Sequence>;
 
     /// Appends text to a sequence as context (not generated): it is tokenized without
-    /// special tokens and fed on the next call.
+    /// special tokens and fed on the next call. Appending to a sequence that ended
+    /// with EOS drops the EOS and continues it (a new turn, a revision).
     fn append(&self, seq: &mut Sequence, text: &str) -> Result<()>;
 
     /// Extends every sequence until it meets `stop`; returns one completion per

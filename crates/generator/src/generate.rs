@@ -339,23 +339,18 @@ impl OnnxGenerator {
                         row.finish = Some(FinishReason::Length);
                     }
                 }
-                match row.finish {
-                    Some(FinishReason::Eos) => {
-                        seq.ended = true;
-                        seq.cache = None;
-                        seq.cached_len = 0;
-                    }
-                    Some(_) => {
-                        let bufs = past
-                            .iter()
-                            .map(Tensor::f32_data)
-                            .collect::<Result<Vec<_>>>()?;
-                        let kv = kv::extract_row(self.shape, &bufs, t, b, &mask[b]);
-                        debug_assert_eq!(kv.len, seq.tokens.len() - 1);
-                        seq.cached_len = kv.len;
-                        seq.cache = Some(SequenceCache(Arc::new(CachedKv { owner: self.id, kv })));
-                    }
-                    None => {}
+                if row.finish.is_some() {
+                    // Keep the row's cache even at EOS: appending to an ended sequence
+                    // (a new turn, a revision) continues from it.
+                    let bufs = past
+                        .iter()
+                        .map(Tensor::f32_data)
+                        .collect::<Result<Vec<_>>>()?;
+                    let kv = kv::extract_row(self.shape, &bufs, t, b, &mask[b]);
+                    debug_assert_eq!(kv.len, seq.tokens.len() - 1);
+                    seq.cached_len = kv.len;
+                    seq.cache = Some(SequenceCache(Arc::new(CachedKv { owner: self.id, kv })));
+                    seq.ended = row.finish == Some(FinishReason::Eos);
                 }
             }
             let active: Vec<usize> = (0..slot.len())

@@ -193,10 +193,13 @@ impl Generator for OnnxGenerator {
 
     fn append(&self, seq: &mut Sequence, text: &str) -> Result<()> {
         if seq.ended {
-            return Err(Error::invalid(
-                "sequence",
-                "it already ended with EOS; start or fork another",
-            ));
+            // The EOS was sampled but never fed: drop it and go on from the cache.
+            let eos_pending = seq.tokens.len() == seq.cached_len + 1
+                && seq.tokens.last().is_some_and(|t| self.cfg.eos.contains(t));
+            if eos_pending {
+                seq.tokens.pop();
+            }
+            seq.ended = false;
         }
         seq.tokens.extend(self.codec.encode(text, false)?);
         seq.text.push_str(text);

@@ -42,7 +42,7 @@ pub(crate) fn run(
                 shown[i] = window.len();
                 let dropped = window.len() < texts.len();
                 let full = format!("{}{}", starts[i], seqs[i].text);
-                if s.reuse_cache && !dropped && !seqs[i].ended && prompt.starts_with(&full) {
+                if s.reuse_cache && !dropped && prompt.starts_with(&full) {
                     let rest = &prompt[full.len()..];
                     if !rest.is_empty() {
                         g.append(&mut seqs[i], rest)?;

@@ -34,17 +34,17 @@
 //!
 //! ```text
 //! Question: {question}
-//! Previous attempt:
+//! Attempt:
 //! {attempt 1}
-//! Previous attempt:
+//! Attempt:
 //! {attempt 2}
-//! Revised solution:
+//! Attempt:
 //! ```
 //!
 //! byte for byte: `"Question: " + question + "\n"`, then for each earlier attempt
-//! `"Previous attempt:\n" + text + "\n"` where `text` is the attempt's text with its
-//! trailing line breaks (`\n`, `\r`) removed, then `"Revised solution:\n"`. With no
-//! earlier attempt it is `"Question: {question}\nRevised solution:\n"`. The prompt is
+//! `"Attempt:\n" + text + "\n"` where `text` is the attempt's text with its
+//! trailing line breaks (`\n`, `\r`) removed, then `"Attempt:\n"`. With no
+//! earlier attempt it is `"Question: {question}\nAttempt:\n"`. The prompt is
 //! encoded as plain text with the tokenizer's special tokens (BOS). The reviser
 //! answers with its solution and then EOS. Only the **most recent
 //! `context-attempts`** attempts (default 4, the paper's choice) are shown; older
@@ -73,20 +73,14 @@
 //! # Continuing a chain from its KV cache
 //!
 //! When the next prompt extends the chain's sequence as it stands (its prompt and
-//! everything generated and appended since), no attempt was dropped from the
-//! context, and the last attempt did not end with EOS, the rest of the prompt is
-//! [`Generator::append`]ed and the model does not re-read the prefix
-//! ([`Attempt::continued`]). Otherwise, for instance when truncation drops an
-//! attempt, the chain starts a fresh sequence on the full prompt.
-//!
-//! With the demo layout a chain is **never** continued: the text before an attempt
-//! being written (`Revised solution:\n`) differs from the text before the same
-//! attempt once it is an earlier one (`Previous attempt:\n`), so the next prompt
-//! cannot extend the sequence, and every round re-reads its prompt. A layout that
-//! writes both the same way (say `attempt = "Attempt:\n{attempt}\n"`, `revision =
-//! "Attempt:\n"`) is continued for the first `context-attempts` rounds, as long as
-//! attempts end at a stop string or the token limit: the generator drops an
-//! EOS-ended sequence's cache, so an attempt that ended with EOS is re-read.
+//! everything generated and appended since) and no attempt was dropped from the
+//! context, the rest of the prompt is [`Generator::append`]ed (after an EOS, the
+//! generator drops the EOS and keeps its cache) and the model does not re-read the
+//! prefix ([`Attempt::continued`]). Otherwise, for instance when truncation drops an
+//! attempt, the chain starts a fresh sequence on the full prompt. The demo layout
+//! writes earlier attempts and the one being written under the same header, so its
+//! chains are continued for the first `context-attempts` rounds; a layout with two
+//! different headers (say `Previous attempt:` / `Revised solution:`) never is.
 //! Appended text is tokenized on its own, so token boundaries at the joins can
 //! differ from tokenizing the whole prompt at once.
 //!
@@ -151,8 +145,8 @@
 //!
 //! [reviser.layout]
 //! question = "Question: {question}\n"
-//! attempt = "Previous attempt:\n{attempt}\n"
-//! revision = "Revised solution:\n"
+//! attempt = "Attempt:\n{attempt}\n"
+//! revision = "Attempt:\n"
 //! ```
 //!
 //! Feature flags: none.

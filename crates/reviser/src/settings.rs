@@ -25,12 +25,14 @@ impl Default for RevisionLayout {
 }
 
 impl RevisionLayout {
-    /// The layout the demo reviser is trained on.
+    /// The layout the demo reviser is trained on. One header serves for earlier
+    /// attempts and the one being written, so each prompt extends the previous one and
+    /// a chain continues from its KV cache until truncation drops an attempt.
     pub fn demo() -> Self {
         RevisionLayout {
             question: "Question: {question}\n".into(),
-            attempt: "Previous attempt:\n{attempt}\n".into(),
-            revision: "Revised solution:\n".into(),
+            attempt: "Attempt:\n{attempt}\n".into(),
+            revision: "Attempt:\n".into(),
         }
     }
 
@@ -49,7 +51,7 @@ impl RevisionLayout {
     /// ([`VerifierContext::EarlierAttempts`]): the question alone when there are none,
     /// else the question, a line break, and the earlier attempts' blocks (as in the
     /// reviser's prompt) with the last block's trailing line breaks removed. With the
-    /// demo layout: `"{question}\nPrevious attempt:\n{a1}\nPrevious attempt:\n{a2}"`.
+    /// demo layout: `"{question}\nAttempt:\n{a1}\nAttempt:\n{a2}"`.
     pub fn verifier_question<S: AsRef<str>>(&self, question: &str, earlier: &[S]) -> String {
         if earlier.is_empty() {
             return question.to_string();
@@ -80,7 +82,7 @@ impl RevisionLayout {
             return Err(Error::invalid(
                 "revision layout `attempt`",
                 format!(
-                    "{:?} has no {{attempt}} placeholder; use e.g. \"Previous attempt:\\n{{attempt}}\\n\"",
+                    "{:?} has no {{attempt}} placeholder; use e.g. \"Attempt:\\n{{attempt}}\\n\"",
                     self.attempt
                 ),
             ));
@@ -238,15 +240,15 @@ mod tests {
         let l = RevisionLayout::demo();
         assert_eq!(
             l.render::<&str>("2 + 3?", &[]),
-            "Question: 2 + 3?\nRevised solution:\n"
+            "Question: 2 + 3?\nAttempt:\n"
         );
         assert_eq!(
             l.render(
                 "2 + 3?",
                 &["2 + 3 = 6\nAnswer: 6", "2 + 3 = 5\nAnswer: 5\n\n"]
             ),
-            "Question: 2 + 3?\nPrevious attempt:\n2 + 3 = 6\nAnswer: 6\nPrevious attempt:\n\
-             2 + 3 = 5\nAnswer: 5\nRevised solution:\n"
+            "Question: 2 + 3?\nAttempt:\n2 + 3 = 6\nAnswer: 6\nAttempt:\n\
+             2 + 3 = 5\nAnswer: 5\nAttempt:\n"
         );
     }
 
@@ -256,7 +258,7 @@ mod tests {
         assert_eq!(l.verifier_question::<&str>("q", &[]), "q");
         assert_eq!(
             l.verifier_question("q", &["a\n", "b"]),
-            "q\nPrevious attempt:\na\nPrevious attempt:\nb"
+            "q\nAttempt:\na\nAttempt:\nb"
         );
     }
 
@@ -339,11 +341,11 @@ mod tests {
             let w = context_window(&texts, keep);
             let p = l.render("q", w);
             prop_assert!(p.starts_with("Question: q\n"));
-            prop_assert!(p.ends_with("Revised solution:\n"));
-            prop_assert_eq!(p.matches("Previous attempt:\n").count(), w.len());
+            prop_assert!(p.ends_with("Attempt:\n"));
+            prop_assert_eq!(p.matches("Attempt:\n").count(), w.len() + 1);
             let mut rest = p.as_str();
             for t in w {
-                let block = format!("Previous attempt:\n{}\n", t.trim_end_matches('\n'));
+                let block = format!("Attempt:\n{}\n", t.trim_end_matches('\n'));
                 let at = rest.find(&block);
                 prop_assert!(at.is_some(), "{:?} not in order in {:?}", t, p);
                 rest = &rest[at.unwrap() + block.len()..];

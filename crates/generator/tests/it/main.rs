@@ -526,3 +526,73 @@ fn chat_template_can_come_from_chat_template_jinja() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn appending_after_eos_continues_without_the_eos() {
+    let g = load("tiny-llama");
+    let gold = golden("tiny-llama");
+    // The padded batch has a row that ends with EOS under greedy decoding.
+    let batch = &gold["padded_batch"];
+    let (row, prompt) = batch["output_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(batch["prompts"].as_array().unwrap())
+        .find(|(ids, _)| {
+            ids.as_array().unwrap().last().and_then(Value::as_u64) == gold["eos_token_id"].as_u64()
+        })
+        .expect("a row that ends with EOS");
+    let mut seq = vec![
+        g.start(&Prompt::Text(prompt.as_str().unwrap().into()), 0)
+            .unwrap(),
+    ];
+    let out = g
+        .generate(
+            &mut seq,
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(16),
+        )
+        .unwrap();
+    assert_eq!(out[0].finish_reason, FinishReason::Eos);
+    assert_eq!(out[0].token_ids, ids(row));
+    // Ended: generating again does nothing.
+    let again = g
+        .generate(
+            &mut seq,
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(4),
+        )
+        .unwrap();
+    assert!(again[0].token_ids.is_empty());
+    let without_eos = seq[0].tokens[..seq[0].tokens.len() - 1].to_vec();
+    g.append(&mut seq[0], " and").unwrap();
+    let more = g
+        .generate(
+            &mut seq,
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(5),
+        )
+        .unwrap();
+    // Only the appended tokens were read: the prefix came from the cache.
+    let appended = seq[0].tokens.len() - without_eos.len() - more[0].token_ids.len();
+    assert_eq!(
+        more[0].processed_tokens,
+        appended + more[0].token_ids.len() - 1
+    );
+    let mut fresh = vec![Sequence::new(
+        seq[0].tokens[..seq[0].tokens.len() - more[0].token_ids.len()].to_vec(),
+        0,
+    )];
+    assert!(
+        !fresh[0].tokens[..without_eos.len()]
+            .contains(&(gold["eos_token_id"].as_u64().unwrap() as u32))
+    );
+    let same = g
+        .generate(
+            &mut fresh,
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(5),
+        )
+        .unwrap();
+    assert_eq!(same[0].token_ids, more[0].token_ids);
+}

@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 
 use proptest::prelude::*;
 use ttc_core::{
-    AnswerFormat, Completion, FinishReason, Generator, ModelInfo, Prompt, Result, RuntimeSettings,
+    AnswerFormat, Completion, Generator, ModelInfo, Prompt, Result, RuntimeSettings,
     SamplingParams, ScoreRequest, Selector, Sequence, StepScores, StopCriteria, Verifier, Vote,
     select,
 };
@@ -161,6 +161,15 @@ impl Generator for Recording {
 
 /// Writes the attempt being revised the same way as the earlier ones, so the next
 /// prompt extends the chain's sequence and it can be continued from its cache.
+/// Earlier attempts under another header than the one being written.
+fn two_header_layout() -> RevisionLayout {
+    RevisionLayout {
+        question: "Question: {question}\n".into(),
+        attempt: "Previous attempt:\n{attempt}\n".into(),
+        revision: "Revised solution:\n".into(),
+    }
+}
+
 fn shared_header_layout() -> RevisionLayout {
     RevisionLayout {
         question: "Q: {question}\n".into(),
@@ -270,7 +279,7 @@ fn every_round_is_one_batched_call_over_all_chains() {
     assert!(
         calls[0]
             .iter()
-            .all(|t| t == "Question: 12 + 7 =\nRevised solution:\n")
+            .all(|t| t == "Question: 12 + 7 =\nAttempt:\n")
     );
     assert!(
         out.chains
@@ -327,15 +336,16 @@ fn assert_prompts_follow(
 }
 
 #[test]
-fn prompts_follow_the_demo_layout_and_are_read_afresh() {
+fn prompts_with_two_headers_are_read_afresh() {
     let st = ReviserSettings {
+        layout: two_header_layout(),
         context_attempts: 2,
         ..settings()
     };
     let g = Recording::new();
     let out = solve_with(&g, None, &st, split(2, 4), Selector::Majority, 11);
     let calls = g.calls.lock().unwrap();
-    assert_prompts_follow(&RevisionLayout::demo(), 2, &calls, &out);
+    assert_prompts_follow(&st.layout, 2, &calls, &out);
     let a = &out.chains[0].attempts;
     assert_eq!(
         calls[1][0],
@@ -344,7 +354,7 @@ fn prompts_follow_the_demo_layout_and_are_read_afresh() {
             a[0].text.trim_end_matches(['\n', '\r'])
         )
     );
-    // The demo layout writes an attempt under another header than the one it was
+    // This layout writes an attempt under another header than the one it was
     // generated after: no prompt extends the previous sequence.
     assert!(
         out.chains
@@ -381,11 +391,11 @@ fn chains_are_continued_until_truncation_drops_an_attempt() {
             for j in 1..c.attempts.len() {
                 let (p, a) = (&c.attempts[j - 1], &c.attempts[j]);
                 // Continued exactly when no attempt was dropped (attempt 3 on drops
-                // one), the previous one did not end with EOS, and the next prompt
-                // extends the sequence: its text ends with at most one line break.
+                // one) and the next prompt extends the sequence: its text ends with at
+                // most one line break. An EOS does not stop it: append drops the EOS.
                 let extends = format!("{}\nAttempt:\n", p.text.trim_end_matches(['\n', '\r']))
                     .starts_with(&p.text);
-                let expected = j <= 2 && p.finish_reason != FinishReason::Eos && extends;
+                let expected = j <= 2 && extends;
                 assert_eq!(a.continued, expected, "seed {seed}, attempt {j}: {p:?}");
                 continued += usize::from(a.continued);
             }
@@ -511,7 +521,7 @@ fn the_verifier_sees_earlier_attempts_when_asked() {
         assert!(!expected.is_empty());
         assert_eq!(*v.questions.lock().unwrap(), expected);
         if context == VerifierContext::EarlierAttempts {
-            assert!(expected.iter().any(|q| q.contains("\nPrevious attempt:\n")));
+            assert!(expected.iter().any(|q| q.contains("\nAttempt:\n")));
         }
     }
 }
