@@ -8,6 +8,7 @@ use serde::Deserialize;
 use ttc_core::{SamplingParams, ScoreAggregation, Selector};
 use ttc_dataset::GradeMode;
 use ttc_prm_verifier::AdapterConfig;
+use ttc_reviser::ReviserSettings;
 use ttc_search::SearchSettings;
 
 use crate::settings::RuntimeSection;
@@ -24,6 +25,19 @@ pub(crate) struct RunFile {
     pub(crate) search: SearchSection,
     #[serde(default)]
     pub(crate) answers: AnswersSection,
+    pub(crate) reviser: Option<ReviserSection>,
+    /// Revision settings (layout, context, sampling); every key optional.
+    #[serde(default)]
+    pub(crate) revision: ReviserSettings,
+}
+
+/// `[reviser]`: the revision model and, optionally, the ORM that scores its attempts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct ReviserSection {
+    pub(crate) model: PathBuf,
+    pub(crate) max_batch: Option<usize>,
+    pub(crate) verifier: Option<VerifierSection>,
 }
 
 /// `[generator]`: the policy model and its prompt.
@@ -130,6 +144,12 @@ impl RunFile {
         }
         if let Some(v) = &mut file.verifier {
             v.model = base.join(&v.model);
+        }
+        if let Some(r) = &mut file.reviser {
+            r.model = base.join(&r.model);
+            if let Some(v) = &mut r.verifier {
+                v.model = base.join(&v.model);
+            }
         }
         Ok(file)
     }

@@ -1,15 +1,16 @@
 //! `ttc solve`: answer one question with a search strategy under a budget.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use ttc_core::{AnswerFormat, Generator, Selector, Verifier};
+use ttc_core::{AnswerFormat, Generator, RuntimeSettings, Selector, Verifier};
 use ttc_generator::OnnxGenerator;
 use ttc_prm_verifier::PrmVerifier;
+use ttc_reviser::{ChainSplit, Reviser, parse_ratio};
 use ttc_search::{BeamWidth, SearchOutcome, Searcher, Strategy};
 
-use crate::run_file::RunFile;
+use crate::run_file::{RunFile, VerifierSection};
 use crate::settings::RuntimeArgs;
 
 /// Answer one question with a search strategy under a budget of N generations.
@@ -33,6 +34,13 @@ pub(crate) struct SolveArgs {
     /// Lookahead steps k (lookahead only).
     #[arg(long, default_value_t = 1)]
     lookahead: usize,
+    /// Revisions: chain length / number of chains, a power of two such as 4, 1 or 1/4.
+    #[arg(long, default_value = "1")]
+    sequential_ratio: String,
+    /// Revisions: how answers are chosen over all chains; default weighted with an
+    /// ORM in [reviser.verifier], else majority.
+    #[arg(long, value_enum)]
+    selector: Option<SelectorArg>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -60,6 +68,15 @@ enum StrategyArg {
     Lookahead,
     /// Diverse verifier tree search: N/M subtrees.
     Dvts,
+    /// Revision chains (the [reviser] model), split by --sequential-ratio.
+    Revise,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SelectorArg {
+    Majority,
+    Weighted,
+    Naive,
 }
 
 fn parse_width(s: &str) -> Result<BeamWidth, String> {
@@ -75,8 +92,9 @@ fn parse_width(s: &str) -> Result<BeamWidth, String> {
 }
 
 impl SolveArgs {
-    fn strategy(&self) -> Strategy {
-        match self.strategy {
+    /// The search strategy; `None` for revisions.
+    fn strategy(&self) -> Option<Strategy> {
+        Some(match self.strategy {
             StrategyArg::Majority => Strategy::BestOfN {
                 selector: Selector::Majority,
             },
@@ -95,8 +113,95 @@ impl SolveArgs {
                 lookahead: self.lookahead.max(1),
             },
             StrategyArg::Dvts => Strategy::Dvts { width: self.width },
-        }
+            StrategyArg::Revise => return None,
+        })
     }
+}
+
+fn load_verifier(
+    v: &VerifierSection,
+    runtime: &RuntimeSettings,
+    config: &Path,
+) -> Result<PrmVerifier> {
+    let adapter = v
+        .adapter
+        .resolve()
+        .with_context(|| format!("{}: adapter of {}", config.display(), v.model.display()))?;
+    let mut verifier = PrmVerifier::load(&v.model, &adapter, runtime)?;
+    if let Some(rows) = v.max_batch {
+        verifier = verifier.with_max_batch(rows);
+    }
+    Ok(verifier)
+}
+
+fn write_outcome<T: serde::Serialize>(
+    args: &SolveArgs,
+    full: &T,
+    brief: &T,
+    answer: Option<&str>,
+) -> Result<()> {
+    if let Some(path) = &args.trace {
+        let text = serde_json::to_string_pretty(full)?;
+        std::fs::write(path, text).with_context(|| format!("writing trace {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(brief)?);
+    } else {
+        println!("{}", answer.unwrap_or("(no answer)"));
+    }
+    Ok(())
+}
+
+fn revise(
+    args: &SolveArgs,
+    file: &RunFile,
+    config: &Path,
+    runtime: &RuntimeSettings,
+) -> Result<()> {
+    let Some(section) = &file.reviser else {
+        bail!(
+            "{}: --strategy revise needs a [reviser] table with `model = \"DIR\"`",
+            config.display()
+        );
+    };
+    // Check the split before loading anything.
+    let split = ChainSplit::from_ratio(args.budget, parse_ratio(&args.sequential_ratio)?)?;
+    let mut generator = OnnxGenerator::load(&section.model, runtime)?;
+    if let Some(rows) = section.max_batch {
+        generator = generator.with_max_batch(rows);
+    }
+    let verifier = section
+        .verifier
+        .as_ref()
+        .map(|v| load_verifier(v, runtime, config))
+        .transpose()?;
+    let selector = match (args.selector, &verifier) {
+        (Some(SelectorArg::Majority), _) => Selector::Majority,
+        (Some(SelectorArg::Weighted), _) => Selector::Weighted,
+        (Some(SelectorArg::Naive), _) => Selector::Naive,
+        (None, Some(_)) => Selector::Weighted,
+        (None, None) => Selector::Majority,
+    };
+    let answers = file.answers.grade_mode();
+    let reviser = Reviser {
+        generator: &generator,
+        verifier: verifier.as_ref().map(|v| v as &dyn Verifier),
+        answers: &answers as &dyn AnswerFormat,
+        settings: &file.revision,
+    };
+    let began = Instant::now();
+    let outcome = reviser.solve(&args.question, split, selector, args.seed)?;
+    let c = &outcome.compute;
+    tracing::info!(
+        strategy = %outcome.strategy,
+        budget = outcome.budget,
+        generated_tokens = c.generated_tokens,
+        verifier_tokens = c.verifier_tokens,
+        flops = format!("{:.3e}", c.total_flops()),
+        seconds = format!("{:.2}", began.elapsed().as_secs_f64()),
+        "revisions done"
+    );
+    write_outcome(args, &outcome, &outcome, outcome.answer.as_deref())
 }
 
 pub(crate) fn run(args: SolveArgs) -> Result<()> {
@@ -107,9 +212,11 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
     };
     let file = RunFile::load(&config)?;
     let runtime = args.runtime.resolve_with(&file.runtime)?;
+    let Some(strategy) = args.strategy() else {
+        return revise(&args, &file, &config, &runtime);
+    };
     let gen_section = file.generator(&config)?;
     let settings = file.search_settings(gen_section);
-    let strategy = args.strategy();
     let mut generator = OnnxGenerator::load(&gen_section.model, &runtime)?;
     if let Some(rows) = gen_section.max_batch {
         generator = generator.with_max_batch(rows);
@@ -160,21 +267,9 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
         provider = %generator.info().provider.active,
         "search done"
     );
-    if let Some(path) = &args.trace {
-        let text = serde_json::to_string_pretty(&outcome)?;
-        std::fs::write(path, text).with_context(|| format!("writing trace {}", path.display()))?;
-    }
-    if args.json {
-        let brief = SearchOutcome {
-            trace: Vec::new(),
-            ..outcome
-        };
-        println!("{}", serde_json::to_string(&brief)?);
-    } else {
-        match &outcome.answer {
-            Some(a) => println!("{a}"),
-            None => println!("(no answer)"),
-        }
-    }
-    Ok(())
+    let brief = SearchOutcome {
+        trace: Vec::new(),
+        ..outcome.clone()
+    };
+    write_outcome(&args, &outcome, &brief, outcome.answer.as_deref())
 }

@@ -319,3 +319,51 @@ fn solve_reports_bad_run_files() {
     let out = ttc(&["solve", "q"]);
     assert!(stderr(&out).contains("--config"), "{}", stderr(&out));
 }
+
+#[test]
+fn solve_with_revisions_splits_the_budget_into_chains() {
+    let run = config("fixtures.toml");
+    let trace = std::env::temp_dir().join(format!("ttc-trace-revise-{}.json", std::process::id()));
+    let out = ttc(&[
+        "solve",
+        "--config",
+        run.to_str().unwrap(),
+        "--strategy",
+        "revise",
+        "--budget",
+        "16",
+        "--sequential-ratio",
+        "4",
+        "--trace",
+        trace.to_str().unwrap(),
+        "Start with 3. Add 4. What is the result?",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let full: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    std::fs::remove_file(&trace).ok();
+    assert_eq!(full["split"]["chains"], 2);
+    assert_eq!(full["split"]["length"], 8);
+    assert_eq!(full["selector"], "weighted", "an ORM is configured");
+    assert_eq!(full["compute"]["generations"], 16);
+    let chains = full["chains"].as_array().unwrap();
+    assert!(
+        chains
+            .iter()
+            .all(|c| c["attempts"].as_array().unwrap().len() == 8)
+    );
+    let bad = ttc(&[
+        "solve",
+        "--config",
+        run.to_str().unwrap(),
+        "--strategy",
+        "revise",
+        "--budget",
+        "16",
+        "--sequential-ratio",
+        "3",
+        "q",
+    ]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("power of two"), "{}", stderr(&bad));
+}

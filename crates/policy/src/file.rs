@@ -1,0 +1,641 @@
+//! The policy file: what was fitted, on what, and how to apply it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use ttc_core::{Error, Result};
+
+use crate::fit::Fit;
+use crate::sweep::{Param, Setting};
+
+/// The policy file format this crate reads and writes.
+pub const POLICY_FORMAT: u32 = 1;
+
+/// Where a policy came from. The caller fills every field; nothing is read from git.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Provenance {
+    /// Role to model, e.g. `generator = "Qwen2.5-0.5B-Instruct"`, `verifier = "..."`.
+    pub models: BTreeMap<String, String>,
+    /// The questions the sweep ran on, e.g. `MATH-500 test`.
+    pub dataset: String,
+    /// The sweep file the policy was fitted on.
+    pub sweep: String,
+    /// When it was fitted (free text, e.g. an ISO date).
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// The difficulty bin edges the sweep's bins were made with: the same shape as
+/// `ttc_difficulty::BinEdges` in files (`statistic`, `bins`, `edges`), so a caller can
+/// hand them over with `BinEdges::new(statistic.parse()?, edges)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DifficultyEdges {
+    /// `mean-verifier-score` (predicted, usable at inference) or `pass-at-1` (oracle).
+    pub statistic: String,
+    pub bins: usize,
+    /// Non-increasing; a value v is in bin `1 + #{e : v < e}` (bin 1 the easiest).
+    pub edges: Vec<f64>,
+}
+
+impl DifficultyEdges {
+    /// The bin (1 = easiest) of a question whose difficulty statistic is `value`.
+    pub fn bin(&self, value: f64) -> Result<usize> {
+        if value.is_nan() {
+            return Err(Error::invalid("difficulty value", "NaN cannot be binned"));
+        }
+        Ok(1 + self.edges.partition_point(|&e| value < e))
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.statistic.trim().is_empty() {
+            return Err(
+                "`difficulty.statistic` is empty; use `mean-verifier-score` or `pass-at-1`".into(),
+            );
+        }
+        if self.bins != self.edges.len() + 1 {
+            return Err(format!(
+                "`difficulty.bins = {}` but {} edges are given; k bins need k - 1 edges",
+                self.bins,
+                self.edges.len()
+            ));
+        }
+        if self.edges.iter().any(|e| e.is_nan()) {
+            return Err("`difficulty.edges` holds NaN".into());
+        }
+        if let Some(i) = self.edges.windows(2).position(|w| w[1] > w[0]) {
+            return Err(format!(
+                "`difficulty.edges` increase at edge {} ({} after {}); edges run from the \
+                 easiest boundary down",
+                i + 2,
+                self.edges[i + 1],
+                self.edges[i]
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the policy was fitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FitSummary {
+    /// Cross-validation folds (always 2, as in the paper).
+    pub folds: u32,
+    /// Seed of the question hash that split the folds.
+    pub fold_seed: u64,
+    /// Sweep records and distinct questions fitted on.
+    pub records: usize,
+    pub questions: usize,
+}
+
+/// The setting chosen for one (bin, budget).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Choice {
+    pub bin: usize,
+    pub budget: usize,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Param>,
+    /// Accuracy on all the cell's questions (in-sample).
+    pub accuracy: f64,
+    /// Two-fold cross-validated accuracy, when both folds had questions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_accuracy: Option<f64>,
+    pub questions: usize,
+    pub mean_generations: f64,
+    pub mean_flops: f64,
+}
+
+impl Choice {
+    pub fn setting(&self) -> Setting {
+        Setting {
+            method: self.method.clone(),
+            params: self.params.clone(),
+        }
+    }
+}
+
+/// A compute-optimal policy: for each difficulty bin and budget, the setting to run.
+///
+/// In TOML (keys kebab-case, unknown keys rejected):
+///
+/// ```toml
+/// format = 1
+///
+/// [provenance]
+/// dataset = "MATH-500 test"
+/// sweep = "runs/sweep.jsonl"
+/// created = "2025-01-31"
+///
+/// [provenance.models]
+/// generator = "Qwen2.5-0.5B-Instruct"
+/// verifier = "prm-0.5b"
+///
+/// [difficulty]
+/// statistic = "mean-verifier-score"
+/// bins = 5
+/// edges = [0.81, 0.66, 0.43, 0.2]
+///
+/// [fit]
+/// folds = 2
+/// fold-seed = 0
+/// records = 12000
+/// questions = 500
+///
+/// [[choice]]
+/// bin = 1
+/// budget = 4
+/// method = "best-of-n-weighted"
+/// accuracy = 0.92
+/// held-out-accuracy = 0.9
+/// questions = 100
+/// mean-generations = 4.0
+/// mean-flops = 1.2e12
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Policy {
+    pub format: u32,
+    pub provenance: Provenance,
+    pub difficulty: DifficultyEdges,
+    pub fit: FitSummary,
+    /// Ordered by bin, then budget.
+    #[serde(rename = "choice")]
+    pub choices: Vec<Choice>,
+}
+
+/// The result of applying a policy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lookup<'a> {
+    pub choice: &'a Choice,
+    /// The budget asked for; `choice.budget` is the largest fitted budget not above it.
+    pub requested: usize,
+}
+
+impl Lookup<'_> {
+    /// Whether the policy was fitted at exactly the requested budget.
+    pub fn exact(&self) -> bool {
+        self.choice.budget == self.requested
+    }
+}
+
+impl Fit {
+    /// Writes the fit down as a policy: every cell's best setting, with the
+    /// difficulty edges the sweep's bins came from and the caller's provenance.
+    pub fn to_policy(&self, provenance: Provenance, difficulty: DifficultyEdges) -> Result<Policy> {
+        let choices = self
+            .cells
+            .iter()
+            .map(|c| {
+                let best = c.best();
+                Choice {
+                    bin: c.bin,
+                    budget: c.budget,
+                    method: best.setting.method.clone(),
+                    params: best.setting.params.clone(),
+                    accuracy: best.accuracy,
+                    held_out_accuracy: c.held_out_accuracy,
+                    questions: c.questions,
+                    mean_generations: best.mean_cost.generations,
+                    mean_flops: best.mean_cost.flops,
+                }
+            })
+            .collect();
+        let policy = Policy {
+            format: POLICY_FORMAT,
+            provenance,
+            difficulty,
+            fit: FitSummary {
+                folds: 2,
+                fold_seed: self.fold_seed,
+                records: self.records,
+                questions: self.questions,
+            },
+            choices,
+        };
+        policy
+            .check()
+            .map_err(|(_, m)| Error::invalid("policy", m))?;
+        Ok(policy)
+    }
+}
+
+impl Policy {
+    /// The setting for a question of difficulty `bin` at `budget`: the choice at the
+    /// largest fitted budget not above `budget`. Fails, saying what is available,
+    /// when the bin is outside the policy or `budget` is below every fitted budget.
+    pub fn choose(&self, bin: usize, budget: usize) -> Result<Lookup<'_>> {
+        if !(1..=self.difficulty.bins).contains(&bin) {
+            return Err(Error::invalid(
+                "difficulty bin",
+                format!(
+                    "bin {bin} is outside this policy's bins 1..={}",
+                    self.difficulty.bins
+                ),
+            ));
+        }
+        let mut fitted = self.choices.iter().filter(|c| c.bin == bin).peekable();
+        if fitted.peek().is_none() {
+            return Err(Error::invalid(
+                "difficulty bin",
+                format!("the policy has no choice for bin {bin}; the sweep had no question in it"),
+            ));
+        }
+        let mut smallest = usize::MAX;
+        let mut best: Option<&Choice> = None;
+        for c in fitted {
+            smallest = smallest.min(c.budget);
+            if c.budget <= budget && best.is_none_or(|b| c.budget > b.budget) {
+                best = Some(c);
+            }
+        }
+        let choice = best.ok_or_else(|| {
+            Error::invalid(
+                "budget",
+                format!(
+                    "N = {budget} is below the smallest budget the policy was fitted at for \
+                     bin {bin} ({smallest}); give at least {smallest} generations or refit with \
+                     smaller budgets"
+                ),
+            )
+        })?;
+        Ok(Lookup {
+            choice,
+            requested: budget,
+        })
+    }
+
+    /// Bins `value` (the difficulty statistic, e.g. a probe's mean verifier score)
+    /// with the policy's edges, then [`Policy::choose`]s.
+    pub fn choose_for_value(&self, value: f64, budget: usize) -> Result<Lookup<'_>> {
+        self.choose(self.difficulty.bin(value)?, budget)
+    }
+
+    /// The fitted budgets, ascending.
+    pub fn budgets(&self) -> Vec<usize> {
+        let mut b: Vec<usize> = self.choices.iter().map(|c| c.budget).collect();
+        b.sort_unstable();
+        b.dedup();
+        b
+    }
+
+    /// The policy as TOML, after a comment that says what the file is.
+    pub fn to_toml(&self) -> Result<String> {
+        self.check().map_err(|(_, m)| Error::invalid("policy", m))?;
+        let body = toml::to_string(self)
+            .map_err(|e| Error::invalid("policy", format!("cannot write it as TOML: {e}")))?;
+        Ok(format!(
+            "# ttc compute-optimal policy (method.md §5): for each difficulty bin (1 = easiest)\n\
+             # and budget N, the setting with the highest accuracy on the sweep. At inference,\n\
+             # use the choice at the largest budget <= N. held-out-accuracy is two-fold\n\
+             # cross-validated over questions.\n\n{body}"
+        ))
+    }
+
+    /// Reads a policy from TOML text; `origin` names it in errors (a path or `<memory>`).
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        let policy: Policy = toml::from_str(text).map_err(|e| {
+            Error::invalid(
+                format!("policy file {}", origin.display()),
+                format!("{e}\nfix the file or refit the policy"),
+            )
+        })?;
+        policy.check().map_err(|(choice, m)| {
+            let at = choice
+                .and_then(|i| choice_line(text, i))
+                .map(|line| format!("{}:{line}", origin.display()))
+                .unwrap_or_else(|| origin.display().to_string());
+            Error::invalid(format!("policy file {at}"), m)
+        })?;
+        Ok(policy)
+    }
+
+    /// Reads a policy file.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Policy::from_toml(&text, path)
+    }
+
+    /// Writes the policy file (creating parent folders, replacing the file).
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let text = self.to_toml()?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    }
+
+    /// Checks the policy as a whole; on failure, the index of the offending choice
+    /// (if one) and what to fix.
+    fn check(&self) -> std::result::Result<(), (Option<usize>, String)> {
+        if self.format != POLICY_FORMAT {
+            return Err((
+                None,
+                format!(
+                    "`format = {}` is not supported (this ttc reads format {POLICY_FORMAT}); refit the policy",
+                    self.format
+                ),
+            ));
+        }
+        let p = &self.provenance;
+        for (name, value) in [
+            ("dataset", &p.dataset),
+            ("sweep", &p.sweep),
+            ("created", &p.created),
+        ] {
+            if value.trim().is_empty() {
+                return Err((
+                    None,
+                    format!("`provenance.{name}` is empty; say where the policy came from"),
+                ));
+            }
+        }
+        if p.models.is_empty() {
+            return Err((
+                None,
+                "`provenance.models` is empty; name the models by role, e.g. generator and verifier".into(),
+            ));
+        }
+        if self.fit.folds != 2 {
+            return Err((
+                None,
+                format!(
+                    "`fit.folds = {}`; policies are fitted with 2 folds",
+                    self.fit.folds
+                ),
+            ));
+        }
+        self.difficulty.check().map_err(|m| (None, m))?;
+        let mut seen = HashSet::new();
+        for (i, c) in self.choices.iter().enumerate() {
+            let at = |m: String| {
+                (
+                    Some(i),
+                    format!("choice {} (bin {}, budget {}): {m}", i + 1, c.bin, c.budget),
+                )
+            };
+            if !(1..=self.difficulty.bins).contains(&c.bin) {
+                return Err(at(format!(
+                    "bin {} is outside the difficulty bins 1..={}",
+                    c.bin, self.difficulty.bins
+                )));
+            }
+            if c.budget == 0 {
+                return Err(at("`budget` is 0; budgets start at 1".into()));
+            }
+            if !seen.insert((c.bin, c.budget)) {
+                return Err(at(
+                    "a second choice for this bin and budget; keep one".into()
+                ));
+            }
+            c.setting().validate().map_err(at)?;
+            for (name, v) in [
+                ("accuracy", Some(c.accuracy)),
+                ("held-out-accuracy", c.held_out_accuracy),
+            ] {
+                if let Some(v) = v
+                    && !(0.0..=1.0).contains(&v)
+                {
+                    return Err(at(format!("`{name} = {v}` is not in [0, 1]")));
+                }
+            }
+            for (name, v) in [
+                ("mean-generations", c.mean_generations),
+                ("mean-flops", c.mean_flops),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(at(format!(
+                        "`{name} = {v}`; use a finite, non-negative number"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line of the `index`-th `[[choice]]` header in `text`.
+fn choice_line(text: &str, index: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == "[[choice]]")
+        .nth(index)
+        .map(|(n, _)| n + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(bin: usize, budget: usize, method: &str) -> Choice {
+        Choice {
+            bin,
+            budget,
+            method: method.into(),
+            params: BTreeMap::new(),
+            accuracy: 0.5,
+            held_out_accuracy: Some(0.4),
+            questions: 10,
+            mean_generations: budget as f64,
+            mean_flops: 1e9,
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            format: POLICY_FORMAT,
+            provenance: Provenance {
+                models: BTreeMap::from([("generator".to_string(), "tiny-llama".to_string())]),
+                dataset: "demo test".into(),
+                sweep: "runs/sweep.jsonl".into(),
+                created: "2025-01-31".into(),
+                notes: None,
+            },
+            difficulty: DifficultyEdges {
+                statistic: "mean-verifier-score".into(),
+                bins: 3,
+                edges: vec![0.7, 0.3],
+            },
+            fit: FitSummary {
+                folds: 2,
+                fold_seed: 0,
+                records: 60,
+                questions: 10,
+            },
+            choices: vec![
+                choice(1, 4, "best-of-n-weighted"),
+                choice(1, 16, "majority"),
+                choice(1, 64, "best-of-n-weighted"),
+                choice(2, 4, "beam-m4"),
+                choice(2, 16, "beam-m4"),
+                choice(3, 16, "dvts-m4"),
+            ],
+        }
+    }
+
+    #[test]
+    fn choose_takes_the_largest_fitted_budget_not_above() {
+        let p = policy();
+        let l = p.choose(1, 16).unwrap();
+        assert_eq!(
+            (l.choice.method.as_str(), l.choice.budget, l.exact()),
+            ("majority", 16, true)
+        );
+        let l = p.choose(1, 63).unwrap();
+        assert_eq!((l.choice.budget, l.exact(), l.requested), (16, false, 63));
+        let l = p.choose(1, 1000).unwrap();
+        assert_eq!(l.choice.budget, 64);
+        assert_eq!(p.choose(2, 100).unwrap().choice.budget, 16);
+        assert_eq!(p.budgets(), vec![4, 16, 64]);
+    }
+
+    #[test]
+    fn choose_explains_what_is_missing() {
+        let p = policy();
+        let err = p.choose(3, 8).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "N = 8 is below the smallest budget the policy was fitted at for bin 3 (16)"
+            ),
+            "{err}"
+        );
+        let err = p.choose(4, 8).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("bin 4 is outside this policy's bins 1..=3"),
+            "{err}"
+        );
+        let err = p.choose(0, 8).unwrap_err();
+        assert!(err.to_string().contains("bin 0 is outside"), "{err}");
+        let mut p = policy();
+        p.choices.retain(|c| c.bin != 2);
+        let err = p.choose(2, 8).unwrap_err();
+        assert!(err.to_string().contains("no choice for bin 2"), "{err}");
+    }
+
+    #[test]
+    fn choose_for_value_bins_with_the_edges() {
+        let p = policy();
+        assert_eq!(
+            p.choose_for_value(0.9, 16).unwrap().choice.method,
+            "majority"
+        );
+        assert_eq!(p.choose_for_value(0.7, 16).unwrap().choice.bin, 1);
+        assert_eq!(
+            p.choose_for_value(0.5, 16).unwrap().choice.method,
+            "beam-m4"
+        );
+        assert_eq!(
+            p.choose_for_value(0.1, 16).unwrap().choice.method,
+            "dvts-m4"
+        );
+        assert!(p.choose_for_value(f64::NAN, 16).is_err());
+    }
+
+    #[test]
+    fn toml_round_trips_exactly() {
+        let mut p = policy();
+        p.choices[0]
+            .params
+            .insert("temperature".into(), Param::Float(0.8));
+        p.choices[1].held_out_accuracy = None;
+        p.provenance.notes = Some("first fit".into());
+        let text = p.to_toml().unwrap();
+        assert!(text.starts_with("# ttc compute-optimal policy"), "{text}");
+        assert_eq!(Policy::from_toml(&text, Path::new("p.toml")).unwrap(), p);
+    }
+
+    #[test]
+    fn validation_errors_name_the_file_line_and_choice() {
+        let text = policy().to_toml().unwrap();
+        let bad = text.replacen("method = \"beam-m4\"", "method = \"\"", 1);
+        let err = Policy::from_toml(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        let line = bad.lines().position(|l| l == "method = \"\"").unwrap();
+        // The 4th [[choice]] header sits a few lines above the bad method line.
+        let header = choice_line(&bad, 3).unwrap();
+        assert!(header <= line, "{header} {line}");
+        assert!(
+            err.contains(&format!(
+                "policy file p.toml:{header}: choice 4 (bin 2, budget 4): `method` is empty"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn whole_file_checks() {
+        let mut p = policy();
+        p.format = 2;
+        assert!(
+            p.to_toml()
+                .unwrap_err()
+                .to_string()
+                .contains("`format = 2` is not supported")
+        );
+        let mut p = policy();
+        p.provenance.dataset = " ".into();
+        assert!(
+            p.to_toml()
+                .unwrap_err()
+                .to_string()
+                .contains("`provenance.dataset` is empty")
+        );
+        let mut p = policy();
+        p.provenance.models.clear();
+        assert!(
+            p.to_toml()
+                .unwrap_err()
+                .to_string()
+                .contains("`provenance.models` is empty")
+        );
+        let mut p = policy();
+        p.difficulty.bins = 5;
+        assert!(
+            p.to_toml()
+                .unwrap_err()
+                .to_string()
+                .contains("`difficulty.bins = 5` but 2 edges")
+        );
+        let mut p = policy();
+        p.difficulty.edges = vec![0.3, 0.7];
+        assert!(
+            p.to_toml()
+                .unwrap_err()
+                .to_string()
+                .contains("increase at edge 2")
+        );
+        let mut p = policy();
+        p.choices.push(choice(1, 4, "x"));
+        assert!(
+            p.to_toml()
+                .unwrap_err()
+                .to_string()
+                .contains("a second choice for this bin and budget")
+        );
+        let mut p = policy();
+        p.choices[2].accuracy = 1.5;
+        assert!(
+            p.to_toml()
+                .unwrap_err()
+                .to_string()
+                .contains("choice 3 (bin 1, budget 64): `accuracy = 1.5`")
+        );
+        let mut p = policy();
+        p.choices[5].bin = 4;
+        assert!(
+            p.to_toml()
+                .unwrap_err()
+                .to_string()
+                .contains("bin 4 is outside the difficulty bins 1..=3")
+        );
+    }
+}

@@ -1,0 +1,461 @@
+//! Sweep results: one record per (question, setting, budget, seed), as JSON Lines.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use ttc_core::{Compute, Error, Result};
+
+/// One hyperparameter value of a setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Param {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl fmt::Display for Param {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Param::Bool(b) => write!(f, "{b}"),
+            Param::Int(i) => write!(f, "{i}"),
+            Param::Float(x) => write!(f, "{x}"),
+            Param::Text(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// A method and its hyperparameters: what the policy chooses between.
+///
+/// `method` is the strategy's label (`majority`, `best-of-n-weighted`, `beam-m4`,
+/// `lookahead-m4-k1`, `dvts-m4`, `revise-c4x4`, ...), which already names the swept
+/// hyperparameters; `params` holds any others (e.g. a temperature). Two settings are
+/// the same when their [`Setting::key`]s are: `beam-m4`, or `beam-m4{temperature=0.8}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setting {
+    pub method: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Param>,
+}
+
+impl Setting {
+    /// A setting with no extra parameters.
+    pub fn method(label: impl Into<String>) -> Self {
+        Setting {
+            method: label.into(),
+            params: BTreeMap::new(),
+        }
+    }
+
+    /// The canonical name: the method, then the parameters in key order in braces.
+    pub fn key(&self) -> String {
+        self.to_string()
+    }
+
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
+        validate_setting(&self.method, &self.params)
+    }
+}
+
+fn validate_setting(
+    method: &str,
+    params: &BTreeMap<String, Param>,
+) -> std::result::Result<(), String> {
+    if method.trim().is_empty() {
+        return Err("`method` is empty; give the strategy's label, e.g. `beam-m4`".into());
+    }
+    for (k, v) in params {
+        if let Param::Float(x) = v
+            && !x.is_finite()
+        {
+            return Err(format!("parameter `{k}` is {x}; use a finite number"));
+        }
+    }
+    Ok(())
+}
+
+fn write_key(method: &str, params: &BTreeMap<String, Param>) -> String {
+    let mut key = method.to_string();
+    if !params.is_empty() {
+        key.push('{');
+        for (i, (k, v)) in params.iter().enumerate() {
+            if i > 0 {
+                key.push(',');
+            }
+            key.push_str(&format!("{k}={v}"));
+        }
+        key.push('}');
+    }
+    key
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&write_key(&self.method, &self.params))
+    }
+}
+
+/// What one run cost: generations (the paper's unit), generated tokens, and FLOPs of
+/// every model that ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cost {
+    pub generations: usize,
+    /// Tokens sampled by the generator (and reviser).
+    pub tokens: usize,
+    /// 2 x parameters x processed tokens, summed over the models that ran.
+    pub flops: f64,
+}
+
+impl From<&Compute> for Cost {
+    fn from(c: &Compute) -> Self {
+        Cost {
+            generations: c.generations,
+            tokens: c.generated_tokens,
+            flops: c.total_flops(),
+        }
+    }
+}
+
+/// One run of one setting on one question at one budget with one seed.
+///
+/// As a JSON line (`params` may be left out when empty):
+/// `{"question":"test/algebra/1.json","bin":2,"method":"beam-m4","params":{"temperature":0.8},"budget":16,"seed":0,"correct":true,"compute":{"generations":16,"tokens":5120,"flops":1.2e12}}`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRecord {
+    pub question: String,
+    /// Difficulty bin, 1 = easiest (oracle or predicted; the policy file says which).
+    pub bin: usize,
+    /// The strategy's label, e.g. `beam-m4` (see [`Setting`]).
+    pub method: String,
+    /// Further hyperparameters not named by the label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Param>,
+    /// Budget N in generations.
+    pub budget: usize,
+    pub seed: u64,
+    pub correct: bool,
+    pub compute: Cost,
+}
+
+impl SweepRecord {
+    /// The setting this record ran: its method and params.
+    pub fn setting(&self) -> Setting {
+        Setting {
+            method: self.method.clone(),
+            params: self.params.clone(),
+        }
+    }
+
+    /// The setting's canonical name ([`Setting::key`]).
+    pub fn setting_key(&self) -> String {
+        write_key(&self.method, &self.params)
+    }
+
+    /// Checks one record on its own; the message says what to fix.
+    pub(crate) fn check(&self) -> std::result::Result<(), String> {
+        if self.bin == 0 {
+            return Err("`bin` is 0; difficulty bins start at 1 (the easiest)".into());
+        }
+        if self.budget == 0 {
+            return Err("`budget` is 0; budgets are generations, at least 1".into());
+        }
+        if !(self.compute.flops.is_finite() && self.compute.flops >= 0.0) {
+            return Err(format!(
+                "`compute.flops` is {}; use a finite, non-negative number",
+                self.compute.flops
+            ));
+        }
+        validate_setting(&self.method, &self.params)
+    }
+}
+
+/// A checked set of sweep records.
+///
+/// Every record is valid on its own, each question keeps one bin throughout, and no
+/// (question, setting, budget, seed) appears twice.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sweep {
+    records: Vec<SweepRecord>,
+}
+
+impl Sweep {
+    /// Checks `records`; an error names the offending record by its index (0-based)
+    /// and, for conflicts, the other one.
+    pub fn new(records: Vec<SweepRecord>) -> Result<Self> {
+        check_all(&records, |i| format!("sweep record {i}"))?;
+        Ok(Sweep { records })
+    }
+
+    pub fn records(&self) -> &[SweepRecord] {
+        &self.records
+    }
+
+    pub fn into_records(self) -> Vec<SweepRecord> {
+        self.records
+    }
+
+    /// Reads a sweep from a JSON Lines file, one [`SweepRecord`] per line (blank lines
+    /// are skipped). A malformed, invalid or conflicting line fails with `path:line`.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut records = Vec::new();
+        let mut lines = Vec::new();
+        for (index, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| Error::io(path, e))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: SweepRecord = serde_json::from_str(&line).map_err(|e| {
+                Error::invalid(
+                    format!("sweep line {}:{}", path.display(), index + 1),
+                    format!(
+                        "{e}; fix or remove this line (each line is one JSON object with \
+                         question, bin, method, params (optional), budget, seed, correct and \
+                         compute {{generations, tokens, flops}})"
+                    ),
+                )
+            })?;
+            records.push(record);
+            lines.push(index + 1);
+        }
+        check_all(&records, |i| {
+            format!("sweep line {}:{}", path.display(), lines[i])
+        })?;
+        Ok(Sweep { records })
+    }
+
+    /// Writes the sweep as JSON Lines (creating parent folders, replacing the file).
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut out = BufWriter::new(file);
+        for record in &self.records {
+            let line = serde_json::to_string(record).map_err(|e| {
+                Error::invalid(
+                    format!("sweep record for {}", path.display()),
+                    e.to_string(),
+                )
+            })?;
+            writeln!(out, "{line}").map_err(|e| Error::io(path, e))?;
+        }
+        out.flush().map_err(|e| Error::io(path, e))
+    }
+
+    /// Accuracy against budget of one setting over all questions (mean over questions
+    /// of the mean over seeds), e.g. the best-of-N baseline for [`crate::efficiency`].
+    /// Fails when the setting is not in the sweep.
+    pub fn curve(&self, setting: &Setting) -> Result<crate::Curve> {
+        let key = setting.key();
+        // budget -> question -> (correct, runs)
+        let mut per: BTreeMap<usize, BTreeMap<&str, (usize, usize)>> = BTreeMap::new();
+        for r in self.records.iter().filter(|r| r.setting_key() == key) {
+            let e = per
+                .entry(r.budget)
+                .or_default()
+                .entry(r.question.as_str())
+                .or_default();
+            e.0 += usize::from(r.correct);
+            e.1 += 1;
+        }
+        if per.is_empty() {
+            return Err(Error::invalid(
+                "baseline setting",
+                format!("`{key}` has no records in the sweep; pick one of its settings"),
+            ));
+        }
+        let points = per
+            .into_iter()
+            .map(|(budget, qs)| {
+                let acc =
+                    qs.values().map(|(c, n)| *c as f64 / *n as f64).sum::<f64>() / qs.len() as f64;
+                (budget, acc)
+            })
+            .collect();
+        crate::Curve::new(points)
+    }
+}
+
+fn check_all(records: &[SweepRecord], name: impl Fn(usize) -> String) -> Result<()> {
+    let mut bins: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut runs: HashMap<(&str, String, usize, u64), usize> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        r.check().map_err(|m| Error::invalid(name(i), m))?;
+        let (bin, first) = *bins.entry(r.question.as_str()).or_insert((r.bin, i));
+        if bin != r.bin {
+            return Err(Error::invalid(
+                name(i),
+                format!(
+                    "question `{}` is in bin {} here but in bin {} at {}; a question has one \
+                     difficulty bin throughout the sweep",
+                    r.question,
+                    r.bin,
+                    bin,
+                    name(first)
+                ),
+            ));
+        }
+        let key = (r.question.as_str(), r.setting_key(), r.budget, r.seed);
+        if let Some(first) = runs.insert(key, i) {
+            return Err(Error::invalid(
+                name(i),
+                format!(
+                    "question `{}`, setting `{}`, budget {}, seed {} was already recorded at {}; \
+                     remove the duplicate (or give the repeat its own seed)",
+                    r.question,
+                    r.setting_key(),
+                    r.budget,
+                    r.seed,
+                    name(first)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(q: &str, bin: usize, method: &str, budget: usize, seed: u64) -> SweepRecord {
+        SweepRecord {
+            question: q.into(),
+            bin,
+            method: method.into(),
+            params: BTreeMap::new(),
+            budget,
+            seed,
+            correct: true,
+            compute: Cost::default(),
+        }
+    }
+
+    #[test]
+    fn setting_keys_are_canonical() {
+        let mut s = Setting::method("beam-m4");
+        assert_eq!(s.key(), "beam-m4");
+        s.params.insert("temperature".into(), Param::Float(0.8));
+        s.params
+            .insert("aggregation".into(), Param::Text("last".into()));
+        s.params.insert("rounds".into(), Param::Int(40));
+        s.params.insert("chat".into(), Param::Bool(false));
+        assert_eq!(
+            s.key(),
+            "beam-m4{aggregation=\"last\",chat=false,rounds=40,temperature=0.8}"
+        );
+    }
+
+    #[test]
+    fn params_read_from_json_keep_their_types() {
+        let s: Setting =
+            serde_json::from_str(r#"{"method":"x","params":{"a":1,"b":0.5,"c":"s","d":true}}"#)
+                .unwrap();
+        assert_eq!(s.params["a"], Param::Int(1));
+        assert_eq!(s.params["b"], Param::Float(0.5));
+        assert_eq!(s.params["c"], Param::Text("s".into()));
+        assert_eq!(s.params["d"], Param::Bool(true));
+    }
+
+    #[test]
+    fn cost_from_compute_takes_generations_generated_tokens_and_all_flops() {
+        let c = Compute {
+            generations: 16,
+            generated_tokens: 900,
+            generator_processed_tokens: 1200,
+            generator_flops: 3.0e9,
+            verifier_flops: 1.0e9,
+            ..Compute::default()
+        };
+        assert_eq!(
+            Cost::from(&c),
+            Cost {
+                generations: 16,
+                tokens: 900,
+                flops: 4.0e9
+            }
+        );
+    }
+
+    #[test]
+    fn bad_records_are_named() {
+        let err = Sweep::new(vec![record("a", 0, "m", 1, 0)]).unwrap_err();
+        assert!(
+            err.to_string().contains("sweep record 0: `bin` is 0"),
+            "{err}"
+        );
+        let err = Sweep::new(vec![record("a", 1, "m", 0, 0)]).unwrap_err();
+        assert!(err.to_string().contains("`budget` is 0"), "{err}");
+        let err = Sweep::new(vec![record("a", 1, " ", 1, 0)]).unwrap_err();
+        assert!(err.to_string().contains("`method` is empty"), "{err}");
+        let mut r = record("a", 1, "m", 1, 0);
+        r.compute.flops = f64::NAN;
+        let err = Sweep::new(vec![r]).unwrap_err();
+        assert!(err.to_string().contains("`compute.flops` is NaN"), "{err}");
+        let mut r = record("a", 1, "m", 1, 0);
+        r.params.insert("t".into(), Param::Float(f64::INFINITY));
+        assert!(Sweep::new(vec![r]).is_err());
+    }
+
+    #[test]
+    fn conflicts_name_both_records() {
+        let err =
+            Sweep::new(vec![record("a", 1, "m", 4, 0), record("a", 2, "n", 4, 0)]).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "sweep record 1: question `a` is in bin 2 here but in bin 1 at sweep record 0"
+            ),
+            "{err}"
+        );
+        let err = Sweep::new(vec![
+            record("a", 1, "m", 4, 0),
+            record("a", 1, "m", 4, 1),
+            record("a", 1, "m", 4, 0),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("seed 0 was already recorded at sweep record 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn curve_averages_seeds_then_questions() {
+        let mut records = vec![];
+        // q1 at budget 4: 1 of 2 seeds correct; q2: 2 of 2. Mean over questions: 0.75.
+        for (q, seed, ok) in [
+            ("q1", 0, true),
+            ("q1", 1, false),
+            ("q2", 0, true),
+            ("q2", 1, true),
+        ] {
+            let mut r = record(q, 1, "best-of-n-weighted", 4, seed);
+            r.correct = ok;
+            records.push(r);
+        }
+        let mut r = record("q1", 1, "best-of-n-weighted", 16, 0);
+        r.correct = false;
+        records.push(r);
+        records.push(record("q2", 1, "beam-m4", 4, 0));
+        let sweep = Sweep::new(records).unwrap();
+        let c = sweep.curve(&Setting::method("best-of-n-weighted")).unwrap();
+        assert_eq!(c.points(), &[(4, 0.75), (16, 0.0)]);
+        let err = sweep.curve(&Setting::method("dvts-m4")).unwrap_err();
+        assert!(
+            err.to_string().contains("`dvts-m4` has no records"),
+            "{err}"
+        );
+    }
+}
