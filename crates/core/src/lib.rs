@@ -8,6 +8,7 @@ mod answer;
 mod compute;
 mod error;
 mod generation;
+mod record;
 mod runtime;
 mod seed;
 mod select;
@@ -20,6 +21,7 @@ pub use generation::{
     ChatMessage, Completion, FinishReason, Generator, ModelInfo, Prompt, SamplingParams, Sequence,
     SequenceCache, StopCriteria,
 };
+pub use record::{DifficultyRecord, EvalRecord, ReferenceRecord};
 pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings};
 pub use seed::SeqRng;
 pub use select::{Selector, Vote, select};
