@@ -3,12 +3,15 @@
 //! The binary is the composition root: it turns flags and config files into
 //! resolved settings and concrete components. Logs go to stderr, data to stdout.
 
+mod analysis;
 mod data;
+mod eval;
 mod generate;
 mod grade;
 mod run_file;
 mod settings;
 mod solve;
+mod solvers;
 
 use std::process::ExitCode;
 
@@ -31,6 +34,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Answer a question with a search strategy under a budget.
     Solve(solve::SolveArgs),
+    /// Run an evaluation sweep from a run file (resumable), then fit the policy.
+    Eval(eval::EvalArgs),
     Grade(grade::GradeArgs),
     Data(data::DataArgs),
 }
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Solve(args) => solve::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Grade(args) => grade::run(args, cli.verbose),
         Command::Data(args) => data::run(args),
     };

@@ -29,6 +29,84 @@ pub(crate) struct RunFile {
     /// Revision settings (layout, context, sampling); every key optional.
     #[serde(default)]
     pub(crate) revision: ReviserSettings,
+    pub(crate) dataset: Option<DatasetSection>,
+    pub(crate) sweep: Option<SweepSection>,
+    #[serde(default)]
+    pub(crate) difficulty: DifficultySection,
+    pub(crate) reference: Option<ReferenceSection>,
+    pub(crate) output: Option<OutputSection>,
+}
+
+/// `[dataset]`: the questions of an evaluation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct DatasetSection {
+    /// JSONL with MATH-500 fields (problem, solution, answer, level, unique_id).
+    pub(crate) path: Option<PathBuf>,
+    /// Or a fixed split of the built-in demo world: `validation` or `test`.
+    pub(crate) demo_split: Option<DemoSplit>,
+    /// Only the first this many questions.
+    pub(crate) limit: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DemoSplit {
+    Validation,
+    Test,
+}
+
+/// `[sweep]`: what to run on every question.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct SweepSection {
+    /// Method labels: majority, best-of-n-weighted, best-of-n-naive, beam-m4, beam-msqrt,
+    /// lookahead-m4-k1, dvts-m4, revise-r4, revise-r1/4, ...
+    pub(crate) methods: Vec<String>,
+    /// Budgets N in generations.
+    pub(crate) budgets: Vec<usize>,
+    #[serde(default = "default_seeds")]
+    pub(crate) seeds: Vec<u64>,
+    /// How revision answers are chosen; default weighted with an ORM, else majority.
+    pub(crate) revision_selector: Option<Selector>,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+/// `[difficulty]`: samples per question for oracle (pass@1) and predicted (mean
+/// verifier score) difficulty bins.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct DifficultySection {
+    pub(crate) samples: usize,
+    pub(crate) bins: usize,
+}
+
+impl Default for DifficultySection {
+    fn default() -> Self {
+        DifficultySection {
+            samples: 16,
+            bins: 5,
+        }
+    }
+}
+
+/// `[reference]`: a larger generator answering greedily (the FLOPs-matched comparison).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct ReferenceSection {
+    pub(crate) model: PathBuf,
+    pub(crate) max_batch: Option<usize>,
+}
+
+/// `[output]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct OutputSection {
+    /// The run folder (relative to the run file): results, report and policy go here.
+    pub(crate) dir: PathBuf,
 }
 
 /// `[reviser]`: the revision model and, optionally, the ORM that scores its attempts.
@@ -144,6 +222,15 @@ impl RunFile {
         }
         if let Some(v) = &mut file.verifier {
             v.model = base.join(&v.model);
+        }
+        if let Some(d) = &mut file.dataset {
+            d.path = d.path.as_ref().map(|p| base.join(p));
+        }
+        if let Some(r) = &mut file.reference {
+            r.model = base.join(&r.model);
+        }
+        if let Some(o) = &mut file.output {
+            o.dir = base.join(&o.dir);
         }
         if let Some(r) = &mut file.reviser {
             r.model = base.join(&r.model);

@@ -118,7 +118,7 @@ impl SolveArgs {
     }
 }
 
-fn load_verifier(
+pub(crate) fn load_verifier(
     v: &VerifierSection,
     runtime: &RuntimeSettings,
     config: &Path,

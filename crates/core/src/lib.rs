@@ -12,6 +12,7 @@ mod record;
 mod runtime;
 mod seed;
 mod select;
+mod solver;
 mod verification;
 
 pub use answer::AnswerFormat;
@@ -25,4 +26,5 @@ pub use record::{DifficultyRecord, EvalRecord, ReferenceRecord};
 pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings};
 pub use seed::SeqRng;
 pub use select::{Selector, Vote, select};
+pub use solver::{Solved, Solver};
 pub use verification::{ScoreAggregation, ScoreRequest, StepScores, Verifier};

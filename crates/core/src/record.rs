@@ -34,7 +34,12 @@ pub struct EvalRecord {
 impl EvalRecord {
     /// The key a resumed run uses to skip finished work.
     pub fn key(&self) -> (String, String, usize, u64) {
-        (self.question.clone(), self.method.clone(), self.budget, self.seed)
+        (
+            self.question.clone(),
+            self.method.clone(),
+            self.budget,
+            self.seed,
+        )
     }
 }
 

@@ -367,3 +367,109 @@ fn solve_with_revisions_splits_the_budget_into_chains() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("power of two"), "{}", stderr(&bad));
 }
+
+/// Records of a run folder with wall-clock fields removed, sorted.
+fn run_records(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for name in ["results.jsonl", "difficulty.jsonl", "reference.jsonl"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        for line in text.lines() {
+            let mut v: serde_json::Value = serde_json::from_str(line).expect("whole JSON lines");
+            v.as_object_mut().unwrap().remove("seconds");
+            lines.push(format!("{name} {v}"));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn an_interrupted_eval_resumes_to_the_same_numbers() {
+    let run = config("fixtures-eval.toml");
+    let base = std::env::temp_dir().join(format!("ttc-eval-{}", std::process::id()));
+    let whole = base.join("whole");
+    let out = ttc(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--output",
+        whole.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = run_records(&whole);
+    assert!(reference.len() > 50, "{} records", reference.len());
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(table.contains("| best-of-n-weighted |"), "{table}");
+    // Kill at pseudo-random points (from the clock), resume, compare.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    for (i, frac) in [0.15, 0.45, 0.75].iter().enumerate() {
+        let dir = base.join(format!("cut{i}"));
+        let jitter = (nanos >> (8 * i)) % 200;
+        let delay = std::time::Duration::from_millis((frac * 2000.0) as u64 + jitter);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ttc"))
+            .args([
+                "eval",
+                run.to_str().unwrap(),
+                "--output",
+                dir.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        child.kill().ok();
+        child.wait().unwrap();
+        let partial = run_records(&dir).len();
+        let out = ttc(&[
+            "eval",
+            run.to_str().unwrap(),
+            "--output",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "resume {i} after {delay:?} ({partial} records): {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            run_records(&dir),
+            reference,
+            "resumed after {delay:?} with {partial} records on disk"
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), table);
+        let policy = |d: &Path| {
+            std::fs::read_to_string(d.join("policy.toml"))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with("sweep ="))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(policy(&dir), policy(&whole));
+    }
+    std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
+fn eval_refuses_to_mix_two_run_files_in_one_folder() {
+    let dir = std::env::temp_dir().join(format!("ttc-eval-mix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("run.toml"), "# another run\n").unwrap();
+    let run = config("fixtures-eval.toml");
+    let out = ttc(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--output",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("different run file"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,196 @@
+//! What `ttc eval` makes of a finished sweep: the accuracy table, difficulty bins,
+//! and the compute-optimal policy fitted on them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ttc_core::{DifficultyRecord, EvalRecord};
+use ttc_difficulty::{Binned, PassRate, QuestionScores, oracle_bins, predicted_bins};
+use ttc_orchestrator::RunFiles;
+use ttc_policy::{Cost, DifficultyEdges, FitOptions, Provenance, Sweep, SweepRecord, fit};
+
+use crate::run_file::RunFile;
+
+/// Accuracy per method (rows) and budget (columns), over questions and seeds.
+pub(crate) fn accuracy_table(records: &[EvalRecord]) -> String {
+    let budgets: BTreeSet<usize> = records.iter().map(|r| r.budget).collect();
+    let mut cells: BTreeMap<(String, usize), (usize, usize)> = BTreeMap::new();
+    let mut methods: Vec<String> = Vec::new();
+    for r in records {
+        if !methods.contains(&r.method) {
+            methods.push(r.method.clone());
+        }
+        let c = cells.entry((r.method.clone(), r.budget)).or_default();
+        c.0 += usize::from(r.correct);
+        c.1 += 1;
+    }
+    let mut out = String::from("| method |");
+    for b in &budgets {
+        let _ = write!(out, " N={b} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(budgets.len()));
+    out.push('\n');
+    for m in &methods {
+        let _ = write!(out, "| {m} |");
+        for b in &budgets {
+            match cells.get(&(m.clone(), *b)) {
+                Some((c, n)) => {
+                    let _ = write!(out, " {:.3} ({c}/{n}) |", *c as f64 / *n as f64);
+                }
+                None => out.push_str(" - |"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Oracle and predicted bins from the difficulty samples, when there are any.
+pub(crate) fn bins(
+    difficulty: &[DifficultyRecord],
+    bins: usize,
+) -> Result<Option<(Binned, Binned)>> {
+    if difficulty.is_empty() {
+        return Ok(None);
+    }
+    let rates: Vec<PassRate> = difficulty
+        .iter()
+        .map(|d| PassRate {
+            question: d.question.clone(),
+            correct: d.correct,
+            samples: d.samples,
+        })
+        .collect();
+    // A sample without a parsable answer scores 0 here and at inference alike.
+    let scores: Vec<QuestionScores> = difficulty
+        .iter()
+        .map(|d| QuestionScores {
+            question: d.question.clone(),
+            scores: if d.scores.is_empty() {
+                vec![0.0]
+            } else {
+                d.scores.clone()
+            },
+        })
+        .collect();
+    Ok(Some((
+        oracle_bins(&rates, bins)?,
+        predicted_bins(&scores, bins)?,
+    )))
+}
+
+/// Today's date as YYYY-MM-DD (UTC), for provenance.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Fits the policy on predicted bins (usable at inference) and writes `policy.toml`,
+/// `sweep.jsonl` and `bins.json` into the run folder.
+pub(crate) fn analyse(
+    out_dir: &Path,
+    files: &RunFiles,
+    file: &RunFile,
+    run_file: &Path,
+    records: &[EvalRecord],
+) -> Result<()> {
+    let difficulty: Vec<DifficultyRecord> = ttc_orchestrator::read_records(&files.difficulty)?;
+    let Some((oracle, predicted)) = bins(&difficulty, file.difficulty.bins)? else {
+        tracing::info!(
+            "no difficulty samples: no bins and no policy (add a [verifier] and [difficulty] samples > 0)"
+        );
+        return Ok(());
+    };
+    let bin_rows: Vec<serde_json::Value> = oracle
+        .questions
+        .iter()
+        .map(|q| {
+            serde_json::json!({
+                "question": q.question,
+                "oracle_bin": q.bin,
+                "pass_at_1": q.value,
+                "predicted_bin": predicted.bin_of(&q.question),
+            })
+        })
+        .collect();
+    let bins_path = out_dir.join("bins.json");
+    std::fs::write(&bins_path, serde_json::to_string_pretty(&bin_rows)?)
+        .with_context(|| format!("writing {}", bins_path.display()))?;
+    let sweep_records: Vec<SweepRecord> = records
+        .iter()
+        .filter_map(|r| {
+            predicted.bin_of(&r.question).map(|bin| SweepRecord {
+                question: r.question.clone(),
+                bin,
+                method: r.method.clone(),
+                params: BTreeMap::new(),
+                budget: r.budget,
+                seed: r.seed,
+                correct: r.correct,
+                compute: Cost::from(&r.compute),
+            })
+        })
+        .collect();
+    if sweep_records.is_empty() {
+        return Ok(());
+    }
+    let sweep = Sweep::new(sweep_records)?;
+    let sweep_path = out_dir.join("sweep.jsonl");
+    sweep.write(&sweep_path)?;
+    let fitted = fit(&sweep, &FitOptions { fold_seed: 0 })?;
+    let mut models = BTreeMap::new();
+    if let Some(g) = &file.generator {
+        models.insert("generator".to_string(), g.model.display().to_string());
+    }
+    if let Some(v) = &file.verifier {
+        models.insert("verifier".to_string(), v.model.display().to_string());
+    }
+    if let Some(r) = &file.reviser {
+        models.insert("reviser".to_string(), r.model.display().to_string());
+    }
+    let provenance = Provenance {
+        models,
+        dataset: format!("{} questions of {}", records.iter().map(|r| &r.question).collect::<BTreeSet<_>>().len(), run_file.display()),
+        sweep: sweep_path.display().to_string(),
+        created: today(),
+        notes: Some("fitted by `ttc eval` on predicted difficulty bins (mean verifier score), two-fold cross-validation".into()),
+    };
+    let edges = DifficultyEdges {
+        statistic: predicted.edges.statistic().to_string(),
+        bins: predicted.edges.bins(),
+        edges: predicted.edges.edges().to_vec(),
+    };
+    let policy = fitted.to_policy(provenance, edges)?;
+    let policy_path = out_dir.join("policy.toml");
+    policy.write(&policy_path)?;
+    tracing::info!(policy = %policy_path.display(), "compute-optimal policy written");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn today_is_a_date() {
+        let t = today();
+        assert_eq!(t.len(), 10);
+        assert!(t.starts_with("20"));
+    }
+}

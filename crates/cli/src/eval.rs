@@ -1,0 +1,308 @@
+//! `ttc eval`: run a sweep from a run file, resumably, then analyse it.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Selector, Solver, Verifier};
+use ttc_dataset::demo::{DemoWorld, Split};
+use ttc_generator::OnnxGenerator;
+use ttc_orchestrator::{Plan, Progress, Question, RunFiles};
+use ttc_prm_verifier::PrmVerifier;
+use ttc_reviser::Reviser;
+use ttc_search::{SearchSettings, Searcher};
+
+use crate::run_file::{DemoSplit, RunFile};
+use crate::settings::RuntimeArgs;
+use crate::solve::load_verifier;
+use crate::solvers::{
+    BestOfNSampler, GreedyReference, Method, ReviseSolver, SearchSolver, parse_method,
+};
+
+/// Run an evaluation sweep: every method at every budget and seed on every question.
+///
+/// Results are appended to `results.jsonl` in the output folder as each question's
+/// work completes; running the same command again resumes where it stopped and
+/// ends with the same numbers. With `[difficulty]` it also samples each question
+/// for difficulty bins, with `[reference]` it asks a larger model greedily.
+#[derive(clap::Args, Debug)]
+pub(crate) struct EvalArgs {
+    /// TOML run file with [generator], [verifier], [dataset], [sweep] and [output] tables.
+    run_file: PathBuf,
+    /// Output folder (default: the run file's [output] dir).
+    #[arg(long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Only the first this many questions (overrides [dataset] limit).
+    #[arg(long)]
+    limit: Option<usize>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+fn questions(file: &RunFile, path: &Path, limit: Option<usize>) -> Result<Vec<Question>> {
+    let Some(d) = &file.dataset else {
+        bail!(
+            "{}: no [dataset] table; give `path = \"FILE.jsonl\"` or `demo-split = \"test\"`",
+            path.display()
+        );
+    };
+    let problems = match (&d.path, d.demo_split) {
+        (Some(p), None) => ttc_dataset::read_problems(p)?,
+        (None, Some(split)) => DemoWorld::default().fixed_split(match split {
+            DemoSplit::Validation => Split::Validation,
+            DemoSplit::Test => Split::Test,
+        })?,
+        _ => bail!(
+            "{}: [dataset] needs exactly one of `path` and `demo-split`",
+            path.display()
+        ),
+    };
+    let n = limit
+        .or(d.limit)
+        .unwrap_or(problems.len())
+        .min(problems.len());
+    Ok(problems
+        .into_iter()
+        .take(n)
+        .map(|p| Question {
+            id: p.unique_id,
+            problem: p.problem,
+            answer: p.answer,
+            level: p.level,
+        })
+        .collect())
+}
+
+fn load_generator(
+    model: &Path,
+    max_batch: Option<usize>,
+    runtime: &ttc_core::RuntimeSettings,
+) -> Result<OnnxGenerator> {
+    let g = OnnxGenerator::load(model, runtime)?;
+    Ok(match max_batch {
+        Some(rows) => g.with_max_batch(rows),
+        None => g,
+    })
+}
+
+pub(crate) fn run(args: EvalArgs) -> Result<()> {
+    let path = &args.run_file;
+    let file = RunFile::load(path)?;
+    let runtime = args.runtime.resolve_with(&file.runtime)?;
+    let Some(sweep) = &file.sweep else {
+        bail!(
+            "{}: no [sweep] table; give `methods`, `budgets` and optionally `seeds`",
+            path.display()
+        );
+    };
+    let methods: Vec<Method> = sweep
+        .methods
+        .iter()
+        .map(|m| {
+            parse_method(m).map_err(|e| anyhow::anyhow!("{}: [sweep] methods: {e}", path.display()))
+        })
+        .collect::<Result<_>>()?;
+    let mut budgets = sweep.budgets.clone();
+    budgets.sort_unstable();
+    budgets.dedup();
+    if budgets.is_empty() || budgets[0] == 0 {
+        bail!(
+            "{}: [sweep] budgets must be positive numbers of generations",
+            path.display()
+        );
+    }
+    let out_dir = match (&args.output, &file.output) {
+        (Some(d), _) => d.clone(),
+        (None, Some(o)) => o.dir.clone(),
+        (None, None) => bail!("{}: no [output] dir and no --output", path.display()),
+    };
+    let questions = questions(&file, path, args.limit)?;
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    keep_run_file(path, &out_dir)?;
+
+    let gen_section = file.generator(path)?;
+    let settings = file.search_settings(gen_section);
+    let generator = load_generator(&gen_section.model, gen_section.max_batch, &runtime)?;
+    let verifier: Option<PrmVerifier> = file
+        .verifier
+        .as_ref()
+        .map(|v| load_verifier(v, &runtime, path))
+        .transpose()?;
+    let answers = file.answers.grade_mode();
+    let searcher = Searcher {
+        generator: &generator,
+        verifier: verifier.as_ref().map(|v| v as &dyn Verifier),
+        answers: &answers as &dyn AnswerFormat,
+        settings: &settings,
+    };
+    let revises = methods.iter().any(|m| matches!(m, Method::Revise(_)));
+    let reviser_model = match (&file.reviser, revises) {
+        (Some(r), true) => Some(load_generator(&r.model, r.max_batch, &runtime)?),
+        (None, true) => bail!(
+            "{}: revise-* methods need a [reviser] table",
+            path.display()
+        ),
+        _ => None,
+    };
+    let orm: Option<PrmVerifier> = match (&file.reviser, revises) {
+        (Some(r), true) => r
+            .verifier
+            .as_ref()
+            .map(|v| load_verifier(v, &runtime, path))
+            .transpose()?,
+        _ => None,
+    };
+    let revision_selector = sweep.revision_selector.unwrap_or(if orm.is_some() {
+        Selector::Weighted
+    } else {
+        Selector::Majority
+    });
+    let reviser = reviser_model.as_ref().map(|g| Reviser {
+        generator: g,
+        verifier: orm.as_ref().map(|v| v as &dyn Verifier),
+        answers: &answers as &dyn AnswerFormat,
+        settings: &file.revision,
+    });
+    let mut solvers_owned: Vec<Box<dyn Solver + '_>> = Vec::new();
+    for m in &methods {
+        solvers_owned.push(match *m {
+            Method::Search(strategy) => Box::new(SearchSolver { searcher, strategy }),
+            Method::Revise(ratio) => Box::new(ReviseSolver {
+                reviser: reviser.expect("loaded above when a revise method is listed"),
+                ratio,
+                selector: revision_selector,
+            }),
+        });
+    }
+    let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();
+    let sampler =
+        (verifier.is_some() && file.difficulty.samples > 0).then_some(BestOfNSampler { searcher });
+    let reference_model = file
+        .reference
+        .as_ref()
+        .map(|r| load_generator(&r.model, r.max_batch, &runtime))
+        .transpose()?;
+    let greedy = SearchSettings {
+        sampling: SamplingParams::GREEDY,
+        ..settings.clone()
+    };
+    let reference = reference_model.as_ref().map(|g| GreedyReference {
+        searcher: Searcher {
+            generator: g,
+            verifier: None,
+            answers: &answers as &dyn AnswerFormat,
+            settings: &greedy,
+        },
+        name: g.info().name.clone(),
+    });
+    let grade = move |gold: &str, pred: &str| {
+        ttc_dataset::grade(gold, pred, answers).is_ok_and(|v| v.correct)
+    };
+    let plan = Plan {
+        questions: &questions,
+        solvers: &solvers,
+        budgets,
+        seeds: sweep.seeds.clone(),
+        difficulty_samples: file.difficulty.samples,
+        sampler: sampler
+            .as_ref()
+            .map(|s| s as &dyn ttc_orchestrator::Sampler),
+        reference: reference
+            .as_ref()
+            .map(|r| r as &dyn ttc_orchestrator::Reference),
+        grade: &grade,
+    };
+    tracing::info!(questions = questions.len(), methods = solvers.len(), output = %out_dir.display(), "sweep starting");
+    let files = RunFiles::in_dir(&out_dir);
+    let summary = {
+        let mut bar = ProgressView::new();
+        let summary = ttc_orchestrator::run(&plan, &files, &mut |p| bar.update(p));
+        bar.finish();
+        summary?
+    };
+    tracing::info!(
+        written = summary.records_written,
+        resumed = summary.records_resumed,
+        seconds = format!("{:.1}", summary.seconds),
+        "sweep done"
+    );
+    let records: Vec<EvalRecord> = ttc_orchestrator::read_records(&files.results)?;
+    print!("{}", crate::analysis::accuracy_table(&records));
+    crate::analysis::analyse(&out_dir, &files, &file, path, &records)?;
+    Ok(())
+}
+
+/// Keeps a copy of the run file in the output folder; a resumed run with a changed
+/// run file is refused, since its records would mix two plans.
+fn keep_run_file(path: &Path, out_dir: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let kept = out_dir.join("run.toml");
+    match std::fs::read_to_string(&kept) {
+        Ok(old) if old != text => bail!(
+            "{} holds a run of a different run file ({}); use another --output folder, or delete it to start over",
+            out_dir.display(),
+            kept.display()
+        ),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            std::fs::write(&kept, text).with_context(|| format!("writing {}", kept.display()))
+        }
+    }
+}
+
+/// A progress bar with an ETA on a terminal, log lines otherwise.
+struct ProgressView {
+    bar: Option<indicatif::ProgressBar>,
+    last_logged: usize,
+}
+
+impl ProgressView {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} units  {elapsed} elapsed, ETA {eta}  {msg}",
+                )
+                .expect("valid template"),
+            );
+            bar
+        });
+        ProgressView {
+            bar,
+            last_logged: 0,
+        }
+    }
+
+    fn update(&mut self, p: Progress) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(p.total as u64);
+                bar.set_position(p.done as u64);
+                if p.resumed > 0 {
+                    bar.set_message(format!("{} resumed", p.resumed));
+                }
+            }
+            None => {
+                // Every tenth of the way, on stderr.
+                let step = (p.total / 10).max(1);
+                if p.done == p.total || p.done >= self.last_logged + step {
+                    self.last_logged = p.done;
+                    tracing::info!(
+                        done = p.done,
+                        total = p.total,
+                        resumed = p.resumed,
+                        "progress"
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}

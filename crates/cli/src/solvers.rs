@@ -1,0 +1,313 @@
+//! The methods as `Solver`s for the orchestrator, and the difficulty sampler and
+//! reference model it needs, built from concrete components.
+
+use std::collections::BTreeMap;
+
+use ttc_core::{Compute, Result, Selector, Solved, Solver, Vote, select};
+use ttc_orchestrator::{Reference, Sampler};
+use ttc_reviser::{ChainSplit, Reviser};
+use ttc_search::{BeamWidth, Searcher, Strategy};
+
+/// A method of the sweep: a search strategy or a revision split ratio.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Method {
+    Search(Strategy),
+    /// Sequential-to-parallel ratio: chain length / number of chains.
+    Revise(f64),
+}
+
+/// Parses a method label as reports print it: `majority`, `best-of-n-weighted`,
+/// `best-of-n-naive`, `beam-m4`, `beam-msqrt`, `lookahead-m4-k1`, `dvts-m4`, `revise-r4`, `revise-r1/4`.
+pub(crate) fn parse_method(label: &str) -> std::result::Result<Method, String> {
+    let width = |s: &str| -> Option<BeamWidth> {
+        match s.strip_prefix('m')? {
+            "sqrt" => Some(BeamWidth::Sqrt),
+            m => m
+                .parse()
+                .ok()
+                .filter(|&m: &usize| m >= 1)
+                .map(BeamWidth::Fixed),
+        }
+    };
+    let parsed = match label {
+        "majority" => Some(Method::Search(Strategy::BestOfN {
+            selector: Selector::Majority,
+        })),
+        "best-of-n-weighted" => Some(Method::Search(Strategy::BestOfN {
+            selector: Selector::Weighted,
+        })),
+        "best-of-n-naive" => Some(Method::Search(Strategy::BestOfN {
+            selector: Selector::Naive,
+        })),
+        _ => {
+            let parts: Vec<&str> = label.split('-').collect();
+            match parts.as_slice() {
+                ["beam", w] => width(w).map(|width| {
+                    Method::Search(Strategy::Beam {
+                        width,
+                        lookahead: 0,
+                    })
+                }),
+                ["lookahead", w, k] => {
+                    match (width(w), k.strip_prefix('k').and_then(|k| k.parse().ok())) {
+                        (Some(width), Some(lookahead)) if lookahead > 0 => {
+                            Some(Method::Search(Strategy::Beam { width, lookahead }))
+                        }
+                        _ => None,
+                    }
+                }
+                ["dvts", w] => width(w).map(|width| Method::Search(Strategy::Dvts { width })),
+                ["revise", r] => r
+                    .strip_prefix('r')
+                    .and_then(|r| ttc_reviser::parse_ratio(r).ok())
+                    .map(Method::Revise),
+                _ => None,
+            }
+        }
+    };
+    parsed.ok_or_else(|| {
+        format!(
+            "unknown method {label:?}: use majority, best-of-n-weighted, best-of-n-naive, beam-mM, \
+             beam-msqrt, lookahead-mM-kK, dvts-mM or revise-rR (R = chain length / chains, e.g. 4 or 1/4)"
+        )
+    })
+}
+
+/// The label of a revision ratio, e.g. `revise-r4`, `revise-r1/4`.
+pub(crate) fn revise_label(ratio: f64) -> String {
+    if ratio >= 1.0 {
+        format!("revise-r{}", ratio.round() as u64)
+    } else {
+        format!("revise-r1/{}", (1.0 / ratio).round() as u64)
+    }
+}
+
+/// A search strategy as a solver.
+pub(crate) struct SearchSolver<'a> {
+    pub(crate) searcher: Searcher<'a>,
+    pub(crate) strategy: Strategy,
+}
+
+fn scaled(c: &Compute, part: usize, whole: usize) -> Compute {
+    let f = part as f64 / whole as f64;
+    let s = |x: usize| (x as f64 * f).round() as usize;
+    Compute {
+        generations: part,
+        sampled_steps: s(c.sampled_steps),
+        generated_tokens: s(c.generated_tokens),
+        context_tokens: s(c.context_tokens),
+        generator_processed_tokens: s(c.generator_processed_tokens),
+        verifier_tokens: s(c.verifier_tokens),
+        generator_flops: c.generator_flops * f,
+        verifier_flops: c.verifier_flops * f,
+    }
+}
+
+impl Solver for SearchSolver<'_> {
+    fn label(&self) -> String {
+        self.strategy.label()
+    }
+
+    fn family(&self) -> &'static str {
+        match self.strategy {
+            Strategy::BestOfN { .. } => "best-of-n",
+            _ => "search",
+        }
+    }
+
+    fn params(&self) -> BTreeMap<String, serde_json::Value> {
+        // f32 settings printed as written, not as their f64 expansion.
+        let t: f64 = self
+            .searcher
+            .settings
+            .sampling
+            .temperature
+            .to_string()
+            .parse()
+            .unwrap_or(0.0);
+        BTreeMap::from([("temperature".to_string(), serde_json::json!(t))])
+    }
+
+    fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
+        let out = self
+            .searcher
+            .solve(question, &self.strategy, budget, seed)?;
+        Ok(Solved {
+            answer: out.answer,
+            compute: out.compute,
+        })
+    }
+
+    /// Best-of-N at several budgets samples once at the largest and selects over the
+    /// first n samples for each smaller n (sample i does not depend on N); its
+    /// compute is the largest run's, pro rata.
+    fn solve_budgets(&self, question: &str, budgets: &[usize], seed: u64) -> Result<Vec<Solved>> {
+        let Strategy::BestOfN { selector } = self.strategy else {
+            return budgets
+                .iter()
+                .map(|&b| self.solve(question, b, seed))
+                .collect();
+        };
+        let Some(&max) = budgets.iter().max() else {
+            return Ok(Vec::new());
+        };
+        let out = self.searcher.solve(question, &self.strategy, max, seed)?;
+        let keys: Vec<Option<String>> = out
+            .candidates
+            .iter()
+            .map(|c| c.answer.as_deref().map(|a| self.searcher.answers.key(a)))
+            .collect();
+        Ok(budgets
+            .iter()
+            .map(|&n| {
+                let votes: Vec<Vote<'_>> = keys[..n]
+                    .iter()
+                    .zip(&out.candidates)
+                    .map(|(k, c)| Vote {
+                        key: k.as_deref(),
+                        score: c.score.unwrap_or(0.0),
+                    })
+                    .collect();
+                let answer =
+                    select(&votes, selector).and_then(|i| out.candidates[i].answer.clone());
+                Solved {
+                    answer,
+                    compute: scaled(&out.compute, n, max),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Revisions at one sequential ratio as a solver.
+pub(crate) struct ReviseSolver<'a> {
+    pub(crate) reviser: Reviser<'a>,
+    pub(crate) ratio: f64,
+    pub(crate) selector: Selector,
+}
+
+impl Solver for ReviseSolver<'_> {
+    fn label(&self) -> String {
+        revise_label(self.ratio)
+    }
+
+    fn family(&self) -> &'static str {
+        "revisions"
+    }
+
+    fn params(&self) -> BTreeMap<String, serde_json::Value> {
+        BTreeMap::from([
+            ("ratio".to_string(), serde_json::json!(self.ratio)),
+            (
+                "selector".to_string(),
+                serde_json::to_value(self.selector).unwrap_or_default(),
+            ),
+        ])
+    }
+
+    fn supports(&self, budget: usize) -> bool {
+        ChainSplit::from_ratio(budget, self.ratio).is_ok()
+    }
+
+    fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
+        let split = ChainSplit::from_ratio(budget, self.ratio)?;
+        let out = self.reviser.solve(question, split, self.selector, seed)?;
+        Ok(Solved {
+            answer: out.answer,
+            compute: out.compute,
+        })
+    }
+}
+
+/// Difficulty evidence: best-of-N weighted samples, each with its answer and score.
+pub(crate) struct BestOfNSampler<'a> {
+    pub(crate) searcher: Searcher<'a>,
+}
+
+impl Sampler for BestOfNSampler<'_> {
+    fn sample(
+        &self,
+        question: &str,
+        samples: usize,
+        seed: u64,
+    ) -> Result<(Vec<(Option<String>, f64)>, Compute)> {
+        let strategy = Strategy::BestOfN {
+            selector: Selector::Weighted,
+        };
+        let out = self.searcher.solve(question, &strategy, samples, seed)?;
+        let pairs = out
+            .candidates
+            .into_iter()
+            .map(|c| (c.answer, f64::from(c.score.unwrap_or(0.0))))
+            .collect();
+        Ok((pairs, out.compute))
+    }
+}
+
+/// The larger generator, greedy, one sample.
+pub(crate) struct GreedyReference<'a> {
+    pub(crate) searcher: Searcher<'a>,
+    pub(crate) name: String,
+}
+
+impl Reference for GreedyReference<'_> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn parameters(&self) -> u64 {
+        self.searcher.generator.info().parameters
+    }
+
+    fn answer(&self, question: &str) -> Result<(Option<String>, Compute)> {
+        let strategy = Strategy::BestOfN {
+            selector: Selector::Majority,
+        };
+        let out = self.searcher.solve(question, &strategy, 1, 0)?;
+        Ok((out.answer, out.compute))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_round_trip() {
+        for label in [
+            "majority",
+            "best-of-n-weighted",
+            "best-of-n-naive",
+            "beam-m4",
+            "beam-msqrt",
+            "lookahead-m4-k1",
+            "dvts-m2",
+        ] {
+            match parse_method(label).unwrap() {
+                Method::Search(s) => assert_eq!(s.label(), label),
+                Method::Revise(_) => panic!("{label}"),
+            }
+        }
+        for (label, ratio) in [
+            ("revise-r4", 4.0),
+            ("revise-r1", 1.0),
+            ("revise-r1/4", 0.25),
+        ] {
+            assert_eq!(parse_method(label).unwrap(), Method::Revise(ratio));
+            assert_eq!(revise_label(ratio), label);
+        }
+        for bad in [
+            "beam",
+            "beam-4",
+            "lookahead-m4-k0",
+            "dvts-m0",
+            "revise-r3",
+            "best",
+        ] {
+            assert!(
+                parse_method(bad).unwrap_err().contains("unknown method"),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,43 @@
+use std::collections::BTreeMap;
+
+use crate::{Compute, Result};
+
+/// One answer to one question and what it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Solved {
+    pub answer: Option<String>,
+    pub compute: Compute,
+}
+
+/// A test-time method with its settings fixed: search, best-of-N or revisions. The
+/// evaluation orchestrator runs methods only through this trait.
+pub trait Solver: Send + Sync {
+    /// A name that identifies the setting across budgets, e.g. `beam-m4`, `revise-r4`.
+    fn label(&self) -> String;
+
+    /// `best-of-n`, `search` or `revisions`.
+    fn family(&self) -> &'static str;
+
+    /// Settings beyond the label, for reports.
+    fn params(&self) -> BTreeMap<String, serde_json::Value> {
+        BTreeMap::new()
+    }
+
+    /// Whether the method can spend exactly `budget` generations (a revision split
+    /// needs chains x length = N over powers of two). Sweeps skip the others.
+    fn supports(&self, budget: usize) -> bool {
+        budget > 0
+    }
+
+    /// Answers `question` with a budget of `budget` generations.
+    fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved>;
+
+    /// Answers at several budgets. Methods whose smaller budgets are prefixes of the
+    /// largest one (N independent samples) override this to sample once.
+    fn solve_budgets(&self, question: &str, budgets: &[usize], seed: u64) -> Result<Vec<Solved>> {
+        budgets
+            .iter()
+            .map(|&b| self.solve(question, b, seed))
+            .collect()
+    }
+}

@@ -1,0 +1,86 @@
+//! Append-only JSONL files that survive being killed mid-write.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ttc_core::{Error, Result};
+
+/// Appends one record as a line and flushes it to the OS.
+pub fn append_record<T: Serialize>(path: &Path, record: &T) -> Result<()> {
+    let mut line =
+        serde_json::to_string(record).map_err(|e| Error::invalid("record", e.to_string()))?;
+    line.push('\n');
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    // One write call per line: a kill leaves whole lines or one torn last line.
+    file.write_all(line.as_bytes())
+        .map_err(|e| Error::io(path, e))?;
+    file.flush().map_err(|e| Error::io(path, e))
+}
+
+/// Reads every record of `path` (none when it does not exist). A torn last line
+/// (no newline: the run was killed while writing it) is cut off the file; a bad
+/// line elsewhere is an error naming the file and line.
+pub fn read_records<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let complete = match text.rfind('\n') {
+        Some(i) => i + 1,
+        None => 0,
+    };
+    if complete < text.len() {
+        tracing::warn!(file = %path.display(), "dropping a torn last line left by an interrupted run");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        file.set_len(complete as u64)
+            .map_err(|e| Error::io(path, e))?;
+    }
+    text[..complete]
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                Error::invalid(
+                    "results file",
+                    format!(
+                        "{}:{}: {e}; fix or delete the line to resume",
+                        path.display(),
+                        i + 1
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_the_file_repaired() {
+        let path = std::env::temp_dir().join(format!("ttc-jsonl-{}.jsonl", std::process::id()));
+        std::fs::write(&path, "[1]\n[2]\n[3").unwrap();
+        let v: Vec<Vec<u32>> = read_records(&path).unwrap();
+        assert_eq!(v, vec![vec![1], vec![2]]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "[1]\n[2]\n");
+        append_record(&path, &vec![4u32]).unwrap();
+        let v: Vec<Vec<u32>> = read_records(&path).unwrap();
+        assert_eq!(v.len(), 3);
+        std::fs::write(&path, "[1]\nnot json\n[3]\n").unwrap();
+        let err = read_records::<Vec<u32>>(&path).unwrap_err().to_string();
+        assert!(err.contains(":2:"), "{err}");
+        std::fs::remove_file(&path).ok();
+    }
+}

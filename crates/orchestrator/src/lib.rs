@@ -1,0 +1,257 @@
+//! Evaluation sweeps: every method setting at every budget and seed on every
+//! question, plus per-question difficulty evidence and a reference model's greedy
+//! answers, written as JSONL as they complete.
+//!
+//! Methods come in as [`Solver`]s and models as traits, with settings already
+//! resolved: this crate reads no config. Results are appended one line per record
+//! and flushed, so an interrupted run loses at most the record in flight; running
+//! the same plan again skips what is on disk (a torn last line is dropped first)
+//! and ends with the same records as an uninterrupted run, because every record
+//! depends only on its question, method, budget and seed.
+
+mod jsonl;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ttc_core::{Compute, DifficultyRecord, EvalRecord, ReferenceRecord, Result, Solver};
+
+pub use jsonl::{append_record, read_records};
+
+/// A question with its gold answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Question {
+    pub id: String,
+    pub problem: String,
+    pub answer: String,
+    pub level: u8,
+}
+
+/// Draws S samples of the base model for a question and reports, per sample, its
+/// final answer and the verifier's final-answer score (difficulty evidence).
+pub trait Sampler: Send + Sync {
+    fn sample(
+        &self,
+        question: &str,
+        samples: usize,
+        seed: u64,
+    ) -> Result<(Vec<(Option<String>, f64)>, Compute)>;
+}
+
+/// The larger model of the FLOPs-matched comparison, answering greedily.
+pub trait Reference: Send + Sync {
+    fn name(&self) -> String;
+    fn parameters(&self) -> u64;
+    fn answer(&self, question: &str) -> Result<(Option<String>, Compute)>;
+}
+
+/// Whether a predicted answer matches the gold one.
+pub type Grader<'a> = &'a (dyn Fn(&str, &str) -> bool + Sync);
+
+/// Everything one run does.
+pub struct Plan<'a> {
+    pub questions: &'a [Question],
+    pub solvers: &'a [&'a dyn Solver],
+    /// Budgets in generations, ascending.
+    pub budgets: Vec<usize>,
+    pub seeds: Vec<u64>,
+    /// Difficulty samples per question (0: none).
+    pub difficulty_samples: usize,
+    pub sampler: Option<&'a dyn Sampler>,
+    pub reference: Option<&'a dyn Reference>,
+    pub grade: Grader<'a>,
+}
+
+impl std::fmt::Debug for Plan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("questions", &self.questions.len())
+            .field(
+                "solvers",
+                &self.solvers.iter().map(|s| s.label()).collect::<Vec<_>>(),
+            )
+            .field("budgets", &self.budgets)
+            .field("seeds", &self.seeds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The files of one run's output folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFiles {
+    pub results: PathBuf,
+    pub difficulty: PathBuf,
+    pub reference: PathBuf,
+}
+
+impl RunFiles {
+    pub fn in_dir(dir: &Path) -> RunFiles {
+        RunFiles {
+            results: dir.join("results.jsonl"),
+            difficulty: dir.join("difficulty.jsonl"),
+            reference: dir.join("reference.jsonl"),
+        }
+    }
+}
+
+/// Where a run stands, for progress bars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Units of work done (a unit: one solver and seed on one question, all budgets;
+    /// or one question's difficulty samples; or one reference answer).
+    pub done: usize,
+    pub total: usize,
+    /// Units that were already on disk when the run started.
+    pub resumed: usize,
+}
+
+/// Counts of what a run wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunSummary {
+    pub records_written: usize,
+    pub records_resumed: usize,
+    pub seconds: f64,
+}
+
+/// The seed of one question: the run's seed mixed with the question id, so that
+/// questions draw independent samples and no record depends on question order.
+pub fn question_seed(seed: u64, question: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in question.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = h ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs `plan` into `files`, skipping whatever they already hold.
+pub fn run(
+    plan: &Plan<'_>,
+    files: &RunFiles,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunSummary> {
+    let began = Instant::now();
+    let done_results: HashSet<(String, String, usize, u64)> =
+        read_records::<EvalRecord>(&files.results)?
+            .iter()
+            .map(EvalRecord::key)
+            .collect();
+    let done_difficulty: HashSet<String> = read_records::<DifficultyRecord>(&files.difficulty)?
+        .into_iter()
+        .map(|r| r.question)
+        .collect();
+    let done_reference: HashSet<String> = read_records::<ReferenceRecord>(&files.reference)?
+        .into_iter()
+        .map(|r| r.question)
+        .collect();
+    let mut summary = RunSummary {
+        records_resumed: done_results.len(),
+        ..RunSummary::default()
+    };
+
+    let per_question = plan.solvers.len() * plan.seeds.len()
+        + usize::from(plan.sampler.is_some() && plan.difficulty_samples > 0)
+        + usize::from(plan.reference.is_some());
+    let mut state = Progress {
+        done: 0,
+        total: plan.questions.len() * per_question,
+        resumed: 0,
+    };
+    progress(state);
+    let mut tick = |state: &mut Progress, resumed: bool| {
+        state.done += 1;
+        state.resumed += usize::from(resumed);
+        progress(*state);
+    };
+
+    for q in plan.questions {
+        let _span = tracing::debug_span!("question", id = %q.id).entered();
+        if let (Some(sampler), true) = (plan.sampler, plan.difficulty_samples > 0) {
+            let resumed = done_difficulty.contains(&q.id);
+            if !resumed {
+                let seed = question_seed(plan.seeds.first().copied().unwrap_or(0) ^ 0xD1FF, &q.id);
+                let (samples, compute) =
+                    sampler.sample(&q.problem, plan.difficulty_samples, seed)?;
+                let correct = samples
+                    .iter()
+                    .filter(|(a, _)| a.as_deref().is_some_and(|a| (plan.grade)(&q.answer, a)))
+                    .count();
+                let record = DifficultyRecord {
+                    question: q.id.clone(),
+                    level: q.level,
+                    samples: samples.len(),
+                    correct,
+                    scores: samples.iter().map(|(_, s)| *s).collect(),
+                    compute,
+                };
+                append_record(&files.difficulty, &record)?;
+            }
+            tick(&mut state, resumed);
+        }
+        if let Some(reference) = plan.reference {
+            let resumed = done_reference.contains(&q.id);
+            if !resumed {
+                let (answer, compute) = reference.answer(&q.problem)?;
+                let record = ReferenceRecord {
+                    question: q.id.clone(),
+                    model: reference.name(),
+                    parameters: reference.parameters(),
+                    correct: answer
+                        .as_deref()
+                        .is_some_and(|a| (plan.grade)(&q.answer, a)),
+                    answer,
+                    compute,
+                };
+                append_record(&files.reference, &record)?;
+            }
+            tick(&mut state, resumed);
+        }
+        for solver in plan.solvers {
+            let label = solver.label();
+            for &seed in &plan.seeds {
+                let missing: Vec<usize> = plan
+                    .budgets
+                    .iter()
+                    .copied()
+                    .filter(|&b| solver.supports(b))
+                    .filter(|&b| !done_results.contains(&(q.id.clone(), label.clone(), b, seed)))
+                    .collect();
+                if missing.is_empty() {
+                    tick(&mut state, true);
+                    continue;
+                }
+                let started = Instant::now();
+                let solved =
+                    solver.solve_budgets(&q.problem, &missing, question_seed(seed, &q.id))?;
+                let seconds = started.elapsed().as_secs_f64() / missing.len() as f64;
+                for (budget, s) in missing.iter().zip(solved) {
+                    let record = EvalRecord {
+                        question: q.id.clone(),
+                        level: q.level,
+                        method: label.clone(),
+                        family: solver.family().to_string(),
+                        params: solver.params(),
+                        budget: *budget,
+                        seed,
+                        correct: s
+                            .answer
+                            .as_deref()
+                            .is_some_and(|a| (plan.grade)(&q.answer, a)),
+                        answer: s.answer,
+                        gold: q.answer.clone(),
+                        compute: s.compute,
+                        seconds,
+                    };
+                    append_record(&files.results, &record)?;
+                    summary.records_written += 1;
+                }
+                tick(&mut state, false);
+            }
+        }
+    }
+    summary.seconds = began.elapsed().as_secs_f64();
+    Ok(summary)
+}
