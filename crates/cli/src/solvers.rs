@@ -230,7 +230,7 @@ impl Sampler for BestOfNSampler<'_> {
         question: &str,
         samples: usize,
         seed: u64,
-    ) -> Result<(Vec<(Option<String>, f64)>, Compute)> {
+    ) -> Result<(Vec<ttc_orchestrator::ScoredSample>, Compute)> {
         let strategy = Strategy::BestOfN {
             selector: Selector::Weighted,
         };

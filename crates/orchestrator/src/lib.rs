@@ -28,6 +28,9 @@ pub struct Question {
     pub level: u8,
 }
 
+/// One difficulty sample: its final answer (if any) and the verifier's score of it.
+pub type ScoredSample = (Option<String>, f64);
+
 /// Draws S samples of the base model for a question and reports, per sample, its
 /// final answer and the verifier's final-answer score (difficulty evidence).
 pub trait Sampler: Send + Sync {
@@ -36,7 +39,7 @@ pub trait Sampler: Send + Sync {
         question: &str,
         samples: usize,
         seed: u64,
-    ) -> Result<(Vec<(Option<String>, f64)>, Compute)>;
+    ) -> Result<(Vec<ScoredSample>, Compute)>;
 }
 
 /// The larger model of the FLOPs-matched comparison, answering greedily.

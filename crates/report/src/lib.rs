@@ -1,0 +1,94 @@
+//! Evaluation reports: `report.md` with bootstrap confidence intervals and
+//! hand-written SVG figures, one per paper figure the run can reproduce.
+//!
+//! [`write_report`] takes a [`ReportInput`]: the run's records (`results.jsonl`,
+//! `difficulty.jsonl`, `reference.jsonl`, as `ttc-core` types) plus what the caller
+//! computed with the sibling crates, passed as plain data because this crate
+//! depends on no sibling but `ttc-core`:
+//!
+//! | input | from | used by |
+//! |---|---|---|
+//! | `results` ([`ttc_core::EvalRecord`]) | `results.jsonl` | every section; required |
+//! | `bins` ([`BinAssignment`]) | `ttc-difficulty`: `oracle_bins`, `predicted_bins` | per-bin figures (1, 3, 4), agreement (5) |
+//! | `difficulty` ([`ttc_core::DifficultyRecord`]) | `difficulty.jsonl` | bin statistics (5) |
+//! | `policies` ([`PolicyCurve`]) | `ttc-policy`: `fit(..).cells` | policy against best-of-N (2) and FLOPs-matched (4) |
+//! | `reference` ([`ttc_core::ReferenceRecord`]) | `reference.jsonl` | FLOPs-matched (4) |
+//! | `flops_matched` ([`FlopsMatched`]) | `ttc-policy`: `flops_match(M, R)` | FLOPs-matched (4) |
+//!
+//! Sections and files (paper figures in parentheses):
+//!
+//! - summary table: accuracy with interval, mean generations, generated tokens,
+//!   FLOPs and seconds per (method, budget);
+//! - 1: `accuracy-by-budget.svg` (Fig. 3 left), `accuracy-by-flops.svg`,
+//!   `accuracy-by-bin.svg` (Fig. 3 right, one panel per oracle bin);
+//! - 2: `policy-<name>.svg` per policy (Fig. 4 for search, Fig. 8 for revisions):
+//!   held-out accuracy against the baseline (`best-of-n-weighted` by default), all
+//!   bins and per bin, with the efficiency ratio table (the baseline's budget to
+//!   match the policy, interpolated in log2 budget, over N: "4x less compute");
+//! - 3: `revisions-ratio.svg` (Fig. 7): accuracy against the sequential ratio
+//!   (length / chains) for each budget, all questions and per bin;
+//! - 4: `flops-matched.svg` (Fig. 9): per bin, the larger model's greedy pass@1
+//!   against the small model's policy accuracy at each data ratio R's budget;
+//! - 5: `difficulty-agreement.svg`: oracle against predicted bins (a heatmap of the
+//!   confusion matrix, also in the markdown).
+//!
+//! A section whose inputs are missing is skipped with a note in `report.md` and in
+//! [`ReportSummary::skipped`]; only an input without evaluation records is an error.
+//!
+//! **Intervals**: every accuracy interval is a bootstrap percentile interval over
+//! questions ([`Bootstrap`]: 1000 resamples, 95%, seeded; each estimate's stream is
+//! derived from the seed and the estimate's name, so it does not depend on the
+//! order of computation). A question's value is the fraction of its seeds that were
+//! correct. **Axes** name their unit: budgets in generations per question (log2),
+//! accuracy as a fraction, FLOPs per question (log10, ticks `1e12`).
+//!
+//! *Architecture Invariant*: output is a pure function of the input: the same input
+//! gives byte-identical files (ordered maps, fixed number formatting, no clock).
+
+mod data;
+mod input;
+mod report;
+mod stats;
+mod svg;
+
+use std::path::{Path, PathBuf};
+
+use ttc_core::{Error, Result};
+
+pub use input::{
+    BinAssignment, EfficiencyRow, FlopsMatched, MatchedBudget, MethodAccuracy, PolicyCurve,
+    PolicyPoint, QuestionOutcome, ReportInput, ReportOptions, ReportSummary,
+};
+pub use stats::{Bootstrap, Bound, Estimate, budget_to_reach};
+
+/// The report's markdown and figures, without writing them: file name and content,
+/// `report.md` first.
+pub fn render_report(input: &ReportInput) -> Result<(Vec<(String, String)>, ReportSummary)> {
+    let data = data::Data::new(input)?;
+    let rendered = report::render(input, &data);
+    let mut files = vec![("report.md".to_string(), rendered.markdown)];
+    files.extend(rendered.figures);
+    let summary = ReportSummary {
+        files: files.iter().map(|(n, _)| PathBuf::from(n)).collect(),
+        skipped: rendered.skipped,
+        questions: data.questions.len(),
+        methods: data.methods.len(),
+        accuracy: rendered.accuracy,
+        efficiency: rendered.efficiency,
+    };
+    Ok((files, summary))
+}
+
+/// Writes `report.md` and its SVG figures into `out_dir` (created if missing) and
+/// returns what was written (paths under `out_dir`) and computed.
+pub fn write_report(out_dir: &Path, input: &ReportInput) -> Result<ReportSummary> {
+    let (files, mut summary) = render_report(input)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    summary.files.clear();
+    for (name, content) in files {
+        let path = out_dir.join(&name);
+        std::fs::write(&path, content).map_err(|e| Error::io(&path, e))?;
+        summary.files.push(path);
+    }
+    Ok(summary)
+}

@@ -1,0 +1,1010 @@
+//! Building `report.md` and its figures from the indexed data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use crate::data::{Data, revision_split};
+use crate::input::{EfficiencyRow, MethodAccuracy, PolicyCurve, ReportInput};
+use crate::stats::{Estimate, budget_to_reach};
+use crate::svg::{Figure, Mark, Panel, Point, Series, XScale, heatmap, pow2_label};
+
+pub(crate) const BUDGET_AXIS: &str = "budget N (generations per question, log2)";
+pub(crate) const ACCURACY_AXIS: &str = "accuracy (fraction correct)";
+const FLOPS_AXIS: &str = "mean FLOPs per question (log10)";
+const RATIO_AXIS: &str = "sequential ratio (length / chains, log2)";
+
+/// The rendered report: markdown, figures by file name, and what it computed.
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    pub(crate) markdown: String,
+    pub(crate) figures: Vec<(String, String)>,
+    pub(crate) skipped: Vec<String>,
+    pub(crate) accuracy: Vec<MethodAccuracy>,
+    pub(crate) efficiency: Vec<EfficiencyRow>,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+/// `41.2% [36.0, 46.5]`.
+fn est_text(e: &Estimate) -> String {
+    if e.lo == e.hi {
+        format!("{}%", pct(e.value))
+    } else {
+        format!("{}% [{}, {}]", pct(e.value), pct(e.lo), pct(e.hi))
+    }
+}
+
+fn sci(x: f64) -> String {
+    format!("{x:.3e}")
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+fn point(x: f64, e: &Estimate) -> Point {
+    Point {
+        x,
+        y: e.value,
+        ci: (e.lo != e.hi).then_some((e.lo, e.hi)),
+    }
+}
+
+fn bin_title(bin: usize, count: usize) -> String {
+    if bin == 1 {
+        format!("bin {bin} (easiest)")
+    } else if bin == count {
+        format!("bin {bin} (hardest)")
+    } else {
+        format!("bin {bin}")
+    }
+}
+
+impl Rendered {
+    fn skip(&mut self, section: &str, why: &str) {
+        let _ = writeln!(self.markdown, "*Skipped: {why}*\n");
+        self.skipped.push(format!("{section}: {why}"));
+    }
+
+    fn figure(&mut self, name: &str, alt: &str, svg: String) {
+        let _ = writeln!(self.markdown, "![{alt}]({name})\n");
+        self.figures.push((name.to_string(), svg));
+    }
+}
+
+pub(crate) fn render(input: &ReportInput, data: &Data) -> Rendered {
+    let mut r = Rendered::default();
+    header(&mut r, input, data);
+    summary_table(&mut r, data);
+    accuracy_section(&mut r, data);
+    policy_section(&mut r, input, data);
+    revision_section(&mut r, input, data);
+    flops_section(&mut r, input, data);
+    difficulty_section(&mut r, input, data);
+    if !r.skipped.is_empty() {
+        r.markdown.push_str("## Skipped sections\n\n");
+        for s in r.skipped.clone() {
+            let _ = writeln!(r.markdown, "- {s}");
+        }
+        r.markdown.push('\n');
+    }
+    r
+}
+
+fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
+    let title = if input.title.trim().is_empty() {
+        "ttc evaluation report"
+    } else {
+        input.title.trim()
+    };
+    let runs: usize = data.cells.values().map(|c| c.runs).sum();
+    let b = &data.boot;
+    let _ = write!(
+        r.markdown,
+        "# {title}\n\n{runs} evaluation records: {} questions, {} methods",
+        data.questions.len(),
+        data.methods.len()
+    );
+    if let Some(p) = input.generator_parameters {
+        let _ = write!(r.markdown, ", generator of {} parameters", sci(p as f64));
+    }
+    let _ = write!(
+        r.markdown,
+        ".\n\n**Accuracy** is the mean over questions of the fraction of a question's \
+         seeds that were correct. **Intervals** are {}% bootstrap percentile intervals \
+         from {} resamples of the questions (seed {}).\n\n\
+         **Compute** (method.md §7): the budget N counts *generations*, the paper's unit \
+         (best-of-N: N samples; beam search and DVTS: N beams; lookahead k: N x (k + 1); \
+         revisions: chains x length). Tokens are the tokens the generator sampled; \
+         FLOPs = 2 x parameters x tokens processed, summed over every model that ran \
+         (generator or reviser, and verifier). Difficulty probes are counted when they \
+         run at inference, not in the oracle binning.\n\n",
+        pct(b.confidence),
+        b.resamples,
+        b.seed
+    );
+}
+
+fn summary_table(r: &mut Rendered, data: &Data) {
+    r.markdown.push_str(
+        "## Summary by method and budget\n\n\
+         | method | family | budget N | questions | runs | accuracy [CI] | generations / question | \
+         generated tokens / question | FLOPs / question | seconds / question |\n\
+         |---|---|---:|---:|---:|---|---:|---:|---:|---:|\n",
+    );
+    for (method, family) in &data.methods {
+        for budget in data.budgets(method) {
+            let cell = &data.cells[&(method.clone(), budget)];
+            let Some(acc) = data.accuracy(method, budget, None) else {
+                continue;
+            };
+            let _ = writeln!(
+                r.markdown,
+                "| {method} | {family} | {budget} | {} | {} | {} | {:.1} | {:.1} | {} | {:.3} |",
+                cell.by_question.len(),
+                cell.runs,
+                est_text(&acc),
+                cell.mean_per_run(cell.generations),
+                cell.mean_per_run(cell.generated_tokens),
+                sci(cell.mean_per_run(cell.flops)),
+                cell.mean_per_run(cell.seconds),
+            );
+            r.accuracy.push(MethodAccuracy {
+                method: method.clone(),
+                budget,
+                accuracy: acc,
+            });
+        }
+    }
+    r.markdown.push('\n');
+}
+
+/// Methods shown in the accuracy figures: all but the revision splits, which have
+/// their own section (every split would be its own line).
+fn plotted_methods(data: &Data) -> Vec<&str> {
+    let non_rev: Vec<&str> = data
+        .methods
+        .iter()
+        .filter(|(_, f)| f != "revisions")
+        .map(|(m, _)| m.as_str())
+        .collect();
+    if non_rev.is_empty() {
+        data.methods.iter().map(|(m, _)| m.as_str()).collect()
+    } else {
+        non_rev
+    }
+}
+
+fn method_series(data: &Data, method: &str, bin: Option<usize>) -> Series {
+    Series {
+        name: method.to_string(),
+        style: data.style(method),
+        mark: Mark::Line,
+        points: data
+            .curve(method, bin)
+            .iter()
+            .map(|(b, e)| point(*b as f64, e))
+            .collect(),
+    }
+}
+
+fn accuracy_section(r: &mut Rendered, data: &Data) {
+    r.markdown
+        .push_str("## 1. Accuracy against budget (paper Fig. 3)\n\n");
+    let methods = plotted_methods(data);
+    let hidden = data.methods.len() - methods.len();
+    if hidden > 0 {
+        let _ = writeln!(
+            r.markdown,
+            "Revision settings ({hidden}) are shown in section 3, not here.\n"
+        );
+    }
+    let all = Panel {
+        title: "all questions".into(),
+        x_label: BUDGET_AXIS.into(),
+        y_label: ACCURACY_AXIS.into(),
+        x: XScale::Log2,
+        unit_interval: true,
+        series: methods
+            .iter()
+            .map(|m| method_series(data, m, None))
+            .collect(),
+    };
+    let fig = Figure {
+        title: "Accuracy against budget per method".into(),
+        panels: vec![all],
+        columns: 1,
+    };
+    r.figure(
+        "accuracy-by-budget.svg",
+        "accuracy against budget per method",
+        fig.render(),
+    );
+
+    // Against FLOPs: where the generation count hides differences in tokens.
+    let flops_panel = Panel {
+        title: "all questions".into(),
+        x_label: FLOPS_AXIS.into(),
+        y_label: ACCURACY_AXIS.into(),
+        x: XScale::Log10,
+        unit_interval: true,
+        series: methods
+            .iter()
+            .map(|m| Series {
+                name: m.to_string(),
+                style: data.style(m),
+                mark: Mark::Line,
+                points: data
+                    .curve(m, None)
+                    .iter()
+                    .filter_map(|(b, e)| {
+                        let c = &data.cells[&(m.to_string(), *b)];
+                        let fl = c.mean_per_run(c.flops);
+                        (fl > 0.0).then(|| point(fl, e))
+                    })
+                    .collect(),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect(),
+    };
+    if flops_panel.series.is_empty() {
+        r.skip(
+            "accuracy against FLOPs",
+            "no record counts FLOPs (the generator's parameter count was unknown)",
+        );
+    } else {
+        let fig = Figure {
+            title: "Accuracy against inference FLOPs per method".into(),
+            panels: vec![flops_panel],
+            columns: 1,
+        };
+        r.figure(
+            "accuracy-by-flops.svg",
+            "accuracy against mean FLOPs per question",
+            fig.render(),
+        );
+    }
+
+    r.markdown
+        .push_str("### Per difficulty bin (oracle bins)\n\n");
+    if data.bins.is_empty() {
+        r.skip(
+            "accuracy per difficulty bin",
+            "no difficulty bins were given (difficulty.jsonl missing or empty)",
+        );
+        return;
+    }
+    let unbinned = data
+        .questions
+        .iter()
+        .filter(|q| !data.bins.oracle.contains_key(q.as_str()))
+        .count();
+    if unbinned > 0 {
+        let _ = writeln!(
+            r.markdown,
+            "{unbinned} evaluated questions have no difficulty bin and are left out of the \
+             per-bin figures.\n"
+        );
+    }
+    let panels = (1..=data.bins.count)
+        .map(|bin| Panel {
+            title: bin_title(bin, data.bins.count),
+            x_label: BUDGET_AXIS.into(),
+            y_label: ACCURACY_AXIS.into(),
+            x: XScale::Log2,
+            unit_interval: true,
+            series: methods
+                .iter()
+                .map(|m| method_series(data, m, Some(bin)))
+                .filter(|s| !s.points.is_empty())
+                .collect(),
+        })
+        .collect();
+    let fig = Figure {
+        title: "Accuracy against budget per oracle difficulty bin".into(),
+        panels,
+        columns: 3,
+    };
+    r.figure(
+        "accuracy-by-bin.svg",
+        "accuracy against budget per difficulty bin",
+        fig.render(),
+    );
+    // The best method per (bin, budget).
+    let budgets: BTreeSet<usize> = methods.iter().flat_map(|m| data.budgets(m)).collect();
+    r.markdown.push_str("Best method per bin and budget:\n\n| bin |");
+    for b in &budgets {
+        let _ = write!(r.markdown, " N = {b} |");
+    }
+    r.markdown.push_str("\n|---|");
+    r.markdown.push_str(&"---|".repeat(budgets.len()));
+    r.markdown.push('\n');
+    for bin in 1..=data.bins.count {
+        let _ = write!(r.markdown, "| {bin} |");
+        for b in &budgets {
+            let best = methods
+                .iter()
+                .filter_map(|m| data.accuracy(m, *b, Some(bin)).map(|e| (m, e.value)))
+                .fold(None::<(&&str, f64)>, |acc, x| match acc {
+                    Some(a) if a.1 >= x.1 => Some(a),
+                    _ => Some(x),
+                });
+            match best {
+                Some((m, v)) => {
+                    let _ = write!(r.markdown, " {m} ({}%) |", pct(v));
+                }
+                None => r.markdown.push_str(" - |"),
+            }
+        }
+        r.markdown.push('\n');
+    }
+    r.markdown.push('\n');
+}
+
+/// A policy's accuracy at each budget over all bins (question-weighted, as
+/// `Fit::held_out_curve`), with an interval when every cell has per-question outcomes.
+fn policy_curve(data: &Data, p: &PolicyCurve, bin: Option<usize>) -> Vec<(usize, Estimate)> {
+    let mut by_budget: BTreeMap<usize, Vec<&crate::input::PolicyPoint>> = BTreeMap::new();
+    for pt in &p.points {
+        if bin.is_none() || bin == Some(pt.bin) {
+            by_budget.entry(pt.budget).or_default().push(pt);
+        }
+    }
+    by_budget
+        .into_iter()
+        .filter_map(|(budget, pts)| {
+            let q: usize = pts.iter().map(|p| p.questions).sum();
+            if q == 0 {
+                return None;
+            }
+            let value = pts
+                .iter()
+                .map(|p| p.held_out_accuracy * p.questions as f64)
+                .sum::<f64>()
+                / q as f64;
+            let outcomes: Vec<f64> = pts
+                .iter()
+                .flat_map(|p| p.held_out.iter().map(|o| o.correct))
+                .collect();
+            let with_all = pts.iter().all(|p| !p.held_out.is_empty());
+            let key = format!("policy {}@{budget}#{bin:?}", p.name);
+            let est = match data.boot.mean(&outcomes, &key) {
+                Some(e) if with_all => {
+                    // Centre the pooled interval on the fitted point.
+                    let shift = value - e.value;
+                    Estimate {
+                        value,
+                        lo: (e.lo + shift).clamp(0.0, value),
+                        hi: (e.hi + shift).clamp(value, 1.0),
+                        n: q,
+                    }
+                }
+                _ => Estimate::exact(value, q),
+            };
+            Some((budget, est))
+        })
+        .collect()
+}
+
+fn figure_number(family: &str) -> &'static str {
+    match family {
+        "search" => "paper Fig. 4",
+        "revisions" => "paper Fig. 8",
+        _ => "paper Fig. 4 and 8",
+    }
+}
+
+fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
+    r.markdown
+        .push_str("## 2. Compute-optimal policy against best-of-N (paper Fig. 4 and 8)\n\n");
+    let baseline = input.options.baseline_method.as_str();
+    if input.policies.is_empty() {
+        r.skip(
+            "compute-optimal policy",
+            "no fitted policy was given (fit one on the sweep with ttc-policy)",
+        );
+        return;
+    }
+    if !data.has_method(baseline) {
+        r.skip(
+            "compute-optimal policy",
+            &format!("the baseline method `{baseline}` has no records"),
+        );
+        return;
+    }
+    let base_curve: Vec<(usize, f64)> = data
+        .curve(baseline, None)
+        .iter()
+        .map(|(b, e)| (*b, e.value))
+        .collect();
+    let _ = writeln!(
+        r.markdown,
+        "Held-out accuracy: for every (bin, budget) the setting chosen on one fold of the \
+         questions is scored on the other, and the two are averaged (two-fold \
+         cross-validation); the curve over all bins weights each bin by its questions. \
+         The **ratio** is the budget `{baseline}` needs to reach the policy's accuracy \
+         (interpolated linearly in log2 budget) over the policy's budget N: the paper's \
+         \"4x less compute\".\n"
+    );
+    for (pi, p) in input.policies.iter().enumerate() {
+        let _ = writeln!(
+            r.markdown,
+            "### {} ({}, family `{}`)\n",
+            p.name,
+            figure_number(&p.family),
+            p.family
+        );
+        let curve = policy_curve(data, p, None);
+        if curve.is_empty() {
+            r.skip(&p.name, "the policy has no cell with questions");
+            continue;
+        }
+        let policy_style = data.methods.len() + 1;
+        let mut panels = Vec::new();
+        let bins: BTreeSet<usize> = p.points.iter().map(|pt| pt.bin).collect();
+        for bin in std::iter::once(None).chain(bins.iter().map(|b| Some(*b))) {
+            let pc = if bin.is_none() {
+                curve.clone()
+            } else {
+                policy_curve(data, p, bin)
+            };
+            let mut base = method_series(data, baseline, bin);
+            base.mark = Mark::DashedLine;
+            panels.push(Panel {
+                title: match bin {
+                    None => "all bins".into(),
+                    Some(b) => bin_title(b, data.bins.count.max(bins.len())),
+                },
+                x_label: BUDGET_AXIS.into(),
+                y_label: ACCURACY_AXIS.into(),
+                x: XScale::Log2,
+                unit_interval: true,
+                series: vec![
+                    Series {
+                        name: format!("{} (held-out)", p.name),
+                        style: policy_style,
+                        mark: Mark::Line,
+                        points: pc.iter().map(|(b, e)| point(*b as f64, e)).collect(),
+                    },
+                    base,
+                ],
+            });
+        }
+        let fig = Figure {
+            title: format!("{} against {baseline}", p.name),
+            panels,
+            columns: 3,
+        };
+        let name = format!("policy-{}.svg", slug(&p.name));
+        let name = if r.figures.iter().any(|(n, _)| *n == name) {
+            format!("policy-{}-{pi}.svg", slug(&p.name))
+        } else {
+            name
+        };
+        r.figure(&name, &format!("{} against {baseline}", p.name), fig.render());
+
+        let _ = writeln!(
+            r.markdown,
+            "| budget N | policy accuracy (held-out) | {baseline} at N | {baseline} budget to match | ratio |\n\
+             |---:|---|---|---:|---:|"
+        );
+        for (budget, e) in &curve {
+            let base_at = data
+                .accuracy(baseline, *budget, None)
+                .map(|b| est_text(&b))
+                .unwrap_or_else(|| "-".into());
+            let (matched, ratio) = match budget_to_reach(&base_curve, e.value) {
+                Some(m) => {
+                    let ratio = m.scale(1.0 / *budget as f64);
+                    r.efficiency.push(EfficiencyRow {
+                        policy: p.name.clone(),
+                        budget: *budget,
+                        accuracy: e.value,
+                        baseline_budget: m,
+                        ratio,
+                    });
+                    (m.text(1), format!("{}x", ratio.text(2)))
+                }
+                None => ("-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                r.markdown,
+                "| {budget} | {} | {base_at} | {matched} | {ratio} |",
+                est_text(e)
+            );
+        }
+        r.markdown.push('\n');
+        // What the policy chose.
+        let budgets: BTreeSet<usize> = p.points.iter().map(|pt| pt.budget).collect();
+        r.markdown
+            .push_str("Setting chosen per bin and budget (held-out accuracy):\n\n| bin |");
+        for b in &budgets {
+            let _ = write!(r.markdown, " N = {b} |");
+        }
+        r.markdown.push_str("\n|---|");
+        r.markdown.push_str(&"---|".repeat(budgets.len()));
+        r.markdown.push('\n');
+        for bin in &bins {
+            let _ = write!(r.markdown, "| {bin} |");
+            for b in &budgets {
+                match p.points.iter().find(|pt| pt.bin == *bin && pt.budget == *b) {
+                    Some(pt) => {
+                        let _ = write!(
+                            r.markdown,
+                            " {} ({}%) |",
+                            pt.method,
+                            pct(pt.held_out_accuracy)
+                        );
+                    }
+                    None => r.markdown.push_str(" - |"),
+                }
+            }
+            r.markdown.push('\n');
+        }
+        r.markdown.push('\n');
+    }
+}
+
+fn ratio_text(chains: usize, length: usize) -> String {
+    let e = (length as f64 / chains as f64).log2().round() as i32;
+    pow2_label(e)
+}
+
+fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
+    r.markdown
+        .push_str("## 3. Revisions: sequential against parallel (paper Fig. 7)\n\n");
+    // variant -> budget -> [(chains, length, method)]
+    let mut variants: BTreeMap<String, BTreeMap<usize, Vec<(usize, usize, String)>>> =
+        BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for rec in &input.results {
+        if rec.family != "revisions" || !seen.insert((rec.method.clone(), rec.budget)) {
+            continue;
+        }
+        if let Some((c, l, v)) = revision_split(&rec.method, &rec.params) {
+            variants
+                .entry(v)
+                .or_default()
+                .entry(rec.budget)
+                .or_default()
+                .push((c, l, rec.method.clone()));
+        }
+    }
+    if variants.is_empty() {
+        r.skip(
+            "revisions",
+            "no revision records with a chains x length split (family `revisions`)",
+        );
+        return;
+    }
+    let _ = writeln!(
+        r.markdown,
+        "Budget N = parallel chains x chain length; the sequential ratio is length / \
+         chains (N x 1 is fully parallel, 1 x N fully sequential). Per-bin panels use \
+         the oracle bins.{}\n",
+        if input.policies.iter().any(|p| p.family == "revisions") {
+            " The compute-optimal revision policy (Fig. 8) is in section 2."
+        } else {
+            ""
+        }
+    );
+    for (vi, (variant, by_budget)) in variants.iter().enumerate() {
+        let _ = writeln!(r.markdown, "### `{variant}`\n");
+        let budgets: Vec<usize> = by_budget.keys().copied().collect();
+        let bins: Vec<Option<usize>> = std::iter::once(None)
+            .chain((1..=data.bins.count).map(Some))
+            .collect();
+        let mut panels = Vec::new();
+        for bin in &bins {
+            let series: Vec<Series> = budgets
+                .iter()
+                .enumerate()
+                .map(|(bi, budget)| Series {
+                    name: format!("N = {budget}"),
+                    style: bi,
+                    mark: Mark::Line,
+                    points: by_budget[budget]
+                        .iter()
+                        .filter_map(|(c, l, m)| {
+                            data.accuracy(m, *budget, *bin)
+                                .map(|e| point(*l as f64 / *c as f64, &e))
+                        })
+                        .collect(),
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            if series.is_empty() {
+                continue;
+            }
+            panels.push(Panel {
+                title: match bin {
+                    None => "all questions".into(),
+                    Some(b) => bin_title(*b, data.bins.count),
+                },
+                x_label: RATIO_AXIS.into(),
+                y_label: ACCURACY_AXIS.into(),
+                x: XScale::Log2,
+                unit_interval: true,
+                series,
+            });
+        }
+        let fig = Figure {
+            title: format!("Revisions ({variant}): accuracy against sequential ratio"),
+            panels,
+            columns: 3,
+        };
+        let name = if vi == 0 {
+            "revisions-ratio.svg".to_string()
+        } else {
+            format!("revisions-ratio-{}.svg", slug(variant))
+        };
+        r.figure(
+            &name,
+            &format!("accuracy against sequential ratio for {variant}"),
+            fig.render(),
+        );
+        // Best split per (bin, budget).
+        r.markdown
+            .push_str("Best split (chains x length) per bin and budget:\n\n| bin |");
+        for b in &budgets {
+            let _ = write!(r.markdown, " N = {b} |");
+        }
+        r.markdown.push_str("\n|---|");
+        r.markdown.push_str(&"---|".repeat(budgets.len()));
+        r.markdown.push('\n');
+        for bin in &bins {
+            if bin.is_some() && data.bins.is_empty() {
+                continue;
+            }
+            let label = bin.map_or("all".to_string(), |b| b.to_string());
+            let _ = write!(r.markdown, "| {label} |");
+            for budget in &budgets {
+                let best = by_budget[budget]
+                    .iter()
+                    .filter_map(|(c, l, m)| {
+                        data.accuracy(m, *budget, *bin).map(|e| (*c, *l, e.value))
+                    })
+                    .fold(None::<(usize, usize, f64)>, |acc, x| match acc {
+                        // Ties go to the more sequential split (listed later when sorted).
+                        Some(a) if a.2 > x.2 || (a.2 == x.2 && a.1 >= x.1) => Some(a),
+                        _ => Some(x),
+                    });
+                match best {
+                    Some((c, l, v)) => {
+                        let _ = write!(
+                            r.markdown,
+                            " {c}x{l} (ratio {}, {}%) |",
+                            ratio_text(c, l),
+                            pct(v)
+                        );
+                    }
+                    None => r.markdown.push_str(" - |"),
+                }
+            }
+            r.markdown.push('\n');
+        }
+        r.markdown.push('\n');
+    }
+}
+
+fn flops_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
+    r.markdown
+        .push_str("## 4. FLOPs-matched: test-time compute against a larger model (paper Fig. 9)\n\n");
+    let Some(fm) = &input.flops_matched else {
+        r.skip("FLOPs-matched comparison", "no FLOPs-matched budgets were given");
+        return;
+    };
+    if input.reference.is_empty() {
+        r.skip(
+            "FLOPs-matched comparison",
+            "no reference model records (reference.jsonl missing or empty)",
+        );
+        return;
+    }
+    let Some(policy) = input.policies.iter().find(|p| p.name == fm.policy) else {
+        r.skip(
+            "FLOPs-matched comparison",
+            &format!("the policy `{}` it names was not given", fm.policy),
+        );
+        return;
+    };
+    if fm.budgets.is_empty() {
+        r.skip("FLOPs-matched comparison", "the list of matched budgets is empty");
+        return;
+    }
+    let models: BTreeSet<(&str, u64)> = input
+        .reference
+        .iter()
+        .map(|x| (x.model.as_str(), x.parameters))
+        .collect();
+    let (model, params) = models.iter().next().copied().unwrap_or(("reference", 0));
+    let _ = writeln!(
+        r.markdown,
+        "The small model with the compute-optimal policy `{}` at the generation budget \
+         whose total FLOPs (pretraining + inference) match a model M = {:.2} times larger, \
+         for each ratio R = inference tokens / pretraining tokens: k = M + 3 (M - 1) / R \
+         (method.md §6). The larger model `{model}` ({} parameters) answers each question \
+         once, greedily (pass@1). Bins are oracle bins.\n",
+        policy.name,
+        fm.model_ratio,
+        sci(params as f64),
+    );
+    if models.len() > 1 {
+        let _ = writeln!(
+            r.markdown,
+            "The reference file holds {} models; all of their records are pooled.\n",
+            models.len()
+        );
+    }
+    let bins: Vec<Option<usize>> = (1..=data.bins.count)
+        .map(Some)
+        .chain(std::iter::once(None))
+        .collect();
+    let categories: Vec<String> = bins
+        .iter()
+        .map(|b| b.map_or("all".into(), |b| b.to_string()))
+        .collect();
+    let reference_at = |bin: Option<usize>| -> Option<Estimate> {
+        let values: Vec<f64> = input
+            .reference
+            .iter()
+            .filter(|x| match bin {
+                None => data.bins.is_empty() || data.bins.oracle.contains_key(&x.question),
+                Some(b) => data.bins.oracle.get(&x.question) == Some(&b),
+            })
+            .map(|x| f64::from(u8::from(x.correct)))
+            .collect();
+        data.boot.mean(&values, &format!("reference#{bin:?}"))
+    };
+    let budgets: BTreeSet<usize> = policy.points.iter().map(|p| p.budget).collect();
+    // The policy's budget used for a matched budget: the largest fitted one not above it.
+    let used = |k: usize| budgets.range(..=k).next_back().copied();
+    let mut series = vec![Series {
+        name: format!("{model} greedy (pass@1)"),
+        style: 6,
+        mark: Mark::Bars,
+        points: bins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| reference_at(*b).map(|e| point(i as f64, &e)))
+            .collect(),
+    }];
+    let mut rows: Vec<(String, Vec<Option<Estimate>>)> = Vec::new();
+    for (k, mb) in fm.budgets.iter().enumerate() {
+        let Some(n) = used(mb.budget) else {
+            let _ = writeln!(
+                r.markdown,
+                "R = {}: the matched budget {} is below every budget the policy was fitted \
+                 at; left out.\n",
+                mb.data_ratio, mb.budget
+            );
+            continue;
+        };
+        if n != mb.budget {
+            let _ = writeln!(
+                r.markdown,
+                "R = {}: the policy has no budget {}; its largest fitted budget below, {n}, \
+                 is used.\n",
+                mb.data_ratio, mb.budget
+            );
+        }
+        let per_bin: Vec<Option<Estimate>> = bins
+            .iter()
+            .map(|b| {
+                policy_curve(data, policy, *b)
+                    .into_iter()
+                    .find(|(x, _)| *x == n)
+                    .map(|(_, e)| e)
+            })
+            .collect();
+        let name = format!("R = {} (k = {:.1}, N = {n})", mb.data_ratio, mb.multiplier);
+        series.push(Series {
+            name: name.clone(),
+            style: k,
+            mark: Mark::Bars,
+            points: per_bin
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.as_ref().map(|e| point(i as f64, e)))
+                .collect(),
+        });
+        rows.push((name, per_bin));
+    }
+    let fig = Figure {
+        title: "FLOPs-matched: small model + test-time compute against a larger model".into(),
+        panels: vec![Panel {
+            title: format!("{} against {model} greedy", policy.name),
+            x_label: "oracle difficulty bin (1 = easiest)".into(),
+            y_label: ACCURACY_AXIS.into(),
+            x: XScale::Categories(categories.clone()),
+            unit_interval: true,
+            series,
+        }],
+        columns: 1,
+    };
+    r.figure(
+        "flops-matched.svg",
+        "FLOPs-matched comparison per difficulty bin",
+        fig.render(),
+    );
+    r.markdown.push_str("| bin | reference greedy |");
+    for (name, _) in &rows {
+        let _ = write!(r.markdown, " {name} |");
+    }
+    r.markdown.push_str("\n|---|---|");
+    r.markdown.push_str(&"---|".repeat(rows.len()));
+    r.markdown.push('\n');
+    for (i, c) in categories.iter().enumerate() {
+        let reference = reference_at(bins[i]);
+        let _ = write!(
+            r.markdown,
+            "| {c} | {} |",
+            reference.as_ref().map_or("-".into(), est_text)
+        );
+        for (_, per_bin) in &rows {
+            match (&per_bin[i], &reference) {
+                (Some(e), Some(re)) => {
+                    let mark = if e.value > re.value {
+                        " (small wins)"
+                    } else if e.value < re.value {
+                        " (large wins)"
+                    } else {
+                        " (tie)"
+                    };
+                    let _ = write!(r.markdown, " {}{mark} |", est_text(e));
+                }
+                (Some(e), None) => {
+                    let _ = write!(r.markdown, " {} |", est_text(e));
+                }
+                (None, _) => r.markdown.push_str(" - |"),
+            }
+        }
+        r.markdown.push('\n');
+    }
+    r.markdown.push('\n');
+}
+
+fn difficulty_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
+    r.markdown
+        .push_str("## 5. Difficulty: oracle against predicted bins\n\n");
+    if data.bins.is_empty() {
+        r.skip("difficulty bins", "no difficulty bins were given");
+        return;
+    }
+    let n = data.bins.count;
+    // Bin statistics from the difficulty records.
+    if !input.difficulty.is_empty() {
+        let mut per_bin: BTreeMap<usize, Vec<(f64, Option<f64>)>> = BTreeMap::new();
+        let mut probe = ttc_core::Compute::default();
+        for d in &input.difficulty {
+            probe.absorb(&d.compute);
+            let Some(bin) = data.bins.oracle.get(&d.question) else {
+                continue;
+            };
+            let pass = if d.samples == 0 {
+                0.0
+            } else {
+                d.correct as f64 / d.samples as f64
+            };
+            let score = (!d.scores.is_empty())
+                .then(|| d.scores.iter().sum::<f64>() / d.scores.len() as f64);
+            per_bin.entry(*bin).or_default().push((pass, score));
+        }
+        let samples: BTreeSet<usize> = input.difficulty.iter().map(|d| d.samples).collect();
+        let samples: Vec<String> = samples.iter().map(|s| s.to_string()).collect();
+        let _ = writeln!(
+            r.markdown,
+            "Oracle bins cut pass@1 (from {} samples per question) into {n} quantile bins, \
+             bin 1 easiest; predicted bins cut the mean verifier final-answer score the \
+             same way. The difficulty samples cost {} generations, {} generated tokens and \
+             {} FLOPs in all (not part of any method's budget).\n\n\
+             | oracle bin | questions | pass@1 min | pass@1 mean | pass@1 max | mean verifier score |\n\
+             |---:|---:|---:|---:|---:|---:|",
+            samples.join("/"),
+            probe.generations,
+            probe.generated_tokens,
+            sci(probe.total_flops())
+        );
+        for (bin, v) in &per_bin {
+            let passes: Vec<f64> = v.iter().map(|x| x.0).collect();
+            let scores: Vec<f64> = v.iter().filter_map(|x| x.1).collect();
+            let min = passes.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = passes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mean = passes.iter().sum::<f64>() / passes.len() as f64;
+            let score = if scores.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.3}", scores.iter().sum::<f64>() / scores.len() as f64)
+            };
+            let _ = writeln!(
+                r.markdown,
+                "| {bin} | {} | {min:.3} | {mean:.3} | {max:.3} | {score} |",
+                v.len()
+            );
+        }
+        r.markdown.push('\n');
+    }
+    if data.bins.predicted.is_empty() {
+        r.skip(
+            "oracle against predicted bins",
+            "no predicted bins were given (no verifier scores)",
+        );
+        return;
+    }
+    let mut confusion = vec![vec![0usize; n]; n];
+    let (mut same, mut near, mut total) = (0usize, 0usize, 0usize);
+    for (q, o) in &data.bins.oracle {
+        if let Some(p) = data.bins.predicted.get(q) {
+            confusion[o - 1][p - 1] += 1;
+            total += 1;
+            same += usize::from(o == p);
+            near += usize::from(o.abs_diff(*p) <= 1);
+        }
+    }
+    r.markdown.push_str("| oracle \\ predicted |");
+    for p in 1..=n {
+        let _ = write!(r.markdown, " {p} |");
+    }
+    r.markdown.push_str("\n|---|");
+    r.markdown.push_str(&"---:|".repeat(n));
+    r.markdown.push('\n');
+    for (o, row) in confusion.iter().enumerate() {
+        let _ = write!(r.markdown, "| {} |", o + 1);
+        for c in row {
+            let _ = write!(r.markdown, " {c} |");
+        }
+        r.markdown.push('\n');
+    }
+    let _ = writeln!(
+        r.markdown,
+        "\nSame bin: {}%; within one bin: {}% ({total} questions).\n",
+        pct(same as f64 / total.max(1) as f64),
+        pct(near as f64 / total.max(1) as f64)
+    );
+    let labels: Vec<String> = (1..=n).map(|b| b.to_string()).collect();
+    let svg = heatmap(
+        "Oracle against predicted difficulty bins",
+        "oracle bin (pass@1; 1 = easiest)",
+        "predicted bin (mean verifier score; 1 = easiest)",
+        &labels,
+        &labels,
+        &confusion,
+    );
+    r.figure(
+        "difficulty-agreement.svg",
+        "oracle against predicted difficulty bins",
+        svg,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_texts() {
+        assert_eq!(slug("Compute-optimal search (M=4)"), "compute-optimal-search-m-4");
+        assert_eq!(ratio_text(4, 1), "1/4");
+        assert_eq!(ratio_text(1, 16), "16");
+        assert_eq!(
+            est_text(&Estimate {
+                value: 0.5,
+                lo: 0.4,
+                hi: 0.61,
+                n: 3
+            }),
+            "50.0% [40.0, 61.0]"
+        );
+        assert_eq!(sci(1.5e12), "1.500e12");
+    }
+}
