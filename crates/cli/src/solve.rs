@@ -50,6 +50,14 @@ pub(crate) struct SolveArgs {
     /// Print the outcome without the tree as JSON instead of the bare answer.
     #[arg(long)]
     json: bool,
+    /// Compute-optimal: bin the question with a probe of --probe-samples scored
+    /// samples, then run the setting this policy file (from `ttc eval`) chose for
+    /// that bin and budget. Replaces --strategy.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Samples of the difficulty probe; they are paid from the budget.
+    #[arg(long, default_value_t = 4)]
+    probe_samples: usize,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -152,6 +160,143 @@ fn write_outcome<T: serde::Serialize>(
     Ok(())
 }
 
+/// What `--policy` did: the probe's verdict, the choice, and the chosen run.
+#[derive(serde::Serialize)]
+struct PolicyOutcome {
+    probe_samples: usize,
+    probe_mean_score: f64,
+    bin: usize,
+    method: String,
+    /// The budget the method ran with (the budget less the probe).
+    method_budget: usize,
+    /// The probe plus the method.
+    compute: ttc_core::Compute,
+    answer: Option<String>,
+    outcome: serde_json::Value,
+}
+
+fn with_policy(
+    args: &SolveArgs,
+    path: &Path,
+    file: &RunFile,
+    config: &Path,
+    runtime: &RuntimeSettings,
+) -> Result<()> {
+    let policy = ttc_policy::Policy::read(path)?;
+    if policy.difficulty.statistic != "mean-verifier-score" {
+        bail!(
+            "{}: its bins use `{}`, which needs the gold answer; only a policy on `mean-verifier-score` bins can be applied to a new question",
+            path.display(),
+            policy.difficulty.statistic
+        );
+    }
+    let p = args.probe_samples;
+    if p == 0 || p >= args.budget {
+        bail!(
+            "--probe-samples {p} must be at least 1 and below --budget {} (the probe is paid from the budget)",
+            args.budget
+        );
+    }
+    let gen_section = file.generator(config)?;
+    let settings = file.search_settings(gen_section);
+    let mut generator = OnnxGenerator::load(&gen_section.model, runtime)?;
+    if let Some(rows) = gen_section.max_batch {
+        generator = generator.with_max_batch(rows);
+    }
+    let Some(v) = &file.verifier else {
+        bail!(
+            "{}: --policy needs a [verifier] table: the probe scores its samples",
+            config.display()
+        );
+    };
+    let verifier = load_verifier(v, runtime, config)?;
+    let answers = file.answers.grade_mode();
+    let searcher = Searcher {
+        generator: &generator,
+        verifier: Some(&verifier as &dyn Verifier),
+        answers: &answers as &dyn AnswerFormat,
+        settings: &settings,
+    };
+    let probe = searcher.solve(
+        &args.question,
+        &Strategy::BestOfN {
+            selector: Selector::Weighted,
+        },
+        p,
+        args.seed,
+    )?;
+    let scores: Vec<f64> = probe
+        .candidates
+        .iter()
+        .map(|c| f64::from(c.score.unwrap_or(0.0)))
+        .collect();
+    let mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+    let remaining = args.budget - p;
+    let lookup = policy.choose_for_value(mean, remaining)?;
+    let choice = lookup.choice;
+    let method = crate::solvers::parse_method(&choice.method)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    tracing::info!(probe_mean_score = format!("{mean:.3}"), bin = choice.bin, method = %choice.method, "policy choice");
+    let mut compute = probe.compute.clone();
+    let (method_budget, answer, outcome) = match method {
+        crate::solvers::Method::Search(strategy) => {
+            let out = searcher.solve(&args.question, &strategy, remaining, args.seed)?;
+            compute.absorb(&out.compute);
+            (remaining, out.answer.clone(), serde_json::to_value(&out)?)
+        }
+        crate::solvers::Method::Revise(ratio) => {
+            let Some(section) = &file.reviser else {
+                bail!(
+                    "{}: the policy chose {} but the run file has no [reviser]",
+                    config.display(),
+                    choice.method
+                );
+            };
+            // A revision split needs a power-of-two budget: else use the fitted one.
+            let budget = if ChainSplit::from_ratio(remaining, ratio).is_ok() {
+                remaining
+            } else {
+                choice.budget
+            };
+            let split = ChainSplit::from_ratio(budget, ratio)?;
+            let mut reviser_model = OnnxGenerator::load(&section.model, runtime)?;
+            if let Some(rows) = section.max_batch {
+                reviser_model = reviser_model.with_max_batch(rows);
+            }
+            let orm = section
+                .verifier
+                .as_ref()
+                .map(|v| load_verifier(v, runtime, config))
+                .transpose()?;
+            let selector = if orm.is_some() {
+                Selector::Weighted
+            } else {
+                Selector::Majority
+            };
+            let reviser = Reviser {
+                generator: &reviser_model,
+                verifier: orm.as_ref().map(|v| v as &dyn Verifier),
+                answers: &answers as &dyn AnswerFormat,
+                settings: &file.revision,
+            };
+            let out = reviser.solve(&args.question, split, selector, args.seed)?;
+            compute.absorb(&out.compute);
+            (budget, out.answer.clone(), serde_json::to_value(&out)?)
+        }
+    };
+    let out = PolicyOutcome {
+        probe_samples: p,
+        probe_mean_score: mean,
+        bin: choice.bin,
+        method: choice.method.clone(),
+        method_budget,
+        compute,
+        answer: answer.clone(),
+        outcome,
+    };
+    write_outcome(args, &out, &out, answer.as_deref())
+}
+
 fn revise(
     args: &SolveArgs,
     file: &RunFile,
@@ -212,6 +357,9 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
     };
     let file = RunFile::load(&config)?;
     let runtime = args.runtime.resolve_with(&file.runtime)?;
+    if let Some(policy) = &args.policy {
+        return with_policy(&args, policy, &file, &config, &runtime);
+    }
     let Some(strategy) = args.strategy() else {
         return revise(&args, &file, &config, &runtime);
     };

@@ -473,3 +473,62 @@ fn eval_refuses_to_mix_two_run_files_in_one_folder() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn solve_applies_a_fitted_policy_after_a_probe() {
+    let run = config("fixtures-eval.toml");
+    let dir = std::env::temp_dir().join(format!("ttc-eval-policy-{}", std::process::id()));
+    let out = ttc(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--output",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let policy = dir.join("policy.toml");
+    let choices = std::fs::read_to_string(&policy).unwrap();
+    let out = ttc(&[
+        "solve",
+        "--config",
+        run.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--budget",
+        "8",
+        "--probe-samples",
+        "2",
+        "--json",
+        "Start with 3. Add 4. What is the result?",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let method = v["method"].as_str().unwrap();
+    assert!(
+        choices.contains(&format!("method = \"{method}\"")),
+        "{method} is not in the policy"
+    );
+    assert!((1..=2).contains(&v["bin"].as_u64().unwrap()));
+    let generations = v["compute"]["generations"].as_u64().unwrap();
+    assert!(
+        generations <= 8 && generations > 2,
+        "probe 2 + method within the budget: {generations}"
+    );
+    let too_small = ttc(&[
+        "solve",
+        "--config",
+        run.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--budget",
+        "2",
+        "--probe-samples",
+        "2",
+        "q",
+    ]);
+    assert!(
+        stderr(&too_small).contains("below --budget"),
+        "{}",
+        stderr(&too_small)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
