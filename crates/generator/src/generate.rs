@@ -21,6 +21,22 @@ struct CachedKv {
     kv: SeqKv,
 }
 
+/// Next-token logits of a batch, [rows, vocab]: copied out of a longer output, or the
+/// model's own output when it has one position per row (no copy).
+enum NextLogits {
+    Owned(Vec<f32>),
+    Output(Tensor),
+}
+
+impl NextLogits {
+    fn as_slice(&self) -> Result<&[f32]> {
+        match self {
+            NextLogits::Owned(v) => Ok(v),
+            NextLogits::Output(t) => t.f32_data(),
+        }
+    }
+}
+
 /// Result of reading the pending tokens of a batch of distinct rows.
 pub(crate) struct Prefill {
     /// Next-token logits per row.
@@ -75,7 +91,7 @@ impl OnnxGenerator {
         mask: &[Vec<i64>],
         pos: Vec<i64>,
         past: Vec<Tensor>,
-    ) -> Result<(Vec<f32>, Vec<Tensor>)> {
+    ) -> Result<(NextLogits, Vec<Tensor>)> {
         let t = mask.first().map_or(0, Vec::len);
         // Everything in the mask before the new columns is the cache.
         let past_len = t - cols;
@@ -99,18 +115,22 @@ impl OnnxGenerator {
             shape.get(2).copied().unwrap_or(0),
             shape.get(1).copied().unwrap_or(0),
         );
-        let data = logits.f32_data()?;
+        let past = wanted[1..]
+            .iter()
+            .map(|n| out.take(n))
+            .collect::<Result<Vec<_>>>()?;
+        if s == 1 {
+            // One position per row: the output is already [rows, vocab].
+            return Ok((NextLogits::Output(logits), past));
+        }
         // Only the last position of each row is needed.
+        let data = logits.f32_data()?;
         let mut last = Vec::with_capacity(rows * v);
         for r in 0..rows {
             let at = (r * s + s - 1) * v;
             last.extend_from_slice(&data[at..at + v]);
         }
-        let past = wanted[1..]
-            .iter()
-            .map(|n| out.take(n))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((last, past))
+        Ok((NextLogits::Owned(last), past))
     }
 
     /// Reads the pending tokens of `rows` (distinct states), in windows.
@@ -166,7 +186,7 @@ impl OnnxGenerator {
             };
             let mask: Vec<Vec<i64>> = full_mask.iter().map(|m| m[..p + end].to_vec()).collect();
             let (l, present) = self.run(take(&ids), n, cols, &mask, take(&pos), past)?;
-            logits = l;
+            logits = l.as_slice()?.to_vec();
             past = present;
             start = end;
         }
@@ -250,7 +270,7 @@ impl OnnxGenerator {
             .collect();
         let t0 = pre.mask[0].len();
         let identity = reps.len() == chunk.len();
-        let (mut past, mut mask, mut next_pos, mut logits) = if identity {
+        let (mut past, mut mask, mut next_pos, logits) = if identity {
             (pre.past, pre.mask, pre.next_pos, pre.logits)
         } else {
             let shape = [chunk.len(), self.shape.kv_heads, t0, self.shape.head_dim];
@@ -277,6 +297,9 @@ impl OnnxGenerator {
                     .collect::<Vec<_>>(),
             )
         };
+        // From here on, next-token logits are one flat [rows, vocab] buffer.
+        let vocab = logits.first().map_or(0, Vec::len);
+        let mut logits = NextLogits::Owned(logits.concat());
         let mut first_of_group = vec![true; reps.len()];
         let max_stop = stop.stop_strings.iter().map(String::len).max().unwrap_or(0);
         let mut rows: Vec<Row> = chunk
@@ -308,13 +331,15 @@ impl OnnxGenerator {
         let mut slot: Vec<usize> = (0..rows.len()).collect();
         loop {
             let t = mask[0].len();
+            let all_logits = logits.as_slice()?;
             for (b, &r) in slot.iter().enumerate() {
                 let row = &mut rows[r];
                 if row.finish.is_some() {
                     continue;
                 }
                 let seq = &mut seqs[row.seq];
-                let (tok, logprob) = sampling::draw(&logits[b], sampling, &mut seq.rng);
+                let row_logits = &all_logits[b * vocab..(b + 1) * vocab];
+                let (tok, logprob) = sampling::draw(row_logits, sampling, &mut seq.rng);
                 row.logprobs.push(logprob);
                 let tok = tok as u32;
                 row.new_ids.push(tok);
@@ -404,12 +429,7 @@ impl OnnxGenerator {
                 }
             }
             let (l, present) = self.run(ids, n, 1, &mask, pos, past)?;
-            let v = l.len() / n;
-            for (row, chunk) in logits.iter_mut().zip(l.chunks(v)) {
-                row.clear();
-                row.extend_from_slice(chunk);
-            }
-            logits.truncate(n);
+            logits = l;
             past = present;
         }
         rows.into_iter()
