@@ -6,10 +6,16 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ttc_core::{DifficultyRecord, EvalRecord};
+use ttc_core::{DifficultyRecord, EvalRecord, ReferenceRecord};
 use ttc_difficulty::{Binned, PassRate, QuestionScores, oracle_bins, predicted_bins};
 use ttc_orchestrator::RunFiles;
-use ttc_policy::{Cost, DifficultyEdges, FitOptions, Provenance, Sweep, SweepRecord, fit};
+use ttc_policy::{
+    Cost, DifficultyEdges, Fit, FitOptions, Folds, Provenance, Sweep, SweepRecord, fit, flops_match,
+};
+use ttc_report::{
+    BinAssignment, FlopsMatched, FoldSetting, MatchedBudget, PolicyCurve, PolicyPoint,
+    QuestionFold, ReportInput,
+};
 
 use crate::run_file::RunFile;
 
@@ -101,17 +107,195 @@ fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The data ratios R = inference / pretraining tokens of the FLOPs-matched comparison.
+const DATA_RATIOS: [f64; 3] = [0.16, 0.79, 22.0];
+
+fn sweep_records(
+    records: &[EvalRecord],
+    bins: &Binned,
+    keep: impl Fn(&EvalRecord) -> bool,
+) -> Vec<SweepRecord> {
+    records
+        .iter()
+        .filter(|r| keep(r))
+        .filter_map(|r| {
+            bins.bin_of(&r.question).map(|bin| SweepRecord {
+                question: r.question.clone(),
+                bin,
+                method: r.method.clone(),
+                params: BTreeMap::new(),
+                budget: r.budget,
+                seed: r.seed,
+                correct: r.correct,
+                compute: Cost::from(&r.compute),
+            })
+        })
+        .collect()
+}
+
+const FOLD_SEED: u64 = 0;
+
+/// A fitted policy as the report draws it, with the folds that let it score each
+/// held-out question itself.
+fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result<PolicyCurve> {
+    let folds = Folds::split(
+        sweep.records().iter().map(|r| (r.question.as_str(), r.bin)),
+        FOLD_SEED,
+    )?;
+    let mut seen = BTreeSet::new();
+    let question_folds = sweep
+        .records()
+        .iter()
+        .filter(|r| seen.insert(r.question.clone()))
+        .filter_map(|r| {
+            folds.fold_of(&r.question).map(|f| QuestionFold {
+                question: r.question.clone(),
+                fold: format!("{f:?}"),
+                bin: r.bin,
+            })
+        })
+        .collect();
+    Ok(PolicyCurve {
+        name: name.into(),
+        family: family.into(),
+        points: fitted
+            .cells
+            .iter()
+            .filter_map(|c| {
+                Some(PolicyPoint {
+                    bin: c.bin,
+                    budget: c.budget,
+                    method: c.best().setting.key(),
+                    questions: c.questions,
+                    held_out_accuracy: c.held_out_accuracy?,
+                    held_out: Vec::new(),
+                    fold_choices: c
+                        .folds
+                        .iter()
+                        .map(|f| FoldSetting {
+                            chosen_on: format!("{:?}", f.chosen_on),
+                            method: f.setting.key(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect(),
+        folds: question_folds,
+    })
+}
+
+/// The report's policies: compute-optimal search (best-of-N and search methods)
+/// and compute-optimal revisions, each fitted on oracle bins as the paper analyses.
+fn report_policies(records: &[EvalRecord], oracle: &Binned) -> Result<Vec<PolicyCurve>> {
+    let mut curves = Vec::new();
+    for (name, family, families) in [
+        (
+            "compute-optimal search",
+            "search",
+            &["best-of-n", "search"][..],
+        ),
+        ("compute-optimal revisions", "revisions", &["revisions"][..]),
+    ] {
+        let recs = sweep_records(records, oracle, |r| families.contains(&r.family.as_str()));
+        if recs.is_empty() {
+            continue;
+        }
+        let sweep = Sweep::new(recs)?;
+        let fitted = fit(
+            &sweep,
+            &FitOptions {
+                fold_seed: FOLD_SEED,
+            },
+        )?;
+        curves.push(policy_curve(name, family, &sweep, &fitted)?);
+    }
+    Ok(curves)
+}
+
+/// Writes report.md and its figures from the run folder's records.
+fn report(
+    out_dir: &Path,
+    files: &RunFiles,
+    records: &[EvalRecord],
+    difficulty: &[DifficultyRecord],
+    binned: Option<&(Binned, Binned)>,
+    generator_parameters: Option<u64>,
+    title: String,
+) -> Result<()> {
+    let reference: Vec<ReferenceRecord> = ttc_orchestrator::read_records(&files.reference)?;
+    let mut input = ReportInput {
+        title,
+        generator_parameters,
+        results: records.to_vec(),
+        difficulty: difficulty.to_vec(),
+        reference: reference.clone(),
+        ..ReportInput::default()
+    };
+    if let Some((oracle, predicted)) = binned {
+        input.bin_count = oracle.edges.bins();
+        input.bins = oracle
+            .questions
+            .iter()
+            .map(|q| BinAssignment {
+                question: q.question.clone(),
+                oracle_bin: q.bin,
+                predicted_bin: predicted.bin_of(&q.question),
+            })
+            .collect();
+        input.policies = report_policies(records, oracle)?;
+        if let (Some(first), Some(small)) = (reference.first(), generator_parameters) {
+            let m = first.parameters as f64 / small as f64;
+            if m > 1.0 {
+                let budgets = DATA_RATIOS
+                    .iter()
+                    .map(|&r| {
+                        let f = flops_match(m, r)?;
+                        Ok(MatchedBudget {
+                            data_ratio: r,
+                            multiplier: f.multiplier,
+                            budget: f.budget_power_of_two,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                input.flops_matched = Some(FlopsMatched {
+                    policy: "compute-optimal search".into(),
+                    model_ratio: m,
+                    budgets,
+                });
+            }
+        }
+    }
+    let summary = ttc_report::write_report(out_dir, &input)?;
+    for note in &summary.skipped {
+        tracing::info!(%note, "report section skipped");
+    }
+    tracing::info!(report = %out_dir.join("report.md").display(), figures = summary.files.len(), "report written");
+    Ok(())
+}
+
 /// Fits the policy on predicted bins (usable at inference) and writes `policy.toml`,
-/// `sweep.jsonl` and `bins.json` into the run folder.
+/// `sweep.jsonl` and `bins.json` into the run folder, after writing the report.
 pub(crate) fn analyse(
     out_dir: &Path,
     files: &RunFiles,
     file: &RunFile,
     run_file: &Path,
     records: &[EvalRecord],
+    generator_parameters: Option<u64>,
 ) -> Result<()> {
     let difficulty: Vec<DifficultyRecord> = ttc_orchestrator::read_records(&files.difficulty)?;
-    let Some((oracle, predicted)) = bins(&difficulty, file.difficulty.bins)? else {
+    let binned = bins(&difficulty, file.difficulty.bins)?;
+    let title = format!("ttc evaluation: {}", run_file.display());
+    report(
+        out_dir,
+        files,
+        records,
+        &difficulty,
+        binned.as_ref(),
+        generator_parameters,
+        title,
+    )?;
+    let Some((oracle, predicted)) = binned else {
         tracing::info!(
             "no difficulty samples: no bins and no policy (add a [verifier] and [difficulty] samples > 0)"
         );
@@ -132,28 +316,19 @@ pub(crate) fn analyse(
     let bins_path = out_dir.join("bins.json");
     std::fs::write(&bins_path, serde_json::to_string_pretty(&bin_rows)?)
         .with_context(|| format!("writing {}", bins_path.display()))?;
-    let sweep_records: Vec<SweepRecord> = records
-        .iter()
-        .filter_map(|r| {
-            predicted.bin_of(&r.question).map(|bin| SweepRecord {
-                question: r.question.clone(),
-                bin,
-                method: r.method.clone(),
-                params: BTreeMap::new(),
-                budget: r.budget,
-                seed: r.seed,
-                correct: r.correct,
-                compute: Cost::from(&r.compute),
-            })
-        })
-        .collect();
+    let sweep_records = sweep_records(records, &predicted, |_| true);
     if sweep_records.is_empty() {
         return Ok(());
     }
     let sweep = Sweep::new(sweep_records)?;
     let sweep_path = out_dir.join("sweep.jsonl");
     sweep.write(&sweep_path)?;
-    let fitted = fit(&sweep, &FitOptions { fold_seed: 0 })?;
+    let fitted = fit(
+        &sweep,
+        &FitOptions {
+            fold_seed: FOLD_SEED,
+        },
+    )?;
     let mut models = BTreeMap::new();
     if let Some(g) = &file.generator {
         models.insert("generator".to_string(), g.model.display().to_string());

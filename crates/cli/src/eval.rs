@@ -228,7 +228,14 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
     );
     let records: Vec<EvalRecord> = ttc_orchestrator::read_records(&files.results)?;
     print!("{}", crate::analysis::accuracy_table(&records));
-    crate::analysis::analyse(&out_dir, &files, &file, path, &records)?;
+    crate::analysis::analyse(
+        &out_dir,
+        &files,
+        &file,
+        path,
+        &records,
+        Some(generator.info().parameters),
+    )?;
     Ok(())
 }
 

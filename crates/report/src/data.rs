@@ -1,8 +1,9 @@
 //! The run's records indexed for the report: per (method, budget), per question.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use ttc_core::{EvalRecord, Error, Result};
+use ttc_core::{Error, EvalRecord, Result};
 
 use crate::input::ReportInput;
 use crate::stats::{Bootstrap, Estimate};
@@ -58,7 +59,10 @@ impl Bins {
             input.bin_count
         };
         for b in &input.bins {
-            for (what, v) in [("oracle", Some(b.oracle_bin)), ("predicted", b.predicted_bin)] {
+            for (what, v) in [
+                ("oracle", Some(b.oracle_bin)),
+                ("predicted", b.predicted_bin),
+            ] {
                 if let Some(v) = v
                     && (v == 0 || v > bins.count)
                 {
@@ -105,6 +109,8 @@ pub(crate) struct Data {
     pub(crate) questions: BTreeSet<String>,
     pub(crate) bins: Bins,
     pub(crate) boot: Bootstrap,
+    /// Bootstrap estimates already computed, by key (figures and tables share them).
+    estimates: RefCell<BTreeMap<String, Option<Estimate>>>,
 }
 
 pub(crate) fn family_rank(family: &str) -> usize {
@@ -131,11 +137,12 @@ impl Data {
         let mut questions = BTreeSet::new();
         for r in &input.results {
             check(r)?;
-            if let Some(f) = families.insert(r.method.clone(), r.family.clone())
+            let key = method_key(r);
+            if let Some(f) = families.insert(key.clone(), r.family.clone())
                 && f != r.family
             {
                 return Err(Error::invalid(
-                    format!("method {}", r.method),
+                    format!("method {key}"),
                     format!(
                         "it is in two families, `{f}` and `{}`; a label must name one method",
                         r.family
@@ -143,7 +150,7 @@ impl Data {
                 ));
             }
             questions.insert(r.question.clone());
-            let c = cells.entry((r.method.clone(), r.budget)).or_default();
+            let c = cells.entry((key, r.budget)).or_default();
             let q = c.by_question.entry(r.question.clone()).or_default();
             q.0 += usize::from(r.correct);
             q.1 += 1;
@@ -158,7 +165,7 @@ impl Data {
             family_rank(&a.1)
                 .cmp(&family_rank(&b.1))
                 .then_with(|| a.1.cmp(&b.1))
-                .then_with(|| a.0.cmp(&b.0))
+                .then_with(|| natural_cmp(&a.0, &b.0))
         });
         Ok(Data {
             cells,
@@ -166,7 +173,37 @@ impl Data {
             questions,
             bins,
             boot: input.options.bootstrap,
+            estimates: RefCell::new(BTreeMap::new()),
         })
+    }
+
+    /// The method key `name` stands for: itself, else the one method whose label it
+    /// is (None when several share that label).
+    pub(crate) fn resolve_unique(&self, name: &str) -> Option<&str> {
+        if let Some((m, _)) = self.methods.iter().find(|(m, _)| m == name) {
+            return Some(m);
+        }
+        let mut with_label = self
+            .methods
+            .iter()
+            .filter(|(m, _)| m.split('{').next() == Some(name));
+        match (with_label.next(), with_label.next()) {
+            (Some((m, _)), None) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The method key `name` stands for: itself when a method has that key, else
+    /// the first method (in display order) whose label is `name`, whatever its
+    /// params (`best-of-n-weighted` finds `best-of-n-weighted{temperature=0.8}`).
+    pub(crate) fn resolve(&self, name: &str) -> Option<&str> {
+        if let Some((m, _)) = self.methods.iter().find(|(m, _)| m == name) {
+            return Some(m);
+        }
+        self.methods
+            .iter()
+            .find(|(m, _)| m.split('{').next() == Some(name))
+            .map(|(m, _)| m.as_str())
     }
 
     /// The budgets a method ran at, ascending.
@@ -186,18 +223,29 @@ impl Data {
             .unwrap_or(0)
     }
 
-    pub(crate) fn has_method(&self, method: &str) -> bool {
-        self.methods.iter().any(|(m, _)| m == method)
-    }
-
     /// Accuracy of (method, budget), over all questions or one oracle bin.
-    pub(crate) fn accuracy(&self, method: &str, budget: usize, bin: Option<usize>) -> Option<Estimate> {
+    pub(crate) fn accuracy(
+        &self,
+        method: &str,
+        budget: usize,
+        bin: Option<usize>,
+    ) -> Option<Estimate> {
         let cell = self.cells.get(&(method.to_string(), budget))?;
         let key = match bin {
             Some(b) => format!("{method}@{budget}#bin{b}"),
             None => format!("{method}@{budget}"),
         };
-        self.boot.mean(&cell.outcomes(&self.bins, bin), &key)
+        self.cached(&key, || cell.outcomes(&self.bins, bin))
+    }
+
+    /// The bootstrap mean of what `values` gives, computed once per key.
+    pub(crate) fn cached(&self, key: &str, values: impl FnOnce() -> Vec<f64>) -> Option<Estimate> {
+        if let Some(e) = self.estimates.borrow().get(key) {
+            return *e;
+        }
+        let e = self.boot.mean(&values(), key);
+        self.estimates.borrow_mut().insert(key.to_string(), e);
+        e
     }
 
     /// Accuracy against budget of one method (points with data only).
@@ -206,6 +254,68 @@ impl Data {
             .into_iter()
             .filter_map(|b| self.accuracy(method, b, bin).map(|e| (b, e)))
             .collect()
+    }
+}
+
+/// Orders labels with their digit runs compared as numbers: `revise-1x4` before
+/// `revise-1x16` before `revise-2x2`.
+pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let o = match (x, y) {
+            ((true, p), (true, q)) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then_with(|| p.cmp(q))
+            }
+            ((_, p), (_, q)) => p.cmp(q),
+        };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
+}
+
+/// A method's identity: its label, then any params in key order in braces, as
+/// `ttc-policy`'s `Setting::key` writes it (`beam-m4`, `beam-m4{temperature=0.8}`).
+pub(crate) fn method_key(r: &EvalRecord) -> String {
+    let mut key = r.method.clone();
+    if !r.params.is_empty() {
+        let parts: Vec<String> = r
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", param_text(v)))
+            .collect();
+        key.push('{');
+        key.push_str(&parts.join(","));
+        key.push('}');
+    }
+    key
+}
+
+/// A param value as `ttc-policy`'s `Param` prints it: integers plain, other numbers
+/// as Rust prints an f64 (`1` for 1.0), text quoted.
+pub(crate) fn param_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(x)) => x.to_string(),
+            _ => n.to_string(),
+        },
+        serde_json::Value::String(t) => format!("{t:?}"),
+        other => other.to_string(),
     }
 }
 
@@ -225,47 +335,134 @@ fn check(r: &EvalRecord) -> Result<()> {
     Ok(())
 }
 
-/// The (chains, length) of a revision method: the params `chains` and `length`
-/// when present, else the `{chains}x{length}` part of its label
-/// (`revise-4x4`, `revise-c4x4`, `revise-4x4-majority`). Also returns the label
-/// with that part replaced by `{split}`, which names the variant.
-pub(crate) fn revision_split(r_method: &str, params: &BTreeMap<String, serde_json::Value>) -> Option<(usize, usize, String)> {
-    let from_params = || {
-        let c = params.get("chains")?.as_u64()? as usize;
-        let l = params.get("length")?.as_u64()? as usize;
-        Some((c, l))
+/// Where a revision setting sits between parallel and sequential at one budget.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RevisionSplit {
+    /// Sequential ratio: chain length / chains.
+    pub(crate) ratio: f64,
+    /// (chains, length), when whole numbers.
+    pub(crate) split: Option<(usize, usize)>,
+    /// The label with the split or ratio replaced by `{split}` / `{ratio}`: names the
+    /// variant the setting belongs to.
+    pub(crate) variant: String,
+}
+
+/// Finds the last `<digits>x<digits>` in a label: (start, end, chains, length).
+fn find_split(label: &str) -> Option<(usize, usize, usize, usize)> {
+    let b = label.as_bytes();
+    let digits = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
     };
-    let bytes = r_method.as_bytes();
-    // Find the last `<digits>x<digits>` run bounded by non-digits.
     let mut found = None;
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()) {
-            let s = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i + 1 < bytes.len() && bytes[i] == b'x' && bytes[i + 1].is_ascii_digit() {
-                let mid = i;
-                i += 1;
-                while i < bytes.len() && bytes[i].is_ascii_digit() {
-                    i += 1;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            let mid = digits(i);
+            if mid + 1 < b.len() && b[mid] == b'x' && b[mid + 1].is_ascii_digit() {
+                let end = digits(mid + 1);
+                if let (Ok(c), Ok(l)) = (label[i..mid].parse(), label[mid + 1..end].parse()) {
+                    found = Some((i, end, c, l));
                 }
-                let c: usize = r_method[s..mid].parse().ok()?;
-                let l: usize = r_method[mid + 1..i].parse().ok()?;
-                found = Some((s, i, c, l));
+                i = end;
+                continue;
             }
+            i = mid;
         } else {
             i += 1;
         }
     }
-    let variant = |s: usize, e: usize| format!("{}{{split}}{}", &r_method[..s], &r_method[e..]);
-    match (from_params().filter(|(c, l)| *c > 0 && *l > 0), found) {
-        (Some((c, l)), Some((s, e, _, _))) => Some((c, l, variant(s, e))),
-        (Some((c, l)), None) => Some((c, l, r_method.to_string())),
-        (None, Some((s, e, c, l))) if c > 0 && l > 0 => Some((c, l, variant(s, e))),
-        _ => None,
+    found
+}
+
+/// Finds a `-r<R>` or `-r1/<R>` ratio in a label (`revise-r4`, `revise-r1/4`):
+/// (start, end, ratio), the span covering the `r` and the number.
+fn find_ratio(label: &str) -> Option<(usize, usize, f64)> {
+    let b = label.as_bytes();
+    let digits = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut found = None;
+    for i in 1..b.len().saturating_sub(1) {
+        if b[i] == b'r' && b[i - 1] == b'-' && b[i + 1].is_ascii_digit() {
+            let num_end = digits(i + 1);
+            let num: f64 = label[i + 1..num_end].parse().ok()?;
+            let (end, ratio) =
+                if num_end + 1 < b.len() && b[num_end] == b'/' && b[num_end + 1].is_ascii_digit() {
+                    let den_end = digits(num_end + 1);
+                    let den: f64 = label[num_end + 1..den_end].parse().ok()?;
+                    (den_end, num / den)
+                } else {
+                    (num_end, num)
+                };
+            if (end == b.len() || b[end] == b'-' || b[end] == b'{') && ratio > 0.0 {
+                found = Some((i, end, ratio));
+            }
+        }
     }
+    found
+}
+
+/// A revision setting's split at `budget`, from (in this order) the params `chains`
+/// and `length`, a `{chains}x{length}` in the label (`revise-4x4`), the param
+/// `ratio` (or `sequential-ratio`), or a ratio in the label (`revise-r4`,
+/// `revise-r1/4`), with N = chains x length. None when none of them is there.
+pub(crate) fn revision_split(
+    label: &str,
+    params: &BTreeMap<String, serde_json::Value>,
+    budget: usize,
+) -> Option<RevisionSplit> {
+    let number = |k: &str| params.get(k).and_then(serde_json::Value::as_f64);
+    let replace = |s: usize, e: usize, with: &str| format!("{}{with}{}", &label[..s], &label[e..]);
+    let split_variant = || match find_split(label) {
+        Some((s, e, _, _)) => replace(s, e, "{split}"),
+        None => match find_ratio(label) {
+            Some((s, e, _)) => replace(s, e, "r{ratio}"),
+            None => label.to_string(),
+        },
+    };
+    if let (Some(c), Some(l)) = (number("chains"), number("length"))
+        && c >= 1.0
+        && l >= 1.0
+    {
+        let (c, l) = (c as usize, l as usize);
+        return Some(RevisionSplit {
+            ratio: l as f64 / c as f64,
+            split: Some((c, l)),
+            variant: split_variant(),
+        });
+    }
+    if let Some((s, e, c, l)) = find_split(label)
+        && c >= 1
+        && l >= 1
+    {
+        return Some(RevisionSplit {
+            ratio: l as f64 / c as f64,
+            split: Some((c, l)),
+            variant: replace(s, e, "{split}"),
+        });
+    }
+    let ratio = number("ratio")
+        .or_else(|| number("sequential-ratio"))
+        .or_else(|| find_ratio(label).map(|r| r.2))
+        .filter(|r| r.is_finite() && *r > 0.0)?;
+    // chains = sqrt(N / ratio), length = sqrt(N x ratio).
+    let chains = (budget as f64 / ratio).sqrt();
+    let whole = (chains - chains.round()).abs() < 1e-9 && chains.round() >= 1.0;
+    let split = whole.then(|| {
+        let c = chains.round() as usize;
+        (c, budget / c)
+    });
+    Some(RevisionSplit {
+        ratio,
+        split: split.filter(|(c, l)| c * l == budget),
+        variant: split_variant(),
+    })
 }
 
 #[cfg(test)]
@@ -273,23 +470,72 @@ mod tests {
     use super::*;
 
     #[test]
+    fn labels_sort_with_numbers_as_numbers() {
+        let mut v = vec![
+            "revise-4x1",
+            "revise-16x1",
+            "revise-1x16",
+            "revise-1x4",
+            "beam",
+            "revise-2x2",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "beam",
+                "revise-1x4",
+                "revise-1x16",
+                "revise-2x2",
+                "revise-4x1",
+                "revise-16x1"
+            ]
+        );
+    }
+
+    #[test]
     fn revision_splits_from_labels_and_params() {
         let none = BTreeMap::new();
+        let split = |label: &str, params: &BTreeMap<String, serde_json::Value>, n: usize| {
+            revision_split(label, params, n).map(|s| (s.ratio, s.split, s.variant))
+        };
         assert_eq!(
-            revision_split("revise-4x16", &none),
-            Some((4, 16, "revise-{split}".into()))
+            split("revise-4x16", &none, 64),
+            Some((4.0, Some((4, 16)), "revise-{split}".into()))
         );
         assert_eq!(
-            revision_split("revise-c2x8-majority", &none),
-            Some((2, 8, "revise-c{split}-majority".into()))
+            split("revise-c2x8-majority", &none, 16),
+            Some((4.0, Some((2, 8)), "revise-c{split}-majority".into()))
         );
-        assert_eq!(revision_split("beam-m4", &none), None);
+        assert_eq!(split("beam-m4", &none, 16), None);
+        assert_eq!(split("revisions", &none, 16), None);
+        // The CLI's labels: a ratio, the split following from the budget.
+        assert_eq!(
+            split("revise-r4", &none, 16),
+            Some((4.0, Some((2, 8)), "revise-r{ratio}".into()))
+        );
+        assert_eq!(
+            split("revise-r1/4", &none, 64),
+            Some((0.25, Some((16, 4)), "revise-r{ratio}".into()))
+        );
+        // No whole split (16 / 2 is not a square): the ratio alone.
+        assert_eq!(
+            split("revise-r2", &none, 16),
+            Some((2.0, None, "revise-r{ratio}".into()))
+        );
+        let mut p = BTreeMap::new();
+        p.insert("ratio".to_string(), serde_json::json!(0.25));
+        p.insert("selector".to_string(), serde_json::json!("weighted"));
+        assert_eq!(
+            split("revise-r1/4", &p, 4),
+            Some((0.25, Some((4, 1)), "revise-r{ratio}".into()))
+        );
         let mut p = BTreeMap::new();
         p.insert("chains".to_string(), serde_json::json!(8));
         p.insert("length".to_string(), serde_json::json!(2));
         assert_eq!(
-            revision_split("revisions", &p),
-            Some((8, 2, "revisions".into()))
+            split("revisions", &p, 16),
+            Some((0.25, Some((8, 2)), "revisions".into()))
         );
     }
 }

@@ -80,6 +80,34 @@ pub struct PolicyCurve {
     /// policy over several): picks the paper figure it is shown as.
     pub family: String,
     pub points: Vec<PolicyPoint>,
+    /// Optional: every swept question's cross-validation fold and bin (`ttc-policy`'s
+    /// `Folds::fold_of` over the sweep's `(question, bin)`). With each point's
+    /// `fold_choices`, the report derives the held-out outcomes itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folds: Vec<QuestionFold>,
+}
+
+/// A question's fold in a policy's cross-validation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionFold {
+    pub question: String,
+    /// `a` or `b` (`ttc-policy`'s `Fold`, any case).
+    pub fold: String,
+    /// The question's bin in the sweep the policy was fitted on.
+    pub bin: usize,
+}
+
+/// The setting chosen on one fold (`ttc-policy`'s `FoldChoice`: `chosen_on`,
+/// `setting.key()`); it is scored on the other fold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldSetting {
+    /// `a` or `b`.
+    pub chosen_on: String,
+    /// The setting's key: the method label, then params in braces, as the
+    /// evaluation records name it (`beam-m4`, `beam-m4{temperature=0.8}`).
+    pub method: String,
 }
 
 /// One (bin, budget) cell of a policy.
@@ -99,6 +127,11 @@ pub struct PolicyPoint {
     /// interval around the point; empty, the point has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_out: Vec<QuestionOutcome>,
+    /// Optional, instead of `held_out`: the setting chosen on each fold
+    /// (`Cell::folds`); with the policy's `folds`, the report scores each on the
+    /// other fold's questions from the evaluation records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fold_choices: Vec<FoldSetting>,
 }
 
 /// One question's outcome in [0, 1].
@@ -136,7 +169,8 @@ pub struct MatchedBudget {
 /// What [`crate::write_report`] wrote and computed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportSummary {
-    /// Every file written, `report.md` first.
+    /// Every file written, `report.md` first (empty in `report.json`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<PathBuf>,
     /// Sections left out, each with the reason (also in `report.md`).
     pub skipped: Vec<String>,

@@ -11,12 +11,14 @@
 //! | `results` ([`ttc_core::EvalRecord`]) | `results.jsonl` | every section; required |
 //! | `bins` ([`BinAssignment`]) | `ttc-difficulty`: `oracle_bins`, `predicted_bins` | per-bin figures (1, 3, 4), agreement (5) |
 //! | `difficulty` ([`ttc_core::DifficultyRecord`]) | `difficulty.jsonl` | bin statistics (5) |
-//! | `policies` ([`PolicyCurve`]) | `ttc-policy`: `fit(..).cells` | policy against best-of-N (2) and FLOPs-matched (4) |
+//! | `policies` ([`PolicyCurve`]) | `ttc-policy`: `fit(..).cells`, `Folds` | policy against best-of-N (2) and FLOPs-matched (4) |
 //! | `reference` ([`ttc_core::ReferenceRecord`]) | `reference.jsonl` | FLOPs-matched (4) |
 //! | `flops_matched` ([`FlopsMatched`]) | `ttc-policy`: `flops_match(M, R)` | FLOPs-matched (4) |
 //!
 //! Sections and files (paper figures in parentheses):
 //!
+//! - `report.json`: the numbers of the summary and efficiency tables
+//!   ([`ReportSummary`]), for scripts and diffs;
 //! - summary table: accuracy with interval, mean generations, generated tokens,
 //!   FLOPs and seconds per (method, budget);
 //! - 1: `accuracy-by-budget.svg` (Fig. 3 left), `accuracy-by-flops.svg`,
@@ -31,6 +33,31 @@
 //!   against the small model's policy accuracy at each data ratio R's budget;
 //! - 5: `difficulty-agreement.svg`: oracle against predicted bins (a heatmap of the
 //!   confusion matrix, also in the markdown).
+//!
+//! A policy from `ttc-policy` (one point per fitted cell; cells without a held-out
+//! accuracy left out). The fold choices and folds let the report score each
+//! held-out question itself, which gives the policy's points their intervals:
+//!
+//! ```ignore
+//! let folds = Folds::split(sweep.records().iter().map(|r| (r.question.as_str(), r.bin)), seed)?;
+//! PolicyCurve {
+//!     name: "compute-optimal search".into(),
+//!     family: "search".into(),
+//!     points: fit.cells.iter().filter_map(|c| Some(PolicyPoint {
+//!         bin: c.bin,
+//!         budget: c.budget,
+//!         method: c.best().setting.key(),
+//!         questions: c.questions,
+//!         held_out_accuracy: c.held_out_accuracy?,
+//!         held_out: vec![],
+//!         fold_choices: c.folds.iter().map(|f| FoldSetting {
+//!             chosen_on: format!("{:?}", f.chosen_on),
+//!             method: f.setting.key(),
+//!         }).collect(),
+//!     })).collect(),
+//!     folds: /* each swept (question, bin) with format!("{:?}", folds.fold_of(q)?) */,
+//! }
+//! ```
 //!
 //! A section whose inputs are missing is skipped with a note in `report.md` and in
 //! [`ReportSummary::skipped`]; only an input without evaluation records is an error.
@@ -56,26 +83,35 @@ use std::path::{Path, PathBuf};
 use ttc_core::{Error, Result};
 
 pub use input::{
-    BinAssignment, EfficiencyRow, FlopsMatched, MatchedBudget, MethodAccuracy, PolicyCurve,
-    PolicyPoint, QuestionOutcome, ReportInput, ReportOptions, ReportSummary,
+    BinAssignment, EfficiencyRow, FlopsMatched, FoldSetting, MatchedBudget, MethodAccuracy,
+    PolicyCurve, PolicyPoint, QuestionFold, QuestionOutcome, ReportInput, ReportOptions,
+    ReportSummary,
 };
 pub use stats::{Bootstrap, Bound, Estimate, budget_to_reach};
 
-/// The report's markdown and figures, without writing them: file name and content,
-/// `report.md` first.
+/// The report's files, without writing them: file name and content, `report.md`
+/// first, then `report.json` (the [`ReportSummary`]'s numbers, less the file list),
+/// then the figures.
 pub fn render_report(input: &ReportInput) -> Result<(Vec<(String, String)>, ReportSummary)> {
     let data = data::Data::new(input)?;
     let rendered = report::render(input, &data);
-    let mut files = vec![("report.md".to_string(), rendered.markdown)];
-    files.extend(rendered.figures);
-    let summary = ReportSummary {
-        files: files.iter().map(|(n, _)| PathBuf::from(n)).collect(),
+    let mut summary = ReportSummary {
+        files: Vec::new(),
         skipped: rendered.skipped,
         questions: data.questions.len(),
         methods: data.methods.len(),
         accuracy: rendered.accuracy,
         efficiency: rendered.efficiency,
     };
+    let mut json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| Error::invalid("report summary", e.to_string()))?;
+    json.push('\n');
+    let mut files = vec![
+        ("report.md".to_string(), rendered.markdown),
+        ("report.json".to_string(), json),
+    ];
+    files.extend(rendered.figures);
+    summary.files = files.iter().map(|(n, _)| PathBuf::from(n)).collect();
     Ok((files, summary))
 }
 

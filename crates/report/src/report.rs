@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use crate::data::{Data, revision_split};
-use crate::input::{EfficiencyRow, MethodAccuracy, PolicyCurve, ReportInput};
+use crate::data::{Data, method_key, param_text, revision_split};
+use crate::input::{EfficiencyRow, MethodAccuracy, PolicyCurve, PolicyPoint, ReportInput};
 use crate::stats::{Estimate, budget_to_reach};
 use crate::svg::{Figure, Mark, Panel, Point, Series, XScale, heatmap, pow2_label};
 
@@ -36,6 +36,11 @@ fn est_text(e: &Estimate) -> String {
     }
 }
 
+/// Text for a Markdown table cell: `|` escaped.
+fn md(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
 fn sci(x: f64) -> String {
     format!("{x:.3e}")
 }
@@ -60,6 +65,15 @@ fn point(x: f64, e: &Estimate) -> Point {
     }
 }
 
+/// The figures' line on their error bars.
+fn ci_note(data: &Data) -> String {
+    format!(
+        "error bars: {}% bootstrap intervals over questions ({} resamples)",
+        100.0 * data.boot.confidence,
+        data.boot.resamples
+    )
+}
+
 fn bin_title(bin: usize, count: usize) -> String {
     if bin == 1 {
         format!("bin {bin} (easiest)")
@@ -77,6 +91,7 @@ impl Rendered {
     }
 
     fn figure(&mut self, name: &str, alt: &str, svg: String) {
+        debug_assert!(!self.figures.iter().any(|(n, _)| n == name), "{name} twice");
         let _ = writeln!(self.markdown, "![{alt}]({name})\n");
         self.figures.push((name.to_string(), svg));
     }
@@ -129,7 +144,7 @@ fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
          FLOPs = 2 x parameters x tokens processed, summed over every model that ran \
          (generator or reviser, and verifier). Difficulty probes are counted when they \
          run at inference, not in the oracle binning.\n\n",
-        pct(b.confidence),
+        100.0 * b.confidence,
         b.resamples,
         b.seed
     );
@@ -150,7 +165,9 @@ fn summary_table(r: &mut Rendered, data: &Data) {
             };
             let _ = writeln!(
                 r.markdown,
-                "| {method} | {family} | {budget} | {} | {} | {} | {:.1} | {:.1} | {} | {:.3} |",
+                "| {} | {} | {budget} | {} | {} | {} | {:.1} | {:.1} | {} | {:.3} |",
+                md(method),
+                md(family),
                 cell.by_question.len(),
                 cell.runs,
                 est_text(&acc),
@@ -220,11 +237,8 @@ fn accuracy_section(r: &mut Rendered, data: &Data) {
             .map(|m| method_series(data, m, None))
             .collect(),
     };
-    let fig = Figure {
-        title: "Accuracy against budget per method".into(),
-        panels: vec![all],
-        columns: 1,
-    };
+    let mut fig = Figure::new("Accuracy against budget per method", vec![all], 1);
+    fig.note = ci_note(data);
     r.figure(
         "accuracy-by-budget.svg",
         "accuracy against budget per method",
@@ -263,11 +277,12 @@ fn accuracy_section(r: &mut Rendered, data: &Data) {
             "no record counts FLOPs (the generator's parameter count was unknown)",
         );
     } else {
-        let fig = Figure {
-            title: "Accuracy against inference FLOPs per method".into(),
-            panels: vec![flops_panel],
-            columns: 1,
-        };
+        let mut fig = Figure::new(
+            "Accuracy against inference FLOPs per method",
+            vec![flops_panel],
+            1,
+        );
+        fig.note = ci_note(data);
         r.figure(
             "accuracy-by-flops.svg",
             "accuracy against mean FLOPs per question",
@@ -310,11 +325,12 @@ fn accuracy_section(r: &mut Rendered, data: &Data) {
                 .collect(),
         })
         .collect();
-    let fig = Figure {
-        title: "Accuracy against budget per oracle difficulty bin".into(),
+    let mut fig = Figure::new(
+        "Accuracy against budget per oracle difficulty bin",
         panels,
-        columns: 3,
-    };
+        3,
+    );
+    fig.note = ci_note(data);
     r.figure(
         "accuracy-by-bin.svg",
         "accuracy against budget per difficulty bin",
@@ -322,7 +338,8 @@ fn accuracy_section(r: &mut Rendered, data: &Data) {
     );
     // The best method per (bin, budget).
     let budgets: BTreeSet<usize> = methods.iter().flat_map(|m| data.budgets(m)).collect();
-    r.markdown.push_str("Best method per bin and budget:\n\n| bin |");
+    r.markdown
+        .push_str("Best method per bin and budget:\n\n| bin |");
     for b in &budgets {
         let _ = write!(r.markdown, " N = {b} |");
     }
@@ -341,7 +358,7 @@ fn accuracy_section(r: &mut Rendered, data: &Data) {
                 });
             match best {
                 Some((m, v)) => {
-                    let _ = write!(r.markdown, " {m} ({}%) |", pct(v));
+                    let _ = write!(r.markdown, " {} ({}%) |", md(m), pct(v));
                 }
                 None => r.markdown.push_str(" - |"),
             }
@@ -349,6 +366,44 @@ fn accuracy_section(r: &mut Rendered, data: &Data) {
         r.markdown.push('\n');
     }
     r.markdown.push('\n');
+}
+
+/// A policy cell's held-out outcomes, one per (held-out question, fold choice):
+/// given, or derived from the fold choices and the policy's folds. With derived
+/// outcomes, also the held-out accuracy they give (mean of the folds' means).
+fn held_out(data: &Data, p: &PolicyCurve, pt: &PolicyPoint) -> (Vec<f64>, Option<f64>) {
+    if !pt.held_out.is_empty() {
+        return (pt.held_out.iter().map(|o| o.correct).collect(), None);
+    }
+    let mut all = Vec::new();
+    let mut fold_means = Vec::new();
+    for choice in &pt.fold_choices {
+        let other = match choice.chosen_on.to_ascii_lowercase().as_str() {
+            "a" => "b",
+            "b" => "a",
+            _ => continue,
+        };
+        let Some(cell) = data
+            .resolve_unique(&choice.method)
+            .and_then(|m| data.cells.get(&(m.to_string(), pt.budget)))
+        else {
+            continue;
+        };
+        let outcomes: Vec<f64> = p
+            .folds
+            .iter()
+            .filter(|f| f.bin == pt.bin && f.fold.eq_ignore_ascii_case(other))
+            .filter_map(|f| cell.by_question.get(&f.question))
+            .map(|(c, n)| *c as f64 / *n as f64)
+            .collect();
+        if !outcomes.is_empty() {
+            fold_means.push(outcomes.iter().sum::<f64>() / outcomes.len() as f64);
+            all.extend(outcomes);
+        }
+    }
+    let derived =
+        (!fold_means.is_empty()).then(|| fold_means.iter().sum::<f64>() / fold_means.len() as f64);
+    (all, derived)
 }
 
 /// A policy's accuracy at each budget over all bins (question-weighted, as
@@ -372,13 +427,11 @@ fn policy_curve(data: &Data, p: &PolicyCurve, bin: Option<usize>) -> Vec<(usize,
                 .map(|p| p.held_out_accuracy * p.questions as f64)
                 .sum::<f64>()
                 / q as f64;
-            let outcomes: Vec<f64> = pts
-                .iter()
-                .flat_map(|p| p.held_out.iter().map(|o| o.correct))
-                .collect();
-            let with_all = pts.iter().all(|p| !p.held_out.is_empty());
+            let per_point: Vec<Vec<f64>> = pts.iter().map(|pt| held_out(data, p, pt).0).collect();
+            let with_all = per_point.iter().all(|o| !o.is_empty());
+            let outcomes = || per_point.concat();
             let key = format!("policy {}@{budget}#{bin:?}", p.name);
-            let est = match data.boot.mean(&outcomes, &key) {
+            let est = match data.cached(&key, outcomes) {
                 Some(e) if with_all => {
                     // Centre the pooled interval on the fitted point.
                     let shift = value - e.value;
@@ -407,7 +460,7 @@ fn figure_number(family: &str) -> &'static str {
 fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
     r.markdown
         .push_str("## 2. Compute-optimal policy against best-of-N (paper Fig. 4 and 8)\n\n");
-    let baseline = input.options.baseline_method.as_str();
+    let wanted = input.options.baseline_method.as_str();
     if input.policies.is_empty() {
         r.skip(
             "compute-optimal policy",
@@ -415,13 +468,13 @@ fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
         );
         return;
     }
-    if !data.has_method(baseline) {
+    let Some(baseline) = data.resolve(wanted) else {
         r.skip(
             "compute-optimal policy",
-            &format!("the baseline method `{baseline}` has no records"),
+            &format!("the baseline method `{wanted}` has no records"),
         );
         return;
-    }
+    };
     let base_curve: Vec<(usize, f64)> = data
         .curve(baseline, None)
         .iter()
@@ -445,11 +498,50 @@ fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
             p.family
         );
         let curve = policy_curve(data, p, None);
+        // Fold choices must name evaluated methods...
+        let unknown: BTreeSet<&str> = p
+            .points
+            .iter()
+            .flat_map(|pt| pt.fold_choices.iter().map(move |c| (pt.budget, c)))
+            .filter(|(b, c)| {
+                data.resolve_unique(&c.method)
+                    .is_none_or(|m| !data.cells.contains_key(&(m.to_string(), *b)))
+            })
+            .map(|(_, c)| c.method.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            let names: Vec<String> = unknown.iter().map(|m| format!("`{m}`")).collect();
+            let _ = writeln!(
+                r.markdown,
+                "Warning: fold choices name settings with no evaluation records at their \
+                 budget ({}); those cells have no interval. Settings are named as the \
+                 records are: the method label, then params in braces.\n",
+                names.join(", ")
+            );
+        }
+        // ...and the outcomes derived from them must reproduce the fit's numbers.
+        for pt in &p.points {
+            if let (_, Some(derived)) = held_out(data, p, pt)
+                && (derived - pt.held_out_accuracy).abs() > 1e-9
+            {
+                let _ = writeln!(
+                    r.markdown,
+                    "Warning: bin {} budget {}: the evaluation records give a held-out \
+                     accuracy of {}% for the fold choices, the fit {}%; check that the \
+                     fold choices name methods as the records do.\n",
+                    pt.bin,
+                    pt.budget,
+                    pct(derived),
+                    pct(pt.held_out_accuracy)
+                );
+            }
+        }
         if curve.is_empty() {
             r.skip(&p.name, "the policy has no cell with questions");
             continue;
         }
-        let policy_style = data.methods.len() + 1;
+        // Black for the policy, unless the baseline already is.
+        let policy_style = if data.style(baseline) % 10 == 6 { 3 } else { 6 };
         let mut panels = Vec::new();
         let bins: BTreeSet<usize> = p.points.iter().map(|pt| pt.bin).collect();
         for bin in std::iter::once(None).chain(bins.iter().map(|b| Some(*b))) {
@@ -480,18 +572,19 @@ fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
                 ],
             });
         }
-        let fig = Figure {
-            title: format!("{} against {baseline}", p.name),
-            panels,
-            columns: 3,
-        };
+        let mut fig = Figure::new(format!("{} against {baseline}", p.name), panels, 3);
         let name = format!("policy-{}.svg", slug(&p.name));
         let name = if r.figures.iter().any(|(n, _)| *n == name) {
             format!("policy-{}-{pi}.svg", slug(&p.name))
         } else {
             name
         };
-        r.figure(&name, &format!("{} against {baseline}", p.name), fig.render());
+        fig.note = ci_note(data);
+        r.figure(
+            &name,
+            &format!("{} against {baseline}", p.name),
+            fig.render(),
+        );
 
         let _ = writeln!(
             r.markdown,
@@ -542,7 +635,7 @@ fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
                         let _ = write!(
                             r.markdown,
                             " {} ({}%) |",
-                            pt.method,
+                            md(&pt.method),
                             pct(pt.held_out_accuracy)
                         );
                     }
@@ -555,35 +648,70 @@ fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
     }
 }
 
-fn ratio_text(chains: usize, length: usize) -> String {
-    let e = (length as f64 / chains as f64).log2().round() as i32;
-    pow2_label(e)
+/// A sequential ratio: `1/4`, `1`, `16` for powers of two, else three decimals.
+fn ratio_text(ratio: f64) -> String {
+    let e = ratio.log2();
+    if (e - e.round()).abs() < 1e-9 {
+        pow2_label(e.round() as i32)
+    } else {
+        format!("{ratio:.3}")
+    }
 }
+
+/// `2x8 (ratio 4)`, or `ratio 2` when the split is not whole.
+fn split_text(ratio: f64, split: Option<(usize, usize)>) -> String {
+    match split {
+        Some((c, l)) => format!("{c}x{l} (ratio {})", ratio_text(ratio)),
+        None => format!("ratio {}", ratio_text(ratio)),
+    }
+}
+
+/// Params that describe the split itself, not a variant of the method.
+const SPLIT_PARAMS: [&str; 4] = ["chains", "length", "ratio", "sequential-ratio"];
+
+/// Per budget, each revision setting that ran: (sequential ratio, chains x length,
+/// method key), most parallel first.
+type SplitsByBudget = BTreeMap<usize, Vec<(f64, Option<(usize, usize)>, String)>>;
 
 fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
     r.markdown
         .push_str("## 3. Revisions: sequential against parallel (paper Fig. 7)\n\n");
     // variant -> budget -> [(chains, length, method)]
-    let mut variants: BTreeMap<String, BTreeMap<usize, Vec<(usize, usize, String)>>> =
-        BTreeMap::new();
+    let mut variants: BTreeMap<String, SplitsByBudget> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for rec in &input.results {
-        if rec.family != "revisions" || !seen.insert((rec.method.clone(), rec.budget)) {
+        let key = method_key(rec);
+        if rec.family != "revisions" || !seen.insert((key.clone(), rec.budget)) {
             continue;
         }
-        if let Some((c, l, v)) = revision_split(&rec.method, &rec.params) {
+        if let Some(split) = revision_split(&rec.method, &rec.params, rec.budget) {
+            let mut v = split.variant;
+            // Other params (not the split's) tell variants apart.
+            let other: Vec<String> = rec
+                .params
+                .iter()
+                .filter(|(k, _)| !SPLIT_PARAMS.contains(&k.as_str()))
+                .map(|(k, x)| format!("{k}={}", param_text(x)))
+                .collect();
+            if !other.is_empty() {
+                v = format!("{v}{{{}}}", other.join(","));
+            }
             variants
                 .entry(v)
                 .or_default()
                 .entry(rec.budget)
                 .or_default()
-                .push((c, l, rec.method.clone()));
+                .push((split.ratio, split.split, key));
         }
+    }
+    for splits in variants.values_mut().flat_map(|v| v.values_mut()) {
+        splits.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.2.cmp(&b.2)));
     }
     if variants.is_empty() {
         r.skip(
             "revisions",
-            "no revision records with a chains x length split (family `revisions`)",
+            "no revision records with a sequential ratio or chains x length split \
+             (family `revisions`)",
         );
         return;
     }
@@ -615,9 +743,8 @@ fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
                     mark: Mark::Line,
                     points: by_budget[budget]
                         .iter()
-                        .filter_map(|(c, l, m)| {
-                            data.accuracy(m, *budget, *bin)
-                                .map(|e| point(*l as f64 / *c as f64, &e))
+                        .filter_map(|(ratio, _, m)| {
+                            data.accuracy(m, *budget, *bin).map(|e| point(*ratio, &e))
                         })
                         .collect(),
                 })
@@ -638,24 +765,26 @@ fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
                 series,
             });
         }
-        let fig = Figure {
-            title: format!("Revisions ({variant}): accuracy against sequential ratio"),
+        let mut fig = Figure::new(
+            format!("Revisions ({variant}): accuracy against sequential ratio"),
             panels,
-            columns: 3,
-        };
+            3,
+        );
         let name = if vi == 0 {
             "revisions-ratio.svg".to_string()
         } else {
             format!("revisions-ratio-{}.svg", slug(variant))
         };
+        fig.note = ci_note(data);
         r.figure(
             &name,
             &format!("accuracy against sequential ratio for {variant}"),
             fig.render(),
         );
         // Best split per (bin, budget).
-        r.markdown
-            .push_str("Best split (chains x length) per bin and budget:\n\n| bin |");
+        r.markdown.push_str(
+            "Best split (chains x length, sequential ratio) per bin and budget:\n\n| bin |",
+        );
         for b in &budgets {
             let _ = write!(r.markdown, " N = {b} |");
         }
@@ -671,22 +800,20 @@ fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
             for budget in &budgets {
                 let best = by_budget[budget]
                     .iter()
-                    .filter_map(|(c, l, m)| {
-                        data.accuracy(m, *budget, *bin).map(|e| (*c, *l, e.value))
+                    .filter_map(|(ratio, split, m)| {
+                        data.accuracy(m, *budget, *bin)
+                            .map(|e| (*ratio, *split, e.value))
                     })
-                    .fold(None::<(usize, usize, f64)>, |acc, x| match acc {
-                        // Ties go to the more sequential split (listed later when sorted).
-                        Some(a) if a.2 > x.2 || (a.2 == x.2 && a.1 >= x.1) => Some(a),
-                        _ => Some(x),
+                    .fold(None::<(f64, Option<(usize, usize)>, f64)>, |acc, x| {
+                        match acc {
+                            // Ties go to the more sequential setting.
+                            Some(a) if a.2 > x.2 || (a.2 == x.2 && a.0 >= x.0) => Some(a),
+                            _ => Some(x),
+                        }
                     });
                 match best {
-                    Some((c, l, v)) => {
-                        let _ = write!(
-                            r.markdown,
-                            " {c}x{l} (ratio {}, {}%) |",
-                            ratio_text(c, l),
-                            pct(v)
-                        );
+                    Some((ratio, split, v)) => {
+                        let _ = write!(r.markdown, " {}: {}% |", split_text(ratio, split), pct(v));
                     }
                     None => r.markdown.push_str(" - |"),
                 }
@@ -698,10 +825,14 @@ fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
 }
 
 fn flops_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
-    r.markdown
-        .push_str("## 4. FLOPs-matched: test-time compute against a larger model (paper Fig. 9)\n\n");
+    r.markdown.push_str(
+        "## 4. FLOPs-matched: test-time compute against a larger model (paper Fig. 9)\n\n",
+    );
     let Some(fm) = &input.flops_matched else {
-        r.skip("FLOPs-matched comparison", "no FLOPs-matched budgets were given");
+        r.skip(
+            "FLOPs-matched comparison",
+            "no FLOPs-matched budgets were given",
+        );
         return;
     };
     if input.reference.is_empty() {
@@ -719,7 +850,10 @@ fn flops_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
         return;
     };
     if fm.budgets.is_empty() {
-        r.skip("FLOPs-matched comparison", "the list of matched budgets is empty");
+        r.skip(
+            "FLOPs-matched comparison",
+            "the list of matched budgets is empty",
+        );
         return;
     }
     let models: BTreeSet<(&str, u64)> = input
@@ -755,16 +889,17 @@ fn flops_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
         .map(|b| b.map_or("all".into(), |b| b.to_string()))
         .collect();
     let reference_at = |bin: Option<usize>| -> Option<Estimate> {
-        let values: Vec<f64> = input
-            .reference
-            .iter()
-            .filter(|x| match bin {
-                None => data.bins.is_empty() || data.bins.oracle.contains_key(&x.question),
-                Some(b) => data.bins.oracle.get(&x.question) == Some(&b),
-            })
-            .map(|x| f64::from(u8::from(x.correct)))
-            .collect();
-        data.boot.mean(&values, &format!("reference#{bin:?}"))
+        data.cached(&format!("reference#{bin:?}"), || {
+            input
+                .reference
+                .iter()
+                .filter(|x| match bin {
+                    None => data.bins.is_empty() || data.bins.oracle.contains_key(&x.question),
+                    Some(b) => data.bins.oracle.get(&x.question) == Some(&b),
+                })
+                .map(|x| f64::from(u8::from(x.correct)))
+                .collect()
+        })
     };
     let budgets: BTreeSet<usize> = policy.points.iter().map(|p| p.budget).collect();
     // The policy's budget used for a matched budget: the largest fitted one not above it.
@@ -820,9 +955,9 @@ fn flops_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
         });
         rows.push((name, per_bin));
     }
-    let fig = Figure {
-        title: "FLOPs-matched: small model + test-time compute against a larger model".into(),
-        panels: vec![Panel {
+    let mut fig = Figure::new(
+        "FLOPs-matched: small model + test-time compute against a larger model",
+        vec![Panel {
             title: format!("{} against {model} greedy", policy.name),
             x_label: "oracle difficulty bin (1 = easiest)".into(),
             y_label: ACCURACY_AXIS.into(),
@@ -830,8 +965,10 @@ fn flops_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
             unit_interval: true,
             series,
         }],
-        columns: 1,
-    };
+        1,
+    );
+    fig.panel_width = 160.0 + 110.0 * categories.len() as f64;
+    fig.note = ci_note(data);
     r.figure(
         "flops-matched.svg",
         "FLOPs-matched comparison per difficulty bin",
@@ -993,9 +1130,15 @@ mod tests {
 
     #[test]
     fn slugs_and_texts() {
-        assert_eq!(slug("Compute-optimal search (M=4)"), "compute-optimal-search-m-4");
-        assert_eq!(ratio_text(4, 1), "1/4");
-        assert_eq!(ratio_text(1, 16), "16");
+        assert_eq!(
+            slug("Compute-optimal search (M=4)"),
+            "compute-optimal-search-m-4"
+        );
+        assert_eq!(ratio_text(0.25), "1/4");
+        assert_eq!(ratio_text(16.0), "16");
+        assert_eq!(ratio_text(3.0), "3.000");
+        assert_eq!(split_text(4.0, Some((2, 8))), "2x8 (ratio 4)");
+        assert_eq!(split_text(2.0, None), "ratio 2");
         assert_eq!(
             est_text(&Estimate {
                 value: 0.5,
@@ -1006,5 +1149,6 @@ mod tests {
             "50.0% [40.0, 61.0]"
         );
         assert_eq!(sci(1.5e12), "1.500e12");
+        assert_eq!(md("a|b"), "a\\|b");
     }
 }

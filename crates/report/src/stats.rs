@@ -217,14 +217,8 @@ mod tests {
         // All equal: no spread.
         let e = b.mean(&[1.0; 10], "k").unwrap();
         assert_eq!((e.lo, e.value, e.hi), (1.0, 1.0, 1.0));
-        let none = Bootstrap {
-            resamples: 0,
-            ..b
-        };
-        assert_eq!(
-            none.mean(&[0.0, 1.0], "k"),
-            Some(Estimate::exact(0.5, 2))
-        );
+        let none = Bootstrap { resamples: 0, ..b };
+        assert_eq!(none.mean(&[0.0, 1.0], "k"), Some(Estimate::exact(0.5, 2)));
     }
 
     #[test]

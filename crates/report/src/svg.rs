@@ -73,6 +73,23 @@ pub(crate) struct Figure {
     pub(crate) title: String,
     pub(crate) panels: Vec<Panel>,
     pub(crate) columns: usize,
+    /// Width of one panel in pixels ([`PANEL_W`] by default; wider for many bars).
+    pub(crate) panel_width: f64,
+    /// A line under the title (e.g. what the error bars are), if not empty.
+    pub(crate) note: String,
+}
+
+impl Figure {
+    /// Panels of the default width.
+    pub(crate) fn new(title: impl Into<String>, panels: Vec<Panel>, columns: usize) -> Self {
+        Figure {
+            title: title.into(),
+            panels,
+            columns,
+            panel_width: PANEL_W,
+            note: String::new(),
+        }
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -136,10 +153,23 @@ pub(crate) fn linear_ticks(lo: f64, hi: f64, unit_interval: bool) -> (Vec<f64>, 
         lo = 0.0;
         hi = 1.0;
     }
-    if hi - lo < 0.05 {
+    // A flat series still gets a readable span; within [0, 1] at least a tenth,
+    // shifted inside the interval rather than cut by it.
+    let min_span = if unit_interval { 0.1 } else { 0.05 };
+    if hi - lo < min_span {
         let mid = (hi + lo) / 2.0;
-        lo = mid - 0.025;
-        hi = mid + 0.025;
+        lo = mid - min_span / 2.0;
+        hi = mid + min_span / 2.0;
+    }
+    if unit_interval {
+        if lo < 0.0 {
+            hi = (hi - lo).min(1.0);
+            lo = 0.0;
+        }
+        if hi > 1.0 {
+            lo = (lo - (hi - 1.0)).max(0.0);
+            hi = 1.0;
+        }
     }
     let span = hi - lo;
     let steps = [
@@ -155,8 +185,8 @@ pub(crate) fn linear_ticks(lo: f64, hi: f64, unit_interval: bool) -> (Vec<f64>, 
     while span / step > 6.0 {
         step *= 10.0;
     }
-    let mut start = (lo / step - 1e-9).floor() * step;
-    let mut end = (hi / step + 1e-9).ceil() * step;
+    let mut start = (lo / step + 1e-6).floor() * step;
+    let mut end = (hi / step - 1e-6).ceil() * step;
     if unit_interval {
         start = start.max(0.0);
         end = end.min(1.0);
@@ -171,6 +201,9 @@ pub(crate) fn linear_ticks(lo: f64, hi: f64, unit_interval: bool) -> (Vec<f64>, 
         .unwrap_or(4) as usize;
     (ticks, digits)
 }
+
+/// Data x to pixel x.
+type XMap = Box<dyn Fn(f64) -> f64>;
 
 struct Frame {
     x0: f64,
@@ -236,7 +269,7 @@ fn error_bar(out: &mut String, style: usize, x: f64, y_lo: f64, y_hi: f64) {
     let cap = 3.0;
     let _ = write!(
         out,
-        r#"<path d="M{} {}V{}M{} {}H{}M{} {}H{}" stroke="{c}" stroke-width="1.2" fill="none"/>"#,
+        r#"<path d="M{} {}V{}M{} {}H{}M{} {}H{}" stroke="{c}" stroke-width="1.1" stroke-opacity="0.6" fill="none"/>"#,
         f(x),
         f(y_lo),
         f(y_hi),
@@ -261,11 +294,11 @@ fn text(out: &mut String, x: f64, y: f64, size: f64, anchor: &str, extra: &str, 
 }
 
 impl Panel {
-    fn render(&self, out: &mut String, ox: f64, oy: f64) {
+    fn render(&self, out: &mut String, ox: f64, oy: f64, panel_w: f64) {
         let fr = Frame {
             x0: ox + MARGIN_L,
             y0: oy + MARGIN_T,
-            w: PANEL_W - MARGIN_L - MARGIN_R,
+            w: panel_w - MARGIN_L - MARGIN_R,
             h: PANEL_H - MARGIN_T - MARGIN_B,
         };
         text(
@@ -305,7 +338,7 @@ impl Panel {
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.x))
             .collect();
-        let (xticks, sx): (Vec<(f64, String)>, Box<dyn Fn(f64) -> f64>) = match &self.x {
+        let (xticks, sx): (Vec<(f64, String)>, XMap) = match &self.x {
             XScale::Log2 | XScale::Log10 => {
                 let base = if self.x == XScale::Log2 { 2.0 } else { 10.0 };
                 let (ticks, (d0, d1)) = log_ticks(&xs, base);
@@ -427,9 +460,10 @@ impl Panel {
                         out,
                         r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{c}" fill-opacity="0.85"/>"#,
                         f(left + 1.0),
-                        f(top.min(bottom)),
+                        f(top.min(bottom - 1.5)),
                         f((bw - 2.0).max(1.0)),
-                        f((bottom - top).abs())
+                        // A zero still shows, as a hairline.
+                        f((bottom - top).abs().max(1.5))
                     );
                     if let Some((a, b)) = p.ci {
                         error_bar(out, 6, left + bw / 2.0, sy(a), sy(b));
@@ -500,8 +534,13 @@ impl Figure {
     pub(crate) fn render(&self) -> String {
         let cols = self.columns.clamp(1, self.panels.len().max(1));
         let rows = self.panels.len().div_ceil(cols).max(1);
-        let width = cols as f64 * PANEL_W;
-        let header = 36.0;
+        let pw = self.panel_width;
+        // Wide enough for the title (bold 15px: about 9px a character).
+        let width = (cols as f64 * pw)
+            .max(self.title.chars().count() as f64 * 9.0 + 40.0)
+            .max(self.note.chars().count() as f64 * 6.5 + 40.0);
+        let left = (width - cols as f64 * pw) / 2.0;
+        let header = if self.note.is_empty() { 36.0 } else { 52.0 };
         let entries = legend_entries(&self.panels);
         let item_w = entries
             .iter()
@@ -538,11 +577,27 @@ impl Figure {
             " font-weight=\"bold\"",
             &self.title,
         );
+        if !self.note.is_empty() {
+            text(
+                &mut out,
+                width / 2.0,
+                42.0,
+                11.0,
+                "middle",
+                " fill=\"#555555\"",
+                &self.note,
+            );
+        }
         out.push('\n');
         for (i, p) in self.panels.iter().enumerate() {
             let (r, c) = (i / cols, i % cols);
             out.push_str("<g>");
-            p.render(&mut out, c as f64 * PANEL_W, header + r as f64 * PANEL_H);
+            p.render(
+                &mut out,
+                left + c as f64 * pw,
+                header + r as f64 * PANEL_H,
+                pw,
+            );
             out.push_str("</g>\n");
         }
         let top = header + rows as f64 * PANEL_H + 4.0;
@@ -597,7 +652,7 @@ pub(crate) fn heatmap(
     counts: &[Vec<usize>],
 ) -> String {
     let cell = 56.0;
-    let (ml, mt, mr, mb) = (96.0, 60.0, 30.0, 62.0);
+    let (ml, mt, mr, mb) = (96.0, 80.0, 30.0, 62.0);
     let width = (ml + cols.len() as f64 * cell + mr).max(360.0);
     let height = mt + rows.len() as f64 * cell + mb;
     let mut out = String::new();
@@ -643,7 +698,11 @@ pub(crate) fn heatmap(
         text(&mut out, ml - 8.0, y + cell / 2.0 + 4.0, 11.0, "end", "", r);
         let total: usize = counts.get(i).map(|row| row.iter().sum()).unwrap_or(0);
         for j in 0..cols.len() {
-            let n = counts.get(i).and_then(|row| row.get(j)).copied().unwrap_or(0);
+            let n = counts
+                .get(i)
+                .and_then(|row| row.get(j))
+                .copied()
+                .unwrap_or(0);
             let share = if total == 0 {
                 0.0
             } else {
@@ -729,11 +788,13 @@ pub(crate) mod tests {
             if tag.contains('<') {
                 return Err(format!("`<` inside tag {tag:?}"));
             }
-            if tag.matches('"').count() % 2 != 0 {
+            if !tag.matches('"').count().is_multiple_of(2) {
                 return Err(format!("unbalanced quotes in {tag:?}"));
             }
             if let Some(name) = tag.strip_prefix('/') {
-                let open = stack.pop().ok_or(format!("close of {name} with nothing open"))?;
+                let open = stack
+                    .pop()
+                    .ok_or(format!("close of {name} with nothing open"))?;
                 if open != name.trim() {
                     return Err(format!("</{name}> closes <{open}>"));
                 }
@@ -798,7 +859,13 @@ pub(crate) mod tests {
         let (t, _) = linear_ticks(-0.1, 1.1, true);
         assert_eq!((t[0], t[t.len() - 1]), (0.0, 1.0));
         let (t, d) = linear_ticks(0.5, 0.5, true);
-        assert!(t.len() >= 2 && d >= 2, "{t:?}");
+        assert!(t.len() >= 2 && d >= 1, "{t:?}");
+        assert!(t[t.len() - 1] - t[0] >= 0.1 - 1e-12, "{t:?}");
+        // All ones or all zeros: a tenth of the unit interval, inside it.
+        let (t, _) = linear_ticks(0.995, 1.005, true);
+        assert!((t[0] - 0.9).abs() < 1e-12 && t[t.len() - 1] == 1.0, "{t:?}");
+        let (t, _) = linear_ticks(-0.005, 0.005, true);
+        assert!(t[0] == 0.0 && (t[t.len() - 1] - 0.1).abs() < 1e-12, "{t:?}");
     }
 
     #[test]
@@ -806,6 +873,8 @@ pub(crate) mod tests {
         let fig = Figure {
             title: "a < b & c".into(),
             columns: 2,
+            panel_width: PANEL_W,
+            note: "error bars: 95% interval".into(),
             panels: vec![
                 Panel {
                     title: "bin 1".into(),

@@ -399,6 +399,15 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
     assert!(reference.len() > 50, "{} records", reference.len());
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(table.contains("| best-of-n-weighted |"), "{table}");
+    let report = std::fs::read_to_string(whole.join("report.md")).unwrap();
+    for section in [
+        "## 1. Accuracy against budget",
+        "## 2. Compute-optimal policy",
+        "accuracy-by-budget.svg",
+    ] {
+        assert!(report.contains(section), "report.md lacks {section}");
+    }
+    assert!(whole.join("accuracy-by-budget.svg").is_file() && whole.join("bins.json").is_file());
     // Kill at pseudo-random points (from the clock), resume, compare.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
