@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Selector, Solver, Verifier};
 use ttc_dataset::demo::{DemoWorld, Split};
-use ttc_generator::OnnxGenerator;
 use ttc_orchestrator::{Plan, Progress, Question, RunFiles};
 use ttc_prm_verifier::PrmVerifier;
 use ttc_reviser::Reviser;
@@ -14,7 +13,7 @@ use ttc_search::{SearchSettings, Searcher};
 
 use crate::run_file::{DemoSplit, RunFile};
 use crate::settings::RuntimeArgs;
-use crate::solve::load_verifier;
+use crate::solve::{load_generator, load_verifier};
 use crate::solvers::{
     BestOfNSampler, GreedyReference, Method, ReviseSolver, SearchSolver, parse_method,
 };
@@ -71,18 +70,6 @@ fn questions(file: &RunFile, path: &Path, limit: Option<usize>) -> Result<Vec<Qu
             level: p.level,
         })
         .collect())
-}
-
-fn load_generator(
-    model: &Path,
-    max_batch: Option<usize>,
-    runtime: &ttc_core::RuntimeSettings,
-) -> Result<OnnxGenerator> {
-    let g = OnnxGenerator::load(model, runtime)?;
-    Ok(match max_batch {
-        Some(rows) => g.with_max_batch(rows),
-        None => g,
-    })
 }
 
 pub(crate) fn run(args: EvalArgs) -> Result<()> {

@@ -126,6 +126,20 @@ impl SolveArgs {
     }
 }
 
+/// Loads a generator folder with its run-file batch size.
+pub(crate) fn load_generator(
+    model: &Path,
+    max_batch: Option<usize>,
+    runtime: &RuntimeSettings,
+) -> Result<OnnxGenerator> {
+    let g = OnnxGenerator::load(model, runtime)?;
+    Ok(match max_batch {
+        Some(rows) => g.with_max_batch(rows),
+        None => g,
+    })
+}
+
+/// Loads a reward model with its adapter and batch size from a `[verifier]` table.
 pub(crate) fn load_verifier(
     v: &VerifierSection,
     runtime: &RuntimeSettings,
@@ -199,10 +213,7 @@ fn with_policy(
     }
     let gen_section = file.generator(config)?;
     let settings = file.search_settings(gen_section);
-    let mut generator = OnnxGenerator::load(&gen_section.model, runtime)?;
-    if let Some(rows) = gen_section.max_batch {
-        generator = generator.with_max_batch(rows);
-    }
+    let generator = load_generator(&gen_section.model, gen_section.max_batch, runtime)?;
     let Some(v) = &file.verifier else {
         bail!(
             "{}: --policy needs a [verifier] table: the probe scores its samples",
@@ -259,10 +270,7 @@ fn with_policy(
                 choice.budget
             };
             let split = ChainSplit::from_ratio(budget, ratio)?;
-            let mut reviser_model = OnnxGenerator::load(&section.model, runtime)?;
-            if let Some(rows) = section.max_batch {
-                reviser_model = reviser_model.with_max_batch(rows);
-            }
+            let reviser_model = load_generator(&section.model, section.max_batch, runtime)?;
             let orm = section
                 .verifier
                 .as_ref()
@@ -311,10 +319,7 @@ fn revise(
     };
     // Check the split before loading anything.
     let split = ChainSplit::from_ratio(args.budget, parse_ratio(&args.sequential_ratio)?)?;
-    let mut generator = OnnxGenerator::load(&section.model, runtime)?;
-    if let Some(rows) = section.max_batch {
-        generator = generator.with_max_batch(rows);
-    }
+    let generator = load_generator(&section.model, section.max_batch, runtime)?;
     let verifier = section
         .verifier
         .as_ref()
@@ -365,10 +370,7 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
     };
     let gen_section = file.generator(&config)?;
     let settings = file.search_settings(gen_section);
-    let mut generator = OnnxGenerator::load(&gen_section.model, &runtime)?;
-    if let Some(rows) = gen_section.max_batch {
-        generator = generator.with_max_batch(rows);
-    }
+    let generator = load_generator(&gen_section.model, gen_section.max_batch, &runtime)?;
     let needs_verifier = !matches!(
         strategy,
         Strategy::BestOfN {
@@ -376,17 +378,7 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
         }
     );
     let verifier = match (&file.verifier, needs_verifier) {
-        (Some(v), true) => {
-            let adapter = v
-                .adapter
-                .resolve()
-                .with_context(|| format!("{}: [verifier.adapter]", config.display()))?;
-            let mut verifier = PrmVerifier::load(&v.model, &adapter, &runtime)?;
-            if let Some(rows) = v.max_batch {
-                verifier = verifier.with_max_batch(rows);
-            }
-            Some(verifier)
-        }
+        (Some(v), true) => Some(load_verifier(v, &runtime, &config)?),
         (None, true) => bail!(
             "{}: --strategy {} needs a [verifier] table",
             config.display(),
