@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Selector, Solver, Verifier};
+use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Solver, Verifier};
 use ttc_dataset::demo::{DemoWorld, Split};
 use ttc_orchestrator::{Plan, Progress, Question, RunFiles};
 use ttc_prm_verifier::PrmVerifier;
@@ -13,7 +13,7 @@ use ttc_search::{SearchSettings, Searcher};
 
 use crate::run_file::{DemoSplit, RunFile};
 use crate::settings::RuntimeArgs;
-use crate::solve::{load_generator, load_verifier};
+use crate::solve::{default_revision_selector, load_generator, load_reviser, load_verifier};
 use crate::solvers::{
     BestOfNSampler, GreedyReference, Method, ReviseSolver, SearchSolver, parse_method,
 };
@@ -123,27 +123,20 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
         settings: &settings,
     };
     let revises = methods.iter().any(|m| matches!(m, Method::Revise(_)));
-    let reviser_model = match (&file.reviser, revises) {
-        (Some(r), true) => Some(load_generator(&r.model, r.max_batch, &runtime)?),
+    let (reviser_model, orm) = match (&file.reviser, revises) {
+        (Some(r), true) => {
+            let (model, orm) = load_reviser(r, &runtime, path)?;
+            (Some(model), orm)
+        }
         (None, true) => bail!(
             "{}: revise-* methods need a [reviser] table",
             path.display()
         ),
-        _ => None,
+        _ => (None, None),
     };
-    let orm: Option<PrmVerifier> = match (&file.reviser, revises) {
-        (Some(r), true) => r
-            .verifier
-            .as_ref()
-            .map(|v| load_verifier(v, &runtime, path))
-            .transpose()?,
-        _ => None,
-    };
-    let revision_selector = sweep.revision_selector.unwrap_or(if orm.is_some() {
-        Selector::Weighted
-    } else {
-        Selector::Majority
-    });
+    let revision_selector = sweep
+        .revision_selector
+        .unwrap_or(default_revision_selector(orm.as_ref()));
     let reviser = reviser_model.as_ref().map(|g| Reviser {
         generator: g,
         verifier: orm.as_ref().map(|v| v as &dyn Verifier),

@@ -10,7 +10,7 @@ use ttc_prm_verifier::PrmVerifier;
 use ttc_reviser::{ChainSplit, Reviser, parse_ratio};
 use ttc_search::{BeamWidth, SearchOutcome, Searcher, Strategy};
 
-use crate::run_file::{RunFile, VerifierSection};
+use crate::run_file::{ReviserSection, RunFile, VerifierSection};
 use crate::settings::RuntimeArgs;
 
 /// Answer one question with a search strategy under a budget of N generations.
@@ -137,6 +137,30 @@ pub(crate) fn load_generator(
         Some(rows) => g.with_max_batch(rows),
         None => g,
     })
+}
+
+/// Loads the reviser model and its ORM (if any) from a `[reviser]` table.
+pub(crate) fn load_reviser(
+    section: &ReviserSection,
+    runtime: &RuntimeSettings,
+    config: &Path,
+) -> Result<(OnnxGenerator, Option<PrmVerifier>)> {
+    let model = load_generator(&section.model, section.max_batch, runtime)?;
+    let orm = section
+        .verifier
+        .as_ref()
+        .map(|v| load_verifier(v, runtime, config))
+        .transpose()?;
+    Ok((model, orm))
+}
+
+/// Revisions choose answers with the ORM when there is one, else by majority.
+pub(crate) fn default_revision_selector(orm: Option<&PrmVerifier>) -> Selector {
+    if orm.is_some() {
+        Selector::Weighted
+    } else {
+        Selector::Majority
+    }
 }
 
 /// Loads a reward model with its adapter and batch size from a `[verifier]` table.
@@ -270,17 +294,8 @@ fn with_policy(
                 choice.budget
             };
             let split = ChainSplit::from_ratio(budget, ratio)?;
-            let reviser_model = load_generator(&section.model, section.max_batch, runtime)?;
-            let orm = section
-                .verifier
-                .as_ref()
-                .map(|v| load_verifier(v, runtime, config))
-                .transpose()?;
-            let selector = if orm.is_some() {
-                Selector::Weighted
-            } else {
-                Selector::Majority
-            };
+            let (reviser_model, orm) = load_reviser(section, runtime, config)?;
+            let selector = default_revision_selector(orm.as_ref());
             let reviser = Reviser {
                 generator: &reviser_model,
                 verifier: orm.as_ref().map(|v| v as &dyn Verifier),
@@ -319,18 +334,12 @@ fn revise(
     };
     // Check the split before loading anything.
     let split = ChainSplit::from_ratio(args.budget, parse_ratio(&args.sequential_ratio)?)?;
-    let generator = load_generator(&section.model, section.max_batch, runtime)?;
-    let verifier = section
-        .verifier
-        .as_ref()
-        .map(|v| load_verifier(v, runtime, config))
-        .transpose()?;
-    let selector = match (args.selector, &verifier) {
-        (Some(SelectorArg::Majority), _) => Selector::Majority,
-        (Some(SelectorArg::Weighted), _) => Selector::Weighted,
-        (Some(SelectorArg::Naive), _) => Selector::Naive,
-        (None, Some(_)) => Selector::Weighted,
-        (None, None) => Selector::Majority,
+    let (generator, verifier) = load_reviser(section, runtime, config)?;
+    let selector = match args.selector {
+        Some(SelectorArg::Majority) => Selector::Majority,
+        Some(SelectorArg::Weighted) => Selector::Weighted,
+        Some(SelectorArg::Naive) => Selector::Naive,
+        None => default_revision_selector(verifier.as_ref()),
     };
     let answers = file.answers.grade_mode();
     let reviser = Reviser {
