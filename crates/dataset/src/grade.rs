@@ -117,9 +117,15 @@ pub fn answer_key(text: &str, mode: GradeMode) -> Option<String> {
 /// The grading modes as the answer format search strategies vote with:
 /// `GradeMode::Integer` for the demo world, `GradeMode::Math` for MATH-style data.
 impl ttc_core::AnswerFormat for GradeMode {
-    /// The last `\boxed{...}` or `Answer:` line of the solution, trimmed.
+    /// The last `\boxed{...}` or `Answer:` line of the solution, trimmed; in integer
+    /// mode only when it is an integer (an unparsable answer counts as none, as the
+    /// paper drops unparsable samples).
     fn extract(&self, solution: &str) -> Option<String> {
-        extract_answer(solution).map(str::to_owned)
+        let answer = extract_answer(solution)?;
+        match self {
+            GradeMode::Integer => parse_integer(answer).map(|_| answer.trim().to_owned()),
+            GradeMode::Math => Some(answer.to_owned()),
+        }
     }
 
     /// The normalised answer ([`answer_key`]); an answer that cannot be read
@@ -133,6 +139,20 @@ impl ttc_core::AnswerFormat for GradeMode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_answers_must_be_integers_to_count() {
+        use ttc_core::AnswerFormat;
+        assert_eq!(
+            GradeMode::Integer.extract("3 + 4 = 7\nAnswer: 7"),
+            Some("7".into())
+        );
+        assert_eq!(GradeMode::Integer.extract("Answer:9 - 9 = 3"), None);
+        assert_eq!(
+            GradeMode::Math.extract("so \\boxed{x+1}"),
+            Some("x+1".into())
+        );
+    }
 
     #[test]
     fn integer_mode() {

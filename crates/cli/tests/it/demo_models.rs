@@ -1,0 +1,294 @@
+//! The trained demo reward models and reviser (`models/demo/{prm,reviser,orm}`, made by
+//! `cargo xtask train-demo --stage prm|reviser|orm`) loaded the way ttc loads them.
+//!
+//! A missing model fails these tests: the models are committed. The PRM is checked on
+//! fixed pairs of demo-world solutions (a reference solution and the same solution with
+//! one step's result changed and the error carried to the answer), the ORM on its
+//! one-score layout with earlier attempts, and the reviser with both verifiers end to
+//! end through `ttc solve` with `config/demo-models-test.toml`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ttc_core::{ScoreRequest, Verifier};
+use ttc_dataset::demo::{DemoWorld, Split};
+use ttc_prm_verifier::{Preset, PrmAdapter, PrmVerifier, ScoreMode};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn demo_model(name: &str) -> PathBuf {
+    let dir = root().join("models/demo").join(name);
+    assert!(
+        dir.join("model.onnx").is_file(),
+        "{} is missing: run `cargo xtask train-demo --stage {name}`",
+        dir.join("model.onnx").display()
+    );
+    dir
+}
+
+fn load(name: &str, mode: ScoreMode) -> PrmVerifier {
+    PrmVerifier::load(
+        &demo_model(name),
+        &PrmAdapter::preset(Preset::Demo).with_mode(mode),
+        &ttc_core::RuntimeSettings::default(),
+    )
+    .unwrap_or_else(|e| panic!("loading models/demo/{name}: {e}"))
+}
+
+/// Steps of a reference solution and of a copy whose step `bad` has its result
+/// raised by one, later steps recomputed from it (so only step `bad` is wrong) and
+/// the answer line changed to match.
+fn corrupt(solution: &str, bad: usize) -> Option<(Vec<String>, Vec<String>)> {
+    let good: Vec<String> = solution.lines().map(str::to_string).collect();
+    let n_calc = good.len().checked_sub(1)?;
+    if bad >= n_calc {
+        return None;
+    }
+    let mut out = Vec::with_capacity(good.len());
+    let mut carried: Option<i64> = None;
+    for (i, line) in good[..n_calc].iter().enumerate() {
+        let (lhs, _) = line.split_once(" = ")?;
+        let parts: Vec<&str> = lhs.split(' ').collect();
+        if parts.len() != 3 {
+            return None;
+        }
+        let a: i64 = match carried {
+            Some(v) if i > 0 => v,
+            _ => parts[0].parse().ok()?,
+        };
+        let b: i64 = parts[2].parse().ok()?;
+        let mut c = match parts[1] {
+            "+" => a + b,
+            "-" => a - b,
+            "x" => a * b,
+            _ => return None,
+        };
+        if i == bad {
+            c += 1;
+        }
+        out.push(format!("{a} {} {b} = {c}", parts[1]));
+        carried = Some(c);
+    }
+    out.push(format!("Answer: {}", carried?));
+    Some((good, out))
+}
+
+/// The first `count` test-set problems with at least two calculation steps, as
+/// (question, correct steps, corrupted steps); the corrupted step cycles over the
+/// calculation steps.
+fn pairs(count: usize) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let problems = DemoWorld::default().fixed_split(Split::Test).unwrap();
+    let mut out = Vec::new();
+    for (i, p) in problems.iter().enumerate() {
+        let n_calc = p.solution.lines().count().saturating_sub(1);
+        if n_calc < 2 {
+            continue;
+        }
+        if let Some((good, bad)) = corrupt(&p.solution, i % n_calc) {
+            out.push((p.problem.clone(), good, bad));
+        }
+        if out.len() == count {
+            break;
+        }
+    }
+    assert_eq!(out.len(), count, "not enough multi-step test problems");
+    out
+}
+
+/// Fraction of pairs where the verifier's last score of the correct solution is
+/// above the corrupted one's, with `question` mapping the problem to what it sees.
+fn preference(
+    v: &PrmVerifier,
+    pairs: &[(String, Vec<String>, Vec<String>)],
+    question: impl Fn(&str) -> String,
+) -> f64 {
+    let questions: Vec<String> = pairs.iter().map(|(q, _, _)| question(q)).collect();
+    let mut requests = Vec::new();
+    for ((_, good, bad), q) in pairs.iter().zip(&questions) {
+        requests.push(ScoreRequest {
+            question: q,
+            steps: good,
+        });
+        requests.push(ScoreRequest {
+            question: q,
+            steps: bad,
+        });
+    }
+    let scores = v.score(&requests).unwrap();
+    let wins = scores
+        .chunks(2)
+        .filter(|s| s[0].scores.last().unwrap() > s[1].scores.last().unwrap())
+        .count();
+    wins as f64 / pairs.len() as f64
+}
+
+#[test]
+fn demo_prm_prefers_correct_solutions_over_corrupted_ones() {
+    let v = load("prm", ScoreMode::Prm);
+    let pairs = pairs(PAIRS);
+    // One score per step, each a probability.
+    let one = v
+        .score(&[ScoreRequest {
+            question: &pairs[0].0,
+            steps: &pairs[0].1,
+        }])
+        .unwrap();
+    assert_eq!(one[0].scores.len(), pairs[0].1.len());
+    assert!(one[0].scores.iter().all(|p| (0.0..=1.0).contains(p)));
+    let frac = preference(&v, &pairs, |q| q.to_string());
+    eprintln!(
+        "demo PRM: correct above corrupted on {frac:.3} of {} pairs",
+        pairs.len()
+    );
+    assert!(
+        frac >= PRM_PAIR_THRESHOLD,
+        "PRM prefers the correct solution on only {frac:.3} of the pairs"
+    );
+}
+
+#[test]
+fn demo_orm_reads_one_score_per_attempt_with_its_earlier_attempts() {
+    let v = load("orm", ScoreMode::Orm);
+    let pairs = pairs(PAIRS);
+    // One score per attempt, read at its last step, a probability.
+    let (q, good, bad) = &pairs[0];
+    let with_earlier = format!("{q}\nAttempt:\n{}", bad.join("\n"));
+    let s = v
+        .score(&[
+            ScoreRequest {
+                question: q,
+                steps: good,
+            },
+            ScoreRequest {
+                question: &with_earlier,
+                steps: good,
+            },
+        ])
+        .unwrap();
+    for one in &s {
+        assert_eq!(one.scores.len(), 1);
+        assert!((0.0..=1.0).contains(&one.scores[0]));
+    }
+    // The earlier attempt in the verifier question is read (ttc's reviser lays it out
+    // so with `verifier-context = "earlier-attempts"`), so the score changes.
+    assert!(
+        (s[0].scores[0] - s[1].scores[0]).abs() > 1e-6,
+        "the earlier attempt does not change the ORM's score: {s:?}"
+    );
+    assert!(s[1].processed_tokens > s[0].processed_tokens);
+    // Reported, not asserted: measured 0.540 (no earlier attempt) and 0.500 (after
+    // one) on the committed ORM, which was trained on the chains of a reviser that is
+    // right on ~3% of its attempts (see models/demo/orm/README.md).
+    let plain = preference(&v, &pairs, |q| q.to_string());
+    let wrong: std::collections::HashMap<&str, String> = pairs
+        .iter()
+        .map(|(q, _, bad)| (q.as_str(), bad.join("\n")))
+        .collect();
+    let after = preference(&v, &pairs, |q| format!("{q}\nAttempt:\n{}", wrong[q]));
+    eprintln!(
+        "demo ORM: correct above corrupted on {plain:.3} (no earlier attempt) and {after:.3} (after one) of {} pairs",
+        pairs.len()
+    );
+}
+
+fn solve(args: &[&str]) -> serde_json::Value {
+    for name in ["prm", "reviser", "orm"] {
+        demo_model(name);
+    }
+    let config = root().join("config/demo-models-test.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_ttc"))
+        .arg("solve")
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .output()
+        .expect("running ttc");
+    assert!(
+        out.status.success(),
+        "ttc solve {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ttc solve --json prints one JSON object")
+}
+
+#[test]
+fn reviser_and_orm_run_through_ttc_solve() {
+    let question = "Start with 12. Add 5. Subtract 3. What is the result?";
+    let out = solve(&[
+        "--strategy",
+        "revise",
+        "--budget",
+        "8",
+        "--sequential-ratio",
+        "2",
+        "--seed",
+        "3",
+        "--json",
+        question,
+    ]);
+    assert_eq!(out["split"]["chains"], 2);
+    assert_eq!(out["split"]["length"], 4);
+    assert_eq!(out["selector"], "weighted", "the ORM picks the answer");
+    let attempts: Vec<&serde_json::Value> = out["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["attempts"].as_array().unwrap())
+        .collect();
+    assert_eq!(attempts.len(), 8);
+    // The reviser writes the documented format: steps, then `Answer: N`, then EOS.
+    let graded = attempts
+        .iter()
+        .filter(|a| {
+            a["answer"]
+                .as_str()
+                .is_some_and(|s| s.parse::<i64>().is_ok())
+        })
+        .count();
+    assert!(
+        graded >= 6,
+        "only {graded} of 8 attempts end in `Answer: N`: {out}"
+    );
+    for a in &attempts {
+        if let Some(score) = a["score"].as_f64() {
+            assert!((0.0..=1.0).contains(&score), "{a}");
+        }
+    }
+    assert_eq!(out["chains"][0]["attempts"][1]["context_attempts"], 1);
+    // A graded answer: the integer of one attempt's `Answer:` line.
+    let answer = out["answer"].as_str().expect("an answer");
+    assert!(answer.parse::<i64>().is_ok(), "{out}");
+}
+
+#[test]
+fn prm_search_runs_through_ttc_solve() {
+    let question = "Start with 12. Add 5. Subtract 3. What is the result?";
+    for strategy in ["best-of-n", "beam"] {
+        let out = solve(&[
+            "--strategy",
+            strategy,
+            "--budget",
+            "8",
+            "--seed",
+            "1",
+            "--json",
+            question,
+        ]);
+        assert!(
+            out["compute"]["verifier_tokens"].as_u64().unwrap() > 0,
+            "{strategy}: {out}"
+        );
+        let answer = out["answer"].as_str().expect("an answer");
+        assert!(answer.parse::<i64>().is_ok(), "{strategy}: {out}");
+    }
+}
+
+/// Pairs scored per verifier: the first 200 multi-step test problems.
+const PAIRS: usize = 200;
+/// Measured on the committed models: the PRM prefers the correct solution on 0.580
+/// of the 200 pairs (116), trained against a weak generator snapshot (see
+/// models/demo/prm/README.md); the thresholds leave a margin below the measured
+/// fractions.
+const PRM_PAIR_THRESHOLD: f64 = 0.53;

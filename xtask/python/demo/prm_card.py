@@ -1,0 +1,337 @@
+"""Write the model card README.md of the demo PRM, reviser or ORM from its training
+summary, data summary and evaluation JSON.
+
+usage: prm_card.py --kind {prm,reviser,orm} --summary train_summary.json --eval EVAL.json
+                   --data-summary DATA_SUMMARY.json [--eval-data-summary ...] --out README.md
+                   [--stamps .ttc/demo/stamps]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def load(p):
+    return json.loads(Path(p).read_text()) if p and Path(p).is_file() else {}
+
+
+def f3(x):
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def mins(s):
+    return f"{s / 60:.1f} min"
+
+
+def arch_line(cfg: dict, head: str) -> str:
+    return (f"`{head}`, {cfg['num_hidden_layers']} layers, hidden size {cfg['hidden_size']}, "
+            f"{cfg['num_attention_heads']} attention heads, {cfg['num_key_value_heads']} KV heads, MLP size "
+            f"{cfg['intermediate_size']}, RoPE, RMSNorm, max {cfg['max_position_embeddings']} positions, "
+            f"vocabulary {cfg['vocab_size']}")
+
+
+def history_table(hist) -> list[str]:
+    out = ["| epoch | train loss | valid loss | tokens |", "|---|---|---|---|"]
+    for h in hist:
+        tl = h.get("train_loss")
+        out.append(f"| {h['epoch']} | {'-' if tl is None else f'{tl:.4f}'} | {h['valid_loss']:.4f} | "
+                   f"{h.get('tokens', 0):,} |")
+    return out
+
+
+PRM_LAYOUT = """```text
+<s>Question: {problem}
+Solution:
+{step 1}
+{step 2}
+...
+```
+
+Ids: `encode("Question: {q}\\nSolution:\\n")` with the tokenizer's `<s>`, then for each
+step `encode(step, add_special_tokens=False)` followed by the `"\\n"` token. The model
+has one logit per position; the step score is `sigmoid(logit)` at the step's appended
+`"\\n"`. ttc reads it with `adapter = { preset = "demo" }` (crates/prm-verifier)."""
+
+ORM_LAYOUT = """The demo PRM layout (`<s>Question: {q'}\\nSolution:\\n` then each step and its `"\\n"`) with
+the *verifier question* `q'` = the question followed by the earlier attempts that were
+in the reviser's prompt for this attempt (ttc's `RevisionLayout::verifier_question`):
+
+```text
+<s>Question: {problem}
+Attempt:
+{earlier attempt 1}
+Attempt:
+{earlier attempt 2}
+Solution:
+{step 1}
+...
+Answer: {N}
+```
+
+(just `{problem}` when there are no earlier attempts). One score: `sigmoid(logit)` at
+the last step's `"\\n"`. ttc reads it with `[reviser.verifier] adapter = { preset =
+"demo", mode = "orm" }` and `[revision] verifier-context = "earlier-attempts"`."""
+
+REVISER_LAYOUT = """```text
+<s>Question: {problem}
+Attempt:
+{earlier attempt 1, oldest first, at most 4}
+Attempt:
+{earlier attempt 2}
+Attempt:
+{new attempt: one step per line}
+Answer: {N}
+</s>
+```
+
+Prompt = `Question: {q}\\n` + per earlier attempt `Attempt:\\n{attempt without trailing
+newlines}\\n` + `Attempt:\\n`, encoded with `<s>`; with no earlier attempt
+`Question: {q}\\nAttempt:\\n`. ttc's `RevisionLayout::demo()` (crates/reviser) and
+`ttc solve --strategy revise` use exactly this layout."""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kind", choices=["prm", "reviser", "orm"], required=True)
+    ap.add_argument("--summary", required=True)
+    ap.add_argument("--eval", required=True)
+    ap.add_argument("--data-summary")
+    ap.add_argument("--eval-data-summary")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--stamps")
+    ap.add_argument("--note", help="a provenance paragraph placed under the title")
+    ap.add_argument("--commands", help="a file with the exact commands that made this model (shown under Reproduce)")
+    args = ap.parse_args()
+    s = load(args.summary)
+    ev = load(args.eval)
+    ds = load(args.data_summary)
+    eds = load(args.eval_data_summary)
+    out_dir = Path(args.out).parent
+    cfg = load(out_dir / "config.json")
+    kind = args.kind
+    L: list[str] = []
+    n = s["parameters"]
+    if kind == "prm":
+        L += [
+            "# ttc demo model: `prm`",
+            "",
+            "The process reward model (PRM) of the ttc demo world (multi-step integer arithmetic, one step per "
+            "line): for each step of a solution written by the demo generator (`models/demo/generator`), the "
+            "probability that the generator, continuing from there, reaches the right answer (method.md §1). "
+            "Trained on Monte Carlo rollout labels sampled through ttc, as in Snell et al. 2024. Exported with "
+            "Optimum (`token-classification`): `model.onnx`, inputs `input_ids`, `attention_mask`, output "
+            "`logits [batch, seq, 1]`, fp32.",
+            "",
+        ]
+    elif kind == "reviser":
+        L += [
+            "# ttc demo model: `reviser`",
+            "",
+            "The revision model of the ttc demo world (method.md §3): given a question and up to 4 earlier "
+            "(incorrect) attempts, it writes a new attempt. Fine-tuned from the demo generator "
+            "(`models/demo/generator`) on revision trajectories built from the generator's own samples, "
+            "sampled through ttc. Exported with Optimum (`text-generation-with-past`): `model.onnx` with "
+            "KV-cache inputs/outputs, fp32.",
+            "",
+        ]
+    else:
+        L += [
+            "# ttc demo model: `orm`",
+            "",
+            "The outcome reward model (ORM) for revision outputs of the ttc demo world (method.md §3): the "
+            "probability that an attempt of the demo reviser (`models/demo/reviser`) is correct, given the "
+            "question and the earlier attempts the reviser saw. Trained on the reviser's own chains sampled "
+            "through ttc. Exported with Optimum (`token-classification`): `model.onnx`, output "
+            "`logits [batch, seq, 1]`, fp32.",
+            "",
+        ]
+    if args.note:
+        L += [f"> {args.note}", ""]
+    head = "LlamaForCausalLM" if kind == "reviser" else "LlamaForTokenClassification"
+    L += ["## Architecture", ""]
+    if cfg:
+        L.append(f"- {arch_line(cfg, head)}" + ("" if kind == "reviser" else "; a linear `score` head with 1 output "
+                                                "(num_labels = 1)") + ".")
+    init = {"prm": "the demo generator's weights (transformer copied; the `score` head is new)",
+            "reviser": "the demo generator's weights (all of them)",
+            "orm": "the demo reviser's weights (transformer copied; the `score` head is new)"}[kind]
+    L += [f"- Initialised from {init}.", f"- **Parameters: {n:,}** ({n / 1e6:.2f}M, embeddings included).",
+          "- Tokenizer: the demo generator's (byte-level BPE, one token per digit, `<s>` `</s>` `<pad>`).", ""]
+    L += ["## Text format", "", {"prm": PRM_LAYOUT, "reviser": REVISER_LAYOUT, "orm": ORM_LAYOUT}[kind], ""]
+
+    L += ["## Training data", ""]
+    if kind == "prm":
+        L += [
+            f"- {ds['questions']} training questions (records {ds['offset']}..{ds['offset'] + ds['questions'] - 1} of "
+            "`.ttc/demo/data/train.jsonl`, disjoint from the validation and test sets by construction).",
+            f"- {ds['samples_per_question']} solutions per question from the generator through `ttc generate` at "
+            f"T = {ds['temperature']}: {ds['samples_drawn']:,} drawn, {ds['unparsable']:,} without an `Answer:` line "
+            f"dropped, **{ds['samples_kept']:,} kept** ({ds['samples_correct']:,} correct).",
+            f"- Monte Carlo labels: for each step prefix, **{ds['rollouts_per_prefix']} rollouts** through "
+            f"`ttc generate` (T = {ds['temperature']}) from the prompt + prefix; the soft label is the fraction that "
+            f"reach the right answer. A prefix shared by several solutions of a question is rolled out once "
+            f"({ds['distinct_prefixes']:,} distinct prefixes, **{ds['rollouts']:,} rollouts**). The last step (the "
+            "`Answer:` line) is labelled with the solution's own correctness.",
+            f"- **{ds['step_labels']:,} step labels** (mean {ds['mean_label']:.3f}); sampled tokens: "
+            f"{ds['sample_tokens']:,} (solutions) + {ds['rollout_tokens']:,} (rollouts); ttc sampling wall time "
+            f"{mins(ds['ttc_wall_s'])}.",
+        ]
+    elif kind == "reviser":
+        k = ds.get("examples_by_k", [])
+        L += [
+            f"- {ds['questions']} training questions (records {ds['offset']}..{ds['offset'] + ds['questions'] - 1} of "
+            "`.ttc/demo/data/train.jsonl`).",
+            f"- {ds['samples_per_question']} answers per question from the generator through `ttc generate` at "
+            f"T = {ds['temperature']}: {ds['samples_drawn']:,} drawn, {ds['unparsable']:,} unparsable dropped, "
+            f"{ds['samples_correct']:,} correct; {ds['sample_tokens']:,} sampled tokens, ttc wall time "
+            f"{mins(ds['ttc_wall_s'])}.",
+            "- For each correct answer, k drawn uniformly from 0..4 (capped by the number of distinct incorrect "
+            "answers of its question); k incorrect answers go before it as earlier attempts, the last of them the "
+            "incorrect answer closest to the correct one by character edit distance, the others at random."
+            + (f" At most {ds['max_per_question']} correct answers per question are used (drawn at random)."
+               if ds.get("max_per_question") else ""),
+            f"- **{ds['examples']:,} examples** from {ds['questions_with_examples']} questions; by k = 0..4: "
+            + ", ".join(f"{c:,}" for c in k) + ".",
+        ]
+    else:
+        L += [
+            f"- Reviser chains on {ds['questions']} training questions (records {ds['offset']}.."
+            f"{ds['offset'] + ds['questions'] - 1} of `.ttc/demo/data/train.jsonl`): {ds['chains_per_question']} "
+            f"chains x {ds['chain_length']} attempts each, every attempt sampled through `ttc generate` from the "
+            f"reviser's prompt with the chain's earlier attempts (T = {ds['temperature']}).",
+            f"- {ds['attempts']:,} attempts, {ds['unparsable']:,} without an answer skipped (ttc's reviser does not "
+            f"score them), **{ds['records']:,} labelled attempts** ({ds['correct']:,} correct); accuracy by "
+            "position in the chain: " + ", ".join(f3(a) for a in ds["accuracy_by_round"]) + ".",
+            "- One label per attempt (1 = its answer is right), read at its last step's `\"\\n\"`.",
+        ]
+    L += [""]
+
+    L += ["## Training", ""]
+    loss = {"prm": "binary cross-entropy on the soft labels at every step's `\"\\n\"`",
+            "reviser": "cross-entropy on the final (correct) attempt's tokens and `</s>` only",
+            "orm": "binary cross-entropy on the 0/1 label at the last step's `\"\\n\"`"}[kind]
+    L += [
+        f"- Loss: {loss}.",
+        f"- AdamW (betas 0.9/0.95, weight decay {s['weight_decay']}), constant lr {s['lr']:g}, batch "
+        f"{s['batch']} sequences, gradient clipping 1.0"
+        + (f", dropout {s['dropout']} (attention and classifier)" if "dropout" in s else "") + f", seed {s['seed']}. "
+        + ("The paper's lr (3e-5, batch 128) is for billion-parameter models; this 1M-parameter model is "
+           "fine-tuned with a larger lr and smaller batch to get enough steps from a small data set."
+           if kind != "reviser" else
+           "The paper's lr (1e-5, batch 128) is for billion-parameter models; this 1M-parameter model is "
+           "fine-tuned with a larger lr and smaller batch to get enough steps from a small data set."),
+        f"- Validation = the examples of 10% of the training questions; early stopping on the lowest validation "
+        f"loss (checked every epoch): best epoch **{s['best_epoch']}** of {s['epochs_run']} run "
+        f"(validation loss {s['best_valid_loss']:.4f}).",
+        f"- {s.get('train_records', s.get('train_examples')):,} training / "
+        f"{s.get('valid_records', s.get('valid_examples')):,} validation sequences.",
+        f"- Tokens processed: **D = {s['tokens']:,}** (all epochs run, padding excluded). "
+        f"**Training FLOPs (6 N D): {6 * n * s['tokens']:.3g}**.",
+        f"- **Wall time: training {mins(s['wall_s'])}**"
+        + (f"; data sampling through ttc {mins(ds['ttc_wall_s'])}" if "ttc_wall_s" in ds else "")
+        + " on this project's CPU machine (2 threads; 2 cores shared with other training jobs, so timings vary).",
+        "",
+        *history_table(s["history"]),
+        "",
+    ]
+
+    stages = {"prm": ["prm-data", "prm"], "reviser": ["reviser-data", "reviser"], "orm": ["orm"]}[kind]
+    L += ["## Reproduce", "", "```sh", "cargo xtask pyenv            # the pinned Python environment, once",
+          "cargo xtask train-demo --stage data", "cargo xtask train-demo --stage tokenizer",
+          "cargo xtask train-demo --stage generator"]
+    if kind == "orm":
+        L += ["cargo xtask train-demo --stage prm-data", "cargo xtask train-demo --stage prm",
+              "cargo xtask train-demo --stage reviser-data", "cargo xtask train-demo --stage reviser"]
+    L += [f"cargo xtask train-demo --stage {st}" for st in stages] + ["```", ""]
+    if args.commands:
+        L += ["These files were made by these exact commands (from the workspace root):", "", "```sh",
+              Path(args.commands).read_text().rstrip(), "```", ""]
+    L += ["Every sample is drawn by `target/release/ttc generate` (built by the stage); ttc calls are cached per "
+          "chunk under `.ttc/demo/<stage>/cache/`, so an interrupted stage resumes. Scripts: "
+          "`xtask/python/demo/{prm,reviser,orm}_*.py`; stage logic: `xtask/src/demo_rewards.rs`; logs in "
+          "`.ttc/demo/logs/<stage>.log`.", ""]
+    if args.stamps:
+        walls = []
+        for st in stages:
+            stamp = load(Path(args.stamps) / f"{st}.json")
+            if stamp.get("stage_wall_s_this_run") is not None:
+                walls.append(f"`{st}` {mins(stamp['stage_wall_s_this_run'])}")
+        if walls:
+            L += ["Stage wall time (last run): " + ", ".join(walls) + ".", ""]
+
+    L += ["## Measured quality", ""]
+    if kind == "prm":
+        sel = ev["selection"]
+        L += [
+            f"On the first {ev['questions']} questions of the test set, {ev['samples_per_question']} generator "
+            f"samples each through `ttc generate` (T = {ev['temperature']}; sample accuracy "
+            f"{f3(ev['sample_accuracy'])}). Every sample scored with this `model.onnx` by the onnxruntime package "
+            "(`prm_eval.py`: the demo layout above, sigmoid at each step's `\"\\n\"`; the graph and layout ttc's "
+            "verifier runs). An unparsable sample counts as incorrect.",
+            "",
+            f"- **AUROC of the last-step score for final-answer correctness: {f3(ev['auroc_last'])}** over "
+            f"{ev['questions'] * ev['samples_per_question']:,} samples (min over steps {f3(ev['auroc_min'])}, mean "
+            f"{f3(ev['auroc_mean'])}); mean last-step score {f3(ev['mean_score_correct'])} on correct samples vs "
+            f"{f3(ev['mean_score_incorrect'])} on incorrect ones.",
+            *([f"- Step level: AUROC of every step's score against the demo world's exact prefix labels (a step "
+               f"is right while every line so far equals the reference solution's; `ttc_dataset::demo::step_labels`): "
+               f"**{f3(ev['step_auroc_exact'])}** over {ev['steps_scored']:,} steps ({ev['steps_correct_exact']:,} "
+               "right)."] if ev.get("step_auroc_exact") is not None else []),
+            "",
+            f"Answer selection (accuracy over the questions; N < {ev['samples_per_question']} cuts each question's "
+            f"{ev['samples_per_question']} samples into disjoint groups of N and averages; weighted = sum of last-step scores per distinct answer, naive = answer of the "
+            "top-scored sample; pass@N = some sample correct):",
+            "",
+            "| N | majority | best-of-N weighted | best-of-N naive | pass@N |",
+            "|---|---|---|---|---|",
+        ]
+        for k, v in sorted(sel.items(), key=lambda kv: int(kv[0])):
+            L.append(f"| {k} | {f3(v['majority'])} | {f3(v['weighted'])} | {f3(v['naive'])} | {f3(v['pass_at_n'])} |")
+        m = ev["samples_per_question"]
+        L += ["", f"| level | questions | pass@1 | majority@{m} | weighted@{m} |", "|---|---|---|---|---|"]
+        for lv, b in ev.get("by_level", {}).items():
+            L.append(f"| {lv} | {b['questions']} | {f3(b['pass_at_1'])} | {f3(b['majority_64'])} | "
+                     f"{f3(b['weighted_64'])} |")
+        L.append("")
+    elif kind == "reviser":
+        L += [
+            f"On the first {ev['questions_total']} test questions: the generator's {ev['generator_samples']} samples "
+            f"per question (T = 0.8, through ttc) give its pass@1; for the {ev['questions']} questions where at least "
+            "one sample is parsable and incorrect, the first such sample is the earlier attempt and the reviser "
+            f"writes {ev['revisions_per_question']} revisions after it through `ttc generate` "
+            f"(T = {ev['temperature']}).",
+            "",
+            f"- **pass@1 of one revision after one incorrect attempt: {f3(ev['reviser_pass1_after_incorrect'])}** "
+            f"vs **the base generator's pass@1 on the same {ev['questions']} questions: "
+            f"{f3(ev['base_pass1_same_questions'])}**.",
+            f"- The reviser with no earlier attempt (`Question: q\\nAttempt:\\n`): pass@1 "
+            f"{f3(ev['reviser_pass1_no_earlier_attempt'])} on the same questions.",
+            f"- Revisions that repeat the earlier wrong answer: {f3(ev['repeats_earlier_wrong_answer'])}; "
+            f"unparsable revisions: {f3(ev['unparsable_after_incorrect'])}.",
+            "",
+        ]
+    else:
+        L += [
+            f"Held out: reviser chains on the first {eds.get('questions', '?')} test questions "
+            f"({eds.get('chains_per_question', '?')} chains x {eds.get('chain_length', '?')} attempts, through "
+            f"`ttc generate`, T = {eds.get('temperature', '?')}): {ev['records']:,} attempts with an answer "
+            f"({ev['correct']:,} correct), scored with this `model.onnx` by the onnxruntime package (`orm_eval.py`, "
+            "the layout above).",
+            "",
+            f"- **AUROC for attempt correctness: {f3(ev['auroc_orm'])}**.",
+        ]
+        if "auroc_base_prm_question_only" in ev:
+            L.append(f"- For comparison, the base PRM (`models/demo/prm`, question only, last step): AUROC "
+                     f"{f3(ev['auroc_base_prm_question_only'])} on the same attempts.")
+        L += ["", "| attempt in chain | attempts | accuracy | ORM AUROC |", "|---|---|---|---|"]
+        for rd, b in ev.get("by_round", {}).items():
+            L.append(f"| {int(rd) + 1} | {b['records']} | {f3(b['accuracy'])} | {f3(b['auroc_orm'])} |")
+        L.append("")
+    Path(args.out).write_text("\n".join(L))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Evaluate the demo PRM on test-set samples of the demo generator.
+
+usage: prm_eval.py --samples TEST_SAMPLES.json --prm PRM_DIR --out EVAL.json
+
+1. TEST_SAMPLES.json: solutions per test question sampled from the generator through
+   `ttc generate` at T = 0.8 (`prm_common.py test-samples`; default 100 questions x 64).
+2. Scores every sample with the exported PRM (model.onnx run by the onnxruntime
+   package, the graph ttc's verifier runs, same demo layout): per-step sigmoid at each
+   "\\n"; the answer score is the last step's.
+3. AUROC of the last-step score for final-answer correctness (an unparsable sample
+   counts as incorrect), plus min/mean aggregations; answer selection at N = 16 (the
+   64 samples cut into 4 disjoint groups, accuracy averaged) and N = 64: majority,
+   best-of-N weighted (sum of last-step scores per answer) and naive; pass@N as a
+   ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import log, parse_answer, reference_answer, setup_offline, write_json_atomic  # noqa: E402
+from prm_common import (OnnxRewardModel, auroc, exact_step_labels, read_json, select_majority, select_naive,  # noqa: E402
+                        select_weighted, steps_of)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--samples", required=True, help="test_samples.json (prm_common.py test-samples)")
+    ap.add_argument("--prm", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    setup_offline(args.threads)
+
+    t0 = time.time()
+    data = read_json(args.samples)
+    recs = data["questions"]
+    n_samples = data["samples_per_question"]
+    samples = [[dict(text=t) for t in q["samples"]] for q in recs]
+    prm = OnnxRewardModel(args.prm, threads=args.threads)
+    items, where = [], []
+    for qi, outs in enumerate(samples):
+        for si, o in enumerate(outs):
+            steps = steps_of(o["text"])
+            if steps:
+                items.append((recs[qi]["problem"], steps))
+                where.append((qi, si))
+    t1 = time.time()
+    scored = prm.score(items)
+    score_wall = time.time() - t1
+    last = [[0.0] * n_samples for _ in recs]
+    mins = [[0.0] * n_samples for _ in recs]
+    means = [[0.0] * n_samples for _ in recs]
+    for (qi, si), s in zip(where, scored):
+        last[qi][si], mins[qi][si], means[qi][si] = s[-1], min(s), sum(s) / len(s)
+    answers = [[parse_answer(o["text"]) for o in outs] for outs in samples]
+    refs = [reference_answer(r) for r in recs]
+    correct = [[a == ref for a in ans] for ans, ref in zip(answers, refs)]
+    flat = lambda m: [x for row in m for x in row]  # noqa: E731
+    # Step level: every step's score against the oracle prefix labels (when the
+    # samples file carries the reference solutions).
+    step_scores, step_truth = [], []
+    if all("solution" in q for q in recs):
+        for (qi, si), s, (_, steps) in zip(where, scored, items):
+            step_scores += s
+            step_truth += exact_step_labels(recs[qi]["solution"], steps)
+    res = dict(
+        questions=len(recs), samples_per_question=n_samples, temperature=data["temperature"],
+        sample_accuracy=sum(flat(correct)) / len(flat(correct)),
+        parsable=sum(a is not None for a in flat(answers)) / len(flat(answers)),
+        auroc_last=auroc(flat(last), flat(correct)), auroc_min=auroc(flat(mins), flat(correct)),
+        auroc_mean=auroc(flat(means), flat(correct)),
+        mean_score_correct=sum(s for s, c in zip(flat(last), flat(correct)) if c) / max(1, sum(flat(correct))),
+        mean_score_incorrect=sum(s for s, c in zip(flat(last), flat(correct)) if not c)
+        / max(1, len(flat(correct)) - sum(flat(correct))),
+        step_auroc_exact=auroc(step_scores, step_truth) if step_scores else None,
+        steps_scored=len(step_scores), steps_correct_exact=sum(step_truth),
+        prm_scored_tokens=prm.scored_tokens, prm_wall_s=score_wall, generated_tokens=data["generated_tokens"],
+        selection={},
+    )
+    for n in (1, 4, 16, 64):
+        if n > n_samples:
+            continue
+        acc = dict(majority=0.0, weighted=0.0, naive=0.0, pass_at_n=0.0)
+        groups = n_samples // n
+        for qi in range(len(recs)):
+            for g in range(groups):
+                sl = slice(g * n, (g + 1) * n)
+                a, s = answers[qi][sl], last[qi][sl]
+                acc["majority"] += (select_majority(a) == refs[qi]) / groups
+                acc["weighted"] += (select_weighted(a, s) == refs[qi]) / groups
+                acc["naive"] += (select_naive(a, s) == refs[qi]) / groups
+                acc["pass_at_n"] += any(correct[qi][sl]) / groups
+        res["selection"][str(n)] = {k: v / len(recs) for k, v in acc.items()}
+    by_level = {}
+    for lv in sorted({r.get("level") for r in recs if r.get("level") is not None}):
+        qs = [i for i, r in enumerate(recs) if r.get("level") == lv]
+        by_level[str(lv)] = dict(
+            questions=len(qs), pass_at_1=sum(sum(correct[i]) for i in qs) / (len(qs) * n_samples),
+            weighted_64=sum(select_weighted(answers[i], last[i]) == refs[i] for i in qs) / len(qs),
+            majority_64=sum(select_majority(answers[i]) == refs[i] for i in qs) / len(qs),
+        )
+    res["by_level"] = by_level
+    res["wall_s"] = time.time() - t0
+    write_json_atomic(args.out, res)
+    f3 = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    log(f"PRM eval: AUROC last {f3(res['auroc_last'])} (min {f3(res['auroc_min'])}, mean {f3(res['auroc_mean'])}); "
+        + "; ".join(f"N={n}: weighted {v['weighted']:.3f} majority {v['majority']:.3f} naive {v['naive']:.3f} "
+                    f"pass@N {v['pass_at_n']:.3f}" for n, v in res["selection"].items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,462 @@
+//! The demo's reward models and reviser: stages `prm-data`, `prm`, `reviser-data`,
+//! `reviser` and `orm` of `cargo xtask train-demo` (method.md §1 and §3).
+//!
+//! Every sample comes from the exported models through the `ttc` binary
+//! (`ttc generate --json`); training, export and the metrics run in the pinned Python
+//! environment (`xtask/python/demo/{prm,reviser,orm}_*.py`).
+//!
+//! | stage | does | outputs |
+//! |---|---|---|
+//! | `prm-data` | 16 samples per training question, 16 Monte Carlo rollouts per step prefix, soft labels | `.ttc/demo/prm-data/prm_data.jsonl` |
+//! | `prm` | token classifier from the generator's weights, BCE on soft labels, early stop; export; AUROC and best-of-N vs majority on test samples | `models/demo/prm/` |
+//! | `reviser-data` | 64 samples per training question at T = 1.0, earlier incorrect attempts (closest one last) before each correct one | `.ttc/demo/reviser-data/reviser_data.jsonl` |
+//! | `reviser` | fine-tune the generator on the final correct attempt; export; pass@1 after one incorrect attempt vs the generator | `models/demo/reviser/` |
+//! | `orm` | reviser chains on training questions, one label per attempt at its last step; classifier from the reviser's weights; export; AUROC on test-question chains | `models/demo/orm/` |
+//!
+//! Each stage resumes: ttc calls are cached per chunk under its work folder, and a
+//! finished training (`final/train_summary.json`), export or evaluation newer than
+//! its input is not redone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use super::{MODELS, Paths, Stage, THREADS, build_ttc, newer_than, require_file, run_logged};
+use crate::pyenv;
+
+/// Sizes of the data each stage samples (see the model cards for why they are
+/// smaller than the paper's where they are).
+struct Scale {
+    /// Training questions for PRM labels and their offset in train.jsonl.
+    prm_questions: usize,
+    prm_offset: usize,
+    /// Samples per question and rollouts per step prefix (paper: 16 and 16).
+    prm_samples: usize,
+    prm_rollouts: usize,
+    /// Test questions and samples per question for the PRM / reviser evaluation.
+    eval_questions: usize,
+    eval_samples: usize,
+    /// Training questions for revision data (64 samples each at T = 1.0).
+    reviser_questions: usize,
+    reviser_offset: usize,
+    reviser_samples: usize,
+    /// Correct answers kept per question (0 = all).
+    reviser_max_per_question: usize,
+    /// Revisions per test question in the evaluation.
+    reviser_eval_revisions: usize,
+    /// Training questions for the ORM, chains per question and chain length.
+    orm_questions: usize,
+    orm_offset: usize,
+    orm_chains: usize,
+    orm_length: usize,
+    /// Held-out test questions for the ORM's AUROC.
+    orm_eval_questions: usize,
+}
+
+const SCALE: Scale = Scale {
+    prm_questions: 96,
+    prm_offset: 0,
+    prm_samples: 16,
+    prm_rollouts: 16,
+    eval_questions: 100,
+    eval_samples: 64,
+    reviser_questions: 256,
+    reviser_offset: 10_000,
+    reviser_samples: 64,
+    reviser_max_per_question: 16,
+    reviser_eval_revisions: 8,
+    orm_questions: 96,
+    orm_offset: 20_000,
+    orm_chains: 4,
+    orm_length: 4,
+    orm_eval_questions: 100,
+};
+
+/// Learning rates (method.md gives 3e-5 for the PRM and 1e-5 for the reviser on
+/// billion-parameter models; this 1M-parameter model needs larger steps).
+const PRM_LR: f64 = 5e-4;
+const REVISER_LR: f64 = 1e-4;
+const ORM_LR: f64 = 5e-4;
+const BATCH: u32 = 32;
+
+fn generator_hf(paths: &Paths) -> PathBuf {
+    paths.work.join("generator").join("final")
+}
+
+fn model_dir(paths: &Paths, stage: Stage) -> PathBuf {
+    paths.root.join(MODELS).join(stage.name())
+}
+
+fn stage_work(paths: &Paths, stage: Stage) -> PathBuf {
+    paths.work.join(stage.name())
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    serde_json::from_str(
+        &fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("cannot parse {}", path.display()))
+}
+
+fn script(paths: &Paths, name: &str) -> Result<std::process::Command> {
+    pyenv::script(&paths.root, &format!("demo/{name}"))
+}
+
+fn threads() -> String {
+    THREADS.to_string()
+}
+
+/// The generator's test-set samples shared by the PRM and reviser evaluations
+/// (`ttc generate`, T = 0.8, cached), written to `.ttc/demo/test-samples/test_samples.json`.
+fn test_samples(paths: &Paths, ttc: &Path, log: &Path) -> Result<PathBuf> {
+    let dir = paths.work.join("test-samples");
+    let out = dir.join("test_samples.json");
+    let generator = require_file(&paths.root.join(MODELS).join("generator").join("model.onnx"))?;
+    if newer_than(&out, &generator) {
+        return Ok(out);
+    }
+    let mut cmd = script(paths, "prm_common.py")?;
+    cmd.arg("test-samples")
+        .arg("--ttc")
+        .arg(ttc)
+        .arg("--generator")
+        .arg(generator.parent().unwrap_or(&generator))
+        .arg("--data")
+        .arg(require_file(&paths.data("test"))?)
+        .arg("--work")
+        .arg(&dir)
+        .args(["--questions", &SCALE.eval_questions.to_string()])
+        .args(["--samples", &SCALE.eval_samples.to_string()])
+        .args(["--threads", &threads()]);
+    run_logged(&mut cmd, log)?;
+    require_file(&out)
+}
+
+pub(super) fn prm_data(paths: &Paths) -> Result<Value> {
+    let stage = Stage::PrmData;
+    let ttc = build_ttc(paths)?;
+    let work = stage_work(paths, stage);
+    let generator = require_file(&paths.root.join(MODELS).join("generator").join("model.onnx"))?;
+    let mut cmd = script(paths, "prm_data.py")?;
+    cmd.arg("--ttc")
+        .arg(&ttc)
+        .arg("--model")
+        .arg(generator.parent().unwrap_or(&generator))
+        .arg("--train")
+        .arg(require_file(&paths.data("train"))?)
+        .arg("--work")
+        .arg(&work)
+        .args(["--offset", &SCALE.prm_offset.to_string()])
+        .args(["--questions", &SCALE.prm_questions.to_string()])
+        .args(["--samples", &SCALE.prm_samples.to_string()])
+        .args(["--rollouts", &SCALE.prm_rollouts.to_string()])
+        .args(["--temperature", "0.8"])
+        .args(["--threads", &threads()]);
+    run_logged(&mut cmd, &paths.log(stage))?;
+    require_file(&work.join("prm_data.jsonl"))?;
+    read_json(&work.join("prm_data_summary.json"))
+}
+
+/// Train (resumes to a no-op once `final/train_summary.json` exists), export with
+/// `task`, and return the summary path.
+fn train_and_export(
+    paths: &Paths,
+    stage: Stage,
+    mut train: std::process::Command,
+    task: &str,
+    input: &Path,
+) -> Result<PathBuf> {
+    let work = stage_work(paths, stage);
+    let final_dir = work.join("final");
+    let summary = final_dir.join("train_summary.json");
+    let log = paths.log(stage);
+    if newer_than(&summary, input) {
+        eprintln!("  training: done ({})", summary.display());
+    } else {
+        eprintln!("  training: log in {}", log.display());
+        run_logged(&mut train, &log)?;
+        require_file(&summary)?;
+    }
+    let out = model_dir(paths, stage);
+    let onnx = out.join("model.onnx");
+    if newer_than(&onnx, &summary) {
+        eprintln!("  export: done ({})", onnx.display());
+    } else {
+        let mut cmd = pyenv::script(&paths.root, "export.py")?;
+        cmd.arg(&final_dir).arg(&out).args(["--task", task]);
+        run_logged(&mut cmd, &log)?;
+        require_file(&onnx)?;
+    }
+    Ok(summary)
+}
+
+fn write_card(paths: &Paths, stage: Stage, inputs: &[(&str, &Path)]) -> Result<()> {
+    let mut cmd = script(paths, "prm_card.py")?;
+    cmd.args(["--kind", stage.name()]);
+    for (flag, path) in inputs {
+        cmd.arg(format!("--{flag}")).arg(path);
+    }
+    cmd.arg("--out")
+        .arg(model_dir(paths, stage).join("README.md"))
+        .arg("--stamps")
+        .arg(paths.work.join("stamps"));
+    run_logged(&mut cmd, &paths.log(stage))
+}
+
+fn stamp_info(paths: &Paths, stage: Stage, summary: &Path, eval: &Path) -> Result<Value> {
+    let s = read_json(summary)?;
+    let out = model_dir(paths, stage);
+    Ok(json!({
+        "model": out.strip_prefix(&paths.root).unwrap_or(&out).display().to_string(),
+        "parameters": s["parameters"],
+        "tokens": s["tokens"],
+        "train_wall_s": s["wall_s"],
+        "eval": read_json(eval)?,
+    }))
+}
+
+pub(super) fn prm(paths: &Paths) -> Result<Value> {
+    let stage = Stage::Prm;
+    let data = require_file(&stage_work(paths, Stage::PrmData).join("prm_data.jsonl"))?;
+    let init = require_file(&generator_hf(paths).join("config.json"))?;
+    let mut train = script(paths, "prm_train.py")?;
+    train
+        .arg("--data")
+        .arg(&data)
+        .arg("--init")
+        .arg(init.parent().unwrap_or(&init))
+        .arg("--work")
+        .arg(stage_work(paths, stage))
+        .args([
+            "--mode",
+            "prm",
+            "--lr",
+            &PRM_LR.to_string(),
+            "--batch",
+            &BATCH.to_string(),
+        ])
+        .args(["--max-epochs", "6", "--patience", "2", "--dropout", "0.05"])
+        .args(["--threads", &threads()]);
+    let summary = train_and_export(paths, stage, train, "token-classification", &data)?;
+
+    let ttc = build_ttc(paths)?;
+    let log = paths.log(stage);
+    let samples = test_samples(paths, &ttc, &log)?;
+    let eval = stage_work(paths, stage).join("eval_test.json");
+    let onnx = model_dir(paths, stage).join("model.onnx");
+    if newer_than(&eval, &onnx) && newer_than(&eval, &samples) {
+        eprintln!("  evaluation: done ({})", eval.display());
+    } else {
+        let mut cmd = script(paths, "prm_eval.py")?;
+        cmd.arg("--samples")
+            .arg(&samples)
+            .arg("--prm")
+            .arg(model_dir(paths, stage))
+            .arg("--out")
+            .arg(&eval)
+            .args(["--threads", &threads()]);
+        run_logged(&mut cmd, &log)?;
+    }
+    let data_summary = stage_work(paths, Stage::PrmData).join("prm_data_summary.json");
+    write_card(
+        paths,
+        stage,
+        &[
+            ("summary", &summary),
+            ("eval", &eval),
+            ("data-summary", &data_summary),
+        ],
+    )?;
+    stamp_info(paths, stage, &summary, &eval)
+}
+
+pub(super) fn reviser_data(paths: &Paths) -> Result<Value> {
+    let stage = Stage::ReviserData;
+    let ttc = build_ttc(paths)?;
+    let work = stage_work(paths, stage);
+    let generator = require_file(&paths.root.join(MODELS).join("generator").join("model.onnx"))?;
+    let mut cmd = script(paths, "reviser_data.py")?;
+    cmd.arg("--ttc")
+        .arg(&ttc)
+        .arg("--model")
+        .arg(generator.parent().unwrap_or(&generator))
+        .arg("--train")
+        .arg(require_file(&paths.data("train"))?)
+        .arg("--work")
+        .arg(&work)
+        .args(["--offset", &SCALE.reviser_offset.to_string()])
+        .args(["--questions", &SCALE.reviser_questions.to_string()])
+        .args(["--samples", &SCALE.reviser_samples.to_string()])
+        .args(["--temperature", "1.0"])
+        .args([
+            "--max-per-question",
+            &SCALE.reviser_max_per_question.to_string(),
+        ])
+        .args(["--threads", &threads()]);
+    run_logged(&mut cmd, &paths.log(stage))?;
+    require_file(&work.join("reviser_data.jsonl"))?;
+    read_json(&work.join("reviser_data_summary.json"))
+}
+
+pub(super) fn reviser(paths: &Paths) -> Result<Value> {
+    let stage = Stage::Reviser;
+    let data = require_file(&stage_work(paths, Stage::ReviserData).join("reviser_data.jsonl"))?;
+    let init = require_file(&generator_hf(paths).join("config.json"))?;
+    let mut train = script(paths, "reviser_train.py")?;
+    train
+        .arg("--data")
+        .arg(&data)
+        .arg("--init")
+        .arg(init.parent().unwrap_or(&init))
+        .arg("--work")
+        .arg(stage_work(paths, stage))
+        .args([
+            "--lr",
+            &REVISER_LR.to_string(),
+            "--batch",
+            &BATCH.to_string(),
+        ])
+        .args(["--max-epochs", "3", "--patience", "1"])
+        .args(["--threads", &threads()]);
+    let summary = train_and_export(paths, stage, train, "text-generation-with-past", &data)?;
+
+    let ttc = build_ttc(paths)?;
+    let log = paths.log(stage);
+    let samples = test_samples(paths, &ttc, &log)?;
+    let eval = stage_work(paths, stage).join("eval_test.json");
+    let onnx = model_dir(paths, stage).join("model.onnx");
+    if newer_than(&eval, &onnx) && newer_than(&eval, &samples) {
+        eprintln!("  evaluation: done ({})", eval.display());
+    } else {
+        let mut cmd = script(paths, "reviser_eval.py")?;
+        cmd.arg("--ttc")
+            .arg(&ttc)
+            .arg("--reviser")
+            .arg(model_dir(paths, stage))
+            .arg("--samples")
+            .arg(&samples)
+            .arg("--work")
+            .arg(stage_work(paths, stage))
+            .arg("--out")
+            .arg(&eval)
+            .args(["--revisions", &SCALE.reviser_eval_revisions.to_string()])
+            .args(["--threads", &threads()]);
+        run_logged(&mut cmd, &log)?;
+    }
+    let data_summary = stage_work(paths, Stage::ReviserData).join("reviser_data_summary.json");
+    write_card(
+        paths,
+        stage,
+        &[
+            ("summary", &summary),
+            ("eval", &eval),
+            ("data-summary", &data_summary),
+        ],
+    )?;
+    stamp_info(paths, stage, &summary, &eval)
+}
+
+pub(super) fn orm(paths: &Paths) -> Result<Value> {
+    let stage = Stage::Orm;
+    let ttc = build_ttc(paths)?;
+    let work = stage_work(paths, stage);
+    let log = paths.log(stage);
+    let reviser = model_dir(paths, Stage::Reviser);
+    require_file(&reviser.join("model.onnx"))?;
+    let reviser_hf = require_file(
+        &stage_work(paths, Stage::Reviser)
+            .join("final")
+            .join("config.json"),
+    )?;
+    // Chains on training questions (training data) and on test questions (held out).
+    let chains =
+        |split: &str, offset: usize, questions: usize, seed: u32, out: &Path| -> Result<()> {
+            let mut cmd = script(paths, "orm_data.py")?;
+            cmd.arg("--ttc")
+                .arg(&ttc)
+                .arg("--reviser")
+                .arg(&reviser)
+                .arg("--data")
+                .arg(require_file(&paths.data(split))?)
+                .arg("--out")
+                .arg(out)
+                .arg("--work")
+                .arg(&work)
+                .args(["--offset", &offset.to_string()])
+                .args(["--questions", &questions.to_string()])
+                .args(["--chains", &SCALE.orm_chains.to_string()])
+                .args(["--length", &SCALE.orm_length.to_string()])
+                .args(["--temperature", "0.8", "--seed", &seed.to_string()])
+                .args(["--threads", &threads()]);
+            run_logged(&mut cmd, &log)
+        };
+    let train_data = work.join("orm_train.jsonl");
+    let test_data = work.join("orm_test.jsonl");
+    for (split, offset, questions, seed, out) in [
+        (
+            "train",
+            SCALE.orm_offset,
+            SCALE.orm_questions,
+            31,
+            &train_data,
+        ),
+        ("test", 0, SCALE.orm_eval_questions, 41, &test_data),
+    ] {
+        if newer_than(out, &reviser.join("model.onnx")) {
+            eprintln!("  reviser chains: done ({})", out.display());
+        } else {
+            chains(split, offset, questions, seed, out)?;
+        }
+    }
+    let mut train = script(paths, "prm_train.py")?;
+    train
+        .arg("--data")
+        .arg(&train_data)
+        .arg("--init")
+        .arg(reviser_hf.parent().unwrap_or(&reviser_hf))
+        .arg("--work")
+        .arg(&work)
+        .args([
+            "--mode",
+            "orm",
+            "--lr",
+            &ORM_LR.to_string(),
+            "--batch",
+            &BATCH.to_string(),
+        ])
+        .args(["--max-epochs", "4", "--patience", "2", "--dropout", "0.05"])
+        .args(["--threads", &threads()]);
+    let summary = train_and_export(paths, stage, train, "token-classification", &train_data)?;
+    let eval = work.join("eval_test.json");
+    let onnx = model_dir(paths, stage).join("model.onnx");
+    if newer_than(&eval, &onnx) && newer_than(&eval, &test_data) {
+        eprintln!("  evaluation: done ({})", eval.display());
+    } else {
+        let mut cmd = script(paths, "orm_eval.py")?;
+        cmd.arg("--orm")
+            .arg(model_dir(paths, stage))
+            .arg("--records")
+            .arg(&test_data)
+            .arg("--out")
+            .arg(&eval)
+            .args(["--threads", &threads()]);
+        let prm = model_dir(paths, Stage::Prm);
+        if prm.join("model.onnx").is_file() {
+            cmd.arg("--prm").arg(prm);
+        }
+        run_logged(&mut cmd, &log)?;
+    }
+    write_card(
+        paths,
+        stage,
+        &[
+            ("summary", &summary),
+            ("eval", &eval),
+            ("data-summary", &work.join("orm_train_summary.json")),
+            ("eval-data-summary", &work.join("orm_test_summary.json")),
+        ],
+    )?;
+    stamp_info(paths, stage, &summary, &eval)
+}
