@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import os
 import random
@@ -32,8 +33,8 @@ from common import completion_text, log, prompt_text, read_jsonl, setup_offline,
 
 # Architectures. Parameter counts include the (tied) embedding matrix.
 SIZES = {
-    # ~1.0M parameters
-    "base": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=512),
+    # ~1.2M parameters
+    "base": dict(hidden_size=128, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384),
     # ~8.0M parameters
     "large": dict(hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4, intermediate_size=1024),
 }
@@ -50,19 +51,32 @@ def parse_args():
     ap.add_argument("--batch-tokens", type=int, default=8192, help="tokens per optimizer step (padding excluded)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr-ratio", type=float, default=0.1)
-    ap.add_argument("--warmup-steps", type=int, default=150)
+    ap.add_argument("--warmup-steps", type=int, default=200)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
-    ap.add_argument("--eval-every", type=int, default=400, help="steps between validation loss / greedy checks")
+    ap.add_argument("--eval-every", type=int, default=600, help="steps between validation loss / greedy checks")
+    ap.add_argument(
+        "--init",
+        help="continue from this trained checkpoint folder (a previous phase's final/) instead of "
+        "a random initialisation; the optimizer and schedule start afresh",
+    )
+    ap.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bfloat16 autocast for the forward pass (fp32 master weights and optimizer); "
+        "not part of the resume fingerprint, each run segment's precision is recorded",
+    )
     ap.add_argument("--max-steps-this-run", type=int, default=0, help="stop (with a checkpoint) after this many steps; 0 = no limit")
     return ap.parse_args()
 
 
 def fingerprint(args, n_records: int, tok_hash: str) -> dict:
     """What must not change between a run and its resumption."""
+    init_hash = sha256_file(Path(args.init) / "model.safetensors") if args.init else None
     return dict(
+        init_sha256=init_hash,
         size=args.size,
         arch=SIZES[args.size],
         tokens=args.tokens,
@@ -181,6 +195,11 @@ def evaluate(model, tok, valid_enc, valid_recs, pad_id):
     return tot_loss / max(1, tot_tok), correct / len(recs)
 
 
+def phase_record(summary: dict) -> dict:
+    keys = ("tokens", "loss_tokens", "steps", "wall_s", "lr", "warmup_steps", "batch_tokens", "seed", "segments", "history")
+    return {k: summary.get(k) for k in keys}
+
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -224,6 +243,17 @@ def main() -> None:
         **SIZES[args.size],
     )
     model = LlamaForCausalLM(cfg)
+    previous = None
+    if args.init:
+        init = Path(args.init)
+        prev_path = init / "train_summary.json"
+        if not prev_path.is_file():
+            sys.exit(f"error: {prev_path} is missing; --init needs a finished phase's final/ folder")
+        previous = json.loads(prev_path.read_text())
+        if previous["arch"] != SIZES[args.size]:
+            sys.exit(f"error: {init} is a {previous['size']} model, this run trains {args.size}")
+        model = LlamaForCausalLM.from_pretrained(init)
+        log(f"initialised from {init} ({previous['tokens']} tokens of earlier training)")
     n_params = sum(p.numel() for p in model.parameters())
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -239,6 +269,7 @@ def main() -> None:
     ckpt_path = work / "last.pt"
     step, tokens_done, loss_tokens_done, wall_before = 0, 0, 0, 0.0
     history = []
+    segments = []
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ck["fingerprint"] != fp:
@@ -255,9 +286,14 @@ def main() -> None:
         np.random.set_state(ck["numpy_rng"])
         step, tokens_done, loss_tokens_done = ck["step"], ck["tokens_done"], ck["loss_tokens_done"]
         wall_before, history = ck["wall_s"], ck["history"]
+        segments = ck.get("segments", [dict(start_step=0, precision="fp32", threads=args.threads)])
         log(f"resumed from {ckpt_path} at step {step}/{total_steps} ({tokens_done} tokens, {wall_before / 60:.1f} min so far)")
     else:
         log(f"new run: {args.size} model, {n_params} parameters, {total_steps} steps")
+
+    precision = "bf16-autocast" if args.bf16 else "fp32"
+    if not segments or segments[-1]["precision"] != precision or segments[-1]["threads"] != args.threads:
+        segments.append(dict(start_step=step, precision=precision, threads=args.threads))
 
     def save_ckpt():
         ck = dict(
@@ -273,6 +309,7 @@ def main() -> None:
             loss_tokens_done=loss_tokens_done,
             wall_s=wall_before + (time.time() - run_start),
             history=history,
+            segments=segments,
         )
         tmp = work / "last.pt.tmp"
         torch.save(ck, tmp)
@@ -286,7 +323,8 @@ def main() -> None:
     steps_this_run = 0
     while step < total_steps:
         ids, mask, labels = collate(encoded, plan[step], tok.pad_token_id)
-        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            out = model(input_ids=ids, attention_mask=mask, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -354,7 +392,17 @@ def main() -> None:
         weight_decay=args.weight_decay,
         seed=args.seed,
         history=history,
+        segments=segments,
+        init=str(args.init) if args.init else None,
     )
+    # Phases: this run continues `previous` (and whatever it continued). Totals count all.
+    phases = (previous.get("phases") or [phase_record(previous)]) if previous else []
+    phases = phases + [phase_record(summary)]
+    summary["phases"] = phases
+    summary["total_tokens"] = sum(p["tokens"] for p in phases)
+    summary["total_wall_s"] = sum(p["wall_s"] for p in phases)
+    summary["total_train_flops"] = 6 * n_params * summary["total_tokens"]
+    summary["total_epochs"] = summary["total_tokens"] / sum(lengths)
     write_json_atomic(final / "train_summary.json", summary)
     log(f"done: {total_steps} steps, {tokens_done} tokens, {wall / 60:.1f} min; saved {final}")
 

@@ -52,6 +52,25 @@ def quality_section(title: str, ev: dict, how: str) -> list[str]:
     return out
 
 
+def mix_text(path: str | None) -> str:
+    """The training difficulty mix as a sentence plus a table (empty without a file)."""
+    if not path or not Path(path).is_file():
+        return ""
+    mix = json.loads(Path(path).read_text())
+    rows = [
+        f"  | {c['name']} | {c['weight']} | {c['min-steps']}-{c['max-steps']} | "
+        f"{c['min-digits']}-{c['max-digits']} | {' '.join({'add': '+', 'sub': '-', 'mul': 'x'}[o] for o in c['operators'])} |"
+        for c in mix["components"]
+    ]
+    return (
+        " The training file uses the default mix's components re-weighted towards short, "
+        "small-number problems (so a ~1M-parameter model learns the basic operations within a "
+        "CPU budget):\n\n  | component | weight | steps | digits | operators |\n  |---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", required=True)
@@ -60,6 +79,7 @@ def main() -> None:
     ap.add_argument("--ttc-eval")
     ap.add_argument("--out", required=True)
     ap.add_argument("--command", required=True)
+    ap.add_argument("--train-mix", help="train_mix.json written by the data stage")
     ap.add_argument("--compare", help="train_summary.json of the base generator, for the parameter ratio")
     args = ap.parse_args()
 
@@ -67,6 +87,10 @@ def main() -> None:
     ev = json.loads(Path(args.eval).read_text())
     arch = sm["arch"]
     hd = arch["hidden_size"] // arch["num_attention_heads"]
+    phases = sm.get("phases") or [sm]
+    total_tokens = sum(p["tokens"] for p in phases)
+    total_wall = sum(p["wall_s"] for p in phases)
+    tokens_per_epoch = sm["tokens"] / sm["epochs"]
     prompt_shown = PROMPT_TEMPLATE.replace("\n", "\\n")
     lines = [
         f"# ttc demo model: `{args.name}`",
@@ -120,27 +144,57 @@ def main() -> None:
         "",
         "## Training",
         "",
-        f"- Data: `ttc-dataset` demo world (default difficulty mix), training stream seed 1, "
-        f"{sm['train_records']:,} problems written by `cargo xtask train-demo --stage data`; the "
-        "fixed validation and test sets (500 each) are disjoint from it by construction.",
-        f"- Tokens: **D = {sm['tokens']:,}** training tokens (prompt + solution, padding excluded; "
-        f"{sm['epochs']:.2f} epochs of the training file); loss on the {sm['loss_tokens']:,} solution "
-        "tokens (solution lines and `</s>`), no packing (batches of similar-length problems).",
-        f"- Optimizer: AdamW (betas 0.9/0.95, weight decay {sm['weight_decay']}), peak lr {sm['lr']}, "
-        f"{sm['warmup_steps']} warm-up steps then cosine decay to 10%, ~{sm['batch_tokens']} tokens per "
-        f"step, {sm['steps']} steps, gradient clipping 1.0, no dropout, seed {sm['seed']}.",
-        f"- **Training FLOPs (6 N D): {fmt_flops(6 * sm['parameters'] * sm['tokens'])}**.",
-        f"- **Wall time: {sm['wall_s'] / 60:.1f} min** on this project's CPU machine "
-        f"({sm['threads']} torch threads; 2 cores shared with other builds, so timings vary).",
+        f"- Data: `ttc-dataset` demo world, training stream seed 1, {sm['train_records']:,} problems "
+        "written by `cargo xtask train-demo --stage data`; the fixed validation and test sets (500 "
+        "each, default difficulty mix) are disjoint from it by construction."
+        + mix_text(args.train_mix),
+        f"- Tokens: **D = {total_tokens:,}** training tokens (prompt + solution, padding excluded; "
+        f"{total_tokens / tokens_per_epoch:.2f} epochs of the training file); loss on the "
+        f"{sum(p['loss_tokens'] for p in phases):,} solution tokens (solution lines and `</s>`), no "
+        "packing (batches of similar-length problems).",
+        f"- Optimizer: AdamW (betas 0.9/0.95, weight decay {sm['weight_decay']}), linear warm-up then "
+        f"cosine decay to 10% of the peak, ~{sm['batch_tokens']} tokens per step, gradient clipping 1.0, "
+        "no dropout. "
+        + (
+            "One phase from a random initialisation."
+            if len(phases) == 1
+            else f"{len(phases)} phases: the first from a random initialisation, each later one from the "
+            "previous phase's final weights with a fresh optimizer and schedule."
+        ),
+        "",
+        "  | phase | tokens | steps | peak lr | warm-up steps | seed | precision | wall time |",
+        "  |---|---|---|---|---|---|---|---|",
+    ]
+    for i, p in enumerate(phases, 1):
+        prec = ", ".join(
+            f"{seg['precision']} from step {seg['start_step']}" for seg in (p.get("segments") or [])
+        ) or "fp32"
+        lines.append(
+            f"  | {i} | {p['tokens']:,} | {p['steps']} | {p['lr']} | {p['warmup_steps']} | {p['seed']} | "
+            f"{prec} | {p['wall_s'] / 60:.1f} min |"
+        )
+    lines += [
+        "",
+        f"- **Training FLOPs (6 N D): {fmt_flops(6 * sm['parameters'] * total_tokens)}** "
+        f"(N = {sm['parameters']:,}, D = {total_tokens:,}).",
+        f"- **Wall time: {total_wall / 60:.1f} min** on this project's CPU machine "
+        f"({sm['threads']} torch threads; 2 cores shared with other engineers' builds and runs, so "
+        "throughput varied several-fold; bf16 autocast is about 1.5x faster than fp32 here).",
         "",
         "Validation during training (loss per solution token; greedy accuracy on the first 100 "
-        "validation questions):",
+        "validation questions; tokens counted from the start of phase 1):",
         "",
-        "| step | tokens | valid loss | greedy acc (100) |",
-        "|---|---|---|---|",
+        "| phase | step | tokens | valid loss | greedy acc (100) |",
+        "|---|---|---|---|---|",
     ]
-    for h in sm.get("history", []):
-        lines.append(f"| {h['step']} | {h['tokens']:,} | {h['valid_loss']:.4f} | {h['valid_greedy_acc_100']:.2f} |")
+    offset = 0
+    for i, p in enumerate(phases, 1):
+        for h in p.get("history") or []:
+            lines.append(
+                f"| {i} | {h['step']} | {offset + h['tokens']:,} | {h['valid_loss']:.4f} | "
+                f"{h['valid_greedy_acc_100']:.2f} |"
+            )
+        offset += p["tokens"]
     lines += [
         "",
         "## Reproduce",
