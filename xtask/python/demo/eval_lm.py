@@ -162,7 +162,11 @@ def main() -> None:
     }
     if not per_q:
         summary["by_level"] = {}
-    write_json_atomic(args.out, dict(summary=summary, questions=per_q))
+    summary["greedy_questions"] = len(recs)
+    write_json_atomic(
+        args.out,
+        dict(summary=summary, questions=per_q, greedy=[dict(unique_id=r.get("unique_id"), correct=bool(g)) for r, g in zip(recs, greedy)]),
+    )
     log(
         f"greedy acc {summary['greedy_accuracy']:.3f}; mean pass@1 {summary.get('mean_pass_at_1', 0):.3f}; "
         f"<0.2: {summary.get('frac_below_0_2', 0):.3f}; >0.8: {summary.get('frac_above_0_8', 0):.3f}; "

@@ -126,7 +126,11 @@ def main() -> None:
         )
         for lv in levels
     }
-    write_json_atomic(args.out, dict(summary=summary, questions=per_q))
+    summary["greedy_questions"] = len(recs)
+    write_json_atomic(
+        args.out,
+        dict(summary=summary, questions=per_q, greedy=[dict(unique_id=r.get("unique_id"), correct=bool(g)) for r, g in zip(recs, greedy)]),
+    )
     log(
         f"greedy acc {summary['greedy_accuracy']:.3f}; mean pass@1 {summary['mean_pass_at_1']:.3f}; "
         f"<0.2: {summary['frac_below_0_2']:.3f}; >0.8: {summary['frac_above_0_8']:.3f}; "
