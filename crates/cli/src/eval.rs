@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Solver, Verifier};
+use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Selector, Solver, Verifier};
 use ttc_dataset::demo::{DemoWorld, Split};
 use ttc_orchestrator::{Plan, Progress, Question, RunFiles};
 use ttc_prm_verifier::PrmVerifier;
@@ -122,7 +122,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
     };
-    let revises = methods.iter().any(|m| matches!(m, Method::Revise(_)));
+    let revises = methods.iter().any(|m| matches!(m, Method::Revise { .. }));
     let (reviser_model, orm) = match (&file.reviser, revises) {
         (Some(r), true) => {
             let (model, orm) = load_reviser(r, &runtime, path)?;
@@ -143,14 +143,27 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
         answers: &answers as &dyn AnswerFormat,
         settings: &file.revision,
     });
+    for (m, label) in methods.iter().zip(&sweep.methods) {
+        if let Method::Revise { selector, .. } = m
+            && selector.unwrap_or(revision_selector) != Selector::Majority
+            && orm.is_none()
+        {
+            bail!(
+                "{}: {label:?} selects with a verifier, but [reviser] has no verifier: add \
+                 [reviser.verifier] (an ORM) or use the -majority rule",
+                path.display()
+            );
+        }
+    }
     let mut solvers_owned: Vec<Box<dyn Solver + '_>> = Vec::new();
     for m in &methods {
         solvers_owned.push(match *m {
             Method::Search(strategy) => Box::new(SearchSolver { searcher, strategy }),
-            Method::Revise(ratio) => Box::new(ReviseSolver {
+            Method::Revise { ratio, selector } => Box::new(ReviseSolver {
                 reviser: reviser.expect("loaded above when a revise method is listed"),
                 ratio,
-                selector: revision_selector,
+                selector: selector.unwrap_or(revision_selector),
+                selector_in_label: selector.is_some(),
             }),
         });
     }

@@ -279,7 +279,7 @@ fn with_policy(
             compute.absorb(&out.compute);
             (remaining, out.answer.clone(), serde_json::to_value(&out)?)
         }
-        crate::solvers::Method::Revise(ratio) => {
+        crate::solvers::Method::Revise { ratio, selector } => {
             let Some(section) = &file.reviser else {
                 bail!(
                     "{}: the policy chose {} but the run file has no [reviser]",
@@ -295,7 +295,7 @@ fn with_policy(
             };
             let split = ChainSplit::from_ratio(budget, ratio)?;
             let (reviser_model, orm) = load_reviser(section, runtime, config)?;
-            let selector = default_revision_selector(orm.as_ref());
+            let selector = selector.unwrap_or(default_revision_selector(orm.as_ref()));
             let reviser = Reviser {
                 generator: &reviser_model,
                 verifier: orm.as_ref().map(|v| v as &dyn Verifier),

@@ -12,12 +12,19 @@ use ttc_search::{BeamWidth, Searcher, Strategy};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Method {
     Search(Strategy),
-    /// Sequential-to-parallel ratio: chain length / number of chains.
-    Revise(f64),
+    /// Revisions: `ratio` is the sequential-to-parallel ratio (chain length / number
+    /// of chains); `selector` the rule the label names, if it names one (else the
+    /// sweep's `revision-selector`).
+    Revise {
+        ratio: f64,
+        selector: Option<Selector>,
+    },
 }
 
 /// Parses a method label as reports print it: `majority`, `best-of-n-weighted`,
-/// `best-of-n-naive`, `beam-m4`, `beam-msqrt`, `lookahead-m4-k1`, `dvts-m4`, `revise-r4`, `revise-r1/4`.
+/// `best-of-n-naive`, `beam-m4`, `beam-msqrt`, `lookahead-m4-k1`, `dvts-m4`, `revise-r4`, `revise-r1/4`,
+/// and a revision label with its selection rule: `revise-r4-majority`, `revise-r1/4-weighted`,
+/// `revise-r1-naive`.
 pub(crate) fn parse_method(label: &str) -> std::result::Result<Method, String> {
     let width = |s: &str| -> Option<BeamWidth> {
         match s.strip_prefix('m')? {
@@ -57,10 +64,21 @@ pub(crate) fn parse_method(label: &str) -> std::result::Result<Method, String> {
                     }
                 }
                 ["dvts", w] => width(w).map(|width| Method::Search(Strategy::Dvts { width })),
-                ["revise", r] => r
-                    .strip_prefix('r')
-                    .and_then(|r| ttc_reviser::parse_ratio(r).ok())
-                    .map(Method::Revise),
+                ["revise", r, rule @ ..] if rule.len() <= 1 => {
+                    let selector = match rule {
+                        [] => Some(None),
+                        ["majority"] => Some(Some(Selector::Majority)),
+                        ["weighted"] => Some(Some(Selector::Weighted)),
+                        ["naive"] => Some(Some(Selector::Naive)),
+                        _ => None,
+                    };
+                    let ratio = r
+                        .strip_prefix('r')
+                        .and_then(|r| ttc_reviser::parse_ratio(r).ok());
+                    ratio
+                        .zip(selector)
+                        .map(|(ratio, selector)| Method::Revise { ratio, selector })
+                }
                 _ => None,
             }
         }
@@ -68,17 +86,25 @@ pub(crate) fn parse_method(label: &str) -> std::result::Result<Method, String> {
     parsed.ok_or_else(|| {
         format!(
             "unknown method {label:?}: use majority, best-of-n-weighted, best-of-n-naive, beam-mM, \
-             beam-msqrt, lookahead-mM-kK, dvts-mM or revise-rR (R = chain length / chains, e.g. 4 or 1/4)"
+             beam-msqrt, lookahead-mM-kK, dvts-mM or revise-rR[-majority|-weighted|-naive] \
+             (R = chain length / chains, e.g. 4 or 1/4)"
         )
     })
 }
 
-/// The label of a revision ratio, e.g. `revise-r4`, `revise-r1/4`.
-pub(crate) fn revise_label(ratio: f64) -> String {
-    if ratio >= 1.0 {
+/// The label of a revision ratio and named selection rule, e.g. `revise-r4`,
+/// `revise-r1/4`, `revise-r4-majority`.
+pub(crate) fn revise_label(ratio: f64, selector: Option<Selector>) -> String {
+    let r = if ratio >= 1.0 {
         format!("revise-r{}", ratio.round() as u64)
     } else {
         format!("revise-r1/{}", (1.0 / ratio).round() as u64)
+    };
+    match selector {
+        None => r,
+        Some(Selector::Majority) => format!("{r}-majority"),
+        Some(Selector::Weighted) => format!("{r}-weighted"),
+        Some(Selector::Naive) => format!("{r}-naive"),
     }
 }
 
@@ -135,6 +161,7 @@ impl Solver for SearchSolver<'_> {
         Ok(Solved {
             answer: out.answer,
             compute: out.compute,
+            chains: Vec::new(),
         })
     }
 
@@ -173,6 +200,7 @@ impl Solver for SearchSolver<'_> {
                 Solved {
                     answer,
                     compute: scaled(&out.compute, n, max),
+                    chains: Vec::new(),
                 }
             })
             .collect())
@@ -184,11 +212,13 @@ pub(crate) struct ReviseSolver<'a> {
     pub(crate) reviser: Reviser<'a>,
     pub(crate) ratio: f64,
     pub(crate) selector: Selector,
+    /// Whether the label names the selector (`revise-r4-majority`).
+    pub(crate) selector_in_label: bool,
 }
 
 impl Solver for ReviseSolver<'_> {
     fn label(&self) -> String {
-        revise_label(self.ratio)
+        revise_label(self.ratio, self.selector_in_label.then_some(self.selector))
     }
 
     fn family(&self) -> &'static str {
@@ -215,6 +245,11 @@ impl Solver for ReviseSolver<'_> {
         Ok(Solved {
             answer: out.answer,
             compute: out.compute,
+            chains: out
+                .chains
+                .iter()
+                .map(|c| c.attempts.iter().map(|a| a.answer.clone()).collect())
+                .collect(),
         })
     }
 }
@@ -285,16 +320,26 @@ mod tests {
         ] {
             match parse_method(label).unwrap() {
                 Method::Search(s) => assert_eq!(s.label(), label),
-                Method::Revise(_) => panic!("{label}"),
+                Method::Revise { .. } => panic!("{label}"),
             }
         }
-        for (label, ratio) in [
-            ("revise-r4", 4.0),
-            ("revise-r1", 1.0),
-            ("revise-r1/4", 0.25),
+        for (label, ratio, selector) in [
+            ("revise-r4", 4.0, None),
+            ("revise-r1", 1.0, None),
+            ("revise-r1/4", 0.25, None),
+            ("revise-r4-majority", 4.0, Some(Selector::Majority)),
+            (
+                "revise-r1/16-weighted",
+                1.0 / 16.0,
+                Some(Selector::Weighted),
+            ),
+            ("revise-r1-naive", 1.0, Some(Selector::Naive)),
         ] {
-            assert_eq!(parse_method(label).unwrap(), Method::Revise(ratio));
-            assert_eq!(revise_label(ratio), label);
+            assert_eq!(
+                parse_method(label).unwrap(),
+                Method::Revise { ratio, selector }
+            );
+            assert_eq!(revise_label(ratio, selector), label);
         }
         for bad in [
             "beam",
@@ -302,6 +347,8 @@ mod tests {
             "lookahead-m4-k0",
             "dvts-m0",
             "revise-r3",
+            "revise-r4-best",
+            "revise-r4-majority-weighted",
             "best",
         ] {
             assert!(

@@ -13,6 +13,7 @@ mod runtime;
 mod seed;
 mod select;
 mod solver;
+mod transitions;
 mod verification;
 
 pub use answer::AnswerFormat;
@@ -27,4 +28,5 @@ pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSett
 pub use seed::SeqRng;
 pub use select::{Selector, Vote, select};
 pub use solver::{Solved, Solver};
+pub use transitions::Transitions;
 pub use verification::{ScoreAggregation, ScoreRequest, StepScores, Verifier};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Compute;
+use crate::{Compute, Transitions};
 
 /// One method setting at one budget and seed on one question.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,10 @@ pub struct EvalRecord {
     pub compute: Compute,
     /// Wall-clock seconds this record took (shared work is split evenly).
     pub seconds: f64,
+    /// Revision methods: correctness transitions between consecutive attempts of
+    /// the same chain, graded against `gold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transitions: Option<Transitions>,
 }
 
 impl EvalRecord {

@@ -3,10 +3,14 @@ use std::collections::BTreeMap;
 use crate::{Compute, Result};
 
 /// One answer to one question and what it cost.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Solved {
     pub answer: Option<String>,
     pub compute: Compute,
+    /// For methods that revise: each chain's attempt answers in order, so the
+    /// evaluation can count how often a revision turns a correct answer wrong
+    /// ([`crate::Transitions`]). Empty for the others.
+    pub chains: Vec<Vec<Option<String>>>,
 }
 
 /// A test-time method with its settings fixed: search, best-of-N or revisions. The

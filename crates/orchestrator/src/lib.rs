@@ -15,7 +15,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ttc_core::{Compute, DifficultyRecord, EvalRecord, ReferenceRecord, Result, Solver};
+use ttc_core::{
+    Compute, DifficultyRecord, EvalRecord, ReferenceRecord, Result, Solver, Transitions,
+};
 
 pub use jsonl::{append_record, read_records};
 
@@ -231,6 +233,16 @@ pub fn run(
                     solver.solve_budgets(&q.problem, &missing, question_seed(seed, &q.id))?;
                 let seconds = started.elapsed().as_secs_f64() / missing.len() as f64;
                 for (budget, s) in missing.iter().zip(solved) {
+                    let correct = |a: &Option<String>| {
+                        a.as_deref().is_some_and(|a| (plan.grade)(&q.answer, a))
+                    };
+                    let transitions = (!s.chains.is_empty()).then(|| {
+                        Transitions::of_sequences(
+                            s.chains
+                                .iter()
+                                .map(|c| c.iter().map(correct).collect::<Vec<bool>>()),
+                        )
+                    });
                     let record = EvalRecord {
                         question: q.id.clone(),
                         level: q.level,
@@ -239,14 +251,12 @@ pub fn run(
                         params: solver.params(),
                         budget: *budget,
                         seed,
-                        correct: s
-                            .answer
-                            .as_deref()
-                            .is_some_and(|a| (plan.grade)(&q.answer, a)),
+                        correct: correct(&s.answer),
                         answer: s.answer,
                         gold: q.answer.clone(),
                         compute: s.compute,
                         seconds,
+                        transitions,
                     };
                     append_record(&files.results, &record)?;
                     summary.records_written += 1;

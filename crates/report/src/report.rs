@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use crate::data::{Data, method_key, param_text, revision_split};
+use ttc_core::Transitions;
+
+use crate::data::{Data, method_key, natural_cmp, param_text, revision_split};
 use crate::input::{EfficiencyRow, MethodAccuracy, PolicyCurve, PolicyPoint, ReportInput};
 use crate::stats::{Estimate, budget_to_reach};
 use crate::svg::{Figure, Mark, Panel, Point, Series, XScale, heatmap, pow2_label};
@@ -822,6 +824,55 @@ fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
         }
         r.markdown.push('\n');
     }
+    transitions_table(r, input);
+}
+
+/// How often the next revision turns a correct attempt wrong (and back), pooled
+/// over every question and seed of a setting (method.md §3: about 38%).
+fn transitions_table(r: &mut Rendered, input: &ReportInput) {
+    let mut pooled: BTreeMap<(String, usize), Transitions> = BTreeMap::new();
+    for rec in &input.results {
+        if let Some(t) = &rec.transitions {
+            pooled
+                .entry((method_key(rec), rec.budget))
+                .or_default()
+                .absorb(t);
+        }
+    }
+    if pooled.is_empty() {
+        return;
+    }
+    r.markdown.push_str(
+        "### Attempt to attempt\n\nConsecutive attempts of the same chain, graded \
+         against the gold answer and pooled over questions: of the correct attempts that \
+         were revised, the share whose revision is incorrect (the paper saw about 38%), \
+         and of the incorrect ones, the share whose revision is correct.\n\n\
+         | method | budget N | attempt pairs | correct -> incorrect | incorrect -> correct |\n\
+         |---|---:|---:|---|---|\n",
+    );
+    let share = |x: Option<f64>, n: usize| match x {
+        Some(v) => format!("{}% (of {n})", pct(v)),
+        None => "-".to_string(),
+    };
+    let mut rows: Vec<_> = pooled.into_iter().collect();
+    rows.sort_by(|a, b| natural_cmp(&a.0.0, &b.0.0).then(a.0.1.cmp(&b.0.1)));
+    for ((method, budget), t) in rows {
+        let _ = writeln!(
+            r.markdown,
+            "| {} | {budget} | {} | {} | {} |",
+            md(&method),
+            t.total(),
+            share(
+                t.correct_turned_incorrect(),
+                t.correct_to_correct + t.correct_to_incorrect
+            ),
+            share(
+                t.incorrect_turned_correct(),
+                t.incorrect_to_correct + t.incorrect_to_incorrect
+            ),
+        );
+    }
+    r.markdown.push('\n');
 }
 
 fn flops_section(r: &mut Rendered, input: &ReportInput, data: &Data) {

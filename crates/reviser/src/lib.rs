@@ -87,7 +87,7 @@
 //! # Selection
 //!
 //! Over every attempt of every chain, not only the last, since revisions often turn
-//! a correct answer wrong ([`Transitions`] counts how often):
+//! a correct answer wrong ([`chain_transitions`] counts how often):
 //! - `majority`: the most frequent answer among all attempts of all chains (flat);
 //!   needs no verifier.
 //! - `weighted` (the paper's verifier selection): hierarchical; within each chain
@@ -166,7 +166,8 @@ use ttc_core::{
 pub use select::{Pick, select_in_chain, select_over_chains};
 pub use settings::{ReviserSettings, RevisionLayout, VerifierContext, context_window};
 pub use split::{ChainSplit, parse_ratio};
-pub use transitions::Transitions;
+pub use transitions::chain_transitions;
+pub use ttc_core::Transitions;
 
 /// One attempt of a chain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

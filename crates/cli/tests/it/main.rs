@@ -410,6 +410,48 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
         assert!(report.contains(section), "report.md lacks {section}");
     }
     assert!(whole.join("accuracy-by-budget.svg").is_file() && whole.join("bins.json").is_file());
+    // Revision records carry their attempt-to-attempt transitions: a chains x length
+    // split has chains x (length - 1) consecutive pairs (revise-r1: 1x1, 2x2).
+    let results = std::fs::read_to_string(whole.join("results.jsonl")).unwrap();
+    let mut revision_records = 0;
+    for line in results.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let method = v["method"].as_str().unwrap();
+        let t = &v["transitions"];
+        if !method.starts_with("revise-") {
+            assert!(t.is_null(), "{line}");
+            continue;
+        }
+        revision_records += 1;
+        let pairs: u64 = [
+            "correct_to_correct",
+            "correct_to_incorrect",
+            "incorrect_to_correct",
+            "incorrect_to_incorrect",
+        ]
+        .iter()
+        .map(|k| t[k].as_u64().unwrap())
+        .sum();
+        let expected = match v["budget"].as_u64().unwrap() {
+            1 => 0,
+            4 => 2,
+            b => panic!("revise-r1 at budget {b}"),
+        };
+        assert_eq!(pairs, expected, "{line}");
+        let selector = v["params"]["selector"].as_str().unwrap();
+        match method {
+            "revise-r1" => assert_eq!(selector, "weighted"),
+            "revise-r1-majority" => assert_eq!(selector, "majority"),
+            m => panic!("{m}"),
+        }
+    }
+    assert_eq!(
+        revision_records,
+        2 * 2 * 6,
+        "2 methods x 2 budgets x 6 questions"
+    );
+    assert!(report.contains("### Attempt to attempt"), "{report}");
+    assert!(report.contains("| revise-r1-majority{"), "{report}");
     // Kill at pseudo-random points (from the clock), resume, compare.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -462,6 +504,30 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
         assert_eq!(policy(&dir), policy(&whole));
     }
     std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
+fn eval_refuses_verifier_selection_without_an_orm() {
+    let path = std::env::temp_dir().join(format!("ttc-no-orm-{}.toml", std::process::id()));
+    let model = fixture("tiny-llama");
+    let model = model.to_str().unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "[generator]\nmodel = {model:?}\n[reviser]\nmodel = {model:?}\n[dataset]\n\
+             demo-split = \"test\"\nlimit = 1\n[sweep]\nmethods = [\"revise-r1-weighted\"]\n\
+             budgets = [1]\n[output]\ndir = \"unused\"\n"
+        ),
+    )
+    .unwrap();
+    let out = ttc(&["eval", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("\"revise-r1-weighted\" selects with a verifier") && err.contains("-majority"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -75,6 +75,7 @@ fn records() -> Vec<EvalRecord> {
                             ..Compute::default()
                         },
                         seconds: 0.01 * budget as f64,
+                        transitions: None,
                     });
                 }
             }
@@ -667,6 +668,7 @@ mod any_input {
                         ..Compute::default()
                     },
                     seconds: 0.5,
+                    transitions: None,
                 }
             })
             .collect();
@@ -820,6 +822,7 @@ fn revisions_labelled_by_ratio_as_the_cli_writes_them() {
                 correct: i < t,
                 compute: Compute::default(),
                 seconds: 0.0,
+                transitions: None,
             });
         }
     }

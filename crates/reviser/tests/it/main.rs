@@ -16,7 +16,7 @@ use ttc_core::{
 use ttc_generator::OnnxGenerator;
 use ttc_reviser::{
     ChainSplit, Reviser, ReviserSettings, RevisionLayout, RevisionOutcome, Transitions,
-    VerifierContext, context_window, select_over_chains,
+    VerifierContext, chain_transitions, context_window, select_over_chains,
 };
 
 const QUESTION: &str = "12 + 7 =";
@@ -538,14 +538,14 @@ fn transitions_are_counted_with_demo_grading() {
     }
     .solve(QUESTION, split(2, 4), Selector::Majority, 0)
     .unwrap();
-    let t = Transitions::of_chains(&out.chains, |a| {
+    let t = chain_transitions(&out.chains, |a| {
         a.answer
             .as_deref()
             .is_some_and(|p| grade("19", p, GradeMode::Integer).is_ok_and(|v| v.correct))
     });
     assert_eq!(t.total(), out.budget - out.split.chains);
     // By the correctness the rule assigns, counted directly.
-    let by_rule = Transitions::of_chains(&out.chains, |a| a.text.len() % 2 == 0);
+    let by_rule = chain_transitions(&out.chains, |a| a.text.len() % 2 == 0);
     let direct = Transitions::of_sequences(out.chains.iter().map(|c| {
         c.attempts
             .iter()
