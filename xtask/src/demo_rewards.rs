@@ -56,13 +56,13 @@ struct Scale {
 }
 
 const SCALE: Scale = Scale {
-    prm_questions: 96,
+    prm_questions: 384,
     prm_offset: 0,
     prm_samples: 16,
     prm_rollouts: 16,
     eval_questions: 100,
     eval_samples: 64,
-    reviser_questions: 256,
+    reviser_questions: 1024,
     reviser_offset: 10_000,
     reviser_samples: 64,
     reviser_max_per_question: 16,
@@ -77,7 +77,7 @@ const SCALE: Scale = Scale {
 /// Learning rates (method.md gives 3e-5 for the PRM and 1e-5 for the reviser on
 /// billion-parameter models; this 1M-parameter model needs larger steps).
 const PRM_LR: f64 = 5e-4;
-const REVISER_LR: f64 = 1e-4;
+const REVISER_LR: f64 = 3e-4;
 const ORM_LR: f64 = 5e-4;
 const BATCH: u32 = 32;
 
@@ -318,7 +318,7 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
             "--batch",
             &BATCH.to_string(),
         ])
-        .args(["--max-epochs", "3", "--patience", "1"])
+        .args(["--max-epochs", "8", "--patience", "2"])
         .args(["--threads", &threads()]);
     let summary = train_and_export(paths, stage, train, "text-generation-with-past", &data)?;
 

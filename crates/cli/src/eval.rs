@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Selector, Solver, Verifier};
@@ -15,7 +16,8 @@ use crate::run_file::{DemoSplit, RunFile};
 use crate::settings::RuntimeArgs;
 use crate::solve::{default_revision_selector, load_generator, load_reviser, load_verifier};
 use crate::solvers::{
-    BestOfNSampler, GreedyReference, Method, ReviseSolver, SearchSolver, parse_method,
+    BestOfNSampler, GreedyReference, Method, ReviseSolver, RevisionGroup, SearchSolver,
+    parse_method,
 };
 
 /// Run an evaluation sweep: every method at every budget and seed on every question.
@@ -155,16 +157,41 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
             );
         }
     }
+    // Revision settings with the same ratio share their chains (one group each).
+    let mut groups: Vec<(f64, Vec<Selector>)> = Vec::new();
+    for m in &methods {
+        if let Method::Revise { ratio, selector } = *m {
+            let selector = selector.unwrap_or(revision_selector);
+            match groups.iter_mut().find(|g| g.0 == ratio) {
+                Some(g) if !g.1.contains(&selector) => g.1.push(selector),
+                Some(_) => {}
+                None => groups.push((ratio, vec![selector])),
+            }
+        }
+    }
+    let groups: Vec<Arc<RevisionGroup<'_>>> = groups
+        .into_iter()
+        .map(|(ratio, selectors)| {
+            let reviser = reviser.expect("loaded above when a revise method is listed");
+            Arc::new(RevisionGroup::new(reviser, ratio, selectors))
+        })
+        .collect();
     let mut solvers_owned: Vec<Box<dyn Solver + '_>> = Vec::new();
     for m in &methods {
         solvers_owned.push(match *m {
             Method::Search(strategy) => Box::new(SearchSolver { searcher, strategy }),
-            Method::Revise { ratio, selector } => Box::new(ReviseSolver {
-                reviser: reviser.expect("loaded above when a revise method is listed"),
-                ratio,
-                selector: selector.unwrap_or(revision_selector),
-                selector_in_label: selector.is_some(),
-            }),
+            Method::Revise { ratio, selector } => {
+                let group = groups
+                    .iter()
+                    .find(|g| g.ratio == ratio)
+                    .expect("one group per ratio");
+                let rule = selector.unwrap_or(revision_selector);
+                Box::new(ReviseSolver {
+                    group: Arc::clone(group),
+                    index: group.selectors.iter().position(|&s| s == rule).unwrap_or(0),
+                    selector_in_label: selector.is_some(),
+                })
+            }
         });
     }
     let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();

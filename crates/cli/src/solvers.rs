@@ -1,7 +1,8 @@
 //! The methods as `Solver`s for the orchestrator, and the difficulty sampler and
 //! reference model it needs, built from concrete components.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use ttc_core::{Compute, Result, Selector, Solved, Solver, Vote, select};
 use ttc_orchestrator::{Reference, Sampler};
@@ -207,18 +208,78 @@ impl Solver for SearchSolver<'_> {
     }
 }
 
-/// Revisions at one sequential ratio as a solver.
-pub(crate) struct ReviseSolver<'a> {
+/// Revision settings at one sequential ratio that differ only in selection rule:
+/// their chains are generated (and scored) once per question, budget and seed,
+/// and each rule selects over them. The first of them to run pays the wall time.
+pub(crate) struct RevisionGroup<'a> {
     pub(crate) reviser: Reviser<'a>,
     pub(crate) ratio: f64,
-    pub(crate) selector: Selector,
+    pub(crate) selectors: Vec<Selector>,
+    /// The current question's outcomes by (budget, seed), one per selector.
+    shared: Mutex<(String, HashMap<(usize, u64), Vec<Solved>>)>,
+}
+
+impl<'a> RevisionGroup<'a> {
+    pub(crate) fn new(reviser: Reviser<'a>, ratio: f64, selectors: Vec<Selector>) -> Self {
+        RevisionGroup {
+            reviser,
+            ratio,
+            selectors,
+            shared: Mutex::new((String::new(), HashMap::new())),
+        }
+    }
+
+    fn solve(&self, question: &str, budget: usize, seed: u64, index: usize) -> Result<Solved> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.0 != question {
+            *shared = (question.to_string(), HashMap::new());
+        }
+        if let Some(done) = shared.1.get(&(budget, seed)) {
+            return Ok(done[index].clone());
+        }
+        let split = ChainSplit::from_ratio(budget, self.ratio)?;
+        let outcomes = self
+            .reviser
+            .solve_selections(question, split, &self.selectors, seed)?;
+        let solved: Vec<Solved> = outcomes
+            .into_iter()
+            .map(|out| Solved {
+                chains: out
+                    .chains
+                    .iter()
+                    .map(|c| c.attempts.iter().map(|a| a.answer.clone()).collect())
+                    .collect(),
+                answer: out.answer,
+                compute: out.compute,
+            })
+            .collect();
+        let mine = solved[index].clone();
+        shared.1.insert((budget, seed), solved);
+        Ok(mine)
+    }
+}
+
+/// Revisions at one sequential ratio with one selection rule, as a solver.
+pub(crate) struct ReviseSolver<'a> {
+    pub(crate) group: Arc<RevisionGroup<'a>>,
+    /// Its selection rule's index in the group.
+    pub(crate) index: usize,
     /// Whether the label names the selector (`revise-r4-majority`).
     pub(crate) selector_in_label: bool,
 }
 
+impl ReviseSolver<'_> {
+    fn selector(&self) -> Selector {
+        self.group.selectors[self.index]
+    }
+}
+
 impl Solver for ReviseSolver<'_> {
     fn label(&self) -> String {
-        revise_label(self.ratio, self.selector_in_label.then_some(self.selector))
+        revise_label(
+            self.group.ratio,
+            self.selector_in_label.then_some(self.selector()),
+        )
     }
 
     fn family(&self) -> &'static str {
@@ -227,30 +288,20 @@ impl Solver for ReviseSolver<'_> {
 
     fn params(&self) -> BTreeMap<String, serde_json::Value> {
         BTreeMap::from([
-            ("ratio".to_string(), serde_json::json!(self.ratio)),
+            ("ratio".to_string(), serde_json::json!(self.group.ratio)),
             (
                 "selector".to_string(),
-                serde_json::to_value(self.selector).unwrap_or_default(),
+                serde_json::to_value(self.selector()).unwrap_or_default(),
             ),
         ])
     }
 
     fn supports(&self, budget: usize) -> bool {
-        ChainSplit::from_ratio(budget, self.ratio).is_ok()
+        ChainSplit::from_ratio(budget, self.group.ratio).is_ok()
     }
 
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
-        let split = ChainSplit::from_ratio(budget, self.ratio)?;
-        let out = self.reviser.solve(question, split, self.selector, seed)?;
-        Ok(Solved {
-            answer: out.answer,
-            compute: out.compute,
-            chains: out
-                .chains
-                .iter()
-                .map(|c| c.attempts.iter().map(|a| a.answer.clone()).collect())
-                .collect(),
-        })
+        self.group.solve(question, budget, seed, self.index)
     }
 }
 

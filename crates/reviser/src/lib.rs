@@ -258,25 +258,63 @@ impl Reviser<'_> {
         selector: Selector,
         seed: u64,
     ) -> Result<RevisionOutcome> {
+        let mut out = self.solve_selections(question, split, &[selector], seed)?;
+        Ok(out.remove(0))
+    }
+
+    /// [`Reviser::solve`] for several selection rules over the same chains: the
+    /// chains are generated (and scored, if a rule needs it) once. Each outcome's
+    /// compute counts what its own rule needs: a `majority` outcome leaves out the
+    /// verifier's share.
+    pub fn solve_selections(
+        &self,
+        question: &str,
+        split: ChainSplit,
+        selectors: &[Selector],
+        seed: u64,
+    ) -> Result<Vec<RevisionOutcome>> {
         self.settings.validate()?;
         split.validate()?;
-        let needs_verifier = selector != Selector::Majority;
-        if needs_verifier && self.verifier.is_none() {
+        if let Some(&s) = selectors.iter().find(|&&s| s != Selector::Majority)
+            && self.verifier.is_none()
+        {
             return Err(Error::invalid(
                 "selector",
                 format!(
                     "{} selection over revisions needs a verifier (an ORM trained on the \
                      reviser's outputs); configure one or use majority",
-                    selector_name(selector)
+                    selector_name(s)
                 ),
             ));
         }
         let _span =
             tracing::debug_span!("revise", chains = split.chains, length = split.length).entered();
         let (mut chains, mut compute) = chains::run(self, question, split, seed)?;
-        if needs_verifier {
+        compute.generations = split.budget();
+        let unscored = (compute.clone(), chains.clone());
+        if selectors.iter().any(|&s| s != Selector::Majority) {
             self.score(question, &mut chains, &mut compute)?;
         }
+        Ok(selectors
+            .iter()
+            .map(|&selector| {
+                if selector == Selector::Majority {
+                    self.select(unscored.1.clone(), unscored.0.clone(), split, selector)
+                } else {
+                    self.select(chains.clone(), compute.clone(), split, selector)
+                }
+            })
+            .collect())
+    }
+
+    /// Picks the answer of finished (and, for `weighted` and `naive`, scored) chains.
+    fn select(
+        &self,
+        mut chains: Vec<Chain>,
+        compute: Compute,
+        split: ChainSplit,
+        selector: Selector,
+    ) -> RevisionOutcome {
         let keys: Vec<Vec<Option<String>>> = chains
             .iter()
             .map(|c| {
@@ -305,9 +343,8 @@ impl Reviser<'_> {
             c.pick = select_in_chain(v, selector);
         }
         let answer = chosen.and_then(|p| chains[p.chain].attempts[p.attempt].answer.clone());
-        compute.generations = split.budget();
-        tracing::debug!(answer = ?answer, "revisions done");
-        Ok(RevisionOutcome {
+        tracing::debug!(answer = ?answer, ?selector, "revisions done");
+        RevisionOutcome {
             strategy: format!("revise-{}", split.label()),
             budget: split.budget(),
             split,
@@ -316,7 +353,7 @@ impl Reviser<'_> {
             chosen,
             chains,
             compute,
-        })
+        }
     }
 
     /// Scores every attempt that has an answer, in one verifier call.

@@ -142,6 +142,18 @@ fn demo_prm_prefers_correct_solutions_over_corrupted_ones() {
         "demo PRM: correct above corrupted on {frac:.3} of {} pairs",
         pairs.len()
     );
+    let problems = DemoWorld::default().fixed_split(Split::Test).unwrap();
+    for level in 1..=5u8 {
+        let at: Vec<_> = pairs
+            .iter()
+            .filter(|(q, _, _)| problems.iter().any(|p| &p.problem == q && p.level == level))
+            .cloned()
+            .collect();
+        if !at.is_empty() {
+            let f = preference(&v, &at, |q| q.to_string());
+            eprintln!("  level {level}: {f:.3} of {} pairs", at.len());
+        }
+    }
     assert!(
         frac >= PRM_PAIR_THRESHOLD,
         "PRM prefers the correct solution on only {frac:.3} of the pairs"

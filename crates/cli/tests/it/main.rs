@@ -450,6 +450,27 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
         2 * 2 * 6,
         "2 methods x 2 budgets x 6 questions"
     );
+    // The two selection rules ran on the same chains: equal transitions and
+    // generator compute, and the majority rule did not pay for the ORM.
+    let by_key = |method: &str| -> Vec<serde_json::Value> {
+        results
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["method"] == method)
+            .collect()
+    };
+    for (w, m) in by_key("revise-r1").iter().zip(by_key("revise-r1-majority")) {
+        assert_eq!(
+            (&w["question"], &w["budget"]),
+            (&m["question"], &m["budget"])
+        );
+        assert_eq!(w["transitions"], m["transitions"]);
+        assert_eq!(
+            w["compute"]["generator_flops"],
+            m["compute"]["generator_flops"]
+        );
+        assert_eq!(m["compute"]["verifier_flops"].as_f64(), Some(0.0));
+    }
     assert!(report.contains("### Attempt to attempt"), "{report}");
     assert!(report.contains("| revise-r1-majority{"), "{report}");
     // Kill at pseudo-random points (from the clock), resume, compare.

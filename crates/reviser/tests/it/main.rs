@@ -720,3 +720,41 @@ proptest! {
         prop_assert_eq!(solve(s, selector, seed), solve(s, selector, seed));
     }
 }
+
+#[test]
+fn several_selection_rules_share_one_set_of_chains() {
+    let st = settings();
+    let verifier = Hashed::new();
+    let reviser = Reviser {
+        generator: generator(),
+        verifier: Some(&verifier),
+        answers: &LastChar,
+        settings: &st,
+    };
+    let rules = [Selector::Majority, Selector::Weighted, Selector::Naive];
+    let together = reviser
+        .solve_selections(QUESTION, split(2, 4), &rules, 5)
+        .unwrap();
+    assert_eq!(together.len(), rules.len());
+    for (rule, out) in rules.iter().zip(&together) {
+        // The same outcome, compute included, as solving with that rule alone.
+        assert_eq!(out, &solve(split(2, 4), *rule, 5), "{rule:?}");
+    }
+    assert_eq!(together[0].compute.verifier_flops, 0.0);
+    assert!(together[1].compute.verifier_flops > 0.0);
+    // Without a verifier, a rule that needs one is refused.
+    let bare = Reviser {
+        verifier: None,
+        ..reviser
+    };
+    let err = bare
+        .solve_selections(
+            QUESTION,
+            split(2, 2),
+            &[Selector::Majority, Selector::Weighted],
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs a verifier"), "{err}");
+}
