@@ -215,9 +215,11 @@ pub(crate) struct RevisionGroup<'a> {
     pub(crate) reviser: Reviser<'a>,
     pub(crate) ratio: f64,
     pub(crate) selectors: Vec<Selector>,
-    /// The current question's outcomes by (budget, seed), one per selector.
-    shared: Mutex<(String, HashMap<(usize, u64), Vec<Solved>>)>,
+    shared: Mutex<SharedOutcomes>,
 }
+
+/// The current question and its outcomes by (budget, seed), one per selector.
+type SharedOutcomes = (String, HashMap<(usize, u64), Vec<Solved>>);
 
 impl<'a> RevisionGroup<'a> {
     pub(crate) fn new(reviser: Reviser<'a>, ratio: f64, selectors: Vec<Selector>) -> Self {
