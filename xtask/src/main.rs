@@ -61,6 +61,17 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Install ONNX Runtime if needed, then run an evaluation sweep:
+    /// `ttc eval RUN_FILE ARGS...` (release build). Resumes an interrupted run.
+    #[command(after_help = "The sweep's own options: cargo xtask ttc eval --help")]
+    Eval {
+        /// The run file; the demo sweep on the shipped demo models by default.
+        #[arg(default_value = "config/demo.toml")]
+        run_file: OsString,
+        /// Passed to `ttc eval` unchanged (e.g. --limit 10, --output DIR).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -88,6 +99,11 @@ fn run(command: Cmd) -> Result<ExitCode> {
         Cmd::Fixtures => fixtures::run(&root)?,
         Cmd::Test { args, harness_args } => return cargo_cmds::test(&root, &args, &harness_args),
         Cmd::Ttc { args } => return cargo_cmds::ttc(&root, &args),
+        Cmd::Eval { run_file, args } => {
+            let mut all = vec![OsString::from("eval"), run_file];
+            all.extend(args);
+            return cargo_cmds::ttc(&root, &all);
+        }
         Cmd::Bench(command) => bench::run(&root, &command)?,
         Cmd::TrainDemo(args) => demo::run(&root, &args)?,
     }
@@ -121,6 +137,10 @@ mod tests {
                 .iter()
                 .map(|arg| arg.to_string_lossy().into_owned())
                 .collect(),
+            Ok(Cmd::Eval { run_file, args }) => std::iter::once(&run_file)
+                .chain(&args)
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect(),
             other => panic!("unexpected parse of {args:?}: {other:?}"),
         }
     }
@@ -151,5 +171,10 @@ mod tests {
             ["--lib", "-p", "ttc-core", "name", "--release"]
         );
         assert!(forwarded(&["test"]).is_empty());
+        assert_eq!(forwarded(&["eval"]), ["config/demo.toml"]);
+        assert_eq!(
+            forwarded(&["eval", "config/demo-full.toml", "--limit", "5"]),
+            ["config/demo-full.toml", "--limit", "5"]
+        );
     }
 }

@@ -166,6 +166,10 @@ impl Solver for SearchSolver<'_> {
         })
     }
 
+    fn shares_budgets(&self) -> bool {
+        matches!(self.strategy, Strategy::BestOfN { .. })
+    }
+
     /// Best-of-N at several budgets samples once at the largest and selects over the
     /// first n samples for each smaller n (sample i does not depend on N); its
     /// compute is the largest run's, pro rata.

@@ -27,7 +27,9 @@ pub struct EvalRecord {
     pub gold: String,
     pub correct: bool,
     pub compute: Compute,
-    /// Wall-clock seconds this record took (shared work is split evenly).
+    /// Wall-clock seconds this record took. Where one run answers several budgets
+    /// (best-of-N), its time is split pro rata to budget over the largest, as its
+    /// compute is.
     pub seconds: f64,
     /// Revision methods: correctness transitions between consecutive attempts of
     /// the same chain, graded against `gold`.

@@ -36,8 +36,16 @@ pub trait Solver: Send + Sync {
     /// Answers `question` with a budget of `budget` generations.
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved>;
 
+    /// Whether [`Solver::solve_budgets`] shares work across budgets (answers every
+    /// budget from one run at the largest). Evaluations time the others one budget
+    /// at a time.
+    fn shares_budgets(&self) -> bool {
+        false
+    }
+
     /// Answers at several budgets. Methods whose smaller budgets are prefixes of the
-    /// largest one (N independent samples) override this to sample once.
+    /// largest one (N independent samples) override this to sample once, and
+    /// [`Solver::shares_budgets`] to say so.
     fn solve_budgets(&self, question: &str, budgets: &[usize], seed: u64) -> Result<Vec<Solved>> {
         budgets
             .iter()

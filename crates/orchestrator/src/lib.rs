@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ttc_core::{
-    Compute, DifficultyRecord, EvalRecord, ReferenceRecord, Result, Solver, Transitions,
+    Compute, DifficultyRecord, EvalRecord, ReferenceRecord, Result, Solved, Solver, Transitions,
 };
 
 pub use jsonl::{append_record, read_records};
@@ -228,11 +228,29 @@ pub fn run(
                     tick(&mut state, true);
                     continue;
                 }
-                let started = Instant::now();
-                let solved =
-                    solver.solve_budgets(&q.problem, &missing, question_seed(seed, &q.id))?;
-                let seconds = started.elapsed().as_secs_f64() / missing.len() as f64;
-                for (budget, s) in missing.iter().zip(solved) {
+                let qseed = question_seed(seed, &q.id);
+                // (answer, wall seconds) per budget: a shared run's time is split
+                // pro rata to budget over the largest, as its compute is.
+                let solved: Vec<(Solved, f64)> = if solver.shares_budgets() {
+                    let started = Instant::now();
+                    let out = solver.solve_budgets(&q.problem, &missing, qseed)?;
+                    let elapsed = started.elapsed().as_secs_f64();
+                    let max = missing.iter().copied().max().unwrap_or(1) as f64;
+                    out.into_iter()
+                        .zip(&missing)
+                        .map(|(s, &b)| (s, elapsed * b as f64 / max))
+                        .collect()
+                } else {
+                    missing
+                        .iter()
+                        .map(|&b| {
+                            let started = Instant::now();
+                            let s = solver.solve(&q.problem, b, qseed)?;
+                            Ok((s, started.elapsed().as_secs_f64()))
+                        })
+                        .collect::<Result<_>>()?
+                };
+                for (budget, (s, seconds)) in missing.iter().zip(solved) {
                     let correct = |a: &Option<String>| {
                         a.as_deref().is_some_and(|a| (plan.grade)(&q.answer, a))
                     };

@@ -145,7 +145,11 @@ fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
          revisions: chains x length). Tokens are the tokens the generator sampled; \
          FLOPs = 2 x parameters x tokens processed, summed over every model that ran \
          (generator or reviser, and verifier). Difficulty probes are counted when they \
-         run at inference, not in the oracle binning.\n\n",
+         run at inference, not in the oracle binning. **Seconds** are wall-clock; where \
+         one run answers several budgets (best-of-N and majority sample once at the \
+         largest), its time is split pro rata to N, as its compute is, and revision \
+         settings that differ only in selection rule share one set of chains, whose \
+         time goes to the first of them.\n\n",
         100.0 * b.confidence,
         b.resamples,
         b.seed

@@ -450,8 +450,6 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
         2 * 2 * 6,
         "2 methods x 2 budgets x 6 questions"
     );
-    // The two selection rules ran on the same chains: equal transitions and
-    // generator compute, and the majority rule did not pay for the ORM.
     let by_key = |method: &str| -> Vec<serde_json::Value> {
         results
             .lines()
@@ -459,6 +457,16 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
             .filter(|v| v["method"] == method)
             .collect()
     };
+    // Majority samples once at N = 4 for all budgets: its time is split pro rata to N.
+    let majority = by_key("majority");
+    for q in majority.chunks(3) {
+        let s: Vec<f64> = q.iter().map(|v| v["seconds"].as_f64().unwrap()).collect();
+        assert_eq!(q[0]["budget"], 1);
+        assert!((s[0] * 4.0 - s[2]).abs() <= 1e-9 * s[2].max(1.0), "{s:?}");
+        assert!((s[1] * 2.0 - s[2]).abs() <= 1e-9 * s[2].max(1.0), "{s:?}");
+    }
+    // The two selection rules ran on the same chains: equal transitions and
+    // generator compute, and the majority rule did not pay for the ORM.
     for (w, m) in by_key("revise-r1").iter().zip(by_key("revise-r1-majority")) {
         assert_eq!(
             (&w["question"], &w["budget"]),
