@@ -291,8 +291,15 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                RunFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with("-policy.toml") {
+                // A fitted policy shipped beside its run file.
+                ttc_policy::Policy::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            } else if name.ends_with(".toml") {
+                let file = RunFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                for m in file.sweep.iter().flat_map(|s| &s.methods) {
+                    crate::solvers::parse_method(m).unwrap_or_else(|e| panic!("{name}: {e}"));
+                }
                 seen += 1;
             }
         }
