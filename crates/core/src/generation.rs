@@ -204,6 +204,9 @@ pub struct ModelInfo {
     /// Parameter count (from the ONNX initializers), for FLOPs = 2 x params x tokens.
     pub parameters: u64,
     pub provider: ActiveProvider,
+    /// The longest sequence the model was built for (`max_position_embeddings`),
+    /// when it declares one: callers that compose long prompts fit them to it.
+    pub max_positions: Option<usize>,
 }
 
 /// A language model that extends sequences. Implementations batch every sequence

@@ -98,6 +98,7 @@ impl OnnxGenerator {
             name: dir.display().to_string(),
             parameters,
             provider: model.provider().clone(),
+            max_positions: cfg.max_positions,
         };
         tracing::info!(model = %dir.display(), model_type = %cfg.model_type, parameters, layers = cfg.layers, "generator loaded");
         Ok(OnnxGenerator {

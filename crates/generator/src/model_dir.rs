@@ -21,6 +21,7 @@ pub(crate) struct ModelConfig {
     pub(crate) eos: Vec<u32>,
     pub(crate) pad: Option<u32>,
     pub(crate) parameters: Option<u64>,
+    pub(crate) max_positions: Option<usize>,
 }
 
 fn read_json(path: &Path, dir: &Path) -> Result<Value> {
@@ -114,6 +115,7 @@ impl ModelConfig {
             eos,
             pad,
             parameters,
+            max_positions: usize_field(&cfg, "max_position_embeddings"),
         })
     }
 }

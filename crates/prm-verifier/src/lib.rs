@@ -190,6 +190,7 @@ impl PrmVerifier {
             name: dir.display().to_string(),
             parameters: weight_bytes(&graph) / 4,
             provider: model.provider().clone(),
+            max_positions: cfg.max_positions,
         };
         let width = sig.width.or(match readout {
             Readout::Labels { .. } => cfg.vocab,

@@ -22,6 +22,11 @@ pub(crate) fn run(
     let mut seqs: Vec<Sequence> = g
         .start(&Prompt::Text(first.clone()), seed)?
         .fork(split.chains);
+    // The longest prompt that leaves room for a whole attempt within the model.
+    let prompt_limit = g
+        .info()
+        .max_positions
+        .map(|m| m.saturating_sub(s.max_attempt_tokens));
     let mut starts: Vec<String> = vec![first; split.chains];
     let mut chains: Vec<Chain> = (0..split.chains)
         .map(|_| Chain {
@@ -37,8 +42,23 @@ pub(crate) fn run(
         if round > 0 {
             for (i, c) in chains.iter().enumerate() {
                 let texts: Vec<&str> = c.attempts.iter().map(|a| a.text.as_str()).collect();
-                let window = context_window(&texts, s.context_attempts);
-                let prompt = s.layout.render(question, window);
+                // The latest `context-attempts` attempts, fewer if the prompt would
+                // not leave room for a whole attempt (earlier attempts can be long).
+                let mut keep = s.context_attempts;
+                let (window, prompt) = loop {
+                    let window = context_window(&texts, keep);
+                    let prompt = s.layout.render(question, window);
+                    let fits = match prompt_limit {
+                        Some(limit) if !window.is_empty() => {
+                            g.start(&Prompt::Text(prompt.clone()), seed)?.tokens.len() <= limit
+                        }
+                        _ => true,
+                    };
+                    if fits {
+                        break (window, prompt);
+                    }
+                    keep = window.len() - 1;
+                };
                 shown[i] = window.len();
                 let dropped = window.len() < texts.len();
                 let full = format!("{}{}", starts[i], seqs[i].text);

@@ -123,7 +123,9 @@ pub struct ReviserSettings {
     /// The prompt layout.
     pub layout: RevisionLayout,
     /// How many of the most recent attempts a revision prompt shows (the paper: 4).
-    /// 0 makes every attempt a fresh sample of the reviser.
+    /// 0 makes every attempt a fresh sample of the reviser. Fewer are shown when the
+    /// prompt would not leave `max-attempt-tokens` within the reviser's
+    /// `max_position_embeddings`.
     pub context_attempts: usize,
     /// Sampling temperature of the reviser (0 is greedy).
     pub temperature: f32,

@@ -34,6 +34,7 @@ fn info() -> ModelInfo {
         name: "rule".into(),
         parameters: 1000,
         provider: Generator::info(generator()).provider.clone(),
+        max_positions: None,
     }
 }
 
@@ -757,4 +758,48 @@ fn several_selection_rules_share_one_set_of_chains() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("needs a verifier"), "{err}");
+}
+
+#[test]
+fn earlier_attempts_are_dropped_when_the_prompt_would_not_leave_room() {
+    // tiny-llama takes 512 positions: with attempts of up to 300 tokens, a prompt may
+    // hold at most 212 tokens, so long earlier attempts cannot all be shown.
+    let st = ReviserSettings {
+        temperature: 1.0,
+        max_attempt_tokens: 300,
+        context_attempts: 4,
+        ..ReviserSettings::default()
+    };
+    let out = solve_with(generator(), None, &st, split(1, 4), Selector::Majority, 3);
+    let limit = 512 - st.max_attempt_tokens;
+    let tokens = |window: &[&str]| {
+        generator()
+            .start(&Prompt::Text(st.layout.render(QUESTION, window)), 0)
+            .unwrap()
+            .tokens
+            .len()
+    };
+    let texts: Vec<&str> = out.chains[0]
+        .attempts
+        .iter()
+        .map(|a| a.text.as_str())
+        .collect();
+    let mut dropped = 0;
+    for (j, a) in out.chains[0].attempts.iter().enumerate() {
+        let shown = &texts[j - a.context_attempts..j];
+        assert!(
+            shown.is_empty() || tokens(shown) <= limit,
+            "attempt {j}: {} tokens",
+            tokens(shown)
+        );
+        // One more earlier attempt would not have fitted.
+        if a.context_attempts < j.min(st.context_attempts) {
+            assert!(tokens(&texts[j - a.context_attempts - 1..j]) > limit);
+            dropped += 1;
+        }
+    }
+    assert!(
+        dropped > 0,
+        "the random model's attempts should be long enough to drop some"
+    );
 }

@@ -43,6 +43,7 @@ fn info() -> ModelInfo {
         name: "rule".into(),
         parameters: 1000,
         provider: generator().info_provider(),
+        max_positions: None,
     }
 }
 
