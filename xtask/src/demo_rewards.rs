@@ -65,9 +65,9 @@ const SCALE: Scale = Scale {
     reviser_questions: 1024,
     reviser_offset: 10_000,
     reviser_samples: 64,
-    reviser_max_per_question: 16,
+    reviser_max_per_question: 8,
     reviser_eval_revisions: 8,
-    orm_questions: 96,
+    orm_questions: 256,
     orm_offset: 20_000,
     orm_chains: 4,
     orm_length: 4,
@@ -237,7 +237,7 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
             "--batch",
             &BATCH.to_string(),
         ])
-        .args(["--max-epochs", "6", "--patience", "2", "--dropout", "0.05"])
+        .args(["--max-epochs", "2", "--patience", "1", "--dropout", "0.05"])
         .args(["--threads", &threads()]);
     let summary = train_and_export(paths, stage, train, "token-classification", &data)?;
 
@@ -318,7 +318,7 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
             "--batch",
             &BATCH.to_string(),
         ])
-        .args(["--max-epochs", "8", "--patience", "2"])
+        .args(["--max-epochs", "4", "--patience", "1"])
         .args(["--threads", &threads()]);
     let summary = train_and_export(paths, stage, train, "text-generation-with-past", &data)?;
 
