@@ -26,7 +26,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use ttc_dataset::{DifficultyMix, MixComponent, OpSet};
+use ttc_dataset::DifficultyMix;
 
 use crate::{pyenv, util};
 
@@ -254,24 +254,12 @@ fn run_stage(paths: &Paths, stage: Stage, force: bool) -> Result<()> {
 /// learns the basic operations within a CPU budget. The validation and test sets
 /// keep the default mix.
 fn train_mix() -> DifficultyMix {
-    let component =
-        |name: &str, weight, steps: (u8, u8), digits: (u8, u8), operators| MixComponent {
-            name: name.to_owned(),
-            weight,
-            min_steps: steps.0,
-            max_steps: steps.1,
-            min_digits: digits.0,
-            max_digits: digits.1,
-            operators,
-        };
-    DifficultyMix {
-        components: vec![
-            component("easy", 0.45, (1, 2), (1, 2), OpSet::ADD_SUB),
-            component("medium", 0.30, (2, 4), (1, 2), OpSet::ALL),
-            component("hard", 0.15, (4, 6), (2, 3), OpSet::ALL),
-            component("very-hard", 0.10, (6, 8), (2, 3), OpSet::ALL),
-        ],
+    let mut mix = DifficultyMix::default();
+    // easy, medium, hard, very-hard
+    for (c, weight) in mix.components.iter_mut().zip([0.45, 0.30, 0.15, 0.10]) {
+        c.weight = weight;
     }
+    mix
 }
 
 fn stage_data(paths: &Paths) -> Result<Value> {

@@ -291,18 +291,20 @@ impl Reviser<'_> {
             tracing::debug_span!("revise", chains = split.chains, length = split.length).entered();
         let (mut chains, mut compute) = chains::run(self, question, split, seed)?;
         compute.generations = split.budget();
-        let unscored = (compute.clone(), chains.clone());
+        // Majority outcomes keep the chains as generated: no scores, no verifier cost.
+        let unscored = selectors
+            .contains(&Selector::Majority)
+            .then(|| (chains.clone(), compute.clone()));
         if selectors.iter().any(|&s| s != Selector::Majority) {
             self.score(question, &mut chains, &mut compute)?;
         }
         Ok(selectors
             .iter()
-            .map(|&selector| {
-                if selector == Selector::Majority {
-                    self.select(unscored.1.clone(), unscored.0.clone(), split, selector)
-                } else {
-                    self.select(chains.clone(), compute.clone(), split, selector)
+            .map(|&selector| match (&unscored, selector) {
+                (Some((c, k)), Selector::Majority) => {
+                    self.select(c.clone(), k.clone(), split, selector)
                 }
+                _ => self.select(chains.clone(), compute.clone(), split, selector),
             })
             .collect())
     }
