@@ -106,8 +106,6 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
         (None, None) => bail!("{}: no [output] dir and no --output", path.display()),
     };
     let questions = questions(&file, path, args.limit)?;
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    keep_run_file(path, &out_dir)?;
 
     let gen_section = file.generator(path)?;
     let settings = file.search_settings(gen_section);
@@ -232,6 +230,10 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
             .map(|r| r as &dyn ttc_orchestrator::Reference),
         grade: &grade,
     };
+    // The output folder is touched only once the run file and its models have loaded, so a
+    // refused run leaves nothing behind.
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    keep_run_file(path, &out_dir)?;
     tracing::info!(questions = questions.len(), methods = solvers.len(), output = %out_dir.display(), "sweep starting");
     let files = RunFiles::in_dir(&out_dir);
     let summary = {

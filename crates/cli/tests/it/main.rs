@@ -538,6 +538,7 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
 #[test]
 fn eval_refuses_verifier_selection_without_an_orm() {
     let path = std::env::temp_dir().join(format!("ttc-no-orm-{}.toml", std::process::id()));
+    let out_dir = std::env::temp_dir().join(format!("ttc-no-orm-{}", std::process::id()));
     let model = fixture("tiny-llama");
     let model = model.to_str().unwrap();
     std::fs::write(
@@ -545,7 +546,7 @@ fn eval_refuses_verifier_selection_without_an_orm() {
         format!(
             "[generator]\nmodel = {model:?}\n[reviser]\nmodel = {model:?}\n[dataset]\n\
              demo-split = \"test\"\nlimit = 1\n[sweep]\nmethods = [\"revise-r1-weighted\"]\n\
-             budgets = [1]\n[output]\ndir = \"unused\"\n"
+             budgets = [1]\n[output]\ndir = {out_dir:?}\n"
         ),
     )
     .unwrap();
@@ -553,6 +554,7 @@ fn eval_refuses_verifier_selection_without_an_orm() {
     std::fs::remove_file(&path).ok();
     let err = stderr(&out);
     assert!(!out.status.success());
+    assert!(!out_dir.exists(), "a refused run must not create its output folder");
     assert!(
         err.contains("\"revise-r1-weighted\" selects with a verifier") && err.contains("-majority"),
         "{err}"
