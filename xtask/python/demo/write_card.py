@@ -68,11 +68,30 @@ def mix_text(path: str | None) -> str:
     ]
     return (
         " The training file uses the default mix's components re-weighted towards short, "
-        "small-number problems (so a ~1M-parameter model learns the basic operations within a "
-        "CPU budget):\n\n  | component | weight | steps | digits | operators |\n  |---|---|---|---|---|\n"
+        "small-number problems (so that the small base generator learns the basic operations within "
+        "a CPU budget; the larger generator trains on the same file):\n\n  | component | weight | steps | digits | operators |\n  |---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n"
     )
+
+
+def level_limitation(tev: dict | None) -> list[str]:
+    """The limitations bullet on difficulty, from the measured accuracy per level."""
+    if not tev:
+        return []
+    s = tev["summary"]
+    levels = sorted(s["by_level"].items(), key=lambda kv: int(kv[0]))
+    acc = ", ".join(f"{b['greedy_accuracy']:.2f} at level {lv}" for lv, b in levels)
+    text = (
+        f"- Accuracy falls with the level (more steps, larger numbers, multiplications): greedy {acc} "
+        "(tables below)."
+    )
+    if s["samples_per_question"]:
+        text += (
+            f" pass@1 is bimodal: {s['frac_below_0_2']:.0%} of test questions below 0.2 and "
+            f"{s['frac_above_0_8']:.0%} above 0.8."
+        )
+    return [text]
 
 
 def main() -> None:
@@ -92,8 +111,10 @@ def main() -> None:
     arch = sm["arch"]
     hd = arch["hidden_size"] // arch["num_attention_heads"]
     phases = sm.get("phases") or [sm]
-    total_tokens = sum(p["tokens"] for p in phases)
-    total_wall = sum(p["wall_s"] for p in phases)
+    total_tokens = sm.get("total_tokens", sum(p["tokens"] for p in phases))
+    total_wall = sm.get("total_wall_s", sum(p["wall_s"] for p in phases))
+    tev = json.loads(Path(args.ttc_eval).read_text()) if args.ttc_eval and Path(args.ttc_eval).is_file() else None
+    precisions = {seg["precision"] for p in phases for seg in p.get("segments") or []} or {"fp32"}
     tokens_per_epoch = sm["tokens"] / sm["epochs"]
     prompt_shown = PROMPT_TEMPLATE.replace("\n", "\\n")
     lines = [
@@ -182,7 +203,7 @@ def main() -> None:
         f"- **Training FLOPs (6 N D): {fmt_flops(6 * sm['parameters'] * total_tokens)}** "
         f"(N = {sm['parameters']:,}, D = {total_tokens:,}).",
         f"- **Wall time: {total_wall / 60:.1f} min** on this project's CPU machine "
-        f"({sm['threads']} torch threads; 2 cores shared with other engineers' builds and runs, so "
+        f"({sm['threads']} torch threads; the 2 cores were at times shared with other jobs, so "
         "throughput varied several-fold; bf16 autocast is about 1.5x faster than fp32 here).",
         "",
         "Validation during training (loss per solution token; greedy accuracy on the first 100 "
@@ -206,9 +227,7 @@ def main() -> None:
         "- It has only seen the demo world's problems, in which the start number and every operand "
         "have the same number of digits; mixed sizes are out of distribution (for `Start with 37. Add 5. "
         "...` it copies `3 + 5`).",
-        "- Multiplications with multi-digit results and chains of more than about three steps are "
-        "mostly beyond it (levels 4-5 below); pass@1 is strongly bimodal: most questions are solved "
-        "almost always or almost never.",
+        *level_limitation(tev),
         "- Values in the demo world stay in 0..99999; the model has not seen negative numbers.",
         "",
         "## Reproduce",
@@ -223,15 +242,19 @@ def main() -> None:
         "`cargo xtask train-demo` alone runs every stage in order and skips finished ones. "
         "Each training phase checkpoints (model, optimizer, schedule, data position, RNG states) to "
         "`.ttc/demo/<stage>/phase<k>/last.pt` every 5 minutes and resumes exactly from there when "
-        "re-run; logs go to `.ttc/demo/logs/<stage>.log`. The run recorded here switched from fp32 to "
-        "bf16 autocast mid-way (see the precision column); a reproduction from scratch uses bf16 "
-        "autocast throughout, so its numbers will differ slightly.",
+        "re-run; logs go to `.ttc/demo/logs/<stage>.log`. "
+        + (
+            "The run recorded here switched from fp32 to bf16 autocast mid-way (see the precision "
+            "column); a reproduction from scratch uses bf16 autocast throughout, so its numbers will "
+            "differ slightly."
+            if len(precisions) > 1
+            else f"The run recorded here used {precisions.pop()} throughout."
+        ),
         "",
         "## Measured quality (test set, 500 questions)",
         "",
     ]
-    if args.ttc_eval and Path(args.ttc_eval).is_file():
-        tev = json.loads(Path(args.ttc_eval).read_text())
+    if tev:
         lines += quality_section(
             "Through ttc (ONNX Runtime)",
             tev,
@@ -247,11 +270,9 @@ def main() -> None:
         f"{ev['summary']['temperature']}, top-k 0, top-p 1, seed {ev['summary']['seed']}, at most 200 new "
         "tokens); a sample without an `Answer:` line counts as wrong."
     )
-    if args.ttc_eval and Path(args.ttc_eval).is_file() and "greedy" in ev:
-        tev = json.loads(Path(args.ttc_eval).read_text())
-        if "greedy" in tev:
-            same = sum(a["correct"] == b["correct"] for a, b in zip(ev["greedy"], tev["greedy"]))
-            how += f" Its greedy outcome (right/wrong) equals ttc's on {same} of {len(ev['greedy'])} questions."
+    if tev and "greedy" in ev and "greedy" in tev:
+        same = sum(a["correct"] == b["correct"] for a, b in zip(ev["greedy"], tev["greedy"]))
+        how += f" Its greedy outcome (right/wrong) equals ttc's on {same} of {len(ev['greedy'])} questions."
     lines += quality_section("Cross-check with torch (`xtask/python/demo/eval_lm.py`)", ev, how)
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}", file=sys.stderr)
