@@ -199,9 +199,7 @@ fn write_card(paths: &Paths, stage: Stage, inputs: &[(&str, &Path)]) -> Result<(
         cmd.arg(format!("--{flag}")).arg(path);
     }
     cmd.arg("--out")
-        .arg(model_dir(paths, stage).join("README.md"))
-        .arg("--stamps")
-        .arg(paths.work.join("stamps"));
+        .arg(model_dir(paths, stage).join("README.md"));
     run_logged(&mut cmd, &paths.log(stage))
 }
 

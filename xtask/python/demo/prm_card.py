@@ -3,7 +3,6 @@ summary, data summary and evaluation JSON.
 
 usage: prm_card.py --kind {prm,reviser,orm} --summary train_summary.json --eval EVAL.json
                    --data-summary DATA_SUMMARY.json [--eval-data-summary ...] --out README.md
-                   [--stamps .ttc/demo/stamps]
 """
 
 from __future__ import annotations
@@ -100,9 +99,6 @@ def main() -> None:
     ap.add_argument("--data-summary")
     ap.add_argument("--eval-data-summary")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--stamps")
-    ap.add_argument("--note", help="a provenance paragraph placed under the title")
-    ap.add_argument("--commands", help="a file with the exact commands that made this model (shown under Reproduce)")
     args = ap.parse_args()
     s = load(args.summary)
     ev = load(args.eval)
@@ -147,8 +143,6 @@ def main() -> None:
             "`logits [batch, seq, 1]`, fp32.",
             "",
         ]
-    if args.note:
-        L += [f"> {args.note}", ""]
     head = "LlamaForCausalLM" if kind == "reviser" else "LlamaForTokenClassification"
     L += ["## Architecture", ""]
     if cfg:
@@ -245,21 +239,10 @@ def main() -> None:
         L += ["cargo xtask train-demo --stage prm-data", "cargo xtask train-demo --stage prm",
               "cargo xtask train-demo --stage reviser-data", "cargo xtask train-demo --stage reviser"]
     L += [f"cargo xtask train-demo --stage {st}" for st in stages] + ["```", ""]
-    if args.commands:
-        L += ["These files were made by these exact commands (from the workspace root):", "", "```sh",
-              Path(args.commands).read_text().rstrip(), "```", ""]
     L += ["Every sample is drawn by `target/release/ttc generate` (built by the stage); ttc calls are cached per "
           "chunk under `.ttc/demo/<stage>/cache/`, so an interrupted stage resumes. Scripts: "
           "`xtask/python/demo/{prm,reviser,orm}_*.py`; stage logic: `xtask/src/demo_rewards.rs`; logs in "
           "`.ttc/demo/logs/<stage>.log`.", ""]
-    if args.stamps:
-        walls = []
-        for st in stages:
-            stamp = load(Path(args.stamps) / f"{st}.json")
-            if stamp.get("stage_wall_s_this_run") is not None:
-                walls.append(f"`{st}` {mins(stamp['stage_wall_s_this_run'])}")
-        if walls:
-            L += ["Stage wall time (last run): " + ", ".join(walls) + ".", ""]
 
     L += ["## Measured quality", ""]
     if kind == "prm":
