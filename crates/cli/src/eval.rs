@@ -10,7 +10,7 @@ use ttc_dataset::demo::{DemoWorld, Split};
 use ttc_orchestrator::{Plan, Progress, Question, RunFiles};
 use ttc_prm_verifier::PrmVerifier;
 use ttc_reviser::Reviser;
-use ttc_search::{SearchSettings, Searcher};
+use ttc_search::{SearchSettings, Searcher, Strategy};
 
 use crate::run_file::{DemoSplit, RunFile};
 use crate::settings::RuntimeArgs;
@@ -106,6 +106,58 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
         (None, None) => bail!("{}: no [output] dir and no --output", path.display()),
     };
     let questions = questions(&file, path, args.limit)?;
+    // Everything that can be checked without the models is checked first.
+    let has_orm = file.reviser.as_ref().is_some_and(|r| r.verifier.is_some());
+    let revision_selector = sweep
+        .revision_selector
+        .unwrap_or(default_revision_selector(has_orm));
+    // Each revise method as (ratio, rule); settings with the same ratio share their
+    // chains, one group per ratio listing its rules.
+    let mut groups: Vec<(f64, Vec<Selector>)> = Vec::new();
+    let mut planned: Vec<Planned> = Vec::with_capacity(methods.len());
+    for (m, label) in methods.iter().zip(&sweep.methods) {
+        let (ratio, selector) = match *m {
+            Method::Search(strategy) => {
+                planned.push(Planned::Search(strategy));
+                continue;
+            }
+            Method::Revise { ratio, selector } => (ratio, selector),
+        };
+        if file.reviser.is_none() {
+            bail!(
+                "{}: revise-* methods need a [reviser] table",
+                path.display()
+            );
+        }
+        let rule = selector.unwrap_or(revision_selector);
+        if rule != Selector::Majority && !has_orm {
+            bail!(
+                "{}: {label:?} selects with a verifier, but [reviser] has no verifier: add \
+                 [reviser.verifier] (an ORM) or use the -majority rule",
+                path.display()
+            );
+        }
+        let g = match groups.iter().position(|g| g.0 == ratio) {
+            Some(g) => g,
+            None => {
+                groups.push((ratio, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        let r = match groups[g].1.iter().position(|&s| s == rule) {
+            Some(r) => r,
+            None => {
+                groups[g].1.push(rule);
+                groups[g].1.len() - 1
+            }
+        };
+        planned.push(Planned::Revise {
+            group: g,
+            index: r,
+            named: selector.is_some(),
+        });
+    }
+    let run_text = check_run_file(path, &out_dir)?;
 
     let gen_section = file.generator(path)?;
     let settings = file.search_settings(gen_section);
@@ -122,76 +174,45 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
     };
-    let revises = methods.iter().any(|m| matches!(m, Method::Revise { .. }));
-    let (reviser_model, orm) = match (&file.reviser, revises) {
-        (Some(r), true) => {
+    let (reviser_model, orm) = match (&file.reviser, groups.is_empty()) {
+        (Some(r), false) => {
             let (model, orm) = load_reviser(r, &runtime, path)?;
             (Some(model), orm)
         }
-        (None, true) => bail!(
-            "{}: revise-* methods need a [reviser] table",
-            path.display()
-        ),
         _ => (None, None),
     };
-    let revision_selector = sweep
-        .revision_selector
-        .unwrap_or(default_revision_selector(orm.as_ref()));
-    let reviser = reviser_model.as_ref().map(|g| Reviser {
-        generator: g,
-        verifier: orm.as_ref().map(|v| v as &dyn Verifier),
-        answers: &answers as &dyn AnswerFormat,
-        settings: &file.revision,
-    });
-    for (m, label) in methods.iter().zip(&sweep.methods) {
-        if let Method::Revise { selector, .. } = m
-            && selector.unwrap_or(revision_selector) != Selector::Majority
-            && orm.is_none()
-        {
-            bail!(
-                "{}: {label:?} selects with a verifier, but [reviser] has no verifier: add \
-                 [reviser.verifier] (an ORM) or use the -majority rule",
-                path.display()
-            );
-        }
-    }
-    // Revision settings with the same ratio share their chains (one group each).
-    let mut groups: Vec<(f64, Vec<Selector>)> = Vec::new();
-    for m in &methods {
-        if let Method::Revise { ratio, selector } = *m {
-            let selector = selector.unwrap_or(revision_selector);
-            match groups.iter_mut().find(|g| g.0 == ratio) {
-                Some(g) if !g.1.contains(&selector) => g.1.push(selector),
-                Some(_) => {}
-                None => groups.push((ratio, vec![selector])),
-            }
-        }
-    }
-    let groups: Vec<Arc<RevisionGroup<'_>>> = groups
+    let groups: Vec<Arc<RevisionGroup<'_>>> = match &reviser_model {
+        Some(g) => groups
+            .into_iter()
+            .map(|(ratio, selectors)| {
+                let reviser = Reviser {
+                    generator: g,
+                    verifier: orm.as_ref().map(|v| v as &dyn Verifier),
+                    answers: &answers as &dyn AnswerFormat,
+                    settings: &file.revision,
+                };
+                Arc::new(RevisionGroup::new(reviser, ratio, selectors))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let solvers_owned: Vec<Box<dyn Solver + '_>> = planned
         .into_iter()
-        .map(|(ratio, selectors)| {
-            let reviser = reviser.expect("loaded above when a revise method is listed");
-            Arc::new(RevisionGroup::new(reviser, ratio, selectors))
+        .map(|p| -> Box<dyn Solver + '_> {
+            match p {
+                Planned::Search(strategy) => Box::new(SearchSolver { searcher, strategy }),
+                Planned::Revise {
+                    group,
+                    index,
+                    named,
+                } => Box::new(ReviseSolver {
+                    group: Arc::clone(&groups[group]),
+                    index,
+                    selector_in_label: named,
+                }),
+            }
         })
         .collect();
-    let mut solvers_owned: Vec<Box<dyn Solver + '_>> = Vec::new();
-    for m in &methods {
-        solvers_owned.push(match *m {
-            Method::Search(strategy) => Box::new(SearchSolver { searcher, strategy }),
-            Method::Revise { ratio, selector } => {
-                let group = groups
-                    .iter()
-                    .find(|g| g.ratio == ratio)
-                    .expect("one group per ratio");
-                let rule = selector.unwrap_or(revision_selector);
-                Box::new(ReviseSolver {
-                    group: Arc::clone(group),
-                    index: group.selectors.iter().position(|&s| s == rule).unwrap_or(0),
-                    selector_in_label: selector.is_some(),
-                })
-            }
-        });
-    }
     let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();
     let sampler =
         (verifier.is_some() && file.difficulty.samples > 0).then_some(BestOfNSampler { searcher });
@@ -233,7 +254,10 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
     // The output folder is touched only once the run file and its models have loaded, so a
     // refused run leaves nothing behind.
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    keep_run_file(path, &out_dir)?;
+    if let Some(text) = run_text {
+        let kept = out_dir.join("run.toml");
+        std::fs::write(&kept, text).with_context(|| format!("writing {}", kept.display()))?;
+    }
     tracing::info!(questions = questions.len(), methods = solvers.len(), output = %out_dir.display(), "sweep starting");
     let files = RunFiles::in_dir(&out_dir);
     let summary = {
@@ -261,9 +285,22 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Keeps a copy of the run file in the output folder; a resumed run with a changed
-/// run file is refused, since its records would mix two plans.
-fn keep_run_file(path: &Path, out_dir: &Path) -> Result<()> {
+/// A sweep method resolved against the run file: a search strategy, or a revision
+/// rule by its group (one per ratio) and its index among the group's rules.
+enum Planned {
+    Search(Strategy),
+    Revise {
+        group: usize,
+        index: usize,
+        /// Whether the label names the rule (`revise-r4-majority`).
+        named: bool,
+    },
+}
+
+/// The run file's text when `out_dir` holds no run yet (to be kept there as
+/// `run.toml`), `None` when it holds a run of the same file; an error when it holds
+/// another file's run, so that two sweeps never mix in one folder.
+fn check_run_file(path: &Path, out_dir: &Path) -> Result<Option<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let kept = out_dir.join("run.toml");
@@ -273,10 +310,8 @@ fn keep_run_file(path: &Path, out_dir: &Path) -> Result<()> {
             out_dir.display(),
             kept.display()
         ),
-        Ok(_) => Ok(()),
-        Err(_) => {
-            std::fs::write(&kept, text).with_context(|| format!("writing {}", kept.display()))
-        }
+        Ok(_) => Ok(None),
+        Err(_) => Ok(Some(text)),
     }
 }
 

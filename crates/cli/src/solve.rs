@@ -155,8 +155,8 @@ pub(crate) fn load_reviser(
 }
 
 /// Revisions choose answers with the ORM when there is one, else by majority.
-pub(crate) fn default_revision_selector(orm: Option<&PrmVerifier>) -> Selector {
-    if orm.is_some() {
+pub(crate) fn default_revision_selector(has_orm: bool) -> Selector {
+    if has_orm {
         Selector::Weighted
     } else {
         Selector::Majority
@@ -294,8 +294,19 @@ fn with_policy(
                 choice.budget
             };
             let split = ChainSplit::from_ratio(budget, ratio)?;
+            let has_orm = section.verifier.is_some();
+            let selector = selector.unwrap_or(default_revision_selector(has_orm));
+            if selector != Selector::Majority && !has_orm {
+                bail!(
+                    "{}: the policy chose {}, which selects with a verifier, but [reviser] in {} \
+                     has no verifier: add [reviser.verifier] (an ORM) or refit the policy on a \
+                     sweep without verifier rules",
+                    path.display(),
+                    choice.method,
+                    config.display()
+                );
+            }
             let (reviser_model, orm) = load_reviser(section, runtime, config)?;
-            let selector = selector.unwrap_or(default_revision_selector(orm.as_ref()));
             let reviser = Reviser {
                 generator: &reviser_model,
                 verifier: orm.as_ref().map(|v| v as &dyn Verifier),
@@ -339,7 +350,7 @@ fn revise(
         Some(SelectorArg::Majority) => Selector::Majority,
         Some(SelectorArg::Weighted) => Selector::Weighted,
         Some(SelectorArg::Naive) => Selector::Naive,
-        None => default_revision_selector(verifier.as_ref()),
+        None => default_revision_selector(verifier.is_some()),
     };
     let answers = file.answers.grade_mode();
     let reviser = Reviser {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use ttc_core::{Compute, Result, Selector, Solved, Solver, Vote, select};
 use ttc_orchestrator::{Reference, Sampler};
@@ -68,9 +69,7 @@ pub(crate) fn parse_method(label: &str) -> std::result::Result<Method, String> {
                 ["revise", r, rule @ ..] if rule.len() <= 1 => {
                     let selector = match rule {
                         [] => Some(None),
-                        ["majority"] => Some(Some(Selector::Majority)),
-                        ["weighted"] => Some(Some(Selector::Weighted)),
-                        ["naive"] => Some(Some(Selector::Naive)),
+                        [name] => Selector::from_name(name).map(Some),
                         _ => None,
                     };
                     let ratio = r
@@ -103,9 +102,7 @@ pub(crate) fn revise_label(ratio: f64, selector: Option<Selector>) -> String {
     };
     match selector {
         None => r,
-        Some(Selector::Majority) => format!("{r}-majority"),
-        Some(Selector::Weighted) => format!("{r}-weighted"),
-        Some(Selector::Naive) => format!("{r}-naive"),
+        Some(s) => format!("{r}-{}", s.name()),
     }
 }
 
@@ -163,27 +160,40 @@ impl Solver for SearchSolver<'_> {
             answer: out.answer,
             compute: out.compute,
             chains: Vec::new(),
+            seconds: None,
         })
-    }
-
-    fn shares_budgets(&self) -> bool {
-        matches!(self.strategy, Strategy::BestOfN { .. })
     }
 
     /// Best-of-N at several budgets samples once at the largest and selects over the
     /// first n samples for each smaller n (sample i does not depend on N); its
-    /// compute is the largest run's, pro rata.
-    fn solve_budgets(&self, question: &str, budgets: &[usize], seed: u64) -> Result<Vec<Solved>> {
+    /// compute and wall time are the largest run's, pro rata.
+    fn solve_budgets(
+        &self,
+        question: &str,
+        budgets: &[usize],
+        seed: u64,
+    ) -> Option<Result<Vec<Solved>>> {
         let Strategy::BestOfN { selector } = self.strategy else {
-            return budgets
-                .iter()
-                .map(|&b| self.solve(question, b, seed))
-                .collect();
+            return None;
         };
+        Some(self.best_of_n_budgets(question, budgets, seed, selector))
+    }
+}
+
+impl SearchSolver<'_> {
+    fn best_of_n_budgets(
+        &self,
+        question: &str,
+        budgets: &[usize],
+        seed: u64,
+        selector: Selector,
+    ) -> Result<Vec<Solved>> {
         let Some(&max) = budgets.iter().max() else {
             return Ok(Vec::new());
         };
+        let started = Instant::now();
         let out = self.searcher.solve(question, &self.strategy, max, seed)?;
+        let seconds = started.elapsed().as_secs_f64();
         let keys: Vec<Option<String>> = out
             .candidates
             .iter()
@@ -206,6 +216,7 @@ impl Solver for SearchSolver<'_> {
                     answer,
                     compute: scaled(&out.compute, n, max),
                     chains: Vec::new(),
+                    seconds: Some(seconds * n as f64 / max as f64),
                 }
             })
             .collect())
@@ -214,7 +225,8 @@ impl Solver for SearchSolver<'_> {
 
 /// Revision settings at one sequential ratio that differ only in selection rule:
 /// their chains are generated (and scored) once per question, budget and seed,
-/// and each rule selects over them. The first of them to run pays the wall time.
+/// and each rule selects over them. Each is charged the shared run's wall time (the
+/// ORM's scoring included), what it would have taken alone up to that scoring.
 pub(crate) struct RevisionGroup<'a> {
     pub(crate) reviser: Reviser<'a>,
     pub(crate) ratio: f64,
@@ -244,9 +256,11 @@ impl<'a> RevisionGroup<'a> {
             return Ok(done[index].clone());
         }
         let split = ChainSplit::from_ratio(budget, self.ratio)?;
+        let started = Instant::now();
         let outcomes = self
             .reviser
             .solve_selections(question, split, &self.selectors, seed)?;
+        let seconds = started.elapsed().as_secs_f64();
         let solved: Vec<Solved> = outcomes
             .into_iter()
             .map(|out| Solved {
@@ -257,6 +271,7 @@ impl<'a> RevisionGroup<'a> {
                     .collect(),
                 answer: out.answer,
                 compute: out.compute,
+                seconds: Some(seconds),
             })
             .collect();
         let mine = solved[index].clone();

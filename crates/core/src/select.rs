@@ -16,6 +16,24 @@ pub enum Selector {
     Weighted,
 }
 
+impl Selector {
+    /// Its name in run files and method labels (the serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Selector::Majority => "majority",
+            Selector::Naive => "naive",
+            Selector::Weighted => "weighted",
+        }
+    }
+
+    /// The selector named `name` ([`Selector::name`]).
+    pub fn from_name(name: &str) -> Option<Selector> {
+        [Selector::Majority, Selector::Naive, Selector::Weighted]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
 /// A candidate's vote: its answer key (None when it gave no parsable answer) and score.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Vote<'a> {
@@ -64,6 +82,15 @@ pub fn select(votes: &[Vote<'_>], selector: Selector) -> Option<usize> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn names_are_the_serde_names_and_parse_back() {
+        for s in [Selector::Majority, Selector::Naive, Selector::Weighted] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+            assert_eq!(Selector::from_name(s.name()), Some(s));
+        }
+        assert_eq!(Selector::from_name("Weighted"), None);
+    }
 
     fn votes(keys: &[Option<u8>], scores: &[f32]) -> (Vec<Option<String>>, Vec<f32>) {
         (

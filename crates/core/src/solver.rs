@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use crate::{Compute, Result};
 
 /// One answer to one question and what it cost.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Solved {
     pub answer: Option<String>,
     pub compute: Compute,
@@ -11,6 +11,11 @@ pub struct Solved {
     /// evaluation can count how often a revision turns a correct answer wrong
     /// ([`crate::Transitions`]). Empty for the others.
     pub chains: Vec<Vec<Option<String>>>,
+    /// Wall seconds, when the solver measured them itself because its work is
+    /// shared with other answers (budgets answered from one run, selection rules
+    /// over the same chains): each gets what answering it alone would have taken.
+    /// `None`: the caller times the call.
+    pub seconds: Option<f64>,
 }
 
 /// A test-time method with its settings fixed: search, best-of-N or revisions. The
@@ -36,20 +41,17 @@ pub trait Solver: Send + Sync {
     /// Answers `question` with a budget of `budget` generations.
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved>;
 
-    /// Whether [`Solver::solve_budgets`] shares work across budgets (answers every
-    /// budget from one run at the largest). Evaluations time the others one budget
-    /// at a time.
-    fn shares_budgets(&self) -> bool {
-        false
-    }
-
-    /// Answers at several budgets. Methods whose smaller budgets are prefixes of the
-    /// largest one (N independent samples) override this to sample once, and
-    /// [`Solver::shares_budgets`] to say so.
-    fn solve_budgets(&self, question: &str, budgets: &[usize], seed: u64) -> Result<Vec<Solved>> {
-        budgets
-            .iter()
-            .map(|&b| self.solve(question, b, seed))
-            .collect()
+    /// Answers at several budgets from one run, for methods whose smaller budgets
+    /// are prefixes of the largest one (N independent samples), with each answer's
+    /// share of the run's time in [`Solved::seconds`]. `None` (the default): the
+    /// method shares nothing across budgets, and the caller solves them one by one.
+    fn solve_budgets(
+        &self,
+        question: &str,
+        budgets: &[usize],
+        seed: u64,
+    ) -> Option<Result<Vec<Solved>>> {
+        let _ = (question, budgets, seed);
+        None
     }
 }

@@ -229,28 +229,21 @@ pub fn run(
                     continue;
                 }
                 let qseed = question_seed(seed, &q.id);
-                // (answer, wall seconds) per budget: a shared run's time is split
-                // pro rata to budget over the largest, as its compute is.
-                let solved: Vec<(Solved, f64)> = if solver.shares_budgets() {
-                    let started = Instant::now();
-                    let out = solver.solve_budgets(&q.problem, &missing, qseed)?;
-                    let elapsed = started.elapsed().as_secs_f64();
-                    let max = missing.iter().copied().max().unwrap_or(1) as f64;
-                    out.into_iter()
-                        .zip(&missing)
-                        .map(|(s, &b)| (s, elapsed * b as f64 / max))
-                        .collect()
-                } else {
-                    missing
-                        .iter()
-                        .map(|&b| {
-                            let started = Instant::now();
-                            let s = solver.solve(&q.problem, b, qseed)?;
-                            Ok((s, started.elapsed().as_secs_f64()))
-                        })
-                        .collect::<Result<_>>()?
-                };
-                for (budget, (s, seconds)) in missing.iter().zip(solved) {
+                // (answer, wall seconds) per budget; a solver that shares work
+                // between answers states each answer's time itself.
+                let solved: Vec<(Solved, f64)> =
+                    match solver.solve_budgets(&q.problem, &missing, qseed) {
+                        Some(out) => out?.into_iter().map(|s| (s, 0.0)).collect(),
+                        None => missing
+                            .iter()
+                            .map(|&b| {
+                                let started = Instant::now();
+                                let s = solver.solve(&q.problem, b, qseed)?;
+                                Ok((s, started.elapsed().as_secs_f64()))
+                            })
+                            .collect::<Result<_>>()?,
+                    };
+                for (budget, (s, timed)) in missing.iter().zip(solved) {
                     let correct = |a: &Option<String>| {
                         a.as_deref().is_some_and(|a| (plan.grade)(&q.answer, a))
                     };
@@ -273,7 +266,7 @@ pub fn run(
                         answer: s.answer,
                         gold: q.answer.clone(),
                         compute: s.compute,
-                        seconds,
+                        seconds: s.seconds.unwrap_or(timed),
                         transitions,
                     };
                     append_record(&files.results, &record)?;

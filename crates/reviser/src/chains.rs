@@ -23,10 +23,20 @@ pub(crate) fn run(
         .start(&Prompt::Text(first.clone()), seed)?
         .fork(split.chains);
     // The longest prompt that leaves room for a whole attempt within the model.
-    let prompt_limit = g
-        .info()
-        .max_positions
-        .map(|m| m.saturating_sub(s.max_attempt_tokens));
+    let prompt_limit = match g.info().max_positions {
+        Some(m) if m <= s.max_attempt_tokens => {
+            return Err(Error::invalid(
+                "max-attempt-tokens",
+                format!(
+                    "{} leaves no room for a prompt: {} holds {m} positions in all; lower \
+                     [revision] max-attempt-tokens",
+                    s.max_attempt_tokens,
+                    g.info().name
+                ),
+            ));
+        }
+        m => m.map(|m| m - s.max_attempt_tokens),
+    };
     let mut starts: Vec<String> = vec![first; split.chains];
     let mut chains: Vec<Chain> = (0..split.chains)
         .map(|_| Chain {
@@ -44,20 +54,23 @@ pub(crate) fn run(
                 let texts: Vec<&str> = c.attempts.iter().map(|a| a.text.as_str()).collect();
                 // The latest `context-attempts` attempts, fewer if the prompt would
                 // not leave room for a whole attempt (earlier attempts can be long).
+                // The fit check's tokenized prompt is kept for a fresh start.
                 let mut keep = s.context_attempts;
-                let (window, prompt) = loop {
+                let (window, prompt, started) = loop {
                     let window = context_window(&texts, keep);
                     let prompt = s.layout.render(question, window);
-                    let fits = match prompt_limit {
+                    let started = match prompt_limit {
                         Some(limit) if !window.is_empty() => {
-                            g.start(&Prompt::Text(prompt.clone()), seed)?.tokens.len() <= limit
+                            let seq = g.start(&Prompt::Text(prompt.clone()), seed)?;
+                            if seq.tokens.len() > limit {
+                                keep = window.len() - 1;
+                                continue;
+                            }
+                            Some(seq)
                         }
-                        _ => true,
+                        _ => None,
                     };
-                    if fits {
-                        break (window, prompt);
-                    }
-                    keep = window.len() - 1;
+                    break (window, prompt, started);
                 };
                 shown[i] = window.len();
                 let dropped = window.len() < texts.len();
@@ -69,7 +82,10 @@ pub(crate) fn run(
                     }
                     continued[i] = true;
                 } else {
-                    let mut seq = g.start(&Prompt::Text(prompt.clone()), seed)?;
+                    let mut seq = match started {
+                        Some(seq) => seq,
+                        None => g.start(&Prompt::Text(prompt.clone()), seed)?,
+                    };
                     // The chain keeps its own random stream.
                     seq.rng = seqs[i].rng.clone();
                     seqs[i] = seq;

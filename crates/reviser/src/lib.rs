@@ -283,7 +283,7 @@ impl Reviser<'_> {
                 format!(
                     "{} selection over revisions needs a verifier (an ORM trained on the \
                      reviser's outputs); configure one or use majority",
-                    selector_name(s)
+                    s.name()
                 ),
             ));
         }
@@ -292,10 +292,10 @@ impl Reviser<'_> {
         let (mut chains, mut compute) = chains::run(self, question, split, seed)?;
         compute.generations = split.budget();
         // Majority outcomes keep the chains as generated: no scores, no verifier cost.
-        let unscored = selectors
-            .contains(&Selector::Majority)
+        let scoring = selectors.iter().any(|&s| s != Selector::Majority);
+        let unscored = (scoring && selectors.contains(&Selector::Majority))
             .then(|| (chains.clone(), compute.clone()));
-        if selectors.iter().any(|&s| s != Selector::Majority) {
+        if scoring {
             self.score(question, &mut chains, &mut compute)?;
         }
         Ok(selectors
@@ -412,13 +412,5 @@ impl Reviser<'_> {
             a.step_scores = s.scores;
         }
         Ok(())
-    }
-}
-
-fn selector_name(s: Selector) -> &'static str {
-    match s {
-        Selector::Majority => "majority",
-        Selector::Naive => "naive",
-        Selector::Weighted => "weighted",
     }
 }

@@ -554,7 +554,10 @@ fn eval_refuses_verifier_selection_without_an_orm() {
     std::fs::remove_file(&path).ok();
     let err = stderr(&out);
     assert!(!out.status.success());
-    assert!(!out_dir.exists(), "a refused run must not create its output folder");
+    assert!(
+        !out_dir.exists(),
+        "a refused run must not create its output folder"
+    );
     assert!(
         err.contains("\"revise-r1-weighted\" selects with a verifier") && err.contains("-majority"),
         "{err}"

@@ -613,6 +613,22 @@ fn bad_requests_are_named() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("{attempt}"), "{err}");
+    // tiny-llama takes 512 positions: an attempt of up to 512 tokens leaves no room.
+    let long = ReviserSettings {
+        max_attempt_tokens: 512,
+        ..settings()
+    };
+    let err = Reviser {
+        settings: &long,
+        ..r
+    }
+    .solve(QUESTION, split(1, 2), Selector::Majority, 0)
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("max-attempt-tokens") && err.contains("512 positions"),
+        "{err}"
+    );
 }
 
 #[derive(serde::Deserialize)]
