@@ -506,8 +506,7 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
     }
     run_logged(&mut cmd, &log)?;
 
-    let summary: Value = serde_json::from_str(&fs::read_to_string(&summary)?)
-        .with_context(|| format!("cannot parse {}", summary.display()))?;
+    let summary = read_json(&summary)?;
     Ok(json!({
         "model": out.strip_prefix(&paths.root).unwrap_or(&out).display().to_string(),
         "parameters": summary["parameters"],
@@ -530,6 +529,13 @@ fn build_ttc(paths: &Paths) -> Result<PathBuf> {
             .join("release")
             .join(format!("ttc{}", std::env::consts::EXE_SUFFIX)),
     )
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    serde_json::from_str(
+        &fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("cannot parse {}", path.display()))
 }
 
 fn require_file(path: &Path) -> Result<PathBuf> {

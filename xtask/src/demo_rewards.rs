@@ -17,13 +17,14 @@
 //! finished training (`final/train_summary.json`), export or evaluation newer than
 //! its input is not redone.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Value, json};
 
-use super::{MODELS, Paths, Stage, THREADS, build_ttc, newer_than, require_file, run_logged};
+use super::{
+    MODELS, Paths, Stage, THREADS, build_ttc, newer_than, read_json, require_file, run_logged,
+};
 use crate::pyenv;
 
 /// Sizes of the data each stage samples (see the model cards for why they are
@@ -91,13 +92,6 @@ fn model_dir(paths: &Paths, stage: Stage) -> PathBuf {
 
 fn stage_work(paths: &Paths, stage: Stage) -> PathBuf {
     paths.work.join(stage.name())
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    serde_json::from_str(
-        &fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    )
-    .with_context(|| format!("cannot parse {}", path.display()))
 }
 
 fn script(paths: &Paths, name: &str) -> Result<std::process::Command> {

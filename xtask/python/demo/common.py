@@ -52,7 +52,8 @@ def reference_answer(record: dict) -> int:
     return int(str(record["answer"]).strip())
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
+def read_jsonl(path: str | os.PathLike, fields=("problem", "solution", "answer")) -> list[dict]:
+    """The records of a JSONL file, each with `fields`; a bad line exits with its file:line."""
     out = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -63,7 +64,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 sys.exit(f"error: {path}:{lineno}: not JSON ({e})")
-            for key in ("problem", "solution", "answer"):
+            for key in fields:
                 if key not in rec:
                     sys.exit(f"error: {path}:{lineno}: missing field {key!r}")
             out.append(rec)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, setup_offline, write_json_atomic  # noqa: E402
+from common import log, read_jsonl, setup_offline, write_json_atomic  # noqa: E402
 from prm_common import OnnxRewardModel, auroc  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     setup_offline(args.threads)
     t0 = time.time()
-    recs = [json.loads(l) for l in open(args.records, encoding="utf-8") if l.strip()]
+    recs = read_jsonl(args.records, fields=("question", "vquestion", "steps", "label"))
     labels = [r["label"] > 0.5 for r in recs]
     orm = OnnxRewardModel(args.orm, threads=args.threads)
     s_orm = [s[-1] for s in orm.score([(r["vquestion"], r["steps"]) for r in recs])]

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
-def load(p):
-    return json.loads(Path(p).read_text()) if p and Path(p).is_file() else {}
+def load(p, required=False):
+    """A JSON file's content; {} for a missing optional one, an error for a required one."""
+    if p and Path(p).is_file():
+        return json.loads(Path(p).read_text())
+    if required:
+        sys.exit(f"error: {p} is missing; run the stage that writes it (`cargo xtask train-demo --list`)")
+    return {}
 
 
 def f3(x):
@@ -100,9 +106,9 @@ def main() -> None:
     ap.add_argument("--eval-data-summary")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    s = load(args.summary)
-    ev = load(args.eval)
-    ds = load(args.data_summary)
+    s = load(args.summary, required=True)
+    ev = load(args.eval, required=True)
+    ds = load(args.data_summary, required=True)
     eds = load(args.eval_data_summary)
     out_dir = Path(args.out).parent
     cfg = load(out_dir / "config.json")

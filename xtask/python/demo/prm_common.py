@@ -279,8 +279,13 @@ def exact_step_labels(reference_solution: str, steps: list[str]) -> list[bool]:
     return out
 
 
-def is_correct(text: str, ref: int) -> bool:
-    return parse_answer(text) == ref
+def cut_at_answer(text: str) -> list[str] | None:
+    """The steps of a sample up to its `Answer:` line, None when it has none."""
+    steps = steps_of(text)
+    for i, s in enumerate(steps):
+        if parse_answer(s) is not None:
+            return steps[: i + 1]
+    return None
 
 
 def read_json(path):

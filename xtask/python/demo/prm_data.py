@@ -28,15 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, parse_answer, prompt_text, read_jsonl, reference_answer, write_json_atomic  # noqa: E402
-from prm_common import chunked_generate, steps_of  # noqa: E402
-
-
-def cut_at_answer(text: str) -> list[str] | None:
-    steps = steps_of(text)
-    for i, s in enumerate(steps):
-        if parse_answer(s) is not None:
-            return steps[: i + 1]
-    return None
+from prm_common import chunked_generate, cut_at_answer  # noqa: E402
 
 
 def main() -> None:

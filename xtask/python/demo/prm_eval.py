@@ -8,10 +8,10 @@ usage: prm_eval.py --samples TEST_SAMPLES.json --prm PRM_DIR --out EVAL.json
    package, the graph ttc's verifier runs, same demo layout): per-step sigmoid at each
    "\\n"; the answer score is the last step's.
 3. AUROC of the last-step score for final-answer correctness (an unparsable sample
-   counts as incorrect), plus min/mean aggregations; answer selection at N = 16 (the
-   64 samples cut into 4 disjoint groups, accuracy averaged) and N = 64: majority,
+   counts as incorrect), plus min/mean aggregations; answer selection at N = 1, 4, 16
+   and 64 (the samples cut into disjoint groups of N, accuracy averaged): majority,
    best-of-N weighted (sum of last-step scores per answer) and naive; pass@N as a
-   ceiling.
+   ceiling. The `*_64` keys hold selection over all of a question's samples.
 """
 
 from __future__ import annotations

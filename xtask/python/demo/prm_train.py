@@ -17,14 +17,13 @@ Writes WORK/final (HF model + tokenizer) and WORK/final/train_summary.json.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, setup_offline, write_json_atomic  # noqa: E402
+from common import log, read_jsonl, setup_offline, write_json_atomic  # noqa: E402
 from prm_common import newline_id, prm_ids  # noqa: E402
 
 
@@ -54,7 +53,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(args.init)
     nl = newline_id(tok)
-    recs = [json.loads(l) for l in open(args.data, encoding="utf-8") if l.strip()]
+    recs = read_jsonl(args.data, fields=("question", "labels"))
     qids = sorted({r["question"] for r in recs})
     rng = random.Random(args.seed)
     valid_q = set(rng.sample(qids, max(1, round(len(qids) * args.valid_frac))))

@@ -27,8 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, parse_answer, prompt_text, read_jsonl, reference_answer, write_json_atomic  # noqa: E402
-from prm_common import chunked_generate, edit_distance, steps_of  # noqa: E402
-from prm_data import cut_at_answer  # noqa: E402
+from prm_common import chunked_generate, cut_at_answer, edit_distance  # noqa: E402
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ the base generator's pass@1 on the same test questions. Sampling through `ttc ge
 usage: reviser_eval.py --ttc TTC --reviser REVISER_DIR --samples TEST_SAMPLES.json
                        --work DIR --out EVAL.json [--revisions 8] [--temperature 0.8]
 
-TEST_SAMPLES.json is the generator's test-set samples written by prm_eval.py (T = 0.8).
+TEST_SAMPLES.json is the generator's test-set samples written by `prm_common.py test-samples` (T = 0.8).
 For every question with at least one parsable incorrect sample, the first such sample
 is the earlier attempt; the reviser writes `--revisions` attempts after it
 (`Question: q\\nAttempt:\\n{a}\\nAttempt:\\n`) and, for reference, as many with no
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, parse_answer, write_json_atomic  # noqa: E402
-from prm_common import chunked_generate, read_json, reviser_prompt  # noqa: E402
-from prm_data import cut_at_answer  # noqa: E402
+from prm_common import chunked_generate, cut_at_answer, read_json, reviser_prompt  # noqa: E402
+
 
 
 def main() -> None:
@@ -63,6 +63,8 @@ def main() -> None:
         temperature=args.temperature, seed=args.seed + 500_000, max_new_tokens=160,
         cache_dir=Path(args.work) / "cache", chunk=50, label="revise-no-context", threads=args.threads)
     n = len(rows)
+    if n == 0:
+        sys.exit(f"error: {args.samples}: no question has a parsable incorrect generator sample to revise")
     acc_after = acc_fresh = repeat = unparsable = 0.0
     for r, a, f in zip(rows, after, fresh):
         aa = [parse_answer(o["text"]) for o in a]
@@ -74,7 +76,7 @@ def main() -> None:
     base = sum(r["base_pass1"] for r in rows) / n
     res = dict(
         questions=n, questions_total=len(data["questions"]), revisions_per_question=args.revisions,
-        temperature=args.temperature, generator_samples=data["questions"][0]["samples"].__len__(),
+        temperature=args.temperature, generator_samples=data["samples_per_question"],
         reviser_pass1_after_incorrect=acc_after, base_pass1_same_questions=base,
         reviser_pass1_no_earlier_attempt=acc_fresh, repeats_earlier_wrong_answer=repeat,
         unparsable_after_incorrect=unparsable,

@@ -14,14 +14,13 @@ Writes WORK/final (HF model, tokenizer, generation config) and its train_summary
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, setup_offline, write_json_atomic  # noqa: E402
+from common import log, read_jsonl, setup_offline, write_json_atomic  # noqa: E402
 from prm_common import reviser_prompt  # noqa: E402
 
 
@@ -48,7 +47,7 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(args.init)
-    recs = [json.loads(l) for l in open(args.data, encoding="utf-8") if l.strip()]
+    recs = read_jsonl(args.data, fields=("question",))
     qids = sorted({r["question"] for r in recs})
     rng = random.Random(args.seed)
     valid_q = set(rng.sample(qids, max(1, round(len(qids) * args.valid_frac))))
