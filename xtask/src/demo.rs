@@ -429,17 +429,7 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
 
     // 2. Export to ONNX (through xtask/python/export.py, like `cargo xtask export`).
     let out = paths.root.join(MODELS).join(stage.name());
-    let onnx = out.join("model.onnx");
-    if newer_than(&onnx, &summary) {
-        eprintln!("  export: done ({})", onnx.display());
-    } else {
-        let mut cmd = pyenv::script(&paths.root, "export.py")?;
-        cmd.arg(&final_dir)
-            .arg(&out)
-            .args(["--task", "text-generation-with-past"]);
-        run_logged(&mut cmd, &log)?;
-        require_file(&onnx)?;
-    }
+    let onnx = export_if_stale(paths, &final_dir, &out, "text-generation-with-past", &log)?;
 
     // 3. Evaluate the exported model through ttc (ONNX Runtime): greedy accuracy and
     //    the pass@1 spread at T = 0.8 on the test set. These are the card's numbers.
@@ -529,6 +519,27 @@ fn build_ttc(paths: &Paths) -> Result<PathBuf> {
             .join("release")
             .join(format!("ttc{}", std::env::consts::EXE_SUFFIX)),
     )
+}
+
+/// Exports the trained `final_dir` to `out/model.onnx` with Optimum's `task` unless
+/// the export is newer than the training summary; returns the ONNX file.
+fn export_if_stale(
+    paths: &Paths,
+    final_dir: &Path,
+    out: &Path,
+    task: &str,
+    log: &Path,
+) -> Result<PathBuf> {
+    let onnx = out.join("model.onnx");
+    if newer_than(&onnx, &final_dir.join("train_summary.json")) {
+        eprintln!("  export: done ({})", onnx.display());
+    } else {
+        let mut cmd = pyenv::script(&paths.root, "export.py")?;
+        cmd.arg(final_dir).arg(out).args(["--task", task]);
+        run_logged(&mut cmd, log)?;
+        require_file(&onnx)?;
+    }
+    Ok(onnx)
 }
 
 fn read_json(path: &Path) -> Result<Value> {

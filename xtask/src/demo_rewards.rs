@@ -23,7 +23,8 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::{
-    MODELS, Paths, Stage, THREADS, build_ttc, newer_than, read_json, require_file, run_logged,
+    MODELS, Paths, Stage, THREADS, build_ttc, export_if_stale, newer_than, read_json, require_file,
+    run_logged,
 };
 use crate::pyenv;
 
@@ -173,16 +174,7 @@ fn train_and_export(
         run_logged(&mut train, &log)?;
         require_file(&summary)?;
     }
-    let out = model_dir(paths, stage);
-    let onnx = out.join("model.onnx");
-    if newer_than(&onnx, &summary) {
-        eprintln!("  export: done ({})", onnx.display());
-    } else {
-        let mut cmd = pyenv::script(&paths.root, "export.py")?;
-        cmd.arg(&final_dir).arg(&out).args(["--task", task]);
-        run_logged(&mut cmd, &log)?;
-        require_file(&onnx)?;
-    }
+    export_if_stale(paths, &final_dir, &model_dir(paths, stage), task, &log)?;
     Ok(summary)
 }
 
