@@ -1,7 +1,8 @@
-//! The trained demo reward models and reviser (`models/demo/{prm,reviser,orm}`, made by
-//! `cargo xtask train-demo --stage prm|reviser|orm`) loaded the way ttc loads them.
+//! The trained demo models (`models/demo/*`, made by `cargo xtask train-demo`) loaded
+//! the way ttc loads them.
 //!
-//! A missing model fails these tests: the models are committed. The PRM is checked on
+//! A missing model fails these tests: the models are committed. The generators are
+//! checked on easy test questions decoded greedily, the PRM on
 //! fixed pairs of demo-world solutions (a reference solution and the same solution with
 //! one step's result changed and the error carried to the answer), the ORM on its
 //! one-score layout with earlier attempts, and the reviser with both verifiers end to
@@ -10,9 +11,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ttc_core::{ScoreRequest, Verifier};
+use ttc_core::{
+    AnswerFormat, Generator, Prompt, SamplingParams, ScoreRequest, StopCriteria, Verifier,
+};
 use ttc_dataset::demo::{DemoWorld, Split};
+use ttc_dataset::{GradeMode, grade};
+use ttc_generator::OnnxGenerator;
 use ttc_prm_verifier::{Preset, PrmAdapter, PrmVerifier, ScoreMode};
+
+/// The shipped demo policies (generators), as folders of `models/demo`.
+const DEMO_GENERATORS: [&str; 1] = ["generator"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -35,6 +43,54 @@ fn load(name: &str, mode: ScoreMode) -> PrmVerifier {
         &ttc_core::RuntimeSettings::default(),
     )
     .unwrap_or_else(|e| panic!("loading models/demo/{name}: {e}"))
+}
+
+/// The demo generators decode the first 20 level-1 test questions (one or two
+/// steps of one-digit additions and subtractions) greedily through ttc, and every
+/// answer is right: their cards measure greedy accuracy 1.0 on level 1.
+#[test]
+fn demo_generators_solve_easy_questions_greedily() {
+    let easy: Vec<_> = DemoWorld::default()
+        .fixed_split(Split::Test)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.level == 1)
+        .take(20)
+        .collect();
+    assert_eq!(easy.len(), 20);
+    for name in DEMO_GENERATORS {
+        let g = OnnxGenerator::load(&demo_model(name), &ttc_core::RuntimeSettings::default())
+            .unwrap_or_else(|e| panic!("loading models/demo/{name}: {e}"));
+        let mut seqs = easy
+            .iter()
+            .map(|p| {
+                let prompt = format!("Question: {}\nSolution:\n", p.problem);
+                g.start(&Prompt::Text(prompt), 0)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let out = g
+            .generate(
+                &mut seqs,
+                &SamplingParams::GREEDY,
+                &StopCriteria::max_tokens(200),
+            )
+            .unwrap();
+        let wrong: Vec<String> = easy
+            .iter()
+            .zip(&out)
+            .filter(|(p, c)| {
+                let answer = GradeMode::Integer.extract(&c.text);
+                !answer.is_some_and(|a| grade(&p.answer, &a, GradeMode::Integer).unwrap().correct)
+            })
+            .map(|(p, c)| format!("{}\n{}", p.problem, c.text))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "models/demo/{name} got these wrong:\n{}",
+            wrong.join("\n\n")
+        );
+    }
 }
 
 /// Steps of a reference solution and of a copy whose step `bad` has its result
