@@ -20,7 +20,7 @@ use ttc_generator::OnnxGenerator;
 use ttc_prm_verifier::{Preset, PrmAdapter, PrmVerifier, ScoreMode};
 
 /// The shipped demo policies (generators), as folders of `models/demo`.
-const DEMO_GENERATORS: [&str; 1] = ["generator"];
+const DEMO_GENERATORS: [&str; 2] = ["generator", "generator-large"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
