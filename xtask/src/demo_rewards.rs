@@ -221,7 +221,8 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
             "--batch",
             &BATCH.to_string(),
         ])
-        .args(["--max-epochs", "2", "--patience", "1", "--dropout", "0.05"])
+        // Early stopping on validation loss; the epoch cap is only a backstop.
+        .args(["--max-epochs", "20", "--patience", "2", "--dropout", "0.05"])
         .args(["--threads", &threads()]);
     let summary = train_and_export(paths, stage, train, "token-classification", &data)?;
 

@@ -316,7 +316,8 @@ pub(crate) fn analyse(
     let bins_path = out_dir.join("bins.json");
     std::fs::write(&bins_path, serde_json::to_string_pretty(&bin_rows)?)
         .with_context(|| format!("writing {}", bins_path.display()))?;
-    let sweep_records = sweep_records(records, &predicted, |_| true);
+    // A diagnostic verifier is not deployable, so the policy never chooses its runs.
+    let sweep_records = sweep_records(records, &predicted, |r| r.family != "diagnostic");
     if sweep_records.is_empty() {
         return Ok(());
     }
@@ -334,7 +335,7 @@ pub(crate) fn analyse(
         models.insert("generator".to_string(), g.model.display().to_string());
     }
     if let Some(v) = &file.verifier {
-        models.insert("verifier".to_string(), v.model.display().to_string());
+        models.insert("verifier".to_string(), v.describe());
     }
     if let Some(r) = &file.reviser {
         models.insert("reviser".to_string(), r.model.display().to_string());

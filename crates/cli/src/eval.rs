@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Selector, Solver, Verifier};
 use ttc_dataset::demo::{DemoWorld, Split};
 use ttc_orchestrator::{Plan, Progress, Question, RunFiles};
-use ttc_prm_verifier::PrmVerifier;
 use ttc_reviser::Reviser;
 use ttc_search::{SearchSettings, Searcher, Strategy};
 
@@ -16,8 +15,8 @@ use crate::run_file::{DemoSplit, RunFile};
 use crate::settings::RuntimeArgs;
 use crate::solve::{default_revision_selector, load_generator, load_reviser, load_verifier};
 use crate::solvers::{
-    BestOfNSampler, GreedyReference, Method, ReviseSolver, RevisionGroup, SearchSolver,
-    parse_method,
+    BestOfNSampler, DiagnosticSolver, GreedyReference, Method, ReviseSolver, RevisionGroup,
+    SearchSolver, parse_method,
 };
 
 /// Run an evaluation sweep: every method at every budget and seed on every question.
@@ -72,6 +71,26 @@ fn questions(file: &RunFile, path: &Path, limit: Option<usize>) -> Result<Vec<Qu
             level: p.level,
         })
         .collect())
+}
+
+/// The `[diagnostic]` table's methods: search strategies only (revisions have their
+/// own verifier, the ORM).
+fn diagnostic_strategies(file: &RunFile, path: &Path) -> Result<Vec<Strategy>> {
+    let Some(d) = &file.diagnostic else {
+        return Ok(Vec::new());
+    };
+    d.methods
+        .iter()
+        .map(|m| match parse_method(m) {
+            Ok(Method::Search(strategy)) => Ok(strategy),
+            Ok(Method::Revise { .. }) => bail!(
+                "{}: [diagnostic] methods: {m:?} is a revision method; a diagnostic verifier \
+                 replaces the PRM of search methods only",
+                path.display()
+            ),
+            Err(e) => bail!("{}: [diagnostic] methods: {e}", path.display()),
+        })
+        .collect()
 }
 
 pub(crate) fn run(args: EvalArgs) -> Result<()> {
@@ -157,12 +176,13 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
             named: selector.is_some(),
         });
     }
+    let diagnostic = diagnostic_strategies(&file, path)?;
     let run_text = check_run_file(path, &out_dir)?;
 
     let gen_section = file.generator(path)?;
     let settings = file.search_settings(gen_section);
     let generator = load_generator(&gen_section.model, gen_section.max_batch, &runtime)?;
-    let verifier: Option<PrmVerifier> = file
+    let verifier: Option<Box<dyn Verifier>> = file
         .verifier
         .as_ref()
         .map(|v| load_verifier(v, &runtime, path))
@@ -170,7 +190,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
     let answers = file.answers.grade_mode();
     let searcher = Searcher {
         generator: &generator,
-        verifier: verifier.as_ref().map(|v| v as &dyn Verifier),
+        verifier: verifier.as_deref(),
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
     };
@@ -187,7 +207,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
             .map(|(ratio, selectors)| {
                 let reviser = Reviser {
                     generator: g,
-                    verifier: orm.as_ref().map(|v| v as &dyn Verifier),
+                    verifier: orm.as_deref(),
                     answers: &answers as &dyn AnswerFormat,
                     settings: &file.revision,
                 };
@@ -213,6 +233,28 @@ pub(crate) fn run(args: EvalArgs) -> Result<()> {
             }
         })
         .collect();
+    let diagnostic_verifier: Option<Box<dyn Verifier>> = file
+        .diagnostic
+        .as_ref()
+        .map(|d| load_verifier(&d.verifier, &runtime, path))
+        .transpose()?;
+    let mut solvers_owned = solvers_owned;
+    if let (Some(d), Some(v)) = (&file.diagnostic, &diagnostic_verifier) {
+        let searcher = Searcher {
+            verifier: Some(v.as_ref()),
+            ..searcher
+        };
+        let name = d.verifier.describe();
+        for strategy in &diagnostic {
+            solvers_owned.push(Box::new(DiagnosticSolver {
+                inner: SearchSolver {
+                    searcher,
+                    strategy: *strategy,
+                },
+                verifier: name.clone(),
+            }));
+        }
+    }
     let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();
     let sampler =
         (verifier.is_some() && file.difficulty.samples > 0).then_some(BestOfNSampler { searcher });

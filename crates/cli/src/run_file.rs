@@ -34,6 +34,7 @@ pub(crate) struct RunFile {
     #[serde(default)]
     pub(crate) difficulty: DifficultySection,
     pub(crate) reference: Option<ReferenceSection>,
+    pub(crate) diagnostic: Option<DiagnosticSection>,
     pub(crate) output: Option<OutputSection>,
 }
 
@@ -138,13 +139,91 @@ fn default_prompt() -> String {
     "{question}".into()
 }
 
-/// `[verifier]`: the reward model and how to read it.
+/// `[verifier]`: the reward model and how to read it, or a built-in verifier.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct VerifierSection {
-    pub(crate) model: PathBuf,
-    pub(crate) adapter: AdapterConfig,
+    /// Exported reward model folder (relative to the run file); needs `adapter`.
+    pub(crate) model: Option<PathBuf>,
+    pub(crate) adapter: Option<AdapterConfig>,
+    /// Or a verifier built into ttc, in place of a model.
+    pub(crate) builtin: Option<BuiltinVerifier>,
     pub(crate) max_batch: Option<usize>,
+}
+
+/// Verifiers that are not models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum BuiltinVerifier {
+    /// The demo world's exact step checker (1 for a right step, 0 from the first
+    /// wrong one on): a diagnostic upper bound, demo questions only.
+    DemoStepChecker,
+}
+
+/// What a `[verifier]` table resolved to.
+pub(crate) enum VerifierSource<'a> {
+    Model {
+        dir: &'a Path,
+        adapter: &'a AdapterConfig,
+    },
+    Builtin(BuiltinVerifier),
+}
+
+impl VerifierSection {
+    /// Checks that the table names exactly one verifier; `table` is its name in errors.
+    fn validate(&self, path: &Path, table: &str) -> Result<()> {
+        match (&self.model, &self.adapter, self.builtin) {
+            (Some(_), Some(_), None) | (None, None, Some(_)) => Ok(()),
+            (Some(_), None, None) => bail!(
+                "{}: [{table}] has a `model` but no `adapter`; add e.g. `adapter = {{ preset = \"demo\" }}` \
+                 (presets: demo, qwen2.5-math-prm, math-shepherd, rlhflow, skywork)",
+                path.display()
+            ),
+            (None, Some(_), None) => bail!(
+                "{}: [{table}] has an `adapter` but no `model`; add `model = \"DIR\"`",
+                path.display()
+            ),
+            (None, None, None) => bail!(
+                "{}: [{table}] names no verifier; give `model` and `adapter`, or `builtin = \"demo-step-checker\"`",
+                path.display()
+            ),
+            (_, _, Some(_)) => bail!(
+                "{}: [{table}] gives both `builtin` and a model; a built-in verifier takes no `model` or `adapter`",
+                path.display()
+            ),
+        }
+    }
+
+    /// The model folder and adapter, or the built-in verifier (after `RunFile::load`
+    /// validated the table).
+    pub(crate) fn source(&self) -> VerifierSource<'_> {
+        match (&self.model, &self.adapter, self.builtin) {
+            (Some(dir), Some(adapter), None) => VerifierSource::Model { dir, adapter },
+            (_, _, Some(b)) => VerifierSource::Builtin(b),
+            _ => unreachable!("validated by RunFile::load"),
+        }
+    }
+
+    /// The verifier as provenance and labels name it: the model folder or the builtin's name.
+    pub(crate) fn describe(&self) -> String {
+        match self.source() {
+            VerifierSource::Model { dir, .. } => dir.display().to_string(),
+            VerifierSource::Builtin(BuiltinVerifier::DemoStepChecker) => {
+                ttc_dataset::checker::DEMO_STEP_CHECKER.to_string()
+            }
+        }
+    }
+}
+
+/// `[diagnostic]`: search methods run a second time against another verifier (e.g.
+/// the demo's exact step checker), reported beside the main ones as
+/// `METHOD@VERIFIER` and left out of every fitted policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct DiagnosticSection {
+    pub(crate) verifier: VerifierSection,
+    /// Search method labels (no revisions), as in [sweep].
+    pub(crate) methods: Vec<String>,
 }
 
 /// `[search]`: settings every strategy shares; keys left out keep their defaults.
@@ -220,8 +299,16 @@ impl RunFile {
         if let Some(g) = &mut file.generator {
             g.model = base.join(&g.model);
         }
+        let rebase = |v: &mut VerifierSection, table: &str| -> Result<()> {
+            v.validate(path, table)?;
+            v.model = v.model.as_ref().map(|m| base.join(m));
+            Ok(())
+        };
         if let Some(v) = &mut file.verifier {
-            v.model = base.join(&v.model);
+            rebase(v, "verifier")?;
+        }
+        if let Some(d) = &mut file.diagnostic {
+            rebase(&mut d.verifier, "diagnostic.verifier")?;
         }
         if let Some(d) = &mut file.dataset {
             d.path = d.path.as_ref().map(|p| base.join(p));
@@ -235,7 +322,7 @@ impl RunFile {
         if let Some(r) = &mut file.reviser {
             r.model = base.join(&r.model);
             if let Some(v) = &mut r.verifier {
-                v.model = base.join(&v.model);
+                rebase(v, "reviser.verifier")?;
             }
         }
         Ok(file)
@@ -312,6 +399,54 @@ mod tests {
         let g = f.generator.unwrap();
         assert!(g.model.ends_with("m") && g.model.is_absolute());
         assert_eq!(g.prompt_template, "{question}");
+    }
+
+    #[test]
+    fn a_verifier_table_names_exactly_one_verifier() {
+        let f = parse(
+            "builtin.toml",
+            "[verifier]\nbuiltin = \"demo-step-checker\"\n[diagnostic]\nmethods = [\"beam-m4\"]\nverifier = { builtin = \"demo-step-checker\" }\n",
+        )
+        .unwrap();
+        assert_eq!(f.verifier.unwrap().describe(), "demo-step-checker");
+        assert_eq!(f.diagnostic.unwrap().methods, vec!["beam-m4".to_string()]);
+        for (name, table, wanted) in [
+            (
+                "none.toml",
+                "[verifier]\nmax-batch = 4\n",
+                "names no verifier",
+            ),
+            (
+                "noadapter.toml",
+                "[verifier]\nmodel = \"p\"\n",
+                "no `adapter`",
+            ),
+            (
+                "nomodel.toml",
+                "[verifier]\nadapter = { preset = \"demo\" }\n",
+                "no `model`",
+            ),
+            (
+                "both.toml",
+                "[verifier]\nmodel = \"p\"\nadapter = { preset = \"demo\" }\nbuiltin = \"demo-step-checker\"\n",
+                "both `builtin`",
+            ),
+            (
+                "orm.toml",
+                "[reviser]\nmodel = \"r\"\n[reviser.verifier]\nmodel = \"o\"\n",
+                "[reviser.verifier]",
+            ),
+        ] {
+            let err = parse(name, table).unwrap_err().to_string();
+            assert!(err.contains(wanted) && err.contains(name), "{err}");
+        }
+        let err = parse("unknown.toml", "[verifier]\nbuiltin = \"oracle\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("demo-step-checker") && err.contains("line 2"),
+            "{err}"
+        );
     }
 
     #[test]

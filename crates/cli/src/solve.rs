@@ -10,7 +10,7 @@ use ttc_prm_verifier::PrmVerifier;
 use ttc_reviser::{ChainSplit, Reviser, parse_ratio};
 use ttc_search::{BeamWidth, SearchOutcome, Searcher, Strategy};
 
-use crate::run_file::{ReviserSection, RunFile, VerifierSection};
+use crate::run_file::{BuiltinVerifier, ReviserSection, RunFile, VerifierSection, VerifierSource};
 use crate::settings::RuntimeArgs;
 
 /// Answer one question with a search strategy under a budget of N generations.
@@ -144,7 +144,7 @@ pub(crate) fn load_reviser(
     section: &ReviserSection,
     runtime: &RuntimeSettings,
     config: &Path,
-) -> Result<(OnnxGenerator, Option<PrmVerifier>)> {
+) -> Result<(OnnxGenerator, Option<Box<dyn Verifier>>)> {
     let model = load_generator(&section.model, section.max_batch, runtime)?;
     let orm = section
         .verifier
@@ -163,21 +163,27 @@ pub(crate) fn default_revision_selector(has_orm: bool) -> Selector {
     }
 }
 
-/// Loads a reward model with its adapter and batch size from a `[verifier]` table.
+/// Loads the verifier a `[verifier]` table names: a reward model with its adapter
+/// and batch size, or a built-in verifier.
 pub(crate) fn load_verifier(
     v: &VerifierSection,
     runtime: &RuntimeSettings,
     config: &Path,
-) -> Result<PrmVerifier> {
-    let adapter = v
-        .adapter
+) -> Result<Box<dyn Verifier>> {
+    let (dir, adapter) = match v.source() {
+        VerifierSource::Builtin(BuiltinVerifier::DemoStepChecker) => {
+            return Ok(Box::new(ttc_dataset::checker::DemoStepChecker::default()));
+        }
+        VerifierSource::Model { dir, adapter } => (dir, adapter),
+    };
+    let adapter = adapter
         .resolve()
-        .with_context(|| format!("{}: adapter of {}", config.display(), v.model.display()))?;
-    let mut verifier = PrmVerifier::load(&v.model, &adapter, runtime)?;
+        .with_context(|| format!("{}: adapter of {}", config.display(), dir.display()))?;
+    let mut verifier = PrmVerifier::load(dir, &adapter, runtime)?;
     if let Some(rows) = v.max_batch {
         verifier = verifier.with_max_batch(rows);
     }
-    Ok(verifier)
+    Ok(Box::new(verifier))
 }
 
 fn write_outcome<T: serde::Serialize>(
@@ -248,7 +254,7 @@ fn with_policy(
     let answers = file.answers.grade_mode();
     let searcher = Searcher {
         generator: &generator,
-        verifier: Some(&verifier as &dyn Verifier),
+        verifier: Some(verifier.as_ref()),
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
     };
@@ -309,7 +315,7 @@ fn with_policy(
             let (reviser_model, orm) = load_reviser(section, runtime, config)?;
             let reviser = Reviser {
                 generator: &reviser_model,
-                verifier: orm.as_ref().map(|v| v as &dyn Verifier),
+                verifier: orm.as_deref(),
                 answers: &answers as &dyn AnswerFormat,
                 settings: &file.revision,
             };
@@ -355,7 +361,7 @@ fn revise(
     let answers = file.answers.grade_mode();
     let reviser = Reviser {
         generator: &generator,
-        verifier: verifier.as_ref().map(|v| v as &dyn Verifier),
+        verifier: verifier.as_deref(),
         answers: &answers as &dyn AnswerFormat,
         settings: &file.revision,
     };
@@ -409,7 +415,7 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
     let answers = file.answers.grade_mode();
     let searcher = Searcher {
         generator: &generator,
-        verifier: verifier.as_ref().map(|v| v as &dyn Verifier),
+        verifier: verifier.as_deref(),
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
     };

@@ -180,6 +180,41 @@ impl Solver for SearchSolver<'_> {
     }
 }
 
+/// A search method run against the `[diagnostic]` verifier instead of the main one:
+/// labelled `METHOD@VERIFIER` and of family `diagnostic`, which no fitted policy
+/// chooses from (it may know more than any deployable verifier).
+pub(crate) struct DiagnosticSolver<'a> {
+    pub(crate) inner: SearchSolver<'a>,
+    pub(crate) verifier: String,
+}
+
+impl Solver for DiagnosticSolver<'_> {
+    fn label(&self) -> String {
+        format!("{}@{}", self.inner.label(), self.verifier)
+    }
+
+    fn family(&self) -> &'static str {
+        "diagnostic"
+    }
+
+    fn params(&self) -> BTreeMap<String, serde_json::Value> {
+        self.inner.params()
+    }
+
+    fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
+        self.inner.solve(question, budget, seed)
+    }
+
+    fn solve_budgets(
+        &self,
+        question: &str,
+        budgets: &[usize],
+        seed: u64,
+    ) -> Option<Result<Vec<Solved>>> {
+        self.inner.solve_budgets(question, budgets, seed)
+    }
+}
+
 impl SearchSolver<'_> {
     fn best_of_n_budgets(
         &self,

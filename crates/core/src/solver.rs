@@ -24,7 +24,8 @@ pub trait Solver: Send + Sync {
     /// A name that identifies the setting across budgets, e.g. `beam-m4`, `revise-r4`.
     fn label(&self) -> String;
 
-    /// `best-of-n`, `search` or `revisions`.
+    /// `best-of-n`, `search`, `revisions`, or `diagnostic` (a method run against a
+    /// diagnostic verifier, which reports show but no policy chooses).
     fn family(&self) -> &'static str;
 
     /// Settings beyond the label, for reports.

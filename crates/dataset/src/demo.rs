@@ -15,10 +15,20 @@
 //! Answer: 118
 //! ```
 //!
-//! Values never go below 0 nor above [`MAX_VALUE`] (no negative numbers, at most
-//! five digits): an operation that would leave that range is not drawn for that
-//! step. The knobs (steps, operand digits, operators) come from a
-//! [`DifficultyMix`]; [`Chain::level`] derives a level 1-5 from them.
+//! Every step is one a small model can learn: `+` and `-` with 1-2-digit operands
+//! on values up to [`MAX_VALUE`] (999), and `x` by a single digit 2-9 on values
+//! below 100. Values never go below 0: an operation that would leave the range is
+//! not drawn for that step. Difficulty comes from the number of steps (1 to 16) and
+//! the share of steps that carry or borrow in the units digit, so a model whose
+//! errors are occasional slips, not missing skills, has a pass@1 that falls
+//! smoothly with both. The knobs come from a [`DifficultyMix`]; [`Chain::level`]
+//! derives a level 1-5 from them.
+//!
+//! **Slips.** [`Chain::slipped_solution`] writes a solution with controlled slips
+//! (a forgotten carry or borrow, a multiplication off by one multiple, a units digit
+//! off by one; later steps follow the wrong value), at per-kind [`SlipRates`]. The
+//! demo generator's training file uses them so that the trained model slips now and
+//! then, as real models do, instead of never or always.
 //!
 //! **Splits.** Every problem belongs to exactly one [`Split`], a function of a
 //! stable hash of its text ([`split_of`]): 5% validation, 5% test, 90% train. The
@@ -42,12 +52,16 @@ use crate::mix::{DifficultyMix, MixComponent, OpKind, OpSet};
 use crate::record::Problem;
 
 /// The largest value a chain may reach (the start, each intermediate and the answer).
-pub const MAX_VALUE: u32 = 99_999;
+pub const MAX_VALUE: u32 = 999;
+/// `x` steps multiply values below this by a single digit.
+const MUL_BELOW: u32 = 100;
 /// The size of the fixed validation and test sets.
 pub const FIXED_SPLIT_SIZE: usize = 500;
 
 const VALIDATION_SEED: u64 = 0x7474_632d_7661_6c31;
 const TEST_SEED: u64 = 0x7474_632d_7465_7374;
+/// Mixed into the training seed for the slip stream of [`DemoWorld::slipped_train_problems`].
+const SLIP_SEED: u64 = 0x7474_632d_736c_6970;
 /// Per mille of problems in validation (`0..VALIDATION_PER_MILLE`) and test (up to `TEST_END`).
 const VALIDATION_PER_MILLE: u64 = 50;
 const TEST_END_PER_MILLE: u64 = 100;
@@ -97,9 +111,9 @@ impl FromStr for Split {
 /// The knob values a chain was drawn with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Knobs {
-    /// Number of operations, 1 to 8.
+    /// Number of operations, 1 to 16.
     pub steps: u8,
-    /// Digits of the start number and of every operand, 1 to 3.
+    /// Digits of the start number and of every `+`/`-` operand, 1 to 2.
     pub digits: u8,
     /// Operations the steps could use.
     pub operators: OpSet,
@@ -171,29 +185,88 @@ impl Chain {
         Some(lines.join("\n"))
     }
 
-    /// Difficulty level 1-5, from the points
-    /// `(steps - 1) + 2 (digits - 1) + [any -] + 2 min(number of x steps, 2)`
-    /// (0 to 16): 0-2 is level 1, 3-5 level 2, 6-9
-    /// level 3, 10-11 level 4, 12 and more level 5. The thresholds cut the default
+    /// The steps that carry or borrow in the units digit, or multiply: the steps
+    /// where slips happen. 0 when the chain leaves the range.
+    pub fn hard_steps(&self) -> usize {
+        let Some(values) = self.values() else {
+            return 0;
+        };
+        self.steps
+            .iter()
+            .zip(&values)
+            .filter(|(step, value)| step_kind(step.op, **value, step.operand) != StepKind::Plain)
+            .count()
+    }
+
+    /// Difficulty level 1-5, from the points `steps + hard steps` (carries, borrows
+    /// and multiplications; 1 to 32): up to 5 is level 1, 6-10 level 2, 11-14
+    /// level 3, 15-19 level 4, 20 and more level 5. The thresholds cut the default
     /// mix into roughly equal fifths; the levels are a label, the difficulty bins of
     /// the method come from the model's pass@1.
     pub fn level(&self) -> u8 {
-        let steps = u32::from(self.knobs.steps.max(1) - 1);
-        let digits = 2 * u32::from(self.knobs.digits.max(1) - 1);
-        let sub = u32::from(self.steps.iter().any(|s| s.op == OpKind::Sub));
-        let muls = self
-            .steps
-            .iter()
-            .filter(|s| s.op == OpKind::Mul)
-            .count()
-            .min(2) as u32;
-        match steps + digits + sub + 2 * muls {
-            0..=2 => 1,
-            3..=5 => 2,
-            6..=9 => 3,
-            10..=11 => 4,
+        match self.steps.len() + self.hard_steps() {
+            0..=5 => 1,
+            6..=10 => 2,
+            11..=14 => 3,
+            15..=19 => 4,
             _ => 5,
         }
+    }
+
+    /// A solution with slips, for training a model that slips as real models do:
+    /// each step slips with the probability [`SlipRates`] gives its kind, writing a
+    /// wrong result that later steps continue from, and the answer line gives the
+    /// final (wrong) value. Returns the text and the number of slips. A draw whose
+    /// wrong values would leave the range is redrawn (up to 8 times), then the
+    /// reference solution is returned with 0 slips. `None` as for [`Chain::values`].
+    pub fn slipped_solution(
+        &self,
+        rng: &mut ChaCha8Rng,
+        rates: &SlipRates,
+    ) -> Option<(String, usize)> {
+        let reference = self.solution_text()?;
+        'draw: for _ in 0..8 {
+            let mut value = self.start;
+            let mut slips = 0;
+            let mut lines = Vec::with_capacity(self.steps.len() + 1);
+            for step in &self.steps {
+                let Some(right) = step.op.apply(value, step.operand) else {
+                    continue 'draw;
+                };
+                let kind = step_kind(step.op, value, step.operand);
+                let mut result = right;
+                if unit_f64(rng) < rates.of(kind) {
+                    let up = rng.next_u64() & 1 == 1;
+                    let wrong = match (kind, step.op) {
+                        (StepKind::Carry, OpKind::Add) => right.checked_sub(10),
+                        (StepKind::Carry, _) => Some(right + 10),
+                        (StepKind::Mul, _) if up => Some(right + value),
+                        (StepKind::Mul, _) => right.checked_sub(value),
+                        (StepKind::Plain, _) if up => Some(right + 1),
+                        (StepKind::Plain, _) => right.checked_sub(1),
+                    };
+                    match wrong {
+                        Some(w) if w <= MAX_VALUE && w != right => {
+                            result = w;
+                            slips += 1;
+                        }
+                        _ => continue 'draw,
+                    }
+                }
+                if result > MAX_VALUE {
+                    continue 'draw;
+                }
+                lines.push(format!(
+                    "{value} {} {} = {result}",
+                    step.op.symbol(),
+                    step.operand
+                ));
+                value = result;
+            }
+            lines.push(format!("Answer: {value}"));
+            return Some((lines.join("\n"), slips));
+        }
+        Some((reference, 0))
     }
 
     /// The split this problem belongs to (see [`split_of`]).
@@ -214,6 +287,7 @@ impl Chain {
             "operators".into(),
             Value::from(self.knobs.operators.to_string()),
         );
+        extra.insert("hard_steps".into(), Value::from(self.hard_steps()));
         Some(Problem {
             problem: self.problem_text(),
             solution,
@@ -261,7 +335,74 @@ fn unit_f64(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The operand range of `op` at `value` with `digits`-digit operands, if not empty.
+/// What kind of step an operation is, for difficulty and slips.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// `+`/`-` without a carry or borrow in the units digit.
+    Plain,
+    /// `+` with a carry or `-` with a borrow in the units digit.
+    Carry,
+    /// `x` by a single digit.
+    Mul,
+}
+
+/// The kind of the step `value op operand`.
+pub fn step_kind(op: OpKind, value: u32, operand: u32) -> StepKind {
+    match op {
+        OpKind::Mul => StepKind::Mul,
+        OpKind::Add if value % 10 + operand % 10 >= 10 => StepKind::Carry,
+        OpKind::Sub if value % 10 < operand % 10 => StepKind::Carry,
+        _ => StepKind::Plain,
+    }
+}
+
+/// Per-step slip probabilities of [`Chain::slipped_solution`], by [`StepKind`].
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SlipRates {
+    /// A `+`/`-` step without carry: the units digit off by one.
+    pub plain: f64,
+    /// A carry or borrow forgotten: the result off by 10.
+    pub carry: f64,
+    /// A multiplication off by one multiple of the value.
+    pub mul: f64,
+}
+
+impl SlipRates {
+    /// No slips.
+    pub const NONE: SlipRates = SlipRates {
+        plain: 0.0,
+        carry: 0.0,
+        mul: 0.0,
+    };
+
+    fn of(&self, kind: StepKind) -> f64 {
+        match kind {
+            StepKind::Plain => self.plain,
+            StepKind::Carry => self.carry,
+            StepKind::Mul => self.mul,
+        }
+    }
+
+    /// Checks that every rate is a probability; the error names the rate.
+    pub fn validate(&self) -> Result<()> {
+        for (name, rate) in [
+            ("plain", self.plain),
+            ("carry", self.carry),
+            ("mul", self.mul),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(DatasetError::InvalidConfig(format!(
+                    "slip rate {name} is {rate}, it must be a probability from 0 to 1"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The operand range of `op` at `value` with `digits`-digit `+`/`-` operands, if
+/// not empty. `x` takes a single digit 2-9, and only on values below 100.
 fn operand_range(op: OpKind, value: u32, digits: u8) -> Option<(u32, u32)> {
     let lo = if digits == 1 {
         1
@@ -270,14 +411,35 @@ fn operand_range(op: OpKind, value: u32, digits: u8) -> Option<(u32, u32)> {
     };
     let hi = 10u32.pow(u32::from(digits)) - 1;
     let (lo, hi) = match op {
-        OpKind::Add => (lo, hi.min(MAX_VALUE - value)),
+        OpKind::Add => (lo, hi.min(MAX_VALUE.saturating_sub(value))),
         OpKind::Sub => (lo, hi.min(value)),
-        OpKind::Mul => (
-            lo.max(2),
-            MAX_VALUE.checked_div(value).map_or(hi, |m| hi.min(m)),
-        ),
+        OpKind::Mul if (2..MUL_BELOW).contains(&value) => (2, 9.min(MAX_VALUE / value)),
+        OpKind::Mul => return None,
     };
     (lo <= hi).then_some((lo, hi))
+}
+
+/// An operand in `lo..=hi` that carries (or not, by the mix's `carry` probability)
+/// where the range has both kinds; by rejection, 64 tries, then whatever came.
+fn draw_operand(
+    rng: &mut ChaCha8Rng,
+    op: OpKind,
+    value: u32,
+    (lo, hi): (u32, u32),
+    carry: f64,
+) -> u32 {
+    if op == OpKind::Mul {
+        return uniform(rng, lo, hi);
+    }
+    let want_carry = unit_f64(rng) < carry;
+    let mut operand = uniform(rng, lo, hi);
+    for _ in 0..64 {
+        if (step_kind(op, value, operand) == StepKind::Carry) == want_carry {
+            break;
+        }
+        operand = uniform(rng, lo, hi);
+    }
+    operand
 }
 
 /// A demo world: a validated [`DifficultyMix`] and everything drawn from it.
@@ -323,10 +485,11 @@ impl DemoWorld {
     /// Draws one chain (of any split) from `rng`.
     ///
     /// Each step draws its operation uniformly among the component's operators whose
-    /// result can stay within `0..=MAX_VALUE` with a `digits`-digit operand, then the
-    /// operand uniformly within that bound. If none can (only possible for sets
-    /// without both `+` and `-`), the step subtracts, or adds when the value is too
-    /// small to subtract from.
+    /// result can stay within `0..=MAX_VALUE` (see the module docs), then the operand
+    /// within that bound, carrying in the units digit with the component's `carry`
+    /// probability where both kinds exist. If no operator can (only possible for
+    /// sets without both `+` and `-`), the step subtracts, or adds when the value is
+    /// too small to subtract from.
     pub fn sample_chain(&self, rng: &mut ChaCha8Rng) -> Chain {
         let component = self.pick_component(rng);
         let steps = uniform(
@@ -357,7 +520,7 @@ impl DemoWorld {
             let (op, (lo, hi)) = if feasible.is_empty() {
                 match operand_range(OpKind::Sub, value, digits) {
                     Some(range) => (OpKind::Sub, range),
-                    // Sub is empty only when value < 10^(digits-1) <= 100, so Add fits.
+                    // Sub is empty only when value < 10^(digits-1) <= 10, so Add fits.
                     None => (
                         OpKind::Add,
                         operand_range(OpKind::Add, value, digits).unwrap_or((1, 9)),
@@ -366,7 +529,7 @@ impl DemoWorld {
             } else {
                 feasible[uniform(rng, 0, feasible.len() as u32 - 1) as usize]
             };
-            let operand = uniform(rng, lo, hi);
+            let operand = draw_operand(rng, op, value, (lo, hi), component.carry);
             value = op.apply(value, operand).unwrap_or(value);
             chain_steps.push(Step { op, operand });
         }
@@ -390,6 +553,38 @@ impl DemoWorld {
     /// The first `count` problems of the training stream for `seed`.
     pub fn train_problems(&self, seed: u64, count: usize) -> Vec<Problem> {
         self.train_stream(seed).take(count).collect()
+    }
+
+    /// The first `count` problems of the training stream for `seed` (the same
+    /// problems as [`DemoWorld::train_problems`]), each with a
+    /// [`Chain::slipped_solution`] at `rates` as its `solution` and the number of
+    /// slips in `extra.slips`; `answer` stays the right answer. The slips draw from
+    /// their own stream, so the problems do not depend on the rates.
+    pub fn slipped_train_problems(
+        &self,
+        seed: u64,
+        count: usize,
+        rates: &SlipRates,
+    ) -> Result<Vec<Problem>> {
+        rates.validate()?;
+        let mut slip_rng = ChaCha8Rng::seed_from_u64(seed ^ SLIP_SEED);
+        let mut stream = self.train_stream(seed);
+        let mut problems = Vec::with_capacity(count);
+        while problems.len() < count {
+            let chain = stream.next_chain();
+            let id = format!("demo/train/{:06}", stream.index);
+            let (Some(mut problem), Some((solution, slips))) = (
+                chain.to_problem(id),
+                chain.slipped_solution(&mut slip_rng, rates),
+            ) else {
+                continue;
+            };
+            stream.index += 1;
+            problem.solution = solution;
+            problem.extra.insert("slips".into(), Value::from(slips));
+            problems.push(problem);
+        }
+        Ok(problems)
     }
 
     /// The fixed validation or test set: [`FIXED_SPLIT_SIZE`] distinct problems with
@@ -574,14 +769,21 @@ fn read_line(line: &str) -> Line {
 /// search without a trained model.
 pub fn step_labels(problem: &str, solution: &str) -> Option<Vec<bool>> {
     let chain = parse_problem(problem)?;
-    let values = chain.values()?;
-    let mut ok = true;
+    Some(prefix_labels(
+        &chain,
+        solution.lines().filter(|l| !l.trim().is_empty()),
+    ))
+}
+
+/// For each of `lines` (one solution step each), whether the solution is still
+/// right up to and including it: [`step_labels`] on steps already split. An empty
+/// line is a wrong step.
+pub(crate) fn prefix_labels<'a>(chain: &Chain, lines: impl Iterator<Item = &'a str>) -> Vec<bool> {
+    // `parse_problem` only returns chains whose values exist.
+    let values = chain.values().unwrap_or_default();
+    let mut ok = !values.is_empty();
     let mut labels = Vec::new();
-    for (i, line) in solution
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-    {
+    for (i, line) in lines.enumerate() {
         ok = ok
             && match (read_line(line), chain.steps.get(i)) {
                 (Line::Step(a, op, b, c), Some(step)) => {
@@ -594,7 +796,7 @@ pub fn step_labels(problem: &str, solution: &str) -> Option<Vec<bool>> {
             };
         labels.push(ok);
     }
-    Some(labels)
+    labels
 }
 
 /// The endless training stream of a [`DemoWorld`] (see [`DemoWorld::train_stream`]).
@@ -681,32 +883,110 @@ mod tests {
     #[test]
     fn out_of_range_chains_have_no_solution() {
         assert_eq!(chain(5, &[(OpKind::Sub, 8)]).answer(), None);
-        assert_eq!(chain(999, &[(OpKind::Mul, 999)]).solution_text(), None);
+        assert_eq!(chain(999, &[(OpKind::Add, 1)]).solution_text(), None);
     }
 
     #[test]
-    fn level_grows_with_the_knobs() {
-        let easy = Chain {
-            knobs: Knobs {
-                steps: 1,
-                digits: 1,
-                operators: OpSet::ADD_SUB,
-            },
-            ..chain(3, &[(OpKind::Add, 4)])
+    fn level_grows_with_length_and_hard_steps() {
+        let easy = chain(3, &[(OpKind::Add, 4)]);
+        assert_eq!((easy.hard_steps(), easy.level()), (0, 1));
+        // 12 steps, 6 of them borrowing: 200 - 9 = 191, 191 + 10 = 201, 201 - 9 = 192, ...
+        let mut steps = Vec::new();
+        for _ in 0..6 {
+            steps.extend([(OpKind::Sub, 9), (OpKind::Add, 10)]);
+        }
+        let long = chain(200, &steps);
+        assert_eq!(long.values().unwrap()[..4], [200, 191, 201, 192]);
+        assert_eq!((long.hard_steps(), long.level()), (6, 4));
+        let mut steps = vec![(OpKind::Mul, 9)];
+        steps.extend(std::iter::repeat_n((OpKind::Add, 19), 15));
+        let hard = chain(11, &steps);
+        // The x step, then every +19 but the one on 270 (units digit 0).
+        assert_eq!((hard.hard_steps(), hard.level()), (15, 5));
+    }
+
+    #[test]
+    fn step_kinds_follow_the_units_digit() {
+        assert_eq!(step_kind(OpKind::Add, 37, 5), StepKind::Carry);
+        assert_eq!(step_kind(OpKind::Add, 37, 52), StepKind::Plain);
+        assert_eq!(step_kind(OpKind::Sub, 42, 8), StepKind::Carry);
+        assert_eq!(step_kind(OpKind::Sub, 48, 8), StepKind::Plain);
+        assert_eq!(step_kind(OpKind::Mul, 12, 3), StepKind::Mul);
+    }
+
+    #[test]
+    fn slips_are_the_documented_kinds_and_later_steps_follow_them() {
+        let c = chain(37, &[(OpKind::Add, 5), (OpKind::Mul, 3), (OpKind::Sub, 8)]);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (text, slips) = c.slipped_solution(&mut rng, &SlipRates::NONE).unwrap();
+        assert_eq!((text, slips), (c.solution_text().unwrap(), 0));
+        let always = SlipRates {
+            plain: 1.0,
+            carry: 1.0,
+            mul: 1.0,
         };
-        assert_eq!(easy.level(), 1);
-        let hard = Chain {
-            knobs: Knobs {
-                steps: 8,
-                digits: 3,
-                operators: OpSet::ALL,
-            },
-            ..chain(
-                100,
-                &[(OpKind::Mul, 100), (OpKind::Sub, 1), (OpKind::Mul, 0)],
-            )
+        for seed in 0..20 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let (text, slips) = c.slipped_solution(&mut rng, &always).unwrap();
+            assert_eq!(slips, 3, "{text}");
+            let lines: Vec<&str> = text.lines().collect();
+            // 37 + 5 carries: forgetting it gives 32; 32 x 3 is off by 32; 128 - 8 has
+            // no borrow (its units digit is off by one), 64 - 8 forgets its borrow.
+            assert_eq!(lines[0], "37 + 5 = 32");
+            let expected_last: &[&str] = match lines[1] {
+                "32 x 3 = 128" => &["128 - 8 = 121", "128 - 8 = 119"],
+                "32 x 3 = 64" => &["64 - 8 = 66"],
+                other => panic!("{other}"),
+            };
+            assert!(expected_last.contains(&lines[2]), "{text}");
+            let last = lines[2].rsplit(' ').next().unwrap();
+            assert_eq!(lines[3], format!("Answer: {last}"));
+            assert_eq!(step_labels(&c.problem_text(), &text).unwrap(), [false; 4]);
+        }
+        let bad = SlipRates {
+            carry: 2.0,
+            ..always
         };
-        assert_eq!(hard.level(), 5);
+        let err = DemoWorld::default()
+            .slipped_train_problems(1, 1, &bad)
+            .unwrap_err();
+        assert!(err.to_string().contains("carry"), "{err}");
+    }
+
+    #[test]
+    fn slipped_training_problems_match_the_stream_and_slip_at_about_the_rate() {
+        let world = DemoWorld::default();
+        let rates = SlipRates {
+            plain: 0.0,
+            carry: 0.2,
+            mul: 0.0,
+        };
+        let plain = world.train_problems(3, 400);
+        let slipped = world.slipped_train_problems(3, 400, &rates).unwrap();
+        let (mut carries, mut slips) = (0, 0);
+        for (p, s) in plain.iter().zip(&slipped) {
+            assert_eq!(
+                (&p.problem, &p.answer, &p.unique_id),
+                (&s.problem, &s.answer, &s.unique_id)
+            );
+            let n = s.extra["slips"].as_u64().unwrap();
+            assert_eq!(n == 0, p.solution == s.solution);
+            slips += n;
+            let chain = parse_problem(&p.problem).unwrap();
+            let values = chain.values().unwrap();
+            carries += chain
+                .steps
+                .iter()
+                .zip(&values)
+                .filter(|(st, v)| step_kind(st.op, **v, st.operand) == StepKind::Carry)
+                .count() as u64;
+        }
+        // Slips follow wrong values, whose carries differ; the rate holds roughly.
+        let rate = slips as f64 / carries as f64;
+        assert!(
+            (0.15..0.25).contains(&rate),
+            "{slips} slips over {carries} carries"
+        );
     }
 
     #[test]
@@ -792,6 +1072,7 @@ mod tests {
                 min_digits: 1,
                 max_digits: 1,
                 operators: OpSet::new(&[OpKind::Add]).unwrap(),
+                carry: 0.0,
             }],
         };
         let err = DemoWorld::new(mix)

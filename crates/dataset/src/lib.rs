@@ -7,6 +7,8 @@
 //!   dataset files use the field names of MATH-500, so real MATH-500 files load too.
 //! - [`answer`]: extracting the final answer from a generated solution (the last
 //!   `Answer: ...` line, or the last `\boxed{...}`).
+//! - [`checker`]: the demo world's exact step checker, a `Verifier` that scores
+//!   each step by its arithmetic (a diagnostic upper bound for search).
 //! - [`grade()`]: deciding whether a predicted answer equals the gold answer, exactly
 //!   for integers or through a MATH-style normaliser.
 //!
@@ -26,6 +28,7 @@
 //! Feature flags: none.
 
 pub mod answer;
+pub mod checker;
 pub mod demo;
 mod error;
 mod grade;

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DatasetError, Result};
 
 /// The largest number of steps (operations) in a demo problem.
-pub const MAX_STEPS: u8 = 8;
-/// The largest operand size, in decimal digits.
-pub const MAX_DIGITS: u8 = 3;
+pub const MAX_STEPS: u8 = 16;
+/// The largest size of the start number and of `+`/`-` operands, in decimal digits
+/// (`x` always multiplies by a single digit, 2 to 9).
+pub const MAX_DIGITS: u8 = 2;
 
 /// One arithmetic operation of a chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -19,7 +20,7 @@ pub enum OpKind {
     Add,
     /// `-`, "Subtract n."
     Sub,
-    /// `x`, "Multiply by n." (the hardest for a small model).
+    /// `x`, "Multiply by n.": by a single digit 2-9, on values below 100.
     Mul,
 }
 
@@ -126,8 +127,10 @@ impl fmt::Debug for OpSet {
 ///
 /// A problem drawn from it has a number of steps uniform in
 /// `min_steps..=max_steps`, an operand size uniform in `min_digits..=max_digits`
-/// (the start number and every operand have that many digits), and each step's
-/// operation drawn uniformly from those of `operators` that keep the value in range.
+/// (the start number and every `+`/`-` operand have that many digits), and each
+/// step's operation drawn uniformly from those of `operators` that keep the value in
+/// range. A `+`/`-` step carries (or borrows) in its units digit with probability
+/// `carry` where both kinds of operand exist: carries are where small models slip.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MixComponent {
@@ -145,6 +148,8 @@ pub struct MixComponent {
     pub max_digits: u8,
     /// Operations steps may use.
     pub operators: OpSet,
+    /// Probability, 0 to 1, that a `+`/`-` step carries or borrows in its units digit.
+    pub carry: f64,
 }
 
 impl MixComponent {
@@ -177,6 +182,12 @@ impl MixComponent {
                 self.min_digits, self.max_digits
             ));
         }
+        if !(0.0..=1.0).contains(&self.carry) {
+            return bad(format!(
+                "carry is {}, it must be a probability from 0 to 1",
+                self.carry
+            ));
+        }
         Ok(())
     }
 }
@@ -184,15 +195,16 @@ impl MixComponent {
 /// The distribution of the knobs (steps, digits, operators) over demo problems:
 /// a weighted mixture of [`MixComponent`]s.
 ///
-/// The default spans trivial to very hard so that a ~1M-parameter model's pass@1
-/// ranges from near 1 to near 0 across the test set:
+/// Every step kind is one a small model learns; difficulty comes from the length of
+/// the chain and its share of carries, so a model that slips now and then has a
+/// pass@1 that falls smoothly with both. The default:
 ///
-/// | component | weight | steps | digits | operators |
-/// |---|---|---|---|---|
-/// | easy | 0.30 | 1-2 | 1-2 | + - |
-/// | medium | 0.25 | 2-4 | 1-2 | + - x |
-/// | hard | 0.25 | 4-6 | 2-3 | + - x |
-/// | very-hard | 0.20 | 6-8 | 2-3 | + - x |
+/// | component | weight | steps | digits | operators | carry |
+/// |---|---|---|---|---|---|
+/// | easy | 0.20 | 1-4 | 1-2 | + - | 0.2 |
+/// | medium | 0.30 | 4-8 | 1-2 | + - x | 0.4 |
+/// | hard | 0.30 | 8-12 | 2 | + - x | 0.5 |
+/// | very-hard | 0.20 | 12-16 | 2 | + - x | 0.6 |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DifficultyMix {
@@ -203,21 +215,24 @@ pub struct DifficultyMix {
 impl Default for DifficultyMix {
     fn default() -> Self {
         let component =
-            |name: &str, weight, steps: (u8, u8), digits: (u8, u8), operators| MixComponent {
-                name: name.to_owned(),
-                weight,
-                min_steps: steps.0,
-                max_steps: steps.1,
-                min_digits: digits.0,
-                max_digits: digits.1,
-                operators,
+            |name: &str, weight, steps: (u8, u8), digits: (u8, u8), operators, carry| {
+                MixComponent {
+                    name: name.to_owned(),
+                    weight,
+                    min_steps: steps.0,
+                    max_steps: steps.1,
+                    min_digits: digits.0,
+                    max_digits: digits.1,
+                    operators,
+                    carry,
+                }
             };
         DifficultyMix {
             components: vec![
-                component("easy", 0.30, (1, 2), (1, 2), OpSet::ADD_SUB),
-                component("medium", 0.25, (2, 4), (1, 2), OpSet::ALL),
-                component("hard", 0.25, (4, 6), (2, 3), OpSet::ALL),
-                component("very-hard", 0.20, (6, 8), (2, 3), OpSet::ALL),
+                component("easy", 0.20, (1, 4), (1, 2), OpSet::ADD_SUB, 0.2),
+                component("medium", 0.30, (4, 8), (1, 2), OpSet::ALL, 0.4),
+                component("hard", 0.30, (8, 12), (2, 2), OpSet::ALL, 0.5),
+                component("very-hard", 0.20, (12, 16), (2, 2), OpSet::ALL, 0.6),
             ],
         }
     }
@@ -276,10 +291,14 @@ mod tests {
     #[test]
     fn validate_names_the_component_and_bound() {
         let mut mix = DifficultyMix::default();
-        mix.components[2].max_steps = 9;
+        mix.components[2].max_steps = 17;
         let err = mix.validate().unwrap_err().to_string();
-        assert!(err.contains("\"hard\"") && err.contains("9"), "{err}");
-        mix.components[2].max_steps = 6;
+        assert!(err.contains("\"hard\"") && err.contains("17"), "{err}");
+        mix.components[2].max_steps = 12;
+        mix.components[1].carry = 1.5;
+        let err = mix.validate().unwrap_err().to_string();
+        assert!(err.contains("\"medium\"") && err.contains("carry"), "{err}");
+        mix.components[1].carry = 0.4;
         mix.components[0].weight = 0.0;
         let err = mix.validate().unwrap_err().to_string();
         assert!(err.contains("\"easy\"") && err.contains("weight"), "{err}");

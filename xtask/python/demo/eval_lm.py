@@ -57,6 +57,8 @@ def spread(values):
         histogram_10_bins=histogram(values),
         frac_below_0_2=sum(v < 0.2 for v in values) / n,
         frac_above_0_8=sum(v > 0.8 for v in values) / n,
+        # The questions where sampling more and choosing well can pay.
+        frac_medium=sum(0.1 <= v <= 0.9 for v in values) / n,
     )
 
 
@@ -80,7 +82,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--questions", type=int, default=0, help="first N questions only (0 = all)")
-    ap.add_argument("--max-new-tokens", type=int, default=200)
+    ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--batch-seqs", type=int, default=512, help="sequences per sampling batch")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)

@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--questions", type=int, default=0)
-    ap.add_argument("--max-new-tokens", type=int, default=200)
+    ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--chunk-questions", type=int, default=16)
     ap.add_argument("--ttc-arg", action="append", default=[], help="extra argument for ttc generate")
     args = ap.parse_args()

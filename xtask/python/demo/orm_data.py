@@ -5,7 +5,8 @@ usage: orm_data.py --ttc TTC --reviser REVISER_DIR --data QUESTIONS.jsonl --out 
                    [--temperature 0.8] [--seed 31]
 
 For each question, `--chains` chains of `--length` attempts: attempt r is sampled from
-the reviser's prompt with the chain's latest 4 earlier attempts
+the reviser's prompt with the chain's latest 4 earlier attempts, fewer when the prompt
+would not leave 256 tokens within the reviser's positions, as ttc's reviser truncates
 (`Question: q\\nAttempt:\\n{a}\\n...Attempt:\\n`), one `ttc generate` call per round.
 Each attempt with a parsable answer becomes one record, laid out as ttc's reviser
 scores it with `verifier-context = "earlier-attempts"`: `vquestion` =
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, parse_answer, read_jsonl, reference_answer, write_json_atomic  # noqa: E402
-from prm_common import CONTEXT_ATTEMPTS, chunked_generate, reviser_prompt, steps_of, verifier_question  # noqa: E402
+from prm_common import chunked_generate, fitted_context, reviser_prompt, steps_of, verifier_question  # noqa: E402
 
 
 def main() -> None:
@@ -43,19 +44,27 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     recs = read_jsonl(args.data)[args.offset : args.offset + args.questions]
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(args.reviser) / "tokenizer.json"))
+    max_positions = json.loads((Path(args.reviser) / "config.json").read_text())["max_position_embeddings"]
     chains = [[] for _ in range(len(recs) * args.chains)]  # attempt texts
+    # The earlier attempts each attempt was sampled with (and its ORM question shows).
+    shown = [[] for _ in chains]
     tokens = 0
     label = Path(args.out).stem
     for r in range(args.length):
-        prompts = [reviser_prompt(recs[c // args.chains]["problem"], chains[c][-CONTEXT_ATTEMPTS:])
+        windows = [fitted_context(tok, recs[c // args.chains]["problem"], chains[c], max_positions)
                    for c in range(len(chains))]
+        prompts = [reviser_prompt(recs[c // args.chains]["problem"], windows[c]) for c in range(len(chains))]
         outs, st = chunked_generate(
             args.ttc, args.reviser, prompts, n=1, temperature=args.temperature, seed=args.seed + r * 1_000_000,
-            max_new_tokens=160, cache_dir=Path(args.work) / "cache", chunk=256, label=f"{label}-round{r}",
+            max_new_tokens=256, cache_dir=Path(args.work) / "cache", chunk=256, label=f"{label}-round{r}",
             max_batch=256, threads=args.threads)
         tokens += st["generated_tokens"]
         for c, o in enumerate(outs):
             chains[c].append(o[0]["text"])
+            shown[c].append(windows[c])
     out = Path(args.out)
     n_rec = n_pos = unparsable = 0
     by_round = [[0, 0] for _ in range(args.length)]
@@ -69,7 +78,7 @@ def main() -> None:
                 if ans is None or not steps:
                     unparsable += 1
                     continue
-                earlier = attempts[max(0, r - CONTEXT_ATTEMPTS) : r]
+                earlier = shown[c][r]
                 ok = ans == ref
                 f.write(json.dumps(dict(
                     question=args.offset + c // args.chains, chain=c % args.chains, round=r,

@@ -187,13 +187,19 @@ def main() -> None:
             f"T = {ds['temperature']}: {ds['samples_drawn']:,} drawn, {ds['unparsable']:,} unparsable dropped, "
             f"{ds['samples_correct']:,} correct; {ds['sample_tokens']:,} sampled tokens, ttc wall time "
             f"{mins(ds['ttc_wall_s'])}.",
-            "- For each correct answer, k drawn uniformly from 0..4 (capped by the number of distinct incorrect "
-            "answers of its question); k incorrect answers go before it as earlier attempts, the last of them the "
-            "incorrect answer closest to the correct one by character edit distance, the others at random."
+            "- For each correct answer of a question that also has incorrect ones, k drawn uniformly from 1..4 "
+            "(capped by the number of distinct incorrect answers); k incorrect answers go before it as earlier "
+            "attempts, the last of them the incorrect answer closest to the correct one by character edit "
+            "distance, the others at random. Correct answers of questions without an incorrect one are examples "
+            f"without an earlier attempt, at most {ds.get('max_no_earlier', 1):.0%} of the revision examples."
             + (f" At most {ds['max_per_question']} correct answers per question are used (drawn at random)."
                if ds.get("max_per_question") else ""),
-            f"- **{ds['examples']:,} examples** from {ds['questions_with_examples']} questions; by k = 0..4: "
-            + ", ".join(f"{c:,}" for c in k) + ".",
+            f"- **{ds['examples']:,} examples** from {ds['questions_with_examples']} questions; revision examples "
+            "by k = 0..4: " + ", ".join(f"{c:,}" for c in k)
+            + f" ({ds.get('no_earlier_share', 0):.0%} without an earlier attempt)"
+            + (f"; plus {ds['plain_examples']:,} generator-format examples (the generator's prompt and a correct "
+               "answer), so that the reviser keeps solving from scratch" if ds.get("plain_examples") else "")
+            + ".",
         ]
     else:
         L += [

@@ -52,6 +52,17 @@ def reviser_prompt(question: str, earlier: list[str]) -> str:
     return out + "Attempt:\n"
 
 
+def fitted_context(tok, question: str, attempts: list[str], max_positions: int, max_attempt_tokens: int = 256,
+                   keep: int = CONTEXT_ATTEMPTS) -> list[str]:
+    """The earlier attempts ttc's reviser shows: the latest `keep`, fewer while the prompt
+    (tokenized with `<s>`) would not leave `max_attempt_tokens` within `max_positions`
+    (ttc-reviser's rule, `chains.rs`). `tok` is a `tokenizers.Tokenizer`."""
+    window = attempts[max(0, len(attempts) - keep):] if keep else []
+    while window and len(tok.encode(reviser_prompt(question, window)).ids) > max_positions - max_attempt_tokens:
+        window = window[1:]
+    return window
+
+
 def verifier_question(question: str, earlier: list[str]) -> str:
     if not earlier:
         return question
@@ -302,7 +313,7 @@ def write_test_samples(ttc, generator, data, work, *, questions, samples, temper
     recs = read_jsonl(data)[:questions]
     outs, st = chunked_generate(
         ttc, generator, [prompt_text(r["problem"]) for r in recs], n=samples, temperature=temperature, seed=seed,
-        max_new_tokens=160, cache_dir=Path(work) / "cache", chunk=25, label="test-samples", max_batch=256,
+        max_new_tokens=256, cache_dir=Path(work) / "cache", chunk=25, label="test-samples", max_batch=256,
         threads=threads,
     )
     path = Path(work) / "test_samples.json"

@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--rollouts", type=int, default=16)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--max-new-tokens", type=int, default=160)
+    ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--max-batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -56,11 +56,11 @@ def main() -> None:
     log(f"{len(rows)} of {len(data['questions'])} questions have an incorrect generator sample")
     after, st1 = chunked_generate(
         args.ttc, args.reviser, [reviser_prompt(r["q"]["problem"], [r["wrong"]]) for r in rows], n=args.revisions,
-        temperature=args.temperature, seed=args.seed, max_new_tokens=160, cache_dir=Path(args.work) / "cache",
+        temperature=args.temperature, seed=args.seed, max_new_tokens=256, cache_dir=Path(args.work) / "cache",
         chunk=50, label="revise-after-wrong", threads=args.threads)
     fresh, st2 = chunked_generate(
         args.ttc, args.reviser, [reviser_prompt(r["q"]["problem"], []) for r in rows], n=args.revisions,
-        temperature=args.temperature, seed=args.seed + 500_000, max_new_tokens=160,
+        temperature=args.temperature, seed=args.seed + 500_000, max_new_tokens=256,
         cache_dir=Path(args.work) / "cache", chunk=50, label="revise-no-context", threads=args.threads)
     n = len(rows)
     if n == 0:

@@ -5,7 +5,8 @@ usage: reviser_train.py --data reviser_data.jsonl --init GENERATOR_HF_DIR --work
 
 Each example is laid out as the reviser reads it in ttc (RevisionLayout::demo()):
 `<s>Question: {q}\\n` + per earlier attempt `Attempt:\\n{a}\\n` + `Attempt:\\n`, then
-the correct attempt's lines and `</s>`. The loss is on the final attempt's tokens and
+the correct attempt's lines and `</s>`; an example marked `plain` uses the
+generator's prompt (`Question: {q}\nSolution:\n`) instead. The loss is on the final attempt's tokens and
 `</s>` only. Validation = the examples of 10% of the question ids (seeded); the
 weights with the lowest validation loss (checked every epoch) are kept.
 Writes WORK/final (HF model, tokenizer, generation config) and its train_summary.json.
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, read_jsonl, setup_offline, write_json_atomic  # noqa: E402
+from common import log, prompt_text, read_jsonl, setup_offline, write_json_atomic  # noqa: E402
 from prm_common import reviser_prompt  # noqa: E402
 
 
@@ -53,7 +54,9 @@ def main() -> None:
     valid_q = set(rng.sample(qids, max(1, round(len(qids) * args.valid_frac))))
     train, valid, too_long = [], [], 0
     for r in recs:
-        p = tok.encode(reviser_prompt(r["problem"], r["earlier"]), add_special_tokens=True)
+        # Generator-format examples keep the reviser able to solve from scratch.
+        prompt = prompt_text(r["problem"]) if r.get("plain") else reviser_prompt(r["problem"], r["earlier"])
+        p = tok.encode(prompt, add_special_tokens=True)
         c = tok.encode(r["target"], add_special_tokens=False) + [tok.eos_token_id]
         if len(p) + len(c) > args.max_len:
             too_long += 1
@@ -149,7 +152,7 @@ def main() -> None:
     model.save_pretrained(final, safe_serialization=True)
     tok.save_pretrained(final)
     GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                     do_sample=True, temperature=0.8, max_new_tokens=160).save_pretrained(final)
+                     do_sample=True, temperature=0.8, max_new_tokens=256).save_pretrained(final)
     summary = dict(
         init=str(args.init), parameters=n_params, train_examples=len(train), valid_examples=len(valid),
         questions=len(qids), tokens=tokens, loss_tokens=loss_tokens, train_flops=6 * n_params * tokens,

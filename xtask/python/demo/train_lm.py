@@ -33,10 +33,10 @@ from common import completion_text, log, prompt_text, read_jsonl, setup_offline,
 
 # Architectures. Parameter counts include the (tied) embedding matrix.
 SIZES = {
-    # ~1.2M parameters
-    "base": dict(hidden_size=128, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384),
-    # ~6.0M parameters (4.9x base; an 8-layer 8M model would push models/ past its 60 MB budget)
-    "large": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4, intermediate_size=1024),
+    # ~0.44M parameters
+    "base": dict(hidden_size=96, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=256),
+    # ~4.8M parameters (11x base; the paper compares against a model about 14x larger)
+    "large": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4, intermediate_size=768),
 }
 
 
@@ -187,7 +187,7 @@ def evaluate(model, tok, valid_enc, valid_recs, pad_id):
             batch = recs[s : s + 50]
             enc = tok([prompt_text(r["problem"]) for r in batch], return_tensors="pt", padding=True)
             out = model.generate(
-                **enc, do_sample=False, max_new_tokens=160, pad_token_id=pad_id, eos_token_id=tok.eos_token_id
+                **enc, do_sample=False, max_new_tokens=256, pad_token_id=pad_id, eos_token_id=tok.eos_token_id
             )
             texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
             correct += sum(parse_answer(t) == reference_answer(r) for t, r in zip(texts, batch))
@@ -371,7 +371,7 @@ def main() -> None:
         pad_token_id=tok.pad_token_id,
         do_sample=True,
         temperature=0.8,
-        max_new_tokens=160,
+        max_new_tokens=256,
     ).save_pretrained(final)
     summary = dict(
         size=args.size,

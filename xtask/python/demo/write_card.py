@@ -35,7 +35,8 @@ def quality_section(title: str, ev: dict, how: str) -> list[str]:
         "",
         greedy_line,
         f"- pass@1 at T = {s['temperature']} from {s['samples_per_question']} samples per question: "
-        f"mean **{s['mean_pass_at_1']:.3f}**; fraction of questions below 0.2: **{s['frac_below_0_2']:.3f}**, "
+        f"mean **{s['mean_pass_at_1']:.3f}**; fraction of questions in [0.1, 0.9]: "
+        f"**{s.get('frac_medium', float('nan')):.3f}**, below 0.2: **{s['frac_below_0_2']:.3f}**, "
         f"above 0.8: **{s['frac_above_0_8']:.3f}**",
         "",
         "Histogram of per-question pass@1 (10 bins):",
@@ -44,35 +45,51 @@ def quality_section(title: str, ev: dict, how: str) -> list[str]:
         text_histogram(s["histogram_10_bins"]),
         "```",
         "",
-        "| level | questions | greedy acc | mean pass@1 | < 0.2 | > 0.8 |",
-        "|---|---|---|---|---|---|",
+        "| level | questions | greedy acc | mean pass@1 | in [0.1, 0.9] | < 0.2 | > 0.8 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for lv, b in sorted(s["by_level"].items(), key=lambda kv: int(kv[0])):
         out.append(
             f"| {lv} | {b['questions']} | {b['greedy_accuracy']:.3f} | {b['mean_pass_at_1']:.3f} | "
-            f"{b['frac_below_0_2']:.3f} | {b['frac_above_0_8']:.3f} |"
+            f"{b.get('frac_medium', float('nan')):.3f} | {b['frac_below_0_2']:.3f} | {b['frac_above_0_8']:.3f} |"
         )
     out.append("")
     return out
 
 
-def mix_text(path: str | None) -> str:
-    """The training difficulty mix as a sentence plus a table (empty without a file)."""
+def mix_text(path: str | None, slips_path: str | None) -> str:
+    """The training difficulty mix and the slipped solutions as sentences plus a table
+    (empty without a mix file)."""
     if not path or not Path(path).is_file():
         return ""
     mix = json.loads(Path(path).read_text())
     rows = [
         f"  | {c['name']} | {c['weight']} | {c['min-steps']}-{c['max-steps']} | "
-        f"{c['min-digits']}-{c['max-digits']} | {' '.join({'add': '+', 'sub': '-', 'mul': 'x'}[o] for o in c['operators'])} |"
+        f"{c['min-digits']}-{c['max-digits']} | {' '.join({'add': '+', 'sub': '-', 'mul': 'x'}[o] for o in c['operators'])} | "
+        f"{c.get('carry', 0)} |"
         for c in mix["components"]
     ]
-    return (
-        " The training file uses the default mix's components re-weighted towards short, "
-        "small-number problems (so that the small base generator learns the basic operations within "
-        "a CPU budget; the larger generator trains on the same file):\n\n  | component | weight | steps | digits | operators |\n  |---|---|---|---|---|\n"
+    text = (
+        " The questions are the training split of the evaluation mix (the default mix; `carry` is "
+        "the share of `+`/`-` steps drawn to need a carry or borrow):\n\n"
+        "  | component | weight | steps | digits | operators | carry |\n  |---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n"
     )
+    if slips_path and Path(slips_path).is_file():
+        s = json.loads(Path(slips_path).read_text())
+        r = s["rates"]
+        text += (
+            f"\n  The solutions carry controlled slips, so that the model slips as real models do "
+            f"(`.ttc/demo/data/train-generator.jsonl`): each step slips with probability {r['plain']} "
+            f"(plain `+`/`-`, units digit off by one), {r['carry']} (a step with a carry or borrow, "
+            f"which is forgotten) or {r['mul']} (`x`, off by one multiple), and later steps follow "
+            f"the wrong value; {s['slipped_solutions']:,} of {s['solutions']:,} solutions "
+            f"({s['slipped_solutions'] / max(s['solutions'], 1):.0%}) have at least one slip "
+            f"({s['slips']:,} slips in all). The question and its gold answer are unchanged, so the "
+            "other stages, which sample the trained model, grade against the right answer.\n"
+        )
+    return text
 
 
 def level_limitation(tev: dict | None) -> list[str]:
@@ -83,13 +100,14 @@ def level_limitation(tev: dict | None) -> list[str]:
     levels = sorted(s["by_level"].items(), key=lambda kv: int(kv[0]))
     acc = ", ".join(f"{b['greedy_accuracy']:.2f} at level {lv}" for lv, b in levels)
     text = (
-        f"- Accuracy falls with the level (more steps, larger numbers, multiplications): greedy {acc} "
-        "(tables below)."
+        f"- Accuracy falls with the level (more steps and more carries, borrows and multiplications): "
+        f"greedy {acc} (tables below)."
     )
     if s["samples_per_question"]:
+        medium = f"{s['frac_medium']:.0%} in [0.1, 0.9], " if "frac_medium" in s else ""
         text += (
-            f" pass@1 is bimodal: {s['frac_below_0_2']:.0%} of test questions below 0.2 and "
-            f"{s['frac_above_0_8']:.0%} above 0.8."
+            f" pass@1 over the test questions ({s['samples_per_question']} samples each): {medium}"
+            f"{s['frac_below_0_2']:.0%} below 0.2 and {s['frac_above_0_8']:.0%} above 0.8."
         )
     return [text]
 
@@ -103,6 +121,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--command", required=True)
     ap.add_argument("--train-mix", help="train_mix.json written by the data stage")
+    ap.add_argument("--slips", help="slips.json written by the data stage")
     ap.add_argument("--compare", help="train_summary.json of the base generator, for the parameter ratio")
     args = ap.parse_args()
 
@@ -172,7 +191,7 @@ def main() -> None:
         f"- Data: `ttc-dataset` demo world, training stream seed 1, {sm['train_records']:,} problems "
         "written by `cargo xtask train-demo --stage data`; the fixed validation and test sets (500 "
         "each, default difficulty mix) are disjoint from it by construction."
-        + mix_text(args.train_mix),
+        + mix_text(args.train_mix, args.slips),
         f"- Tokens: **D = {total_tokens:,}** training tokens (prompt + solution, padding excluded; "
         f"{total_tokens / tokens_per_epoch:.2f} epochs of the training file); loss on the "
         f"{sum(p['loss_tokens'] for p in phases):,} solution tokens (solution lines and `</s>`), no "
@@ -224,11 +243,11 @@ def main() -> None:
         "",
         "## Limitations",
         "",
-        "- It has only seen the demo world's problems, in which the start number and every operand "
-        "have the same number of digits; mixed sizes are out of distribution (for `Start with 37. Add 5. "
-        "...` it copies `3 + 5`).",
+        "- It has only seen the demo world's problems: operands of 1-2 digits, `x` only by 2-9 on "
+        "values below 100, values in 0..999, at most 16 steps. Anything else is out of distribution.",
+        "- It was trained to slip (see Training), so even a perfect fit makes mistakes on long, "
+        "carry-heavy chains: that is what the test-time methods are there to fix.",
         *level_limitation(tev),
-        "- Values in the demo world stay in 0..99999; the model has not seen negative numbers.",
         "",
         "## Reproduce",
         "",
@@ -260,11 +279,11 @@ def main() -> None:
             tev,
             f"Greedy decoding and sampling with `ttc generate --json` on the exported `model.onnx` "
             f"(T = {tev['summary']['temperature']}, top-k off, top-p 1, prompt i seeded with "
-            f"{tev['summary']['seed']} + i, at most 200 new tokens, `xtask/python/demo/eval_ttc.py`); a "
+            f"{tev['summary']['seed']} + i, at most 256 new tokens, `xtask/python/demo/eval_ttc.py`); a "
             "sample without an `Answer:` line counts as wrong.",
         )
     how = (
-        "Greedy decoding of the trained checkpoint with `transformers` `generate` (at most 200 new tokens)."
+        "Greedy decoding of the trained checkpoint with `transformers` `generate` (at most 256 new tokens)."
         if not ev["summary"]["samples_per_question"]
         else f"Sampled from the trained checkpoint with `transformers` `generate` (T = "
         f"{ev['summary']['temperature']}, top-k 0, top-p 1, seed {ev['summary']['seed']}, at most 200 new "

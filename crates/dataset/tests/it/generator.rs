@@ -46,6 +46,9 @@ fn check_solution(p: &Problem) -> Result<Vec<(char, u32)>, String> {
             '-' => value
                 .checked_sub(operand)
                 .ok_or(format!("negative value at {line:?}"))?,
+            _ if value >= 100 || !(2..=9).contains(&operand) => {
+                return Err(format!("x {operand} on {value} at {line:?}"));
+            }
             _ => value * operand,
         };
         if next > MAX_VALUE {
@@ -72,23 +75,32 @@ fn digits(n: u32) -> u8 {
 }
 
 fn component() -> impl Strategy<Value = MixComponent> {
-    (1u8..=8, 0u8..=7, 1u8..=3, 0u8..=2, 1usize..8).prop_map(|(s, ds, d, dd, ops)| {
-        let set: Vec<OpKind> = OpKind::ALL
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| ops & (1 << i) != 0)
-            .map(|(_, op)| op)
-            .collect();
-        MixComponent {
-            name: "random".into(),
-            weight: 1.0,
-            min_steps: s,
-            max_steps: (s + ds).min(8),
-            min_digits: d,
-            max_digits: (d + dd).min(3),
-            operators: OpSet::new(&set).unwrap(),
-        }
-    })
+    (
+        1u8..=16,
+        0u8..=15,
+        1u8..=2,
+        0u8..=1,
+        1usize..8,
+        0.0f64..=1.0,
+    )
+        .prop_map(|(s, ds, d, dd, ops, carry)| {
+            let set: Vec<OpKind> = OpKind::ALL
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| ops & (1 << i) != 0)
+                .map(|(_, op)| op)
+                .collect();
+            MixComponent {
+                name: "random".into(),
+                weight: 1.0,
+                min_steps: s,
+                max_steps: (s + ds).min(16),
+                min_digits: d,
+                max_digits: (d + dd).min(2),
+                operators: OpSet::new(&set).unwrap(),
+                carry,
+            }
+        })
 }
 
 proptest! {
@@ -108,7 +120,11 @@ proptest! {
             let start: u32 = p.solution.split(' ').next().unwrap().parse().unwrap();
             prop_assert_eq!(digits(start), d);
             for &(sym, operand) in &ops {
-                prop_assert_eq!(digits(operand), d, "operand {} in {}", operand, p.problem);
+                if sym == 'x' {
+                    prop_assert!((2..=9).contains(&operand), "operand {} in {}", operand, p.problem);
+                } else {
+                    prop_assert_eq!(digits(operand), d, "operand {} in {}", operand, p.problem);
+                }
                 // Sets with both + and - never need the out-of-set fallback.
                 if c.operators.contains(OpKind::Add) && c.operators.contains(OpKind::Sub) {
                     prop_assert!(c.operators.iter().any(|op| op.symbol() == sym));
@@ -189,16 +205,16 @@ fn fixed_splits_are_fixed_distinct_and_disjoint_from_training() {
 fn the_test_set_spans_all_levels_and_knobs() {
     let test = DemoWorld::default().fixed_split(Split::Test).unwrap();
     let mut levels = [0usize; 5];
-    let mut steps = [0usize; 8];
+    let mut steps = [0usize; 16];
     let mut with_mul = 0;
     for p in &test {
         levels[usize::from(p.level - 1)] += 1;
         steps[p.extra["steps"].as_u64().unwrap() as usize - 1] += 1;
         with_mul += usize::from(p.solution.contains(" x "));
     }
-    assert!(levels.iter().all(|&n| n >= 40), "levels {levels:?}");
-    assert!(steps.iter().all(|&n| n >= 15), "steps {steps:?}");
-    assert!((100..400).contains(&with_mul), "{with_mul} with x");
+    assert!(levels.iter().all(|&n| n >= 60), "levels {levels:?}");
+    assert!(steps.iter().all(|&n| n >= 10), "steps {steps:?}");
+    assert!((150..450).contains(&with_mul), "{with_mul} with x");
 }
 
 /// Golden check: the data format and the generator's draws are stable. If this
@@ -233,9 +249,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-const GOLDEN_TEST_0: &str = r#"{"problem":"Start with 44. Multiply by 48. Add 17. Subtract 93. Multiply by 29. Add 13. Subtract 36. What is the result?","solution":"44 x 48 = 2112\n2112 + 17 = 2129\n2129 - 93 = 2036\n2036 x 29 = 59044\n59044 + 13 = 59057\n59057 - 36 = 59021\nAnswer: 59021","answer":"59021","level":5,"unique_id":"demo/test/00000","digits":2,"operators":"+-x","steps":6}"#;
+const GOLDEN_TEST_0: &str = r#"{"problem":"Start with 52. Subtract 11. Multiply by 5. Add 78. Add 29. Subtract 57. Subtract 56. Subtract 95. Subtract 20. What is the result?","solution":"52 - 11 = 41\n41 x 5 = 205\n205 + 78 = 283\n283 + 29 = 312\n312 - 57 = 255\n255 - 56 = 199\n199 - 95 = 104\n104 - 20 = 84\nAnswer: 84","answer":"84","level":3,"unique_id":"demo/test/00000","digits":2,"hard_steps":5,"operators":"+-x","steps":8}"#;
 const GOLDEN_SUMS: [u64; 3] = [
-    0x48ec_3433_b907_3d90,
-    0x9f50_bc65_c179_6043,
-    0x2058_d4e8_b7c7_8e93,
+    0x4cbc_3c66_ef42_d3ac,
+    0x0704_c03f_b9da_e29d,
+    0x190c_ebc6_632d_9951,
 ];

@@ -850,3 +850,43 @@ fn revisions_labelled_by_ratio_as_the_cli_writes_them() {
     assert!(balanced(svg));
     assert!(svg.contains(">N = 64<") && svg.contains(">1/4<"));
 }
+
+#[test]
+fn diagnostic_methods_are_reported_beside_their_base_method() {
+    let mut input = full_input();
+    let base: Vec<EvalRecord> = input
+        .results
+        .iter()
+        .filter(|r| r.method == "beam-m4" && r.budget <= 16)
+        .cloned()
+        .collect();
+    // The same method against a perfect verifier: t = 30 at N = 4, 35 at N = 16.
+    for mut r in base {
+        let t = if r.budget == 4 { 30 } else { 35 };
+        let i: usize = r.question[1..].parse().unwrap();
+        r.method = "beam-m4@demo-step-checker".into();
+        r.family = "diagnostic".into();
+        r.correct = i < t;
+        input.results.push(r);
+    }
+    let (files, summary) = render_report(&input).unwrap();
+    assert!(summary.skipped.is_empty(), "{:?}", summary.skipped);
+    let md = &files[0].1;
+    assert!(md.contains("## 6. Diagnostic"), "{md}");
+    // beam-m4 at N = 4 gets 20 of 50 right with the run's verifier, 30 with the checker.
+    let row = line_with(md, "| beam-m4 | demo-step-checker | 4 |");
+    assert!(
+        row.contains("| 40.0% [") && row.contains("| 60.0% [") && row.ends_with("| +20.0 |"),
+        "{row}"
+    );
+    let row = line_with(md, "| beam-m4 | demo-step-checker | 16 |");
+    assert!(row.ends_with("| +20.0 |"), "{row}");
+    // Bin 3 (q20-q29): none with the run's verifier at N = 4, all with the checker.
+    assert_eq!(
+        line_with(md, "| beam-m4@demo-step-checker | 4 |"),
+        "| beam-m4@demo-step-checker | 4 | 100.0 / 100.0 | 100.0 / 100.0 | 0.0 / 100.0 | 0.0 / 0.0 | 0.0 / 0.0 |"
+    );
+    // Without diagnostic methods there is no section and no note.
+    let (files, _) = render_report(&full_input()).unwrap();
+    assert!(!files[0].1.contains("Diagnostic"));
+}
