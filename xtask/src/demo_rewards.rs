@@ -62,7 +62,7 @@ const SCALE: Scale = Scale {
     prm_offset: 0,
     prm_samples: 16,
     prm_rollouts: 16,
-    eval_questions: 100,
+    eval_questions: 500,
     eval_samples: 64,
     reviser_questions: 1024,
     reviser_offset: 10_000,

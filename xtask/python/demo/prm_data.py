@@ -112,6 +112,11 @@ def main() -> None:
         ttc_wall_s=s_stats["wall_s"] + r_stats["wall_s"], wall_s_this_run=time.time() - t0,
         mean_label=sum(sum(json.loads(l)["labels"]) for l in open(out_path)) / max(1, n_labels),
     )
+    # Intermediate labels (every step but the `Answer:` line) strictly between 0 and 1:
+    # the ones that say more about a step than whether its question is solvable.
+    inter = [x for l in open(out_path) for x in json.loads(l)["labels"][:-1]]
+    summary["intermediate_labels"] = len(inter)
+    summary["intermediate_soft_share"] = sum(0.0 < x < 1.0 for x in inter) / max(1, len(inter))
     write_json_atomic(work / "prm_data_summary.json", summary)
     log(f"wrote {out_path}: {len(kept)} solutions, {n_labels} step labels; {json.dumps(summary)}")
 

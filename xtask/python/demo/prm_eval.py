@@ -27,6 +27,39 @@ from prm_common import (OnnxRewardModel, auroc, exact_step_labels, read_json, se
                         select_weighted, steps_of)
 
 
+def corrupt_steps(steps: list[str], bad: int) -> list[str] | None:
+    """`steps` with step `bad`'s result raised by one and every later step recomputed
+    from it (so only step `bad` is wrong), the `Answer:` line changed to match; None
+    when a line does not parse or a value leaves 0..999."""
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "x": lambda a, b: a * b}
+    out, value = [], None
+    for i, line in enumerate(steps):
+        parts = line.split()
+        if line.startswith("Answer:"):
+            if value is None:
+                return None
+            out.append(f"Answer: {value}")
+            continue
+        if len(parts) != 5 or parts[1] not in ops or parts[3] != "=":
+            return None
+        try:
+            a, b, c = int(parts[0]), int(parts[2]), int(parts[4])
+        except ValueError:
+            return None
+        if i < bad:
+            out.append(line)
+            continue
+        if i > bad:
+            a, c = value, ops[parts[1]](value, b)
+        else:
+            c += 1
+        if not 0 <= c <= 999:
+            return None
+        value = c
+        out.append(f"{a} {parts[1]} {b} = {c}")
+    return out if value is not None and out != steps else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", required=True, help="test_samples.json (prm_common.py test-samples)")
@@ -82,6 +115,31 @@ def main() -> None:
         prm_scored_tokens=prm.scored_tokens, prm_wall_s=score_wall, generated_tokens=data["generated_tokens"],
         selection={},
     )
+    # Within a question: does the PRM rank its correct samples above its wrong ones?
+    # (A pooled AUROC also rewards telling easy questions from hard ones.)
+    mixed = [qi for qi in range(len(recs)) if 0 < sum(correct[qi]) < n_samples]
+    within = [auroc(last[qi], correct[qi]) for qi in mixed]
+    res["mixed_questions"] = len(mixed)
+    res["auroc_within_question"] = sum(within) / len(within) if within else None
+    # Pairs on mixed-outcome questions: a correct sample against the same sample with one
+    # step's result off by one (later steps recomputed from it), scored at that step.
+    pairs = []
+    for qi in mixed:
+        si = correct[qi].index(True)
+        steps = steps_of(samples[qi][si]["text"])
+        bad = corrupt_steps(steps, (len(steps) - 1) // 2)
+        if bad is not None:
+            pairs.append((qi, (len(steps) - 1) // 2, steps, bad))
+    pair_scores = prm.score([(recs[qi]["problem"], st) for qi, _, st, _ in pairs]
+                            + [(recs[qi]["problem"], b) for qi, _, _, b in pairs]) if pairs else []
+    wins = [pair_scores[i][k] > pair_scores[len(pairs) + i][k] for i, (_, k, _, _) in enumerate(pairs)]
+    res["pairs_mixed"] = len(pairs)
+    res["pair_preference_mixed"] = sum(wins) / len(wins) if wins else None
+    res["pair_preference_by_level"] = {
+        str(lv): dict(pairs=len(w), preference=sum(w) / len(w))
+        for lv in sorted({recs[qi].get("level") for qi, *_ in pairs if recs[qi].get("level") is not None})
+        for w in [[x for x, (qi, *_) in zip(wins, pairs) if recs[qi].get("level") == lv]]
+    }
     for n in (1, 4, 16, 64):
         if n > n_samples:
             continue
@@ -109,6 +167,8 @@ def main() -> None:
     write_json_atomic(args.out, res)
     f3 = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
     log(f"PRM eval: AUROC last {f3(res['auroc_last'])} (min {f3(res['auroc_min'])}, mean {f3(res['auroc_mean'])}); "
+        f"within-question AUROC {f3(res['auroc_within_question'])} over {res['mixed_questions']} mixed questions; "
+        f"pair preference {f3(res['pair_preference_mixed'])} over {res['pairs_mixed']} pairs; "
         + "; ".join(f"N={n}: weighted {v['weighted']:.3f} majority {v['majority']:.3f} naive {v['naive']:.3f} "
                     f"pass@N {v['pass_at_n']:.3f}" for n, v in res["selection"].items()))
 
