@@ -510,8 +510,10 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
     }))
 }
 
-/// Builds the ttc CLI (release) and returns its path.
+/// Builds the ttc CLI (release), installs ONNX Runtime if it is missing, and
+/// returns the CLI's path.
 fn build_ttc(paths: &Paths) -> Result<PathBuf> {
+    crate::setup::ensure(&paths.root)?;
     let mut cmd = util::cargo();
     cmd.current_dir(&paths.root)
         .args(["build", "--release", "--quiet", "-p", "ttc-cli"]);

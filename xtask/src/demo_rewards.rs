@@ -7,9 +7,9 @@
 //!
 //! | stage | does | outputs |
 //! |---|---|---|
-//! | `prm-data` | 16 samples per training question, 16 Monte Carlo rollouts per step prefix, soft labels | `.ttc/demo/prm-data/prm_data.jsonl` |
+//! | `prm-data` | 16 samples per training question, 4 Monte Carlo rollouts per step prefix of questions with a correct sample, soft labels | `.ttc/demo/prm-data/prm_data.jsonl` |
 //! | `prm` | token classifier from the generator's weights, BCE on soft labels, early stop; export; AUROC and best-of-N vs majority on test samples | `models/demo/prm/` |
-//! | `reviser-data` | 64 samples per training question at T = 1.0, earlier incorrect attempts (closest one last) before each correct one | `.ttc/demo/reviser-data/reviser_data.jsonl` |
+//! | `reviser-data` | 32 samples per training question at T = 1.0, earlier incorrect attempts (closest one last) before each correct one | `.ttc/demo/reviser-data/reviser_data.jsonl` |
 //! | `reviser` | fine-tune the generator on the final correct attempt; export; pass@1 after one incorrect attempt vs the generator | `models/demo/reviser/` |
 //! | `orm` | reviser chains on training questions, one label per attempt at its last step; classifier from the reviser's weights; export; AUROC on test-question chains | `models/demo/orm/` |
 //!
@@ -34,9 +34,14 @@ struct Scale {
     /// Training questions for PRM labels and their offset in train.jsonl.
     prm_questions: usize,
     prm_offset: usize,
-    /// Samples per question and rollouts per step prefix (paper: 16 and 16).
+    /// Samples per question and rollouts per step prefix (paper: 16 and 16; 4
+    /// rollouts here because sampling on two CPU cores runs at a few thousand tokens a
+    /// second, and a label from 4 rollouts is still an unbiased estimate).
     prm_samples: usize,
     prm_rollouts: usize,
+    /// Questions with fewer correct samples than this get no rollouts (their
+    /// labels would all be 0).
+    prm_min_correct: usize,
     /// Test questions and samples per question for the PRM / reviser evaluation.
     eval_questions: usize,
     eval_samples: usize,
@@ -61,12 +66,13 @@ const SCALE: Scale = Scale {
     prm_questions: 384,
     prm_offset: 0,
     prm_samples: 16,
-    prm_rollouts: 16,
+    prm_rollouts: 4,
+    prm_min_correct: 1,
     eval_questions: 500,
-    eval_samples: 64,
-    reviser_questions: 1024,
+    eval_samples: 16,
+    reviser_questions: 512,
     reviser_offset: 10_000,
-    reviser_samples: 64,
+    reviser_samples: 32,
     reviser_max_per_question: 8,
     reviser_eval_revisions: 8,
     orm_questions: 256,
@@ -147,6 +153,7 @@ pub(super) fn prm_data(paths: &Paths) -> Result<Value> {
         .args(["--questions", &SCALE.prm_questions.to_string()])
         .args(["--samples", &SCALE.prm_samples.to_string()])
         .args(["--rollouts", &SCALE.prm_rollouts.to_string()])
+        .args(["--min-correct", &SCALE.prm_min_correct.to_string()])
         .args(["--temperature", "0.8"])
         .args(["--threads", &threads()]);
     run_logged(&mut cmd, &paths.log(stage))?;

@@ -174,6 +174,12 @@ def main() -> None:
             f"reach the right answer. A prefix shared by several solutions of a question is rolled out once "
             f"({ds['distinct_prefixes']:,} distinct prefixes, **{ds['rollouts']:,} rollouts**). The last step (the "
             "`Answer:` line) is labelled with the solution's own correctness.",
+            *([f"- Questions none of whose {ds['samples_per_question']} solutions is right get no rollouts (every "
+               f"label would be 0): {ds['questions_skipped']} of {ds['questions']} questions skipped, "
+               f"{ds['samples_kept']:,} solutions of the others kept."] if ds.get("min_correct") else []),
+            *([f"- **{ds['intermediate_soft_share']:.1%} of the {ds['intermediate_labels']:,} intermediate labels** "
+               "(every step but the `Answer:` line) are strictly between 0 and 1."]
+              if "intermediate_soft_share" in ds else []),
             f"- **{ds['step_labels']:,} step labels** (mean {ds['mean_label']:.3f}); sampled tokens: "
             f"{ds['sample_tokens']:,} (solutions) + {ds['rollout_tokens']:,} (rollouts); ttc sampling wall time "
             f"{mins(ds['ttc_wall_s'])}.",
@@ -223,10 +229,10 @@ def main() -> None:
         f"- AdamW (betas 0.9/0.95, weight decay {s['weight_decay']}), constant lr {s['lr']:g}, batch "
         f"{s['batch']} sequences, gradient clipping 1.0"
         + (f", dropout {s['dropout']} (attention and classifier)" if "dropout" in s else "") + f", seed {s['seed']}. "
-        + ("The paper's lr (3e-5, batch 128) is for billion-parameter models; this 1M-parameter model is "
+        + ("The paper's lr (3e-5, batch 128) is for billion-parameter models; this small model is "
            "fine-tuned with a larger lr and smaller batch to get enough steps from a small data set."
            if kind != "reviser" else
-           "The paper's lr (1e-5, batch 128) is for billion-parameter models; this 1M-parameter model is "
+           "The paper's lr (1e-5, batch 128) is for billion-parameter models; this small model is "
            "fine-tuned with a larger lr and smaller batch to get enough steps from a small data set."),
         f"- Validation = the examples of 10% of the training questions; early stopping on the lowest validation "
         f"loss (checked every epoch): best epoch **{s['best_epoch']}** of {s['epochs_run']} run "
@@ -270,6 +276,16 @@ def main() -> None:
             f"{ev['questions'] * ev['samples_per_question']:,} samples (min over steps {f3(ev['auroc_min'])}, mean "
             f"{f3(ev['auroc_mean'])}); mean last-step score {f3(ev['mean_score_correct'])} on correct samples vs "
             f"{f3(ev['mean_score_incorrect'])} on incorrect ones.",
+            *([f"- **Within a question: AUROC {f3(ev['auroc_within_question'])}** of the last-step score for "
+               f"correctness, averaged over the {ev['mixed_questions']} questions with both correct and incorrect "
+               "samples (a pooled AUROC also rewards telling easy questions from hard ones)."]
+              if ev.get("auroc_within_question") is not None else []),
+            *([f"- **Pairs: {f3(ev['pair_preference_mixed'])}** of {ev['pairs_mixed']} pairs on those questions score "
+               "a correct sample above the same sample with one step's result raised by one (later steps "
+               "recomputed from it), at the corrupted step; by level: "
+               + ", ".join(f"{lv}: {f3(b['preference'])} ({b['pairs']})"
+                           for lv, b in ev.get("pair_preference_by_level", {}).items()) + "."]
+              if ev.get("pair_preference_mixed") is not None else []),
             *([f"- Step level: AUROC of every step's score against the demo world's exact prefix labels (a step "
                f"is right while every line so far equals the reference solution's; `ttc_dataset::demo::step_labels`): "
                f"**{f3(ev['step_auroc_exact'])}** over {ev['steps_scored']:,} steps ({ev['steps_correct_exact']:,} "

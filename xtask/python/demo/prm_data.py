@@ -6,7 +6,8 @@ usage: prm_data.py --ttc TTC --model GENERATOR_DIR --train TRAIN.jsonl --work DI
 
 1. `--samples` solutions per training question (records offset .. offset+questions of
    train.jsonl) at `--temperature`; solutions without a parsable `Answer: N` line are
-   dropped, and lines after the first answer line are cut.
+   dropped, and lines after the first answer line are cut. With `--min-correct K`,
+   questions with fewer than K correct samples are dropped.
 2. For every step prefix s_1..s_j (j < number of steps) of a kept solution,
    `--rollouts` continuations from prompt + prefix; the step's soft label is the
    fraction of them whose answer is right. A prefix that several solutions of a
@@ -46,6 +47,8 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--max-batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--min-correct", type=int, default=0,
+                    help="keep only questions with at least this many correct samples")
     args = ap.parse_args()
 
     work = Path(args.work)
@@ -70,6 +73,15 @@ def main() -> None:
             kept.append((qi, steps, parse_answer(steps[-1]) == ref))
     log(f"samples: {len(recs) * args.samples} drawn, {len(kept)} parsable ({unparsable} dropped), "
         f"{sum(k[2] for k in kept)} correct")
+    # A question none of whose samples is right gives every rollout the label 0: its
+    # steps say nothing about which step went wrong, at a large rollout cost.
+    n_correct = [0] * len(recs)
+    for qi, _, ok in kept:
+        n_correct[qi] += ok
+    skipped = sum(c < args.min_correct for c in n_correct)
+    kept = [k for k in kept if n_correct[k[0]] >= args.min_correct]
+    log(f"questions with at least {args.min_correct} correct samples: {len(recs) - skipped} of {len(recs)}; "
+        f"{len(kept)} solutions kept")
 
     # Distinct (question, prefix) pairs that need rollouts.
     prefixes: dict[tuple[int, str], int] = {}

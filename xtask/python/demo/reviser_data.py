@@ -82,11 +82,14 @@ def main() -> None:
         if args.max_per_question and len(correct) > args.max_per_question:
             correct = rng.sample(correct, args.max_per_question)
         distinct_wrong = sorted(set(incorrect))
+        closest_to: dict[str, str] = {}  # correct answers of a question are often identical
         for c in correct:
             k = rng.randint(1, min(args.max_earlier, len(distinct_wrong))) if distinct_wrong else 0
             earlier = []
             if k:
-                closest = min(distinct_wrong, key=lambda w: (edit_distance(c, w), w))
+                if c not in closest_to:
+                    closest_to[c] = min(distinct_wrong, key=lambda w: (edit_distance(c, w), w))
+                closest = closest_to[c]
                 others = [w for w in distinct_wrong if w != closest]
                 earlier = rng.sample(others, k - 1) + [closest]
             example = dict(question=args.offset + qi, unique_id=r.get("unique_id"), problem=r["problem"],

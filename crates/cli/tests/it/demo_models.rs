@@ -19,9 +19,6 @@ use ttc_dataset::{GradeMode, grade};
 use ttc_generator::OnnxGenerator;
 use ttc_prm_verifier::{Preset, PrmAdapter, PrmVerifier, ScoreMode};
 
-/// The shipped demo policies (generators), as folders of `models/demo`.
-const DEMO_GENERATORS: [&str; 2] = ["generator", "generator-large"];
-
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -45,52 +42,109 @@ fn load(name: &str, mode: ScoreMode) -> PrmVerifier {
     .unwrap_or_else(|e| panic!("loading models/demo/{name}: {e}"))
 }
 
-/// The demo generators decode the first 20 level-1 test questions (one or two
-/// steps of one-digit additions and subtractions) greedily through ttc, and every
-/// answer is right: their cards measure greedy accuracy 1.0 on level 1.
-#[test]
-fn demo_generators_solve_easy_questions_greedily() {
-    let easy: Vec<_> = DemoWorld::default()
-        .fixed_split(Split::Test)
-        .unwrap()
-        .into_iter()
-        .filter(|p| p.level == 1)
-        .take(20)
-        .collect();
-    assert_eq!(easy.len(), 20);
-    for name in DEMO_GENERATORS {
-        let g = OnnxGenerator::load(&demo_model(name), &ttc_core::RuntimeSettings::default())
-            .unwrap_or_else(|e| panic!("loading models/demo/{name}: {e}"));
-        let mut seqs = easy
-            .iter()
-            .map(|p| {
-                let prompt = format!("Question: {}\nSolution:\n", p.problem);
-                g.start(&Prompt::Text(prompt), 0)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
+/// Samples per question and test questions of the shared sample below.
+const SAMPLES: usize = 16;
+const SAMPLED_QUESTIONS: usize = 80;
+/// The issue's target share of questions with pass@1 in [0.1, 0.9] is 0.3 to 0.5;
+/// measured here 0.362 (29 of 80 questions; 0.420 on all 500 with 64 samples, card).
+const MEDIUM_THRESHOLD: f64 = 0.3;
+/// MEASURE
+const MIN_MIXED_PAIRS: usize = 1;
+
+/// A test question with the demo generator's samples and which of them are right.
+struct Sampled {
+    question: String,
+    level: u8,
+    texts: Vec<String>,
+    correct: Vec<bool>,
+}
+
+impl Sampled {
+    fn pass_at_1(&self) -> f64 {
+        self.correct.iter().filter(|&&c| c).count() as f64 / self.correct.len() as f64
+    }
+}
+
+/// `SAMPLES` samples (T = 0.8, seeds fixed) of the base demo generator on the first
+/// `SAMPLED_QUESTIONS` test questions, drawn once and shared by the tests below.
+fn sampled() -> &'static [Sampled] {
+    static CELL: std::sync::OnceLock<Vec<Sampled>> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| {
+        let problems = DemoWorld::default().fixed_split(Split::Test).unwrap();
+        let g = OnnxGenerator::load(
+            &demo_model("generator"),
+            &ttc_core::RuntimeSettings::default(),
+        )
+        .unwrap();
+        let problems = &problems[..SAMPLED_QUESTIONS];
+        let mut seqs = Vec::new();
+        for (i, p) in problems.iter().enumerate() {
+            let prompt = Prompt::Text(format!("Question: {}\nSolution:\n", p.problem));
+            for k in 0..SAMPLES {
+                seqs.push(g.start(&prompt, (i * SAMPLES + k) as u64).unwrap());
+            }
+        }
         let out = g
             .generate(
                 &mut seqs,
-                &SamplingParams::GREEDY,
-                &StopCriteria::max_tokens(200),
+                &SamplingParams::with_temperature(0.8),
+                &StopCriteria::max_tokens(256),
             )
             .unwrap();
-        let wrong: Vec<String> = easy
+        problems
             .iter()
-            .zip(&out)
-            .filter(|(p, c)| {
-                let answer = GradeMode::Integer.extract(&c.text);
-                !answer.is_some_and(|a| grade(&p.answer, &a, GradeMode::Integer).unwrap().correct)
+            .zip(out.chunks(SAMPLES))
+            .map(|(p, outs)| {
+                let texts: Vec<String> = outs.iter().map(|c| c.text.clone()).collect();
+                let correct = texts
+                    .iter()
+                    .map(|t| {
+                        GradeMode::Integer.extract(t).is_some_and(|a| {
+                            grade(&p.answer, &a, GradeMode::Integer).unwrap().correct
+                        })
+                    })
+                    .collect();
+                Sampled {
+                    question: p.problem.clone(),
+                    level: p.level,
+                    texts,
+                    correct,
+                }
             })
-            .map(|(p, c)| format!("{}\n{}", p.problem, c.text))
+            .collect()
+    })
+}
+
+/// The demo world is built so that test-time compute can pay: the generator can do
+/// every kind of step but sometimes slips, so many questions are neither always nor
+/// never solved, and pass@1 falls with the level.
+#[test]
+fn demo_generator_sometimes_slips() {
+    let s = sampled();
+    let medium = s
+        .iter()
+        .filter(|q| (0.1..=0.9).contains(&q.pass_at_1()))
+        .count() as f64
+        / s.len() as f64;
+    let mean = |level: u8| {
+        let at: Vec<f64> = s
+            .iter()
+            .filter(|q| q.level == level)
+            .map(Sampled::pass_at_1)
             .collect();
-        assert!(
-            wrong.is_empty(),
-            "models/demo/{name} got these wrong:\n{}",
-            wrong.join("\n\n")
-        );
-    }
+        at.iter().sum::<f64>() / at.len().max(1) as f64
+    };
+    eprintln!(
+        "demo generator, {} test questions x {SAMPLES} samples: pass@1 in [0.1, 0.9] on {medium:.3}; \
+         mean pass@1 by level {:?}",
+        s.len(),
+        (1..=5).map(mean).collect::<Vec<_>>()
+    );
+    assert!(
+        medium >= MEDIUM_THRESHOLD,
+        "only {medium:.3} of the questions have pass@1 in [0.1, 0.9]"
+    );
+    assert!(mean(1) > mean(3) && mean(3) > mean(5), "pass@1 does not fall with the level");
 }
 
 /// Steps of a reference solution and of a copy whose step `bad` has its result
@@ -220,10 +274,33 @@ impl Preference {
     }
 }
 
+/// Pairs on the sampled questions with mixed outcomes (some samples right, some
+/// wrong): the question's first correct sample, and a copy with one calculation
+/// step's result raised by one (the step cycles over the calculation steps).
+fn mixed_pairs() -> Vec<Pair> {
+    sampled()
+        .iter()
+        .filter(|q| q.correct.iter().any(|&c| c) && !q.correct.iter().all(|&c| c))
+        .enumerate()
+        .filter_map(|(i, q)| {
+            let text = &q.texts[q.correct.iter().position(|&c| c)?];
+            let n_calc = text.trim_end().lines().count().checked_sub(1)?;
+            let (good, bad) = corrupt(text.trim_end(), i % n_calc.max(1))?;
+            Some(Pair {
+                question: q.question.clone(),
+                level: q.level,
+                good,
+                bad,
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn demo_prm_prefers_correct_solutions_over_corrupted_ones() {
     let v = load("prm", ScoreMode::Prm);
-    let pairs = pairs(PAIRS);
+    let pairs = mixed_pairs();
+    assert!(pairs.len() >= MIN_MIXED_PAIRS, "only {} pairs", pairs.len());
     // One score per step, each a probability.
     let one = v
         .score(&[ScoreRequest {
@@ -236,8 +313,8 @@ fn demo_prm_prefers_correct_solutions_over_corrupted_ones() {
     let won = wins(&v, &pairs, |p| p.question.clone());
     let p = Preference::of(&won);
     eprintln!(
-        "demo PRM, correct above corrupted on {} pairs: at the corrupted step {:.3}, \
-         last step {:.3}, lowest step {:.3}",
+        "demo PRM, correct above corrupted on {} pairs from mixed-outcome questions: at the \
+         corrupted step {:.3}, last step {:.3}, lowest step {:.3}",
         pairs.len(),
         p.at_step,
         p.last,

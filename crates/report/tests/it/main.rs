@@ -890,3 +890,24 @@ fn diagnostic_methods_are_reported_beside_their_base_method() {
     let (files, _) = render_report(&full_input()).unwrap();
     assert!(!files[0].1.contains("Diagnostic"));
 }
+
+#[test]
+fn paired_comparisons_are_differences_on_the_same_questions() {
+    let (files, _) = render_report(&full_input()).unwrap();
+    let md = &files[0].1;
+    assert!(md.contains("## Paired comparisons"), "{md}");
+    // Weighted best-of-N gets the first 15 of 50 right at N = 4, majority the first
+    // 13: +4 points overall, all of it in bin 2 (q10-q19: 5 against 3 right).
+    let row = line_with(md, "| best-of-n-weighted minus majority | 4 |");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert!(cells[3].starts_with("+4.0 ["), "{row}");
+    assert!(cells[5].starts_with("+20.0 ["), "{row}");
+    for bin in [4, 6, 7, 8] {
+        assert_eq!(cells[bin], "+0.0", "{row}");
+    }
+    // Beam search against weighted best-of-N at N = 16: 25 against 20 right.
+    let row = line_with(md, "| beam-m4 minus best-of-n-weighted | 16 |");
+    assert!(row.split('|').nth(3).unwrap().trim().starts_with("+10.0 ["), "{row}");
+    // Beam search has no N = 1 run, so there is no row for it.
+    assert!(!md.contains("| beam-m4 minus best-of-n-weighted | 1 |"));
+}
