@@ -234,8 +234,9 @@ def main() -> None:
            if kind != "reviser" else
            "The paper's lr (1e-5, batch 128) is for billion-parameter models; this small model is "
            "fine-tuned with a larger lr and smaller batch to get enough steps from a small data set."),
-        f"- Validation = the examples of 10% of the training questions; early stopping on the lowest validation "
-        f"loss (checked every epoch): best epoch **{s['best_epoch']}** of {s['epochs_run']} run "
+        f"- Validation = the examples of {s.get('valid_frac', 0.1):.0%} of the training questions; early stopping on "
+        f"the lowest validation loss (checked every epoch"
+        + (f", patience {s['patience']} epochs" if "patience" in s else "") + f"): best epoch **{s['best_epoch']}** of {s['epochs_run']} run "
         f"(validation loss {s['best_valid_loss']:.4f}).",
         f"- {s.get('train_records', s.get('train_examples')):,} training / "
         f"{s.get('valid_records', s.get('valid_examples')):,} validation sequences.",

@@ -118,6 +118,7 @@ def main() -> None:
         generator=str(args.model), train=str(args.train), offset=args.offset, questions=len(recs),
         samples_per_question=args.samples, rollouts_per_prefix=args.rollouts, temperature=args.temperature,
         seed=args.seed, samples_drawn=len(recs) * args.samples, samples_kept=len(kept), unparsable=unparsable,
+        min_correct=args.min_correct, questions_skipped=skipped,
         samples_correct=sum(k[2] for k in kept), distinct_prefixes=len(keys), rollouts=len(keys) * args.rollouts,
         step_labels=n_labels,
         sample_tokens=s_stats["generated_tokens"], rollout_tokens=r_stats["generated_tokens"],

@@ -53,7 +53,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(args.init)
     nl = newline_id(tok)
-    recs = read_jsonl(args.data, fields=("question", "labels"))
+    recs = read_jsonl(args.data, fields=("question", "labels" if args.mode == "prm" else "label"))
     qids = sorted({r["question"] for r in recs})
     rng = random.Random(args.seed)
     valid_q = set(rng.sample(qids, max(1, round(len(qids) * args.valid_frac))))
@@ -162,7 +162,7 @@ def main() -> None:
     model.save_pretrained(final, safe_serialization=True)
     tok.save_pretrained(final)
     summary = dict(
-        mode=args.mode, init=str(args.init), parameters=n_params, train_records=len(train),
+        mode=args.mode, init=str(args.init), valid_frac=args.valid_frac, patience=args.patience, parameters=n_params, train_records=len(train),
         valid_records=len(valid), questions=len(qids), valid_questions=len(valid_q),
         labels_train=sum(len(t) for _, t in train), labels_valid=sum(len(t) for _, t in valid),
         tokens=tokens, train_flops=6 * n_params * tokens, best_epoch=best[1], best_valid_loss=best[0],
