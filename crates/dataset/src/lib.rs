@@ -31,6 +31,7 @@ pub mod answer;
 pub mod checker;
 pub mod demo;
 mod error;
+pub mod extract;
 mod grade;
 mod jsonl;
 mod math;
@@ -38,7 +39,8 @@ mod mix;
 mod record;
 
 pub use error::{DatasetError, Result};
-pub use grade::{GradeMode, Verdict, answer_key, grade};
+pub use extract::{ExtractRule, ExtractRules};
+pub use grade::{AnswerSpec, GradeMode, Verdict, answer_key, grade};
 pub use jsonl::{read_jsonl, read_problems, write_jsonl, write_problems};
 pub use math::{MathAnswer, math_equivalent};
 pub use mix::{DifficultyMix, MAX_DIGITS, MAX_STEPS, MixComponent, OpKind, OpSet};

@@ -60,6 +60,11 @@ const UNIT_WORDS: &[&str] = &[
     "cent",
     "cents",
     "percent",
+    "percentage",
+    "pct",
+    "euro",
+    "euros",
+    "usd",
     "hour",
     "hours",
     "hr",
@@ -128,8 +133,14 @@ pub(super) fn clean(raw: &str) -> String {
         ("\u{221a}", "\\sqrt"),
         ("\u{03c0}", "\\pi "),
         ("\u{221e}", "\\infty "),
-        ("\u{2264}", "\\le "),
-        ("\u{2265}", "\\ge "),
+        ("\u{00b2}", "^2"),
+        ("\u{00b3}", "^3"),
+        ("\u{20ac}", ""),
+        ("\u{00a3}", ""),
+        ("\u{00a5}", ""),
+        ("\u{00a0}", " "),
+        ("\u{2009}", " "),
+        ("\u{202f}", " "),
         ("\u{222a}", "\\cup "),
         ("\u{00b1}", "\\pm "),
     ] {
@@ -149,6 +160,7 @@ pub(super) fn clean(raw: &str) -> String {
         s = s.replace(from, to);
     }
     s = s.replace('~', " ");
+    s = join_digit_groups(&s);
     for (name, to) in [
         ("qquad", " "),
         ("quad", " "),
@@ -167,11 +179,6 @@ pub(super) fn clean(raw: &str) -> String {
         ("cfrac", "\\frac"),
         ("dbinom", "\\binom"),
         ("tbinom", "\\binom"),
-        ("leq", "\\le"),
-        ("leqslant", "\\le"),
-        ("geq", "\\ge"),
-        ("geqslant", "\\ge"),
-        ("neq", "\\ne"),
         ("degree", ""),
     ] {
         s = replace_command(&s, name, to);
@@ -187,6 +194,7 @@ pub(super) fn clean(raw: &str) -> String {
     }
     s = replace_command(&s, "circ", "");
     s = s.replace("\\%", "").replace('%', "");
+    s = canonical_relations(&s);
     s = s.replace("{,}", ",");
     s = unwrap_text_commands(&s);
     s = brace_sqrt_arguments(&s);
@@ -197,6 +205,95 @@ pub(super) fn clean(raw: &str) -> String {
     let trimmed = s.trim();
     let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
     trimmed.trim().replace(ROW_BREAK, "\\\\")
+}
+
+/// Spells every relation as one symbol: `<`, `>`, `=`, `\u{2264}`, `\u{2265}`,
+/// `\u{2260}`, from LaTeX (`\le`, `\leq`, `\leqslant`, `\lt`, `\ne`, `\neq`),
+/// ASCII (`<=`, `>=`, `!=`, `==`) and negated forms (`\not<` is `\ge`, `\nleq`
+/// is `>`, `\not=` is `\ne`).
+fn canonical_relations(s: &str) -> String {
+    let (le, ge, ne) = ("\u{2264}", "\u{2265}", "\u{2260}");
+    let mut s = s.to_owned();
+    for (from, to) in [
+        ("\\not<", ge),
+        ("\\not>", le),
+        ("\\not=", ne),
+        ("\\not\\lt", ge),
+        ("\\not\\gt", le),
+        ("\\not\\leq", ">"),
+        ("\\not\\geq", "<"),
+        ("\\not\\le", ">"),
+        ("\\not\\ge", "<"),
+        ("\\not\\eq", ne),
+        ("<=", le),
+        (">=", ge),
+        ("!=", ne),
+        ("==", "="),
+    ] {
+        s = s.replace(from, to);
+    }
+    for (name, to) in [
+        ("nless", ge),
+        ("ngtr", le),
+        ("nleq", ">"),
+        ("nleqslant", ">"),
+        ("ngeq", "<"),
+        ("ngeqslant", "<"),
+        ("leqslant", le),
+        ("geqslant", ge),
+        ("leq", le),
+        ("geq", ge),
+        ("le", le),
+        ("ge", ge),
+        ("neq", ne),
+        ("ne", ne),
+        ("lt", "<"),
+        ("gt", ">"),
+    ] {
+        s = replace_command(&s, name, to);
+    }
+    s
+}
+
+/// `1 000 000` -> `1000000`: digit groups of three after a group of one to three
+/// digits, separated by single spaces, joined (not `12 345.6 7`).
+fn join_digit_groups(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let starts_run = b[i].is_ascii_digit()
+            && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.' || b[i - 1] == b','));
+        if starts_run {
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let head = j - i;
+            let mut end = j;
+            let mut groups = 0;
+            while end + 4 <= b.len()
+                && b[end] == b' '
+                && b[end + 1..end + 4].iter().all(u8::is_ascii_digit)
+                && !b.get(end + 4).is_some_and(u8::is_ascii_digit)
+            {
+                end += 4;
+                groups += 1;
+            }
+            if (1..=3).contains(&head) && groups > 0 && b[i] != b'0' {
+                out.extend(s[i..end].chars().filter(|c| *c != ' '));
+            } else {
+                out.push_str(&s[i..j]);
+                end = j;
+            }
+            i = end;
+            continue;
+        }
+        let c = s[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
 }
 
 /// Stands for `\\` while one-character commands (`\ `, `\,`) are removed.
