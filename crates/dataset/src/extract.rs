@@ -68,13 +68,30 @@ impl ExtractRule {
             ExtractRule::LastMath => last_math(text),
             ExtractRule::LastNumber => last_number(text),
         }?;
-        let found = found
-            .trim()
-            .trim_end_matches([',', ';'])
-            .trim_end()
-            .trim_end_matches(['.', ','])
-            .trim();
+        let found = trim_answer(found);
         (!found.is_empty()).then_some(found)
+    }
+}
+
+/// Trims spaces, trailing spacing commands (`\,`, `\quad`) and the punctuation
+/// that ends a sentence around an answer (`$x = 5$.`, `$-14,$`).
+fn trim_answer(s: &str) -> &str {
+    let mut s = s.trim();
+    loop {
+        let before = s.len();
+        for tail in [
+            "\\,", "\\;", "\\!", "\\:", "\\quad", "\\qquad", ".", ",", ";",
+        ] {
+            if let Some(rest) = s.strip_suffix(tail)
+                && !(tail == "." && rest.ends_with('.'))
+                && !rest.ends_with('\\')
+            {
+                s = rest.trim_end();
+            }
+        }
+        if s.len() == before {
+            return s.trim_start();
+        }
     }
 }
 
@@ -357,9 +374,9 @@ fn bare(text: &str) -> Option<&str> {
             };
             let name = &after[..name_len];
             let mut next = &after[name_len..];
-            if name.starts_with("text") || name == "mbox" || name == "mathrm" {
-                // Skip the argument: `\text{...}` holds answers like names.
-                if let Some(arg) = next.trim_start().strip_prefix('{') {
+            if name.chars().all(|c| c.is_ascii_alphabetic()) {
+                // Skip the first argument: `\text{Evelyn}`, `\begin{pmatrix}`.
+                if let Some(arg) = next.strip_prefix('{') {
                     next = closing_brace(arg).map_or("", |end| &arg[end + 1..]);
                 }
             }

@@ -351,8 +351,16 @@ fn squash(s: &str) -> String {
     t
 }
 
+/// The set of `items`, with sets among them merged in (`\{1 \pm \sqrt5, -2\}`
+/// has three elements); one item is itself.
 fn set_of(items: Vec<Node>) -> Node {
-    let mut items = items;
+    let mut items: Vec<Node> = items
+        .into_iter()
+        .flat_map(|item| match item {
+            Node::Set(inner) => inner,
+            other => vec![other],
+        })
+        .collect();
     if items.len() == 1 {
         return items.remove(0);
     }
@@ -491,6 +499,15 @@ fn relation(s: &str, depth: u32) -> Option<Node> {
         if symbols.len() >= 2 && !symbols.contains(&"\\in") {
             return Some(recurse(sides[sides.len() - 1]));
         }
+        // `5 \cdot 5 = 25`: a computation, answered by its result.
+        let constant = |side: &str| expr::parse(side).is_some_and(|a| !a.has_vars());
+        if let [lhs, rhs] = sides[..]
+            && symbols[0] == "="
+            && constant(lhs)
+            && constant(rhs)
+        {
+            return Some(recurse(rhs));
+        }
         if let [lhs, rhs] = sides[..] {
             if is_simple_lhs(lhs) {
                 return Some(Node::Assign {
@@ -569,6 +586,8 @@ fn matrix(s: &str, depth: u32) -> Option<Node> {
 }
 
 fn atom(s: &str) -> Node {
+    let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
     let text = squash(s);
     let spaced = replace_command(s.trim(), "infty", "\\infty ");
     match expr::parse(&spaced) {
@@ -815,7 +834,9 @@ impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Node::Number(n) => write!(f, "{n}"),
-            Node::Expr { text, .. } | Node::Text(text) => f.write_str(text),
+            Node::Expr { text, .. } => f.write_str(text),
+            // Marked, so that the text `100` (from `1 00`) keys apart from the number.
+            Node::Text(text) => write!(f, "\\text{{{text}}}"),
             Node::Tuple { open, close, items } => {
                 let items: Vec<String> = items.iter().map(ToString::to_string).collect();
                 write!(f, "{open}{}{close}", items.join(","))
