@@ -19,7 +19,8 @@ use crate::answer::{closing_brace, extract_answer_line, extract_boxed};
 use crate::error::{DatasetError, Result};
 
 /// One way of finding the final answer in a solution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ExtractRule {
     /// The last `\boxed{...}` / `\fbox{...}`.
     Boxed,
@@ -226,6 +227,14 @@ impl FromStr for ExtractRules {
     }
 }
 
+/// Reads a list of rule names, e.g. `["boxed", "last-number"]` in a run file.
+impl<'de> serde::Deserialize<'de> for ExtractRules {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let rules = Vec::<ExtractRule>::deserialize(d)?;
+        ExtractRules::new(&rules).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Byte index of the last case-insensitive occurrence of the ASCII `needle`.
 fn rfind_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
@@ -363,6 +372,12 @@ fn bare(text: &str) -> Option<&str> {
     if !wrapped && (t.contains('\n') || !spans.is_empty()) {
         return None;
     }
+    // `Soucis : 2,74`: a word and a colon introduce an answer, they are not one.
+    if t.match_indices(':')
+        .any(|(i, _)| t[..i].trim_end().ends_with(char::is_alphabetic))
+    {
+        return None;
+    }
     let mut words = 0;
     let mut rest = t;
     while !rest.is_empty() {
@@ -424,6 +439,15 @@ fn last_number(text: &str) -> Option<&str> {
         let after = text[last + 1..].chars().next();
         let in_word = before.is_some_and(|c| c.is_alphabetic() || c == '_' || c == '^')
             || after.is_some_and(char::is_alphabetic) && !after_is_unit(&text[last + 1..]);
+        // Inside an unclosed `$` (math that failed to parse, e.g. split over
+        // lines) a number is not an answer.
+        let dollars = text[..start]
+            .match_indices('$')
+            .filter(|(i, _)| !text[..*i].ends_with('\\'))
+            .count();
+        if !in_word && dollars % 2 == 1 {
+            return None;
+        }
         if !in_word {
             if text[..start].ends_with('-') || text[..start].ends_with('\u{2212}') {
                 let sign = if text[..start].ends_with('-') { 1 } else { 3 };
@@ -554,6 +578,10 @@ mod tests {
             (ExtractRule::LastNumber, "AZYUK2A", None),
             (ExtractRule::LastNumber, "x_2 and x^3", None),
             (ExtractRule::LastNumber, "5 - 3", Some("3")),
+            (ExtractRule::LastNumber, "Answer $ \n 9 \n $", None),
+            (ExtractRule::LastNumber, "Soucis : 2,74 $ a..", Some("2,74")),
+            (ExtractRule::Bare, "Soucis : 2,74 $ a..", None),
+            (ExtractRule::Bare, "3:4", Some("3:4")),
         ];
         for &(rule, text, expected) in table {
             assert_eq!(rule.apply(text), expected, "{rule} on {text:?}");
