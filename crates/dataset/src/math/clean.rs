@@ -144,12 +144,13 @@ pub(super) fn clean(raw: &str) -> String {
         ("\u{222a}", "\\cup "),
         ("\u{00b1}", "\\pm "),
     ] {
-        s = s.replace(from, to);
+        replace_in(&mut s, from, to);
     }
     s = strip_math_delimiters(&s);
     // Protect the row separator `\\` from the one-character commands below.
-    s = s.replace("\\\\", ROW_BREAK);
-    s = s.replace("\\$", "").replace('$', "");
+    replace_in(&mut s, "\\\\", ROW_BREAK);
+    replace_in(&mut s, "\\$", "");
+    replace_in(&mut s, "$", "");
     for (from, to) in [
         ("\\!", ""),
         ("\\,", ""),
@@ -157,9 +158,9 @@ pub(super) fn clean(raw: &str) -> String {
         ("\\:", " "),
         ("\\ ", " "),
     ] {
-        s = s.replace(from, to);
+        replace_in(&mut s, from, to);
     }
-    s = s.replace('~', " ");
+    replace_in(&mut s, "~", " ");
     s = join_digit_groups(&s);
     for (name, to) in [
         ("qquad", " "),
@@ -190,12 +191,13 @@ pub(super) fn clean(raw: &str) -> String {
         "^{ \\circ}",
         "^\\circ",
     ] {
-        s = s.replace(pattern, "");
+        replace_in(&mut s, pattern, "");
     }
     s = replace_command(&s, "circ", "");
-    s = s.replace("\\%", "").replace('%', "");
+    replace_in(&mut s, "\\%", "");
+    replace_in(&mut s, "%", "");
     s = canonical_relations(&s);
-    s = s.replace("{,}", ",");
+    replace_in(&mut s, "{,}", ",");
     s = unwrap_text_commands(&s);
     s = brace_sqrt_arguments(&s);
     s = brace_frac_arguments(&s);
@@ -214,6 +216,9 @@ pub(super) fn clean(raw: &str) -> String {
 fn canonical_relations(s: &str) -> String {
     let (le, ge, ne) = ("\u{2264}", "\u{2265}", "\u{2260}");
     let mut s = s.to_owned();
+    if !s.contains(['\\', '<', '>', '!', '=']) {
+        return s;
+    }
     for (from, to) in [
         ("\\not<", ge),
         ("\\not>", le),
@@ -230,7 +235,7 @@ fn canonical_relations(s: &str) -> String {
         ("!=", ne),
         ("==", "="),
     ] {
-        s = s.replace(from, to);
+        replace_in(&mut s, from, to);
     }
     for (name, to) in [
         ("nless", ge),
@@ -309,9 +314,19 @@ fn strip_math_delimiters(s: &str) -> String {
     s.to_owned()
 }
 
+/// Replaces `from` by `to` in place, allocating only when `from` occurs.
+fn replace_in(s: &mut String, from: &str, to: &str) {
+    if s.contains(from) {
+        *s = s.replace(from, to);
+    }
+}
+
 /// Replaces the command `\name` (not a longer command such as `\leftarrow` for
 /// `\left`) by `to`.
 pub(super) fn replace_command(s: &str, name: &str, to: &str) -> String {
+    if !s.contains('\\') || !s.contains(name) {
+        return s.to_owned();
+    }
     let pattern = format!("\\{name}");
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -376,6 +391,9 @@ fn unit_exponent_len(s: &str) -> usize {
 /// it is a unit after a number, e.g. `5\text{ cm}^2`.
 fn unwrap_text_commands(s: &str) -> String {
     let mut s = s.to_owned();
+    if !s.contains("\\text") && !s.contains("\\m") && !s.contains("\\operatorname") {
+        return s;
+    }
     let mut from = 0;
     loop {
         let found = TEXT_COMMANDS
