@@ -291,9 +291,9 @@ fn math_spans(text: &str, first_only: bool) -> Vec<(usize, usize)> {
             (2, "\\)", false)
         } else if rest.starts_with("\\[") {
             (2, "\\]", true)
-        } else if rest.starts_with('\\') {
+        } else if let Some(escaped) = rest.strip_prefix('\\') {
             // Skip the escaped character (`\$`, `\\`).
-            i += 1 + rest[1..].chars().next().map_or(0, char::len_utf8);
+            i += 1 + escaped.chars().next().map_or(0, char::len_utf8);
             continue;
         } else {
             i += rest.chars().next().map_or(1, char::len_utf8);
@@ -422,9 +422,7 @@ fn last_number(text: &str) -> Option<&str> {
     let mut end = bytes.len();
     while end > 0 {
         // The next digit from the end.
-        let Some(last) = bytes[..end].iter().rposition(u8::is_ascii_digit) else {
-            return None;
-        };
+        let last = bytes[..end].iter().rposition(u8::is_ascii_digit)?;
         let mut start = last;
         while start > 0 {
             let b = bytes[start - 1];
