@@ -258,6 +258,30 @@ fn is_simple_name(s: &str) -> bool {
     letters > 0
 }
 
+/// Whether `s` has no letters outside command names (`\sin 30`, `2 \cdot 3`).
+fn no_free_letters(s: &str) -> bool {
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if let Some(cmd) = rest.strip_prefix('\\') {
+            let len = cmd
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(cmd.len());
+            let len = if len == 0 {
+                cmd.chars().next().map_or(0, char::len_utf8)
+            } else {
+                len
+            };
+            rest = &cmd[len..];
+            continue;
+        }
+        if c.is_alphabetic() {
+            return false;
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    true
+}
+
 /// A whole number in another format, rewritten plainly: thousands separators
 /// (`1,000`, `-12,345.5`) and decimal commas where they cannot be thousands
 /// (`1,22`, `0,111`, `1000,99`).
@@ -499,11 +523,12 @@ fn relation(s: &str, depth: u32) -> Option<Node> {
         if symbols.len() >= 2 && !symbols.contains(&"\\in") {
             return Some(recurse(sides[sides.len() - 1]));
         }
-        // `5 \cdot 5 = 25`: a computation, answered by its result.
+        // `5 \cdot 5 = 25`, `\sin 30 = \frac12`: a computation (no variable on
+        // the left), answered by its result.
         let constant = |side: &str| expr::parse(side).is_some_and(|a| !a.has_vars());
         if let [lhs, rhs] = sides[..]
             && symbols[0] == "="
-            && constant(lhs)
+            && no_free_letters(lhs)
             && constant(rhs)
         {
             return Some(recurse(rhs));
@@ -757,8 +782,17 @@ impl Node {
     fn equivalent(&self, other: &Node) -> bool {
         match (self, other) {
             (Node::Assign { value: a, .. }, Node::Assign { value: b, .. }) => a.equivalent(b),
-            (Node::Assign { .. } | Node::Relation { .. }, Node::Relation { .. })
-            | (Node::Relation { .. }, Node::Assign { .. }) => self.relations_equivalent(other),
+            (Node::Relation { .. }, Node::Relation { .. }) => self.relations_equivalent(other),
+            (Node::Assign { value, .. }, Node::Relation { .. })
+            | (Node::Relation { .. }, Node::Assign { value, .. }) => {
+                // `y = x^2` against `x^2 = y`; `x \in (3, \infty)` against `x > 3`.
+                let relation = if matches!(self, Node::Relation { .. }) {
+                    self
+                } else {
+                    other
+                };
+                self.relations_equivalent(other) || value.equivalent(relation)
+            }
             (Node::Assign { value, .. }, x) | (x, Node::Assign { value, .. }) => {
                 value.equivalent(x)
             }
