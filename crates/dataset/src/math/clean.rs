@@ -364,9 +364,8 @@ fn replace_word(s: &str, word: &str, to: &str) -> String {
 }
 
 fn ends_numeric(prefix: &str) -> bool {
-    prefix
-        .trim_end()
-        .ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')')
+    let p = prefix.trim_end();
+    p.ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')') || p.ends_with("\\pi")
 }
 
 fn is_unit_text(content: &str) -> bool {
