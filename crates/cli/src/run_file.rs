@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use ttc_core::{SamplingParams, ScoreAggregation, Selector};
-use ttc_dataset::GradeMode;
+use ttc_dataset::{AnswerSpec, ExtractRules, GradeMode};
 use ttc_prm_verifier::AdapterConfig;
 use ttc_reviser::ReviserSettings;
 use ttc_search::SearchSettings;
@@ -275,14 +275,20 @@ pub(crate) enum AnswerKind {
 pub(crate) struct AnswersSection {
     #[serde(default)]
     pub(crate) format: AnswerKind,
+    /// How the final answer is found in a solution, first matching rule first:
+    /// boxed, final-answer, answer-line, bare, last-math, last-number. Default
+    /// `["boxed", "answer-line"]`.
+    pub(crate) extract: Option<ExtractRules>,
 }
 
 impl AnswersSection {
-    pub(crate) fn grade_mode(&self) -> GradeMode {
-        match self.format {
+    /// The answer settings: the comparison mode and the extraction rules.
+    pub(crate) fn grade_mode(&self) -> AnswerSpec {
+        let mode = match self.format {
             AnswerKind::Integer => GradeMode::Integer,
             AnswerKind::Math => GradeMode::Math,
-        }
+        };
+        AnswerSpec::new(mode, self.extract.unwrap_or(ExtractRules::ANCHORED))
     }
 }
 
@@ -475,5 +481,34 @@ mod tests {
             err.contains("beam-width") && err.contains("line 2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn answers_extraction_rules_are_a_list() {
+        use ttc_core::AnswerFormat;
+        let f = parse("ans-default.toml", "[answers]\nformat = \"integer\"\n").unwrap();
+        assert_eq!(f.answers.grade_mode().rules, ExtractRules::ANCHORED);
+        let f = parse(
+            "ans.toml",
+            "[answers]\nformat = \"math\"\nextract = [\"boxed\", \"final-answer\", \"answer-line\"]\n",
+        )
+        .unwrap();
+        let answers = f.answers.grade_mode();
+        assert_eq!(answers.rules.to_string(), "boxed,final-answer,answer-line");
+        assert_eq!(
+            answers.extract("so the final answer is $7$.").as_deref(),
+            Some("7")
+        );
+        for (text, wanted) in [
+            (
+                "[answers]\nextract = [\"boxed\", \"last-word\"]\n",
+                "last-number",
+            ),
+            ("[answers]\nextract = [\"boxed\", \"boxed\"]\n", "twice"),
+            ("[answers]\nextract = []\n", "empty"),
+        ] {
+            let err = parse("ans-bad.toml", text).unwrap_err().to_string();
+            assert!(err.contains(wanted) && err.contains("line 2"), "{err}");
+        }
     }
 }

@@ -25,7 +25,7 @@ pub fn extract_answer_line(text: &str) -> Option<&str> {
 }
 
 /// Byte offset of the last `\boxed` or `\fbox` command (not `\boxedfoo`).
-fn last_box_start(text: &str) -> Option<(usize, usize)> {
+pub(crate) fn last_box_start(text: &str) -> Option<(usize, usize)> {
     ["\\boxed", "\\fbox"]
         .iter()
         .filter_map(|cmd| {

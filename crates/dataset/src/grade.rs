@@ -3,8 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::answer::{extract_answer, parse_integer};
+use crate::answer::{extract_boxed, last_box_start, parse_integer};
 use crate::error::{DatasetError, Result};
+use crate::extract::{ExtractRule, ExtractRules};
 use crate::math::MathAnswer;
 
 /// How answers are compared.
@@ -47,6 +48,42 @@ impl FromStr for GradeMode {
     }
 }
 
+/// How answers are found and compared: a [`GradeMode`] and the ordered
+/// [`ExtractRules`] that find the final answer in a whole solution.
+///
+/// A `GradeMode` converts into one with its default rules: every rule
+/// ([`ExtractRules::GRADING`]) for `math`, `boxed, answer-line`
+/// ([`ExtractRules::ANCHORED`]) for `integer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AnswerSpec {
+    /// How extracted answers are compared.
+    pub mode: GradeMode,
+    /// How the answer is found in a solution, first matching rule first.
+    pub rules: ExtractRules,
+}
+
+impl AnswerSpec {
+    /// `mode` with `rules`.
+    pub fn new(mode: GradeMode, rules: ExtractRules) -> AnswerSpec {
+        AnswerSpec { mode, rules }
+    }
+
+    /// Grades `pred` against `gold` (see [`grade`]).
+    pub fn grade(&self, gold: &str, pred: &str) -> Result<Verdict> {
+        grade(gold, pred, *self)
+    }
+}
+
+impl From<GradeMode> for AnswerSpec {
+    fn from(mode: GradeMode) -> AnswerSpec {
+        let rules = match mode {
+            GradeMode::Integer => ExtractRules::ANCHORED,
+            GradeMode::Math => ExtractRules::GRADING,
+        };
+        AnswerSpec { mode, rules }
+    }
+}
+
 /// The outcome of grading one prediction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -57,26 +94,41 @@ pub struct Verdict {
     /// The prediction's normalised form; `None` when no answer could be read from
     /// it (no integer in integer mode, an unclosed `\boxed{` in math mode).
     pub pred: Option<String>,
+    /// The answer text found in the prediction, before normalisation.
+    pub extracted: Option<String>,
+    /// The rule that found it; `None` when no rule matched and the whole
+    /// prediction was taken, or when nothing could be read.
+    pub rule: Option<ExtractRule>,
 }
 
-/// The answer part of `text`: the last `\boxed{}` or `Answer:` line, else all of it.
-/// `None` for a cut-off `\boxed{`.
-fn answer_part(text: &str) -> Option<&str> {
-    match extract_answer(text) {
-        Some(a) => Some(a),
-        None if text.contains("\\boxed") || text.contains("\\fbox") => None,
-        None => Some(text.trim()),
+/// The answer part of `text` and the rule that found it: the first rule that
+/// matches, else all of `text` (rule `None`). `None` for a cut-off `\boxed{`
+/// when `boxed` is one of the rules.
+fn answer_part(text: &str, rules: ExtractRules) -> Option<(Option<ExtractRule>, &str)> {
+    let cut_box = rules.rules().contains(&ExtractRule::Boxed)
+        && last_box_start(text).is_some()
+        && extract_boxed(text).is_none();
+    if cut_box {
+        return None;
+    }
+    match rules.find(text) {
+        Some((rule, a)) => Some((Some(rule), a)),
+        None => Some((None, text.trim())),
     }
 }
 
 /// Grades `pred` against `gold`. Either may be a bare answer (`118`,
-/// `\frac{1}{2}`) or a whole solution, from which the last `\boxed{...}` or
-/// `Answer:` line is taken.
+/// `\frac{1}{2}`) or a whole solution, from which the answer is read with the
+/// extraction rules of `spec` (a [`GradeMode`] brings its default rules).
 ///
 /// Fails only in integer mode when the gold answer is not an integer.
-pub fn grade(gold: &str, pred: &str, mode: GradeMode) -> Result<Verdict> {
-    let gold_part = answer_part(gold).unwrap_or(gold);
-    let pred_part = answer_part(pred);
+pub fn grade(gold: &str, pred: &str, spec: impl Into<AnswerSpec>) -> Result<Verdict> {
+    let AnswerSpec { mode, rules } = spec.into();
+    let gold_part = answer_part(gold, rules).map_or(gold, |(_, a)| a);
+    let pred_part = answer_part(pred, rules);
+    let rule = pred_part.and_then(|(r, _)| r);
+    let extracted = pred_part.map(|(_, a)| a.to_owned());
+    let pred_part = pred_part.map(|(_, a)| a);
     match mode {
         GradeMode::Integer => {
             let g = parse_integer(gold_part).ok_or_else(|| DatasetError::BadGold {
@@ -89,6 +141,8 @@ pub fn grade(gold: &str, pred: &str, mode: GradeMode) -> Result<Verdict> {
                 correct: p == Some(g),
                 gold: g.to_string(),
                 pred: p.map(|p| p.to_string()),
+                extracted,
+                rule,
             })
         }
         GradeMode::Math => {
@@ -98,6 +152,8 @@ pub fn grade(gold: &str, pred: &str, mode: GradeMode) -> Result<Verdict> {
                 correct: p.as_ref().is_some_and(|p| g.equivalent(p)),
                 gold: g.to_string(),
                 pred: p.map(|p| p.to_string()),
+                extracted,
+                rule,
             })
         }
     }
@@ -106,8 +162,9 @@ pub fn grade(gold: &str, pred: &str, mode: GradeMode) -> Result<Verdict> {
 /// A canonical key for grouping equal answers (majority and weighted votes):
 /// the normalised form of the answer part of `text`, or `None` when no answer can
 /// be read from it.
-pub fn answer_key(text: &str, mode: GradeMode) -> Option<String> {
-    let part = answer_part(text)?;
+pub fn answer_key(text: &str, spec: impl Into<AnswerSpec>) -> Option<String> {
+    let AnswerSpec { mode, rules } = spec.into();
+    let (_, part) = answer_part(text, rules)?;
     match mode {
         GradeMode::Integer => parse_integer(part).map(|n| n.to_string()),
         GradeMode::Math => Some(MathAnswer::parse(part).to_string()).filter(|k| !k.is_empty()),
@@ -121,16 +178,29 @@ impl ttc_core::AnswerFormat for GradeMode {
     /// mode only when it is an integer (an unparsable answer counts as none, as the
     /// paper drops unparsable samples).
     fn extract(&self, solution: &str) -> Option<String> {
-        let answer = extract_answer(solution)?;
-        match self {
-            GradeMode::Integer => parse_integer(answer).map(|_| answer.trim().to_owned()),
-            GradeMode::Math => Some(answer.to_owned()),
-        }
+        AnswerSpec::new(*self, ExtractRules::ANCHORED).extract(solution)
     }
 
     /// The normalised answer ([`answer_key`]); an answer that cannot be read
     /// (e.g. not an integer in integer mode) keys as its trimmed text, so it
     /// still only groups with identical answers.
+    fn key(&self, answer: &str) -> String {
+        AnswerSpec::new(*self, ExtractRules::ANCHORED).key(answer)
+    }
+}
+
+/// A run's answer settings as the answer format search strategies vote with:
+/// the answer is what the rules find (no fallback to the whole text), and in
+/// integer mode only an integer counts.
+impl ttc_core::AnswerFormat for AnswerSpec {
+    fn extract(&self, solution: &str) -> Option<String> {
+        let answer = self.rules.extract(solution)?;
+        match self.mode {
+            GradeMode::Integer => parse_integer(answer).map(|_| answer.trim().to_owned()),
+            GradeMode::Math => Some(answer.to_owned()),
+        }
+    }
+
     fn key(&self, answer: &str) -> String {
         answer_key(answer, *self).unwrap_or_else(|| answer.trim().to_owned())
     }

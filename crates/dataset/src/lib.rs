@@ -5,12 +5,16 @@
 //!   disjoint validation and test sets of 500 problems each.
 //! - [`Problem`] and the JSONL reader/writer ([`read_problems`], [`write_problems`]):
 //!   dataset files use the field names of MATH-500, so real MATH-500 files load too.
-//! - [`answer`]: extracting the final answer from a generated solution (the last
-//!   `Answer: ...` line, or the last `\boxed{...}`).
+//! - [`answer`]: the demo world's answers (the last `Answer: ...` line, the last
+//!   `\boxed{...}`, integers as models write them).
+//! - [`extract`]: ordered extraction rules ([`ExtractRules`]) that find the final
+//!   answer in a whole model output as MATH graders do.
 //! - [`checker`]: the demo world's exact step checker, a `Verifier` that scores
 //!   each step by its arithmetic (a diagnostic upper bound for search).
 //! - [`grade()`]: deciding whether a predicted answer equals the gold answer, exactly
-//!   for integers or through a MATH-style normaliser.
+//!   for integers or through a MATH-style equivalence ([`MathAnswer`]: numbers in
+//!   any format, exact arithmetic, expressions, relations, intervals, tuples, sets,
+//!   matrices; *different* when in doubt), with an [`AnswerSpec`]'s rules.
 //!
 //! ```
 //! use ttc_dataset::{GradeMode, demo, grade, read_problems};
@@ -31,6 +35,7 @@ pub mod answer;
 pub mod checker;
 pub mod demo;
 mod error;
+pub mod extract;
 mod grade;
 mod jsonl;
 mod math;
@@ -38,7 +43,8 @@ mod mix;
 mod record;
 
 pub use error::{DatasetError, Result};
-pub use grade::{GradeMode, Verdict, answer_key, grade};
+pub use extract::{ExtractRule, ExtractRules};
+pub use grade::{AnswerSpec, GradeMode, Verdict, answer_key, grade};
 pub use jsonl::{read_jsonl, read_problems, write_jsonl, write_problems};
 pub use math::{MathAnswer, math_equivalent};
 pub use mix::{DifficultyMix, MAX_DIGITS, MAX_STEPS, MixComponent, OpKind, OpSet};

@@ -60,6 +60,11 @@ const UNIT_WORDS: &[&str] = &[
     "cent",
     "cents",
     "percent",
+    "percentage",
+    "pct",
+    "euro",
+    "euros",
+    "usd",
     "hour",
     "hours",
     "hr",
@@ -128,17 +133,24 @@ pub(super) fn clean(raw: &str) -> String {
         ("\u{221a}", "\\sqrt"),
         ("\u{03c0}", "\\pi "),
         ("\u{221e}", "\\infty "),
-        ("\u{2264}", "\\le "),
-        ("\u{2265}", "\\ge "),
+        ("\u{00b2}", "^2"),
+        ("\u{00b3}", "^3"),
+        ("\u{20ac}", ""),
+        ("\u{00a3}", ""),
+        ("\u{00a5}", ""),
+        ("\u{00a0}", " "),
+        ("\u{2009}", " "),
+        ("\u{202f}", " "),
         ("\u{222a}", "\\cup "),
         ("\u{00b1}", "\\pm "),
     ] {
-        s = s.replace(from, to);
+        replace_in(&mut s, from, to);
     }
     s = strip_math_delimiters(&s);
     // Protect the row separator `\\` from the one-character commands below.
-    s = s.replace("\\\\", ROW_BREAK);
-    s = s.replace("\\$", "").replace('$', "");
+    replace_in(&mut s, "\\\\", ROW_BREAK);
+    replace_in(&mut s, "\\$", "");
+    replace_in(&mut s, "$", "");
     for (from, to) in [
         ("\\!", ""),
         ("\\,", ""),
@@ -146,9 +158,10 @@ pub(super) fn clean(raw: &str) -> String {
         ("\\:", " "),
         ("\\ ", " "),
     ] {
-        s = s.replace(from, to);
+        replace_in(&mut s, from, to);
     }
-    s = s.replace('~', " ");
+    replace_in(&mut s, "~", " ");
+    s = join_digit_groups(&s);
     for (name, to) in [
         ("qquad", " "),
         ("quad", " "),
@@ -167,11 +180,6 @@ pub(super) fn clean(raw: &str) -> String {
         ("cfrac", "\\frac"),
         ("dbinom", "\\binom"),
         ("tbinom", "\\binom"),
-        ("leq", "\\le"),
-        ("leqslant", "\\le"),
-        ("geq", "\\ge"),
-        ("geqslant", "\\ge"),
-        ("neq", "\\ne"),
         ("degree", ""),
     ] {
         s = replace_command(&s, name, to);
@@ -183,11 +191,13 @@ pub(super) fn clean(raw: &str) -> String {
         "^{ \\circ}",
         "^\\circ",
     ] {
-        s = s.replace(pattern, "");
+        replace_in(&mut s, pattern, "");
     }
     s = replace_command(&s, "circ", "");
-    s = s.replace("\\%", "").replace('%', "");
-    s = s.replace("{,}", ",");
+    replace_in(&mut s, "\\%", "");
+    replace_in(&mut s, "%", "");
+    s = canonical_relations(&s);
+    replace_in(&mut s, "{,}", ",");
     s = unwrap_text_commands(&s);
     s = brace_sqrt_arguments(&s);
     s = brace_frac_arguments(&s);
@@ -197,6 +207,98 @@ pub(super) fn clean(raw: &str) -> String {
     let trimmed = s.trim();
     let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
     trimmed.trim().replace(ROW_BREAK, "\\\\")
+}
+
+/// Spells every relation as one symbol: `<`, `>`, `=`, `\u{2264}`, `\u{2265}`,
+/// `\u{2260}`, from LaTeX (`\le`, `\leq`, `\leqslant`, `\lt`, `\ne`, `\neq`),
+/// ASCII (`<=`, `>=`, `!=`, `==`) and negated forms (`\not<` is `\ge`, `\nleq`
+/// is `>`, `\not=` is `\ne`).
+fn canonical_relations(s: &str) -> String {
+    let (le, ge, ne) = ("\u{2264}", "\u{2265}", "\u{2260}");
+    let mut s = s.to_owned();
+    if !s.contains(['\\', '<', '>', '!', '=']) {
+        return s;
+    }
+    for (from, to) in [
+        ("\\not<", ge),
+        ("\\not>", le),
+        ("\\not=", ne),
+        ("\\not\\lt", ge),
+        ("\\not\\gt", le),
+        ("\\not\\leq", ">"),
+        ("\\not\\geq", "<"),
+        ("\\not\\le", ">"),
+        ("\\not\\ge", "<"),
+        ("\\not\\eq", ne),
+        ("<=", le),
+        (">=", ge),
+        ("!=", ne),
+        ("==", "="),
+    ] {
+        replace_in(&mut s, from, to);
+    }
+    for (name, to) in [
+        ("nless", ge),
+        ("ngtr", le),
+        ("nleq", ">"),
+        ("nleqslant", ">"),
+        ("ngeq", "<"),
+        ("ngeqslant", "<"),
+        ("leqslant", le),
+        ("geqslant", ge),
+        ("leq", le),
+        ("geq", ge),
+        ("le", le),
+        ("ge", ge),
+        ("neq", ne),
+        ("ne", ne),
+        ("lt", "<"),
+        ("gt", ">"),
+    ] {
+        s = replace_command(&s, name, to);
+    }
+    s
+}
+
+/// `1 000 000` -> `1000000`: digit groups of three after a group of one to three
+/// digits, separated by single spaces, joined (not `12 345.6 7`).
+fn join_digit_groups(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let starts_run = b[i].is_ascii_digit()
+            && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.' || b[i - 1] == b','));
+        if starts_run {
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let head = j - i;
+            let mut end = j;
+            let mut groups = 0;
+            while end + 4 <= b.len()
+                && b[end] == b' '
+                && b[end + 1..end + 4].iter().all(u8::is_ascii_digit)
+                && !b.get(end + 4).is_some_and(u8::is_ascii_digit)
+            {
+                end += 4;
+                groups += 1;
+            }
+            if (1..=3).contains(&head) && groups > 0 && b[i] != b'0' {
+                out.extend(s[i..end].chars().filter(|c| *c != ' '));
+            } else {
+                out.push_str(&s[i..j]);
+                end = j;
+            }
+            i = end;
+            continue;
+        }
+        let c = s[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
 }
 
 /// Stands for `\\` while one-character commands (`\ `, `\,`) are removed.
@@ -212,9 +314,19 @@ fn strip_math_delimiters(s: &str) -> String {
     s.to_owned()
 }
 
+/// Replaces `from` by `to` in place, allocating only when `from` occurs.
+fn replace_in(s: &mut String, from: &str, to: &str) {
+    if s.contains(from) {
+        *s = s.replace(from, to);
+    }
+}
+
 /// Replaces the command `\name` (not a longer command such as `\leftarrow` for
 /// `\left`) by `to`.
 pub(super) fn replace_command(s: &str, name: &str, to: &str) -> String {
+    if !s.contains('\\') || !s.contains(name) {
+        return s.to_owned();
+    }
     let pattern = format!("\\{name}");
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -252,9 +364,8 @@ fn replace_word(s: &str, word: &str, to: &str) -> String {
 }
 
 fn ends_numeric(prefix: &str) -> bool {
-    prefix
-        .trim_end()
-        .ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')')
+    let p = prefix.trim_end();
+    p.ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')') || p.ends_with("\\pi")
 }
 
 fn is_unit_text(content: &str) -> bool {
@@ -279,6 +390,9 @@ fn unit_exponent_len(s: &str) -> usize {
 /// it is a unit after a number, e.g. `5\text{ cm}^2`.
 fn unwrap_text_commands(s: &str) -> String {
     let mut s = s.to_owned();
+    if !s.contains("\\text") && !s.contains("\\m") && !s.contains("\\operatorname") {
+        return s;
+    }
     let mut from = 0;
     loop {
         let found = TEXT_COMMANDS

@@ -160,13 +160,70 @@ impl Num {
         Num::approx(float(self.to_f64(), other.to_f64()))
     }
 
-    /// Whether two numbers are equal: exactly, or within a relative 1e-9.
+    /// Whether two numbers are equal: exactly, within a relative 1e-9 once one is
+    /// irrational, or as a decimal of six or more places rounds the other
+    /// (`0.083333` for `\frac{1}{12}`, `1.414214` for `\sqrt{2}`).
     pub(super) fn equals(self, other: Num) -> bool {
         match (self, other) {
-            (Num::Exact(a), Num::Exact(b)) => a == b,
+            (Num::Exact(a), Num::Exact(b)) => a == b || rounds(a, other) || rounds(b, self),
+            (Num::Exact(a), Num::Approx(_)) | (Num::Approx(_), Num::Exact(a)) => {
+                close(self.to_f64(), other.to_f64())
+                    || rounds(
+                        a,
+                        if matches!(self, Num::Exact(_)) {
+                            other
+                        } else {
+                            self
+                        },
+                    )
+            }
             _ => close(self.to_f64(), other.to_f64()),
         }
     }
+}
+
+/// The number of decimal places of `r` when it is a terminating decimal.
+fn decimal_places(r: Ratio) -> Option<u32> {
+    let mut den = r.den;
+    let (mut twos, mut fives) = (0u32, 0u32);
+    while den % 2 == 0 {
+        den /= 2;
+        twos += 1;
+    }
+    while den % 5 == 0 {
+        den /= 5;
+        fives += 1;
+    }
+    (den == 1).then_some(twos.max(fives))
+}
+
+/// Whether the decimal `d`, of at least six places, is `x` rounded to its places.
+fn rounds(d: Ratio, x: Num) -> bool {
+    let Some(places) = decimal_places(d).filter(|p| (6..=30).contains(p)) else {
+        return false;
+    };
+    if let Num::Exact(x) = x {
+        if decimal_places(x).is_some() {
+            return false;
+        }
+        // |d - x| <= 1/2 10^-places, exactly: 2 |d.num x.den - x.num d.den| 10^places <= d.den x.den.
+        let exact = || -> Option<bool> {
+            let diff = d
+                .num
+                .checked_mul(x.den)?
+                .checked_sub(x.num.checked_mul(d.den)?)?;
+            let lhs = diff
+                .checked_abs()?
+                .checked_mul(2)?
+                .checked_mul(10i128.checked_pow(places)?)?;
+            Some(lhs <= d.den.checked_mul(x.den)?)
+        };
+        if let Some(verdict) = exact() {
+            return verdict;
+        }
+    }
+    let (d, x) = (d.to_f64(), x.to_f64());
+    (d - x).abs() <= 0.5 * 10f64.powi(-(places as i32)) * (1.0 + 1e-9)
 }
 
 pub(super) fn close(a: f64, b: f64) -> bool {
@@ -215,6 +272,10 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
                 while i < chars.len() && chars[i].is_ascii_digit() {
                     i += 1;
                 }
+            }
+            if matches!(toks.last(), Some(Tok::Num(_))) {
+                // `1 000` or `2 3`: two numbers side by side are not a product.
+                return None;
             }
             toks.push(Tok::Num(chars[start..i].iter().collect()));
         } else if c.is_ascii_alphabetic() {

@@ -38,6 +38,22 @@ enum Node {
         items: Vec<Node>,
     },
     Set(Vec<Node>),
+    /// `x = 5`, `(x, y) = (1, 2)`: a value with the name it is given. `lhs` is the
+    /// name as an expression, when it reads as one (for comparing equations).
+    Assign {
+        lhs: Option<Ast>,
+        value: Box<Node>,
+    },
+    /// `a < b`, `a \le b`, `a = b`, `a \ne b` (two sides).
+    Relation {
+        rel: Rel,
+        sides: Vec<Node>,
+    },
+    /// `a < b \le c`: `rels[i]` stands between `sides[i]` and `sides[i + 1]`.
+    Chain {
+        rels: Vec<Rel>,
+        sides: Vec<Node>,
+    },
 }
 
 impl MathAnswer {
@@ -70,21 +86,31 @@ const SAMPLE_POINTS: u64 = 3;
 
 /// Walks `s` at bracket depth 0 and returns the byte offsets where `sep` starts.
 fn top_level(s: &str, sep: &str) -> Vec<usize> {
+    top_level_any(s, &[sep])
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Walks `s` at bracket depth 0 and returns where any of `seps` starts, with it
+/// (the first of `seps` that matches at a position wins).
+fn top_level_any<'s>(s: &str, seps: &[&'s str]) -> Vec<(usize, &'s str)> {
     let bytes = s.as_bytes();
     let mut found = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         let rest = &s[i..];
-        if depth == 0 && rest.starts_with(sep) {
-            let after = &rest[sep.len()..];
-            let boundary =
-                !sep.starts_with('\\') || !after.starts_with(|c: char| c.is_ascii_alphabetic());
-            if boundary {
-                found.push(i);
-                i += sep.len();
-                continue;
-            }
+        if depth == 0
+            && let Some(sep) = seps.iter().find(|sep| {
+                rest.starts_with(**sep)
+                    && (!sep.starts_with('\\')
+                        || !rest[sep.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
+            })
+        {
+            found.push((i, *sep));
+            i += sep.len();
+            continue;
         }
         if let Some(cmd) = rest.strip_prefix('\\') {
             let len = match cmd.chars().next() {
@@ -158,41 +184,158 @@ fn bracketed(s: &str) -> Option<(&str, &str, &str)> {
     (depth == 0).then_some((open, inner, close))
 }
 
-/// For `x = 5`, `(x, y) = (1, 2)`, `x \in [1, 2]`: the right-hand side, when there
-/// is exactly one `=` (or `\in`) at the top level and the left side has no digit.
-fn strip_lhs(s: &str) -> Option<&str> {
-    for sep in ["=", "\\in"] {
-        let at = top_level(s, sep);
-        if let [i] = at[..] {
-            let (lhs, rhs) = (s[..i].trim(), s[i + sep.len()..].trim());
-            if !lhs.is_empty()
-                && !rhs.is_empty()
-                && lhs.len() <= 24
-                && !lhs.contains(|c: char| c.is_ascii_digit() || "<>".contains(c))
-                && !lhs.ends_with(['\\', '!'])
-            {
-                return Some(rhs);
-            }
-        }
+/// Whether `s` names what an answer is about rather than being a value: a
+/// variable (`x`, `a_1`, `\theta`, `AB`), a function value (`f(2)`, `p(x)`), or
+/// a tuple of those (`(x, y)`). No digits or operators outside arguments.
+fn is_simple_lhs(s: &str) -> bool {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 32 {
+        return false;
     }
-    None
+    if let Some(("(", inner, ")")) = bracketed(s) {
+        let items = split_top(inner, ",");
+        return items.len() > 1 && items.iter().all(|i| is_simple_name(i.trim()));
+    }
+    is_simple_name(s)
 }
 
-/// `1,000` and `-12,345.5`: a number with thousands separators.
-fn thousands(s: &str) -> Option<String> {
+fn is_simple_name(s: &str) -> bool {
+    let mut letters = 0;
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if c.is_alphabetic() {
+            letters += 1;
+            rest = &rest[c.len_utf8()..];
+        } else if c == ' ' || c == '\'' || c == '|' {
+            rest = &rest[1..];
+        } else if c == '_' {
+            // A subscript: one character or a group.
+            let after = &rest[1..];
+            rest = if let Some(group) = after.strip_prefix('{') {
+                match crate::answer::closing_brace(group) {
+                    Some(end) => &group[end + 1..],
+                    None => return false,
+                }
+            } else {
+                let skip = after.chars().next().map_or(0, char::len_utf8);
+                &after[skip..]
+            };
+        } else if c == '(' {
+            // A function's argument: anything balanced.
+            let Some(end) = rest.find(')') else {
+                return false;
+            };
+            if letters == 0 {
+                return false;
+            }
+            rest = &rest[end + 1..];
+        } else if let Some(cmd) = rest.strip_prefix('\\') {
+            let len = cmd
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(cmd.len());
+            let name = &cmd[..len];
+            if len == 0
+                || matches!(
+                    name,
+                    "frac" | "sqrt" | "cdot" | "times" | "pm" | "div" | "infty" | "pi"
+                )
+            {
+                return false;
+            }
+            letters += 1;
+            rest = &cmd[len..];
+            if let Some(group) = rest.strip_prefix('{') {
+                // `\\overline{AB}`, `\\mathbf{v}`.
+                match crate::answer::closing_brace(group) {
+                    Some(end) => rest = &group[end + 1..],
+                    None => return false,
+                }
+            }
+        } else {
+            return false;
+        }
+    }
+    letters > 0
+}
+
+/// Whether `s` has no letters outside command names (`\sin 30`, `2 \cdot 3`).
+fn no_free_letters(s: &str) -> bool {
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if let Some(cmd) = rest.strip_prefix('\\') {
+            let len = cmd
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(cmd.len());
+            let len = if len == 0 {
+                cmd.chars().next().map_or(0, char::len_utf8)
+            } else {
+                len
+            };
+            rest = &cmd[len..];
+            continue;
+        }
+        if c.is_alphabetic() {
+            return false;
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    true
+}
+
+/// A whole number in another format, rewritten plainly: thousands separators
+/// (`1,000`, `-12,345.5`) and decimal commas where they cannot be thousands
+/// (`1,22`, `0,111`, `1000,99`).
+fn number_format(s: &str) -> Option<String> {
     let body = s.strip_prefix('-').unwrap_or(s);
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     let mut groups = int.split(',');
     let first = groups.next()?;
     let rest: Vec<&str> = groups.collect();
-    let ok = !rest.is_empty()
-        && (1..=3).contains(&first.len())
-        && first.bytes().all(|b| b.is_ascii_digit())
-        && rest
-            .iter()
-            .all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
-        && frac.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| s.replace(',', ""))
+    let digits = |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+    if rest.is_empty() || !digits(first) || !rest.iter().all(|g| digits(g)) {
+        return None;
+    }
+    let thousands = (1..=3).contains(&first.len())
+        && !(first.starts_with('0'))
+        && rest.iter().all(|g| g.len() == 3)
+        && (frac.is_empty() || digits(frac));
+    if thousands {
+        return Some(s.replace(',', ""));
+    }
+    // A decimal comma: one comma, no point, and not a list of two integers
+    // (`1,2` and `12,5` stay lists; `1,22` and `0,5` are decimals).
+    let [decimals] = rest[..] else {
+        return None;
+    };
+    let decimal = s.split_once('.').is_none()
+        && (first == "0" || first.len() >= 4 || (decimals.len() >= 2 && decimals.len() != 3));
+    decimal.then(|| s.replacen(',', ".", 1))
+}
+
+/// `x = 1,234`: rejoins a number that the list splitter would cut at its
+/// thousands separators (every later part exactly three digits).
+fn rejoin_thousands(s: &str) -> Option<String> {
+    let parts = split_top(s, ",");
+    if parts.len() < 2 {
+        return None;
+    }
+    let three = |g: &str| {
+        let (int, frac) = g.split_once('.').unwrap_or((g, ""));
+        int.len() == 3
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    };
+    let last_is_three = parts[1..].iter().all(|p| three(p));
+    let earlier_plain = parts[1..parts.len() - 1].iter().all(|p| !p.contains('.'));
+    let head = parts[0];
+    let run = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let before = head[..head.len() - run].chars().next_back();
+    let ok = last_is_three
+        && earlier_plain
+        && (1..=3).contains(&run)
+        && !head[head.len() - run..].starts_with('0')
+        && !before.is_some_and(|c| c == '.' || c.is_alphanumeric() || c == '_');
+    ok.then(|| parts.concat())
 }
 
 fn squash(s: &str) -> String {
@@ -232,8 +375,16 @@ fn squash(s: &str) -> String {
     t
 }
 
+/// The set of `items`, with sets among them merged in (`\{1 \pm \sqrt5, -2\}`
+/// has three elements); one item is itself.
 fn set_of(items: Vec<Node>) -> Node {
-    let mut items = items;
+    let mut items: Vec<Node> = items
+        .into_iter()
+        .flat_map(|item| match item {
+            Node::Set(inner) => inner,
+            other => vec![other],
+        })
+        .collect();
     if items.len() == 1 {
         return items.remove(0);
     }
@@ -250,11 +401,31 @@ fn structure(s: &str, depth: u32) -> Node {
     if unions.len() > 1 {
         return set_of(unions.into_iter().map(recurse).collect());
     }
-    if let Some(rhs) = strip_lhs(s) {
-        return recurse(rhs);
+    let approx = split_top(s, "\\approx");
+    if approx.len() > 1 {
+        // `x \approx 11` is 11; `\frac13 \approx 0.33` and `x = \frac13 \approx 0.3`
+        // are their exact side.
+        let first = approx[0].trim();
+        let last = approx[approx.len() - 1];
+        return recurse(if is_simple_lhs(first) { last } else { first });
     }
-    if let Some(plain) = thousands(&squash(s)) {
+    if let Some(plain) = number_format(&squash(s)) {
         return atom(&plain);
+    }
+    if let Some(joined) = rejoin_thousands(s) {
+        return recurse(&joined);
+    }
+    if bracketed(s).is_none() {
+        let items: Vec<&str> = split_top(s, ",")
+            .into_iter()
+            .filter(|i| !i.trim().is_empty())
+            .collect();
+        if items.len() > 1 {
+            return set_of(items.into_iter().map(recurse).collect());
+        }
+    }
+    if let Some(node) = relation(s, depth) {
+        return node;
     }
     if let Some(node) = matrix(s, depth) {
         return node;
@@ -264,23 +435,17 @@ fn structure(s: &str, depth: u32) -> Node {
         if open == "\\{" {
             return set_of(items.into_iter().map(recurse).collect());
         }
-        if items.len() == 1 && open == "(" && close == ")" {
+        let single = items.len() == 1;
+        if single && ((open == "(" && close == ")") || inner.trim().starts_with("\\begin{")) {
             return recurse(inner);
         }
-        if !(items.len() == 1 && open == "{") {
+        if !(single && open == "{") {
             return Node::Tuple {
                 open: open.to_owned(),
                 close: close.to_owned(),
                 items: items.into_iter().map(recurse).collect(),
             };
         }
-    }
-    let items: Vec<&str> = split_top(s, ",")
-        .into_iter()
-        .filter(|i| !i.trim().is_empty())
-        .collect();
-    if items.len() > 1 {
-        return set_of(items.into_iter().map(recurse).collect());
     }
     let pm = top_level(s, "\\pm");
     if let [i] = pm[..] {
@@ -294,6 +459,117 @@ fn structure(s: &str, depth: u32) -> Node {
         return Node::Set(vec![atom(&plus), atom(&minus)]);
     }
     atom(s)
+}
+
+/// The relation symbols, as [`clean`] spells them.
+const RELATIONS: [&str; 7] = ["=", "<", ">", "\u{2264}", "\u{2265}", "\u{2260}", "\\in"];
+
+/// A relation after reading `>` as a reversed `<` and `\ge` as a reversed `\le`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rel {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+}
+
+impl Rel {
+    /// The relation and whether its sides were swapped to read it.
+    fn read(sym: &str) -> Option<(Rel, bool)> {
+        Some(match sym {
+            "=" => (Rel::Eq, false),
+            "\u{2260}" => (Rel::Ne, false),
+            "<" => (Rel::Lt, false),
+            ">" => (Rel::Lt, true),
+            "\u{2264}" => (Rel::Le, false),
+            "\u{2265}" => (Rel::Le, true),
+            _ => return None,
+        })
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Rel::Eq => "=",
+            Rel::Ne => "\\ne",
+            Rel::Lt => "<",
+            Rel::Le => "\\le",
+        }
+    }
+}
+
+/// Equations, inequalities and chains of them:
+/// - `x = 5`, `f(2) = 7`, `(x, y) = (1, 2)`, `x \in [1, 2]`: the value, named;
+/// - `x = 2 + 3 = 5`: an equation chain is its last side;
+/// - `x > 3`, `3 < x`, `2x + 1 \ge y`: a relation;
+/// - `1 < x \le 5`, `f(2) < f(1) < f(4)`: a chain in one direction.
+fn relation(s: &str, depth: u32) -> Option<Node> {
+    let found = top_level_any(s, &RELATIONS);
+    if found.is_empty() {
+        return None;
+    }
+    let mut sides = Vec::with_capacity(found.len() + 1);
+    let mut start = 0;
+    for (i, sym) in &found {
+        sides.push(s[start..*i].trim());
+        start = i + sym.len();
+    }
+    sides.push(s[start..].trim());
+    if sides.iter().any(|side| side.is_empty()) {
+        return Some(Node::Text(squash(s)));
+    }
+    let recurse = |part: &str| structure(part, depth + 1);
+    let symbols: Vec<&str> = found.iter().map(|(_, sym)| *sym).collect();
+    if symbols.iter().all(|sym| *sym == "=" || *sym == "\\in") {
+        if symbols.len() >= 2 && !symbols.contains(&"\\in") {
+            return Some(recurse(sides[sides.len() - 1]));
+        }
+        // `5 \cdot 5 = 25`, `\sin 30 = \frac12`: a computation (no variable on
+        // the left), answered by its result.
+        let constant = |side: &str| expr::parse(side).is_some_and(|a| !a.has_vars());
+        if let [lhs, rhs] = sides[..]
+            && symbols[0] == "="
+            && no_free_letters(lhs)
+            && constant(rhs)
+        {
+            return Some(recurse(rhs));
+        }
+        if let [lhs, rhs] = sides[..] {
+            if is_simple_lhs(lhs) {
+                return Some(Node::Assign {
+                    lhs: (symbols[0] == "=").then(|| expr::parse(lhs)).flatten(),
+                    value: Box::new(recurse(rhs)),
+                });
+            }
+            if symbols[0] == "=" {
+                return Some(Node::Relation {
+                    rel: Rel::Eq,
+                    sides: vec![recurse(lhs), recurse(rhs)],
+                });
+            }
+        }
+        return Some(Node::Text(squash(s)));
+    }
+    let rels: Option<Vec<(Rel, bool)>> = symbols.iter().map(|sym| Rel::read(sym)).collect();
+    let Some(rels) = rels else {
+        return Some(Node::Text(squash(s)));
+    };
+    let swapped = rels[0].1;
+    let one_way = rels
+        .iter()
+        .all(|(r, sw)| *sw == swapped && matches!(r, Rel::Lt | Rel::Le));
+    if rels.len() > 1 && !one_way {
+        return Some(Node::Text(squash(s)));
+    }
+    let mut nodes: Vec<Node> = sides.into_iter().map(recurse).collect();
+    let mut rels: Vec<Rel> = rels.into_iter().map(|(r, _)| r).collect();
+    if swapped {
+        nodes.reverse();
+        rels.reverse();
+    }
+    if let [rel] = rels[..] {
+        return Some(Node::Relation { rel, sides: nodes });
+    }
+    Some(Node::Chain { rels, sides: nodes })
 }
 
 /// `\begin{pmatrix} a & b \\ c & d \end{pmatrix}` (also `bmatrix`, `matrix`):
@@ -335,6 +611,8 @@ fn matrix(s: &str, depth: u32) -> Option<Node> {
 }
 
 fn atom(s: &str) -> Node {
+    let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
     let text = squash(s);
     let spaced = replace_command(s.trim(), "infty", "\\infty ");
     match expr::parse(&spaced) {
@@ -371,9 +649,171 @@ fn expr_equivalent(a: &Ast, b: &Ast) -> bool {
     agreeing > 0
 }
 
+const RELATION_SAMPLES: u64 = 5;
+
+/// Whether `d1 = 0` and `d2 = 0` (or `< 0`, ...) say the same: `d1 / d2` is one
+/// constant at every sample point, positive for inequalities.
+fn proportional(rel: Rel, d1: &Ast, d2: &Ast) -> bool {
+    if !d1.has_vars() || !d2.has_vars() {
+        return false;
+    }
+    let mut ratio: Option<f64> = None;
+    for k in 0..RELATION_SAMPLES {
+        let var = |name: &str| sample(name, k);
+        let (x, y) = (d1.eval(&var), d2.eval(&var));
+        if !x.is_finite() || !y.is_finite() {
+            return false;
+        }
+        let tiny = 1e-12;
+        match (x.abs() < tiny, y.abs() < tiny) {
+            (true, true) => continue,
+            (false, false) => {}
+            _ => return false,
+        }
+        let q = x / y;
+        match ratio {
+            None => ratio = Some(q),
+            Some(r) if expr::close(q, r) => {}
+            Some(_) => return false,
+        }
+    }
+    ratio.is_some_and(|q| match rel {
+        Rel::Lt | Rel::Le => q > 0.0,
+        Rel::Eq | Rel::Ne => q != 0.0,
+    })
+}
+
+fn difference(a: Ast, b: Ast) -> Ast {
+    Ast::Sub(Box::new(a), Box::new(b))
+}
+
 impl Node {
+    /// A number or an expression as an expression.
+    fn as_ast(&self) -> Option<Ast> {
+        match self {
+            Node::Number(n) => Some(Ast::Lit(*n)),
+            Node::Expr { ast, .. } => Some(ast.clone()),
+            _ => None,
+        }
+    }
+
+    /// A relation between two expressions, as `lhs - rhs` (rel) `0`; `x = 5`
+    /// counts as the equation `x - 5 = 0`.
+    fn relation_parts(&self) -> Option<(Rel, Ast)> {
+        match self {
+            Node::Relation { rel, sides } => {
+                let [l, r] = &sides[..] else { return None };
+                Some((*rel, difference(l.as_ast()?, r.as_ast()?)))
+            }
+            Node::Assign {
+                lhs: Some(lhs),
+                value,
+                ..
+            } => Some((Rel::Eq, difference(lhs.clone(), value.as_ast()?))),
+            _ => None,
+        }
+    }
+
+    fn is_variable(&self) -> bool {
+        matches!(
+            self,
+            Node::Expr {
+                ast: Ast::Var(_),
+                ..
+            }
+        )
+    }
+
+    /// `x < 3` as `(-\infty, 3)`, `1 \le x < 2` as `[1, 2)`: a relation of one
+    /// variable and numbers as the interval it describes.
+    fn as_interval(&self) -> Option<Node> {
+        let (rels, sides) = match self {
+            Node::Relation { rel, sides } => (std::slice::from_ref(rel), sides),
+            Node::Chain { rels, sides } => (&rels[..], sides),
+            _ => return None,
+        };
+        let bound = |rel: &Rel, low: bool| match (rel, low) {
+            (Rel::Lt, true) => Some("("),
+            (Rel::Le, true) => Some("["),
+            (Rel::Lt, false) => Some(")"),
+            (Rel::Le, false) => Some("]"),
+            _ => None,
+        };
+        let number = |n: &Node| matches!(n, Node::Number(_));
+        let infinity = |sign: &str| Node::Text(format!("{sign}\\infty"));
+        let (open, low, close, high) = match (rels, &sides[..]) {
+            ([rel], [v, n]) if v.is_variable() && number(n) => {
+                ("(", infinity("-"), bound(rel, false)?, n.clone())
+            }
+            ([rel], [n, v]) if v.is_variable() && number(n) => {
+                (bound(rel, true)?, n.clone(), ")", infinity(""))
+            }
+            ([r1, r2], [a, v, b]) if v.is_variable() && number(a) && number(b) => {
+                (bound(r1, true)?, a.clone(), bound(r2, false)?, b.clone())
+            }
+            _ => return None,
+        };
+        Some(Node::Tuple {
+            open: open.into(),
+            close: close.into(),
+            items: vec![low, high],
+        })
+    }
+
+    fn relations_equivalent(&self, other: &Node) -> bool {
+        if let (Node::Relation { rel: r1, sides: s1 }, Node::Relation { rel: r2, sides: s2 }) =
+            (self, other)
+            && r1 == r2
+            && let ([a1, b1], [a2, b2]) = (&s1[..], &s2[..])
+        {
+            let symmetric = matches!(r1, Rel::Eq | Rel::Ne);
+            if (a1.equivalent(a2) && b1.equivalent(b2))
+                || (symmetric && a1.equivalent(b2) && b1.equivalent(a2))
+            {
+                return true;
+            }
+        }
+        match (self.relation_parts(), other.relation_parts()) {
+            (Some((r1, d1)), Some((r2, d2))) => r1 == r2 && proportional(r1, &d1, &d2),
+            _ => false,
+        }
+    }
+
     fn equivalent(&self, other: &Node) -> bool {
         match (self, other) {
+            (Node::Assign { value: a, .. }, Node::Assign { value: b, .. }) => a.equivalent(b),
+            (Node::Relation { .. }, Node::Relation { .. }) => self.relations_equivalent(other),
+            (Node::Assign { value, .. }, Node::Relation { .. })
+            | (Node::Relation { .. }, Node::Assign { value, .. }) => {
+                // `y = x^2` against `x^2 = y`; `x \in (3, \infty)` against `x > 3`.
+                let relation = if matches!(self, Node::Relation { .. }) {
+                    self
+                } else {
+                    other
+                };
+                self.relations_equivalent(other) || value.equivalent(relation)
+            }
+            (Node::Assign { value, .. }, x) | (x, Node::Assign { value, .. }) => {
+                value.equivalent(x)
+            }
+            (Node::Relation { .. } | Node::Chain { .. }, Node::Tuple { .. }) => {
+                self.as_interval().is_some_and(|i| i.equivalent(other))
+            }
+            (Node::Tuple { .. }, Node::Relation { .. } | Node::Chain { .. }) => {
+                other.as_interval().is_some_and(|i| self.equivalent(&i))
+            }
+            (
+                Node::Chain {
+                    rels: r1,
+                    sides: s1,
+                },
+                Node::Chain {
+                    rels: r2,
+                    sides: s2,
+                },
+            ) => {
+                r1 == r2 && s1.len() == s2.len() && s1.iter().zip(s2).all(|(a, b)| a.equivalent(b))
+            }
             (Node::Number(a), Node::Number(b)) => a.equals(*b),
             (Node::Expr { ast: a, .. }, Node::Expr { ast: b, .. }) => expr_equivalent(a, b),
             (Node::Text(a), Node::Text(b))
@@ -414,11 +854,23 @@ impl Node {
     }
 }
 
+fn write_chain(f: &mut fmt::Formatter<'_>, rels: &[Rel], sides: &[Node]) -> fmt::Result {
+    for (i, side) in sides.iter().enumerate() {
+        if i > 0 {
+            f.write_str(rels.get(i - 1).map_or("?", |r| r.symbol()))?;
+        }
+        write!(f, "{side}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Node::Number(n) => write!(f, "{n}"),
-            Node::Expr { text, .. } | Node::Text(text) => f.write_str(text),
+            Node::Expr { text, .. } => f.write_str(text),
+            // Marked, so that the text `100` (from `1 00`) keys apart from the number.
+            Node::Text(text) => write!(f, "\\text{{{text}}}"),
             Node::Tuple { open, close, items } => {
                 let items: Vec<String> = items.iter().map(ToString::to_string).collect();
                 write!(f, "{open}{}{close}", items.join(","))
@@ -428,6 +880,9 @@ impl fmt::Display for Node {
                 items.sort();
                 write!(f, "\\{{{}\\}}", items.join(","))
             }
+            Node::Assign { value, .. } => value.fmt(f),
+            Node::Relation { rel, sides } => write_chain(f, std::slice::from_ref(rel), sides),
+            Node::Chain { rels, sides } => write_chain(f, rels, sides),
         }
     }
 }
