@@ -12,7 +12,7 @@ use ttc_search::{BeamWidth, Searcher, Strategy};
 
 /// A method of the sweep: a search strategy or a revision split ratio.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Method {
+pub enum Method {
     Search(Strategy),
     /// Revisions: `ratio` is the sequential-to-parallel ratio (chain length / number
     /// of chains); `selector` the rule the label names, if it names one (else the
@@ -27,7 +27,7 @@ pub(crate) enum Method {
 /// `best-of-n-naive`, `beam-m4`, `beam-msqrt`, `lookahead-m4-k1`, `dvts-m4`, `revise-r4`, `revise-r1/4`,
 /// and a revision label with its selection rule: `revise-r4-majority`, `revise-r1/4-weighted`,
 /// `revise-r1-naive`.
-pub(crate) fn parse_method(label: &str) -> std::result::Result<Method, String> {
+pub fn parse_method(label: &str) -> std::result::Result<Method, String> {
     let width = |s: &str| -> Option<BeamWidth> {
         match s.strip_prefix('m')? {
             "sqrt" => Some(BeamWidth::Sqrt),
@@ -94,7 +94,7 @@ pub(crate) fn parse_method(label: &str) -> std::result::Result<Method, String> {
 
 /// The label of a revision ratio and named selection rule, e.g. `revise-r4`,
 /// `revise-r1/4`, `revise-r4-majority`.
-pub(crate) fn revise_label(ratio: f64, selector: Option<Selector>) -> String {
+pub fn revise_label(ratio: f64, selector: Option<Selector>) -> String {
     let r = if ratio >= 1.0 {
         format!("revise-r{}", ratio.round() as u64)
     } else {
@@ -107,9 +107,10 @@ pub(crate) fn revise_label(ratio: f64, selector: Option<Selector>) -> String {
 }
 
 /// A search strategy as a solver.
-pub(crate) struct SearchSolver<'a> {
-    pub(crate) searcher: Searcher<'a>,
-    pub(crate) strategy: Strategy,
+#[derive(Debug)]
+pub struct SearchSolver<'a> {
+    pub searcher: Searcher<'a>,
+    pub strategy: Strategy,
 }
 
 fn scaled(c: &Compute, part: usize, whole: usize) -> Compute {
@@ -183,9 +184,10 @@ impl Solver for SearchSolver<'_> {
 /// A search method run against the `[diagnostic]` verifier instead of the main one:
 /// labelled `METHOD@VERIFIER` and of family `diagnostic`, which no fitted policy
 /// chooses from (it may know more than any deployable verifier).
-pub(crate) struct DiagnosticSolver<'a> {
-    pub(crate) inner: SearchSolver<'a>,
-    pub(crate) verifier: String,
+#[derive(Debug)]
+pub struct DiagnosticSolver<'a> {
+    pub inner: SearchSolver<'a>,
+    pub verifier: String,
 }
 
 impl Solver for DiagnosticSolver<'_> {
@@ -262,33 +264,37 @@ impl SearchSolver<'_> {
 /// their chains are generated (and scored) once per question, budget and seed,
 /// and each rule selects over them. Each is charged the shared run's wall time (the
 /// ORM's scoring included), what it would have taken alone up to that scoring.
-pub(crate) struct RevisionGroup<'a> {
-    pub(crate) reviser: Reviser<'a>,
-    pub(crate) ratio: f64,
-    pub(crate) selectors: Vec<Selector>,
-    shared: Mutex<SharedOutcomes>,
+#[derive(Debug)]
+pub struct RevisionGroup<'a> {
+    pub reviser: Reviser<'a>,
+    pub ratio: f64,
+    pub selectors: Vec<Selector>,
+    /// Outcomes not yet taken, by (question, budget, seed): one slot per selector,
+    /// emptied as each rule takes its own, so the entry goes once every rule has
+    /// asked (in any order, for any interleaving of questions).
+    shared: Mutex<HashMap<(String, usize, u64), Vec<Option<Solved>>>>,
 }
 
-/// The current question and its outcomes by (budget, seed), one per selector.
-type SharedOutcomes = (String, HashMap<(usize, u64), Vec<Solved>>);
-
 impl<'a> RevisionGroup<'a> {
-    pub(crate) fn new(reviser: Reviser<'a>, ratio: f64, selectors: Vec<Selector>) -> Self {
+    pub fn new(reviser: Reviser<'a>, ratio: f64, selectors: Vec<Selector>) -> Self {
         RevisionGroup {
             reviser,
             ratio,
             selectors,
-            shared: Mutex::new((String::new(), HashMap::new())),
+            shared: Mutex::new(HashMap::new()),
         }
     }
 
     fn solve(&self, question: &str, budget: usize, seed: u64, index: usize) -> Result<Solved> {
+        let key = (question.to_string(), budget, seed);
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if shared.0 != question {
-            *shared = (question.to_string(), HashMap::new());
-        }
-        if let Some(done) = shared.1.get(&(budget, seed)) {
-            return Ok(done[index].clone());
+        if let Some(slots) = shared.get_mut(&key)
+            && let Some(mine) = slots[index].take()
+        {
+            if slots.iter().all(Option::is_none) {
+                shared.remove(&key);
+            }
+            return Ok(mine);
         }
         let split = ChainSplit::from_ratio(budget, self.ratio)?;
         let started = Instant::now();
@@ -296,32 +302,37 @@ impl<'a> RevisionGroup<'a> {
             .reviser
             .solve_selections(question, split, &self.selectors, seed)?;
         let seconds = started.elapsed().as_secs_f64();
-        let solved: Vec<Solved> = outcomes
+        let mut slots: Vec<Option<Solved>> = outcomes
             .into_iter()
-            .map(|out| Solved {
-                chains: out
-                    .chains
-                    .iter()
-                    .map(|c| c.attempts.iter().map(|a| a.answer.clone()).collect())
-                    .collect(),
-                answer: out.answer,
-                compute: out.compute,
-                seconds: Some(seconds),
+            .map(|out| {
+                Some(Solved {
+                    chains: out
+                        .chains
+                        .iter()
+                        .map(|c| c.attempts.iter().map(|a| a.answer.clone()).collect())
+                        .collect(),
+                    answer: out.answer,
+                    compute: out.compute,
+                    seconds: Some(seconds),
+                })
             })
             .collect();
-        let mine = solved[index].clone();
-        shared.1.insert((budget, seed), solved);
+        let mine = slots[index].take().expect("one outcome per selector");
+        if slots.iter().any(Option::is_some) {
+            shared.insert(key, slots);
+        }
         Ok(mine)
     }
 }
 
 /// Revisions at one sequential ratio with one selection rule, as a solver.
-pub(crate) struct ReviseSolver<'a> {
-    pub(crate) group: Arc<RevisionGroup<'a>>,
+#[derive(Debug)]
+pub struct ReviseSolver<'a> {
+    pub group: Arc<RevisionGroup<'a>>,
     /// Its selection rule's index in the group.
-    pub(crate) index: usize,
+    pub index: usize,
     /// Whether the label names the selector (`revise-r4-majority`).
-    pub(crate) selector_in_label: bool,
+    pub selector_in_label: bool,
 }
 
 impl ReviseSolver<'_> {
@@ -362,8 +373,9 @@ impl Solver for ReviseSolver<'_> {
 }
 
 /// Difficulty evidence: best-of-N weighted samples, each with its answer and score.
-pub(crate) struct BestOfNSampler<'a> {
-    pub(crate) searcher: Searcher<'a>,
+#[derive(Debug)]
+pub struct BestOfNSampler<'a> {
+    pub searcher: Searcher<'a>,
 }
 
 impl Sampler for BestOfNSampler<'_> {
@@ -387,9 +399,10 @@ impl Sampler for BestOfNSampler<'_> {
 }
 
 /// The larger generator, greedy, one sample.
-pub(crate) struct GreedyReference<'a> {
-    pub(crate) searcher: Searcher<'a>,
-    pub(crate) name: String,
+#[derive(Debug)]
+pub struct GreedyReference<'a> {
+    pub searcher: Searcher<'a>,
+    pub name: String,
 }
 
 impl Reference for GreedyReference<'_> {
