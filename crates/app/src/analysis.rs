@@ -55,10 +55,7 @@ pub fn accuracy_table(records: &[EvalRecord]) -> String {
 }
 
 /// Oracle and predicted bins from the difficulty samples, when there are any.
-pub fn bins(
-    difficulty: &[DifficultyRecord],
-    bins: usize,
-) -> Result<Option<(Binned, Binned)>> {
+pub fn bins(difficulty: &[DifficultyRecord], bins: usize) -> Result<Option<(Binned, Binned)>> {
     if difficulty.is_empty() {
         return Ok(None);
     }

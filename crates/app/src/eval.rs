@@ -330,4 +330,3 @@ fn check_run_file(path: &Path, out_dir: &Path) -> Result<Option<String>> {
         Err(_) => Ok(Some(text)),
     }
 }
-

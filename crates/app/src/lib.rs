@@ -13,8 +13,8 @@
 
 pub mod analysis;
 pub mod components;
-pub mod eval;
 mod error;
+pub mod eval;
 pub mod run_file;
 pub mod solve;
 pub mod solvers;

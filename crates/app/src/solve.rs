@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use ttc_core::{AnswerFormat, Compute, Generator, RuntimeSettings, Selector};
 use ttc_difficulty::{BinEdges, Probe, ProbeCharge, ProbeSettings};
-use ttc_reviser::{ChainSplit, RevisionOutcome, Reviser};
+use ttc_reviser::{ChainSplit, Reviser, RevisionOutcome};
 use ttc_search::{SearchOutcome, Searcher, Strategy};
 
 use crate::components::{default_revision_selector, load_generator, load_reviser, load_verifier};

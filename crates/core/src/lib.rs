@@ -13,6 +13,8 @@ mod runtime;
 mod seed;
 mod select;
 mod solver;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transitions;
 mod verification;
 

@@ -7,12 +7,12 @@
 //! score, the chosen answer and the compute used ([`RevisionOutcome`]) out.
 //!
 //! ```no_run
-//! use std::path::Path;
-//! use ttc_core::{RuntimeSettings, Selector};
+//! use ttc_core::Selector;
 //! use ttc_reviser::{ChainSplit, Reviser, ReviserSettings, parse_ratio};
 //!
-//! // `ttc solve --strategy revise --budget 16 --sequential-ratio 4 "question"`
-//! let reviser = ttc_generator::OnnxGenerator::load(Path::new("models/demo-reviser"), &RuntimeSettings::default())?;
+//! // `ttc solve --strategy revise --budget 16 --sequential-ratio 4 "question"`; the
+//! // application loads a model folder (`ttc_generator::OnnxGenerator`) here.
+//! let reviser = ttc_core::testing::ScriptedGenerator::default();
 //! let settings = ReviserSettings::default(); // or the run file's `[reviser]` table
 //! let split = ChainSplit::from_ratio(16, parse_ratio("4")?)?; // 2 chains x 8 attempts
 //! let outcome = Reviser {
