@@ -1,4 +1,4 @@
-//! Sequential revisions (method.md §3, §7): a reviser model proposes an attempt,
+//! Sequential revisions (docs/method.md §3, §7): a reviser model proposes an attempt,
 //! then revises it again and again, each attempt conditioned on the earlier ones;
 //! the answer is selected over every attempt of every chain.
 //!
@@ -53,7 +53,7 @@
 //!
 //! A reviser is trained on this layout with `render(question, earlier)` as the
 //! prompt (BOS, then the prompt text's tokens) and the target solution followed by
-//! EOS as the completion; method.md §3 says how the earlier attempts are drawn.
+//! EOS as the completion; docs/method.md §3 says how the earlier attempts are drawn.
 //!
 //! # Chains
 //!
@@ -111,7 +111,7 @@
 //! Only attempts with an answer are scored (the others cannot be chosen), and only
 //! when the selector needs scores.
 //!
-//! # Compute (method.md §7)
+//! # Compute (docs/method.md §7)
 //!
 //! [`Compute`], one definition for every method:
 //!

@@ -75,7 +75,7 @@ impl ChainSplit {
     }
 
     /// Every split of `budget` over powers of two, most parallel first
-    /// (N x 1, ..., 1 x N): the sweep of method.md §3.
+    /// (N x 1, ..., 1 x N): the sweep of docs/method.md §3.
     pub fn all(budget: usize) -> Result<Vec<Self>> {
         let n = budget_log2(budget)?;
         Ok((0..=n)

@@ -1,4 +1,4 @@
-//! Search against a verifier under one budget (method.md §1, §2, §7).
+//! Search against a verifier under one budget (docs/method.md §1, §2, §7).
 //!
 //! All strategies share one entry point, [`Searcher::solve`]: a question, a
 //! budget N and a [`Strategy`] in; the chosen answer, every candidate with its
