@@ -147,7 +147,7 @@ fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result
         .filter_map(|r| {
             folds.fold_of(&r.question).map(|f| QuestionFold {
                 question: r.question.clone(),
-                fold: format!("{f:?}"),
+                fold: f.to_string(),
                 bin: r.bin,
             })
         })
@@ -170,7 +170,7 @@ fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result
                         .folds
                         .iter()
                         .map(|f| FoldSetting {
-                            chosen_on: format!("{:?}", f.chosen_on),
+                            chosen_on: f.chosen_on.to_string(),
                             method: f.setting.key(),
                         })
                         .collect(),

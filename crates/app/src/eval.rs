@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ttc_core::{AnswerFormat, EvalRecord, Generator, SamplingParams, Selector, Solver, Verifier};
+use ttc_core::{
+    AnswerFormat, EvalRecord, Generator, MethodSpec, SamplingParams, Selector, Solver, Verifier,
+};
 use ttc_orchestrator::{Plan, Progress, RunFiles};
 use ttc_reviser::Reviser;
 use ttc_search::{SearchSettings, Searcher, Strategy};
@@ -11,11 +13,10 @@ use ttc_search::{SearchSettings, Searcher, Strategy};
 use crate::components::{
     default_revision_selector, load_generator, load_reviser, load_verifier, questions,
 };
-use crate::error::{Error, Result, bail};
+use crate::error::{Result, bail};
 use crate::run_file::{RunFile, RuntimeSection};
 use crate::solvers::{
-    BestOfNSampler, DiagnosticSolver, GreedyReference, Method, ReviseSolver, RevisionGroup,
-    SearchSolver, parse_method,
+    BestOfNSampler, DiagnosticSolver, GreedyReference, ReviseSolver, RevisionGroup, SearchSolver,
 };
 
 /// What to run: a run file and the flags that override it.
@@ -51,14 +52,13 @@ fn diagnostic_strategies(file: &RunFile, path: &Path) -> Result<Vec<Strategy>> {
     };
     d.methods
         .iter()
-        .map(|m| match parse_method(m) {
-            Ok(Method::Search(strategy)) => Ok(strategy),
-            Ok(Method::Revise { .. }) => bail!(
+        .map(|m| match Strategy::from_spec(*m) {
+            Some(strategy) => Ok(strategy),
+            None => bail!(
                 "{}: [diagnostic] methods: {m:?} is a revision method; a diagnostic verifier \
                  replaces the PRM of search methods only",
                 path.display()
             ),
-            Err(e) => bail!("{}: [diagnostic] methods: {e}", path.display()),
         })
         .collect()
 }
@@ -90,14 +90,7 @@ fn sweep(
             path.display()
         );
     };
-    let methods: Vec<Method> = sweep
-        .methods
-        .iter()
-        .map(|m| {
-            parse_method(m)
-                .map_err(|e| Error::Config(format!("{}: [sweep] methods: {e}", path.display())))
-        })
-        .collect::<Result<_>>()?;
+    let methods = &sweep.methods;
     let mut budgets = sweep.budgets.clone();
     budgets.sort_unstable();
     budgets.dedup();
@@ -122,14 +115,16 @@ fn sweep(
     // chains, one group per ratio listing its rules.
     let mut groups: Vec<(f64, Vec<Selector>)> = Vec::new();
     let mut planned: Vec<Planned> = Vec::with_capacity(methods.len());
-    for (m, label) in methods.iter().zip(&sweep.methods) {
-        let (ratio, selector) = match *m {
-            Method::Search(strategy) => {
+    for m in methods {
+        let (ratio, selector) = match (*m, Strategy::from_spec(*m)) {
+            (_, Some(strategy)) => {
                 planned.push(Planned::Search(strategy));
                 continue;
             }
-            Method::Revise { ratio, selector } => (ratio, selector),
+            (MethodSpec::Revise { ratio, selector }, None) => (ratio, selector),
+            (_, None) => unreachable!("every other method is a search strategy"),
         };
+        let label = m.to_string();
         if file.reviser.is_none() {
             bail!(
                 "{}: revise-* methods need a [reviser] table",

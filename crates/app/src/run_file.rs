@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use ttc_core::{
-    ExecutionProvider, FallbackPolicy, RuntimeSettings, SamplingParams, ScoreAggregation, Selector,
+    ExecutionProvider, FallbackPolicy, MethodSpec, RuntimeSettings, SamplingParams,
+    ScoreAggregation, Selector,
 };
 use ttc_dataset::GradeMode;
 use ttc_prm_verifier::AdapterConfig;
@@ -96,7 +97,7 @@ pub enum DemoSplit {
 pub struct SweepSection {
     /// Method labels: majority, best-of-n-weighted, best-of-n-naive, beam-m4, beam-msqrt,
     /// lookahead-m4-k1, dvts-m4, revise-r4, revise-r1/4, ...
-    pub methods: Vec<String>,
+    pub methods: Vec<MethodSpec>,
     /// Budgets N in generations.
     pub budgets: Vec<usize>,
     #[serde(default = "default_seeds")]
@@ -257,7 +258,7 @@ impl VerifierSection {
 pub struct DiagnosticSection {
     pub verifier: VerifierSection,
     /// Search method labels (no revisions), as in [sweep].
-    pub methods: Vec<String>,
+    pub methods: Vec<MethodSpec>,
 }
 
 /// `[search]`: settings every strategy shares; keys left out keep their defaults.
@@ -416,10 +417,8 @@ mod tests {
                 // A fitted policy shipped beside its run file.
                 ttc_policy::Policy::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             } else if name.ends_with(".toml") {
-                let file = RunFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
-                for m in file.sweep.iter().flat_map(|s| &s.methods) {
-                    crate::solvers::parse_method(m).unwrap_or_else(|e| panic!("{name}: {e}"));
-                }
+                // Methods are parsed with the file: a bad one fails here.
+                RunFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 seen += 1;
             }
         }
@@ -442,7 +441,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.verifier.unwrap().describe(), "demo-step-checker");
-        assert_eq!(f.diagnostic.unwrap().methods, vec!["beam-m4".to_string()]);
+        assert_eq!(
+            f.diagnostic.unwrap().methods,
+            vec!["beam-m4".parse::<MethodSpec>().unwrap()]
+        );
         for (name, table, wanted) in [
             (
                 "none.toml",
@@ -499,6 +501,16 @@ mod tests {
         .to_string();
         assert!(
             err.contains("line 3") && err.contains("qwen2.5-math-prm"),
+            "{err}"
+        );
+        let err = parse(
+            "method.toml",
+            "[sweep]\nbudgets = [4]\nmethods = [\n  \"majority\",\n  \"beam-4\",\n]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 5") && err.contains("beam-4") && err.contains("beam-mM"),
             "{err}"
         );
         let err = parse("key.toml", "[search]\nbeam-width = 4\n")

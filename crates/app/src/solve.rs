@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ttc_core::{AnswerFormat, Compute, Generator, RuntimeSettings, Selector};
+use ttc_core::{AnswerFormat, Compute, Generator, MethodSpec, RuntimeSettings, Selector};
 use ttc_difficulty::{BinEdges, Probe, ProbeCharge, ProbeSettings};
 use ttc_reviser::{ChainSplit, Reviser, RevisionOutcome};
 use ttc_search::{SearchOutcome, Searcher, Strategy};
@@ -12,7 +12,6 @@ use ttc_search::{SearchOutcome, Searcher, Strategy};
 use crate::components::{default_revision_selector, load_generator, load_reviser, load_verifier};
 use crate::error::{Error, Result, bail};
 use crate::run_file::RunFile;
-use crate::solvers::{Method, parse_method};
 
 /// A loaded run file and the runtime it runs on.
 #[derive(Debug)]
@@ -210,17 +209,19 @@ pub fn with_policy(
     let remaining = split.strategy_budget;
     let lookup = policy.choose(assessed.bin, remaining)?;
     let choice = lookup.choice;
-    let method = parse_method(&choice.method)
+    let method: MethodSpec = choice
+        .method
+        .parse()
         .map_err(|e| Error::Config(format!("{}: {e}", policy_path.display())))?;
     tracing::info!(probe_mean_score = format!("{:.3}", assessed.mean_score), bin = choice.bin, method = %choice.method, "policy choice");
     let mut compute = assessed.compute.clone();
-    let (method_budget, answer, outcome) = match method {
-        Method::Search(strategy) => {
+    let (method_budget, answer, outcome) = match (method, Strategy::from_spec(method)) {
+        (_, Some(strategy)) => {
             let out = searcher.solve(question, &strategy, remaining, seed)?;
             compute.absorb(&out.compute);
             (remaining, out.answer.clone(), serde_json::to_value(&out)?)
         }
-        Method::Revise { ratio, selector } => {
+        (MethodSpec::Revise { ratio, selector }, None) => {
             let Some(section) = &file.reviser else {
                 bail!(
                     "{}: the policy chose {} but the run file has no [reviser]",
@@ -258,6 +259,7 @@ pub fn with_policy(
             compute.absorb(&out.compute);
             (budget, out.answer.clone(), serde_json::to_value(&out)?)
         }
+        (_, None) => unreachable!("every other method is a search strategy"),
     };
     Ok(PolicyOutcome {
         probe_samples,

@@ -1,110 +1,15 @@
 //! The methods as `Solver`s for the orchestrator, and the difficulty sampler and
-//! reference model it needs, built from concrete components.
+//! reference model it needs, built from concrete components. Methods are named in
+//! core's grammar ([`MethodSpec`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ttc_core::{Compute, Result, Selector, Solved, Solver, Vote, select};
+use ttc_core::{Compute, Family, MethodSpec, Result, Selector, Solved, Solver, Vote, select};
 use ttc_orchestrator::{Reference, Sampler};
 use ttc_reviser::{ChainSplit, Reviser};
-use ttc_search::{BeamWidth, Searcher, Strategy};
-
-/// A method of the sweep: a search strategy or a revision split ratio.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Method {
-    Search(Strategy),
-    /// Revisions: `ratio` is the sequential-to-parallel ratio (chain length / number
-    /// of chains); `selector` the rule the label names, if it names one (else the
-    /// sweep's `revision-selector`).
-    Revise {
-        ratio: f64,
-        selector: Option<Selector>,
-    },
-}
-
-/// Parses a method label as reports print it: `majority`, `best-of-n-weighted`,
-/// `best-of-n-naive`, `beam-m4`, `beam-msqrt`, `lookahead-m4-k1`, `dvts-m4`, `revise-r4`, `revise-r1/4`,
-/// and a revision label with its selection rule: `revise-r4-majority`, `revise-r1/4-weighted`,
-/// `revise-r1-naive`.
-pub fn parse_method(label: &str) -> std::result::Result<Method, String> {
-    let width = |s: &str| -> Option<BeamWidth> {
-        match s.strip_prefix('m')? {
-            "sqrt" => Some(BeamWidth::Sqrt),
-            m => m
-                .parse()
-                .ok()
-                .filter(|&m: &usize| m >= 1)
-                .map(BeamWidth::Fixed),
-        }
-    };
-    let parsed = match label {
-        "majority" => Some(Method::Search(Strategy::BestOfN {
-            selector: Selector::Majority,
-        })),
-        "best-of-n-weighted" => Some(Method::Search(Strategy::BestOfN {
-            selector: Selector::Weighted,
-        })),
-        "best-of-n-naive" => Some(Method::Search(Strategy::BestOfN {
-            selector: Selector::Naive,
-        })),
-        _ => {
-            let parts: Vec<&str> = label.split('-').collect();
-            match parts.as_slice() {
-                ["beam", w] => width(w).map(|width| {
-                    Method::Search(Strategy::Beam {
-                        width,
-                        lookahead: 0,
-                    })
-                }),
-                ["lookahead", w, k] => {
-                    match (width(w), k.strip_prefix('k').and_then(|k| k.parse().ok())) {
-                        (Some(width), Some(lookahead)) if lookahead > 0 => {
-                            Some(Method::Search(Strategy::Beam { width, lookahead }))
-                        }
-                        _ => None,
-                    }
-                }
-                ["dvts", w] => width(w).map(|width| Method::Search(Strategy::Dvts { width })),
-                ["revise", r, rule @ ..] if rule.len() <= 1 => {
-                    let selector = match rule {
-                        [] => Some(None),
-                        [name] => Selector::from_name(name).map(Some),
-                        _ => None,
-                    };
-                    let ratio = r
-                        .strip_prefix('r')
-                        .and_then(|r| ttc_reviser::parse_ratio(r).ok());
-                    ratio
-                        .zip(selector)
-                        .map(|(ratio, selector)| Method::Revise { ratio, selector })
-                }
-                _ => None,
-            }
-        }
-    };
-    parsed.ok_or_else(|| {
-        format!(
-            "unknown method {label:?}: use majority, best-of-n-weighted, best-of-n-naive, beam-mM, \
-             beam-msqrt, lookahead-mM-kK, dvts-mM or revise-rR[-majority|-weighted|-naive] \
-             (R = chain length / chains, e.g. 4 or 1/4)"
-        )
-    })
-}
-
-/// The label of a revision ratio and named selection rule, e.g. `revise-r4`,
-/// `revise-r1/4`, `revise-r4-majority`.
-pub fn revise_label(ratio: f64, selector: Option<Selector>) -> String {
-    let r = if ratio >= 1.0 {
-        format!("revise-r{}", ratio.round() as u64)
-    } else {
-        format!("revise-r1/{}", (1.0 / ratio).round() as u64)
-    };
-    match selector {
-        None => r,
-        Some(s) => format!("{r}-{}", s.name()),
-    }
-}
+use ttc_search::{Searcher, Strategy};
 
 /// A search strategy as a solver.
 #[derive(Debug)]
@@ -134,10 +39,7 @@ impl Solver for SearchSolver<'_> {
     }
 
     fn family(&self) -> &'static str {
-        match self.strategy {
-            Strategy::BestOfN { .. } => "best-of-n",
-            _ => "search",
-        }
+        MethodSpec::from(self.strategy).family().name()
     }
 
     fn params(&self) -> BTreeMap<String, serde_json::Value> {
@@ -343,14 +245,15 @@ impl ReviseSolver<'_> {
 
 impl Solver for ReviseSolver<'_> {
     fn label(&self) -> String {
-        revise_label(
-            self.group.ratio,
-            self.selector_in_label.then_some(self.selector()),
-        )
+        MethodSpec::Revise {
+            ratio: self.group.ratio,
+            selector: self.selector_in_label.then_some(self.selector()),
+        }
+        .to_string()
     }
 
     fn family(&self) -> &'static str {
-        "revisions"
+        Family::Revisions.name()
     }
 
     fn params(&self) -> BTreeMap<String, serde_json::Value> {
@@ -420,61 +323,5 @@ impl Reference for GreedyReference<'_> {
         };
         let out = self.searcher.solve(question, &strategy, 1, 0)?;
         Ok((out.answer, out.compute))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn method_labels_round_trip() {
-        for label in [
-            "majority",
-            "best-of-n-weighted",
-            "best-of-n-naive",
-            "beam-m4",
-            "beam-msqrt",
-            "lookahead-m4-k1",
-            "dvts-m2",
-        ] {
-            match parse_method(label).unwrap() {
-                Method::Search(s) => assert_eq!(s.label(), label),
-                Method::Revise { .. } => panic!("{label}"),
-            }
-        }
-        for (label, ratio, selector) in [
-            ("revise-r4", 4.0, None),
-            ("revise-r1", 1.0, None),
-            ("revise-r1/4", 0.25, None),
-            ("revise-r4-majority", 4.0, Some(Selector::Majority)),
-            (
-                "revise-r1/16-weighted",
-                1.0 / 16.0,
-                Some(Selector::Weighted),
-            ),
-            ("revise-r1-naive", 1.0, Some(Selector::Naive)),
-        ] {
-            assert_eq!(
-                parse_method(label).unwrap(),
-                Method::Revise { ratio, selector }
-            );
-            assert_eq!(revise_label(ratio, selector), label);
-        }
-        for bad in [
-            "beam",
-            "beam-4",
-            "lookahead-m4-k0",
-            "dvts-m0",
-            "revise-r3",
-            "revise-r4-best",
-            "revise-r4-majority-weighted",
-            "best",
-        ] {
-            assert!(
-                parse_method(bad).unwrap_err().contains("unknown method"),
-                "{bad}"
-            );
-        }
     }
 }

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use ttc_app::run_file::RunFile;
 use ttc_app::solve::{Setup, revise, search, with_policy};
-use ttc_core::Selector;
-use ttc_reviser::parse_ratio;
-use ttc_search::{BeamWidth, SearchOutcome, Strategy};
+use ttc_core::{BeamWidth, MethodSpec, Selector, parse_ratio};
+use ttc_search::{SearchOutcome, Strategy};
 
 use crate::settings::RuntimeArgs;
 
@@ -20,14 +19,18 @@ use crate::settings::RuntimeArgs;
 pub(crate) struct SolveArgs {
     /// The question.
     question: String,
-    /// Search strategy.
-    #[arg(long, value_enum, default_value_t = StrategyArg::BestOfN)]
+    /// The method, in the words of run files and reports: majority,
+    /// best-of-n-weighted, best-of-n-naive, beam-m4, beam-msqrt, lookahead-m4-k1,
+    /// dvts-m4, revise-r4, revise-r1/4-majority, ... Or a bare `beam`, `lookahead`,
+    /// `dvts` or `revise` completed by --width, --lookahead, --sequential-ratio and
+    /// --selector (`best-of-n` is read as best-of-n-weighted).
+    #[arg(long, default_value = "best-of-n-weighted", value_parser = parse_strategy)]
     strategy: StrategyArg,
     /// Budget N in generations (see the table in the README).
     #[arg(long, default_value_t = 16)]
     budget: usize,
     /// Beam width M for beam, lookahead and dvts: a number or `sqrt` (sqrt N).
-    #[arg(long, default_value = "4", value_parser = parse_width)]
+    #[arg(long, default_value = "4")]
     width: BeamWidth,
     /// Lookahead steps k (lookahead only).
     #[arg(long, default_value_t = 1)]
@@ -60,22 +63,28 @@ pub(crate) struct SolveArgs {
     runtime: RuntimeArgs,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+/// What `--strategy` names: a whole method, or a family the other flags complete.
+#[derive(Clone, Copy, Debug)]
 enum StrategyArg {
-    /// Majority vote over N samples (no verifier).
-    Majority,
-    /// Best-of-N weighted: sum PRM scores per answer.
-    BestOfN,
-    /// Best-of-N naive: the single highest-scored sample.
-    BestOfNNaive,
-    /// Step-level beam search with N beams and width M.
+    Method(MethodSpec),
     Beam,
-    /// Beam search scoring each step after k greedy rollout steps.
     Lookahead,
-    /// Diverse verifier tree search: N/M subtrees.
     Dvts,
-    /// Revision chains (the [reviser] model), split by --sequential-ratio.
     Revise,
+}
+
+fn parse_strategy(s: &str) -> Result<StrategyArg, String> {
+    Ok(match s {
+        "beam" => StrategyArg::Beam,
+        "lookahead" => StrategyArg::Lookahead,
+        "dvts" => StrategyArg::Dvts,
+        "revise" => StrategyArg::Revise,
+        // The spelling of earlier versions.
+        "best-of-n" => StrategyArg::Method(MethodSpec::BestOfN {
+            selector: Selector::Weighted,
+        }),
+        _ => StrategyArg::Method(s.parse().map_err(|e: ttc_core::Error| e.to_string())?),
+    })
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -85,41 +94,34 @@ enum SelectorArg {
     Naive,
 }
 
-fn parse_width(s: &str) -> Result<BeamWidth, String> {
-    if s == "sqrt" {
-        return Ok(BeamWidth::Sqrt);
-    }
-    match s.parse::<usize>() {
-        Ok(m) if m >= 1 => Ok(BeamWidth::Fixed(m)),
-        _ => Err(format!(
-            "{s:?} is not a width: use a positive number or `sqrt`"
-        )),
-    }
-}
-
 impl SolveArgs {
-    /// The search strategy; `None` for revisions.
-    fn strategy(&self) -> Option<Strategy> {
-        Some(match self.strategy {
-            StrategyArg::Majority => Strategy::BestOfN {
-                selector: Selector::Majority,
+    /// The method `--strategy` and its flags name.
+    fn method(&self) -> Result<MethodSpec> {
+        let selector = self.selector.map(|s| match s {
+            SelectorArg::Majority => Selector::Majority,
+            SelectorArg::Weighted => Selector::Weighted,
+            SelectorArg::Naive => Selector::Naive,
+        });
+        let width = self.width;
+        Ok(match self.strategy {
+            StrategyArg::Method(MethodSpec::Revise { ratio, selector: s }) => MethodSpec::Revise {
+                ratio,
+                selector: s.or(selector),
             },
-            StrategyArg::BestOfN => Strategy::BestOfN {
-                selector: Selector::Weighted,
-            },
-            StrategyArg::BestOfNNaive => Strategy::BestOfN {
-                selector: Selector::Naive,
-            },
-            StrategyArg::Beam => Strategy::Beam {
-                width: self.width,
+            StrategyArg::Method(m) => m,
+            StrategyArg::Beam => MethodSpec::Beam {
+                width,
                 lookahead: 0,
             },
-            StrategyArg::Lookahead => Strategy::Beam {
-                width: self.width,
+            StrategyArg::Lookahead => MethodSpec::Beam {
+                width,
                 lookahead: self.lookahead.max(1),
             },
-            StrategyArg::Dvts => Strategy::Dvts { width: self.width },
-            StrategyArg::Revise => return None,
+            StrategyArg::Dvts => MethodSpec::Dvts { width },
+            StrategyArg::Revise => MethodSpec::Revise {
+                ratio: parse_ratio(&self.sequential_ratio)?,
+                selector,
+            },
         })
     }
 }
@@ -167,13 +169,11 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
         let out = with_policy(&setup, policy, q, args.budget, p, args.seed)?;
         return write_outcome(&args, &out, &out, out.answer.as_deref());
     }
-    let Some(strategy) = args.strategy() else {
-        let selector = args.selector.map(|s| match s {
-            SelectorArg::Majority => Selector::Majority,
-            SelectorArg::Weighted => Selector::Weighted,
-            SelectorArg::Naive => Selector::Naive,
-        });
-        let ratio = parse_ratio(&args.sequential_ratio)?;
+    let method = args.method()?;
+    let Some(strategy) = Strategy::from_spec(method) else {
+        let MethodSpec::Revise { ratio, selector } = method else {
+            unreachable!("every other method is a search strategy")
+        };
         let out = revise(&setup, q, ratio, selector, args.budget, args.seed)?;
         return write_outcome(&args, &out, &out, out.answer.as_deref());
     };

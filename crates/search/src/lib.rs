@@ -28,9 +28,9 @@ use ttc_core::{
     Sequence, Verifier,
 };
 
-pub use settings::{BeamWidth, SearchSettings, Strategy};
+pub use settings::{SearchSettings, Strategy};
 /// Re-exported from `ttc-core`, where the revision methods share them.
-pub use ttc_core::{Compute, Selector, Vote, select};
+pub use ttc_core::{BeamWidth, Compute, MethodSpec, Selector, Vote, select};
 
 /// One finished (or abandoned) solution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
