@@ -400,9 +400,9 @@ mod tests {
 
     fn parse(name: &str, text: &str) -> Result<RunFile> {
         let dir = std::env::temp_dir().join(format!("ttc-run-file-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
-        std::fs::write(&path, text)?;
+        std::fs::write(&path, text).unwrap();
         RunFile::load(&path)
     }
 

@@ -174,8 +174,11 @@ pub struct RevisionGroup<'a> {
     /// Outcomes not yet taken, by (question, budget, seed): one slot per selector,
     /// emptied as each rule takes its own, so the entry goes once every rule has
     /// asked (in any order, for any interleaving of questions).
-    shared: Mutex<HashMap<(String, usize, u64), Vec<Option<Solved>>>>,
+    shared: Mutex<HashMap<RunKey, Vec<Option<Solved>>>>,
 }
+
+/// (question, budget, seed): one run of a revision group.
+type RunKey = (String, usize, u64);
 
 impl<'a> RevisionGroup<'a> {
     pub fn new(reviser: Reviser<'a>, ratio: f64, selectors: Vec<Selector>) -> Self {
