@@ -67,27 +67,122 @@ fn only_the_onnx_crate_uses_ort() {
     }
 }
 
+/// The layers, lowest first, and the crates (folder names) in each. A crate's
+/// dependencies are in lower layers; the exceptions are listed in [`SAME_LAYER`]
+/// and [`FORBIDDEN`]. ARCHITECTURE.md draws the same picture.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("foundation", &["core", "onnx", "model-folder"]),
+    ("models", &["generator", "prm-verifier", "dataset"]),
+    (
+        "algorithms",
+        &["search", "reviser", "difficulty", "orchestrator"],
+    ),
+    ("analysis", &["policy", "report"]),
+    ("application", &["app"]),
+    ("shells", &["cli", "xtask"]),
+];
+
+/// Edges allowed inside one layer: every crate builds on core's types and errors,
+/// and the report draws the policy crate's fits.
+const SAME_LAYER: &[(&str, &str)] = &[
+    ("onnx", "core"),
+    ("model-folder", "core"),
+    ("report", "policy"),
+];
+
+/// Downward edges that are still refused: the algorithms see models only through
+/// core's traits, so that they run the same on any model or test double.
+const FORBIDDEN: &[(&str, &str)] = &[("algorithms", "models"), ("analysis", "models")];
+
+fn layer_of(krate: &str) -> Option<(usize, &'static str)> {
+    LAYERS
+        .iter()
+        .enumerate()
+        .find(|(_, (_, crates))| crates.contains(&krate))
+        .map(|(i, (name, _))| (i, *name))
+}
+
+/// The crate folders and their manifests, xtask included.
+fn all_manifests() -> Vec<(String, toml::Table)> {
+    let mut out: Vec<(String, toml::Table)> = crate_dirs()
+        .into_iter()
+        .map(|d| {
+            let m = manifest(&workspace_root().join("crates").join(&d));
+            (d, m)
+        })
+        .collect();
+    out.push(("xtask".into(), manifest(&workspace_root().join("xtask"))));
+    out
+}
+
+fn check_edge(from: &str, to: &str, dev: bool) -> Result<(), String> {
+    let (Some((fl, fname)), Some((tl, tname))) = (layer_of(from), layer_of(to)) else {
+        return Err(format!(
+            "{from} -> {to}: a crate in no layer; add it to LAYERS"
+        ));
+    };
+    if FORBIDDEN.contains(&(fname, tname)) && !dev {
+        return Err(format!(
+            "crates/{from} ({fname}) depends on {to} ({tname}): {fname} crates see {tname} only through core's traits"
+        ));
+    }
+    let ok = tl < fl || SAME_LAYER.contains(&(from, to)) || (dev && tl == fl && from != to);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "crates/{from} ({fname}) depends on {to} ({tname}): a crate uses only the layers below its own"
+        ))
+    }
+}
+
 #[test]
-fn implementation_crates_do_not_depend_on_siblings() {
-    // core and onnx are shared foundations; the CLI is the composition root. Tests
-    // (dev-dependencies) may run a sibling's real model.
-    let allowed = ["ttc-core", "ttc-onnx"];
+fn every_crate_is_in_a_layer() {
     for dir in crate_dirs() {
-        if dir == "cli" {
-            continue;
-        }
-        for dep in deps_in(
-            &manifest(&workspace_root().join("crates").join(&dir)),
-            &["dependencies", "build-dependencies"],
-        ) {
-            if dep.starts_with("ttc-") {
-                assert!(
-                    allowed.contains(&dep.as_str()),
-                    "crates/{dir} depends on its sibling {dep}"
-                );
+        assert!(
+            layer_of(&dir).is_some(),
+            "crates/{dir} is in no layer of LAYERS"
+        );
+    }
+}
+
+#[test]
+fn crates_use_only_the_layers_below() {
+    // Tests (dev-dependencies) may also use a crate of their own layer, e.g. to run a
+    // sibling's real model; never one above.
+    let mut errors = Vec::new();
+    for (dir, m) in all_manifests() {
+        for (dev, sections) in [
+            (false, &["dependencies", "build-dependencies"][..]),
+            (true, &["dev-dependencies"][..]),
+        ] {
+            for dep in deps_in(&m, sections) {
+                let Some(to) = dep.strip_prefix("ttc-") else {
+                    continue;
+                };
+                if to == "tests" {
+                    continue;
+                }
+                if let Err(e) = check_edge(&dir, to, dev) {
+                    errors.push(e);
+                }
             }
         }
     }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn the_layer_rule_refuses_edges_it_should() {
+    assert!(check_edge("search", "generator", false).is_err());
+    assert!(check_edge("core", "search", false).is_err());
+    assert!(check_edge("policy", "report", false).is_err());
+    assert!(check_edge("difficulty", "search", false).is_err());
+    assert!(check_edge("app", "cli", false).is_err());
+    assert!(check_edge("report", "policy", false).is_ok());
+    assert!(check_edge("policy", "difficulty", false).is_ok());
+    assert!(check_edge("generator", "model-folder", false).is_ok());
+    assert!(check_edge("cli", "app", false).is_ok());
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The demo's reward models and reviser: stages `prm-data`, `prm`, `reviser-data`,
-//! `reviser` and `orm` of `cargo xtask train-demo` (method.md §1 and §3).
+//! `reviser` and `orm` of `cargo xtask train-demo` (docs/method.md §1 and §3).
 //!
 //! Every sample comes from the exported models through the `ttc` binary
 //! (`ttc generate --json`); training, export and the metrics run in the pinned Python
@@ -82,7 +82,7 @@ const SCALE: Scale = Scale {
     orm_eval_questions: 100,
 };
 
-/// Learning rates (method.md gives 3e-5 for the PRM and 1e-5 for the reviser on
+/// Learning rates (docs/method.md gives 3e-5 for the PRM and 1e-5 for the reviser on
 /// billion-parameter models; this 1M-parameter model needs larger steps).
 const PRM_LR: f64 = 5e-4;
 const REVISER_LR: f64 = 3e-4;

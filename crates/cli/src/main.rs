@@ -1,17 +1,14 @@
 //! `ttc`: compute-optimal test-time scaling over ONNX-exported language models.
 //!
-//! The binary is the composition root: it turns flags and config files into
-//! resolved settings and concrete components. Logs go to stderr, data to stdout.
+//! The binary parses flags, calls the application layer (`ttc-app`) and prints:
+//! logs go to stderr, data to stdout.
 
-mod analysis;
 mod data;
 mod eval;
 mod generate;
 mod grade;
-mod run_file;
 mod settings;
 mod solve;
-mod solvers;
 
 use std::process::ExitCode;
 

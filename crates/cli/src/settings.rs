@@ -1,29 +1,10 @@
-//! Runtime settings from a TOML run file and flags, resolved before any component sees them.
+//! Runtime flags shared by the subcommands that load a model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
-use serde::Deserialize;
+use ttc_app::run_file::{RunFile, RuntimeSection};
 use ttc_core::{ExecutionProvider, FallbackPolicy, RuntimeSettings};
-
-/// The `[runtime]` table of a run file.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct RuntimeSection {
-    /// Path of libonnxruntime.so (relative paths are taken from the run file's folder).
-    pub(crate) library: Option<PathBuf>,
-    pub(crate) provider: Option<ExecutionProvider>,
-    pub(crate) fallback: Option<FallbackPolicy>,
-    pub(crate) device_id: Option<i32>,
-    pub(crate) fp16: Option<bool>,
-    pub(crate) engine_cache: Option<PathBuf>,
-    pub(crate) threads: Option<usize>,
-}
-
-/// Reads the `[runtime]` table of a run file; errors name the file, line and allowed values.
-pub(crate) fn load_runtime_section(path: &Path) -> Result<RuntimeSection> {
-    Ok(crate::run_file::RunFile::load(path)?.runtime)
-}
 
 /// Runtime flags shared by every subcommand that loads a model.
 #[derive(clap::Args, Debug, Clone)]
@@ -71,72 +52,29 @@ impl RuntimeArgs {
     /// Flags over the run file given with `--config` over defaults.
     pub(crate) fn resolve(&self) -> Result<RuntimeSettings> {
         let file = match &self.config {
-            Some(path) => load_runtime_section(path)?,
+            Some(path) => RunFile::load(path)?.runtime,
             None => RuntimeSection::default(),
         };
-        self.resolve_with(&file)
+        Ok(file.resolve(&self.overrides()))
     }
 
-    /// Flags over `file` over defaults.
-    pub(crate) fn resolve_with(&self, file: &RuntimeSection) -> Result<RuntimeSettings> {
-        let file = file.clone();
-        let d = RuntimeSettings::default();
-        Ok(RuntimeSettings {
-            library: self.ort_library.clone().or(file.library),
-            provider: match self.provider {
-                Some(ProviderArg::Cpu) => ExecutionProvider::Cpu,
-                Some(ProviderArg::Cuda) => ExecutionProvider::Cuda,
-                Some(ProviderArg::Tensorrt) => ExecutionProvider::Tensorrt,
-                None => file.provider.unwrap_or(d.provider),
-            },
-            fallback: match self.fallback {
-                Some(FallbackArg::Cpu) => FallbackPolicy::Cpu,
-                Some(FallbackArg::Error) => FallbackPolicy::Error,
-                None => file.fallback.unwrap_or(d.fallback),
-            },
-            device_id: self.device_id.or(file.device_id).unwrap_or(d.device_id),
-            fp16: self.fp16 || file.fp16.unwrap_or(d.fp16),
-            engine_cache: self.engine_cache.clone().or(file.engine_cache),
-            threads: self.threads.or(file.threads),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<RuntimeSection> {
-        let dir = std::env::temp_dir().join(format!("ttc-settings-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("run-{}.toml", text.len()));
-        std::fs::write(&path, text)?;
-        load_runtime_section(&path)
-    }
-
-    #[test]
-    fn reads_a_runtime_table() {
-        let rt =
-            parse("[runtime]\nprovider = \"cuda\"\nfallback = \"error\"\ndevice-id = 1\n").unwrap();
-        assert_eq!(rt.provider, Some(ExecutionProvider::Cuda));
-        assert_eq!(rt.fallback, Some(FallbackPolicy::Error));
-        assert_eq!(rt.device_id, Some(1));
-    }
-
-    #[test]
-    fn bad_provider_names_line_and_allowed_values() {
-        let err = parse("[runtime]\n\nprovider = \"gpu\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 3"), "{err}");
-        assert!(err.contains("`cpu`, `cuda`, `tensorrt`"), "{err}");
-    }
-
-    #[test]
-    fn unknown_key_is_an_error() {
-        let err = parse("[runtime]\nprovidr = \"cpu\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("providr") && err.contains("line 2"), "{err}");
+    /// The flags as a `[runtime]` table, to lay over a run file's.
+    pub(crate) fn overrides(&self) -> RuntimeSection {
+        RuntimeSection {
+            library: self.ort_library.clone(),
+            provider: self.provider.map(|p| match p {
+                ProviderArg::Cpu => ExecutionProvider::Cpu,
+                ProviderArg::Cuda => ExecutionProvider::Cuda,
+                ProviderArg::Tensorrt => ExecutionProvider::Tensorrt,
+            }),
+            fallback: self.fallback.map(|f| match f {
+                FallbackArg::Cpu => FallbackPolicy::Cpu,
+                FallbackArg::Error => FallbackPolicy::Error,
+            }),
+            device_id: self.device_id,
+            fp16: self.fp16.then_some(true),
+            engine_cache: self.engine_cache.clone(),
+            threads: self.threads,
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Compute accounting, one definition for every method (method.md §7).
+//! Compute accounting, one definition for every method (docs/method.md §7).
 
 use crate::Completion;
 use serde::{Deserialize, Serialize};

@@ -8,11 +8,14 @@ mod answer;
 mod compute;
 mod error;
 mod generation;
+mod method;
 mod record;
 mod runtime;
 mod seed;
 mod select;
 mod solver;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transitions;
 mod verification;
 
@@ -23,6 +26,7 @@ pub use generation::{
     ChatMessage, Completion, FinishReason, Generator, ModelInfo, Prompt, SamplingParams, Sequence,
     SequenceCache, StopCriteria,
 };
+pub use method::{BeamWidth, Family, MethodSpec, parse_ratio, ratio_text};
 pub use record::{DifficultyRecord, EvalRecord, ReferenceRecord};
 pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings};
 pub use seed::SeqRng;

@@ -1,4 +1,4 @@
-//! How correctness changes from one revision attempt to the next (method.md §3:
+//! How correctness changes from one revision attempt to the next (docs/method.md §3:
 //! about 38% of correct answers are turned incorrect by the next revision).
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Question difficulty (method.md §4): the statistic the compute-optimal policy
+//! Question difficulty (docs/method.md §4): the statistic the compute-optimal policy
 //! conditions on.
 //!
 //! - **Oracle** ([`oracle_bins`]): each question's pass@1 from S samples (correct / S)
@@ -9,7 +9,7 @@
 //!   they are serialisable and travel in policy files.
 //! - **Probe** ([`Probe`]): the inference-time estimate. A few samples are drawn and
 //!   scored by the caller; the probe bins their mean score, hands back their cost
-//!   (a [`ttc_core::Compute`] to add to the question's account, method.md §7), and
+//!   (a [`ttc_core::Compute`] to add to the question's account, docs/method.md §7), and
 //!   says how much of the budget is left for the strategy, which may reuse the
 //!   probe's samples ([`Probe::split_budget`]).
 //! - **Agreement** ([`agreement`]): oracle against predicted bins, a confusion

@@ -47,7 +47,7 @@ impl PassRate {
     }
 }
 
-/// Oracle difficulty bins (method.md §4): each question's pass@1 cut into `bins`
+/// Oracle difficulty bins (docs/method.md §4): each question's pass@1 cut into `bins`
 /// quantile bins, bin 1 the easiest (highest pass@1). See [`bin_values`] for sizes
 /// and ties. The returned edges are over pass@1.
 pub fn oracle_bins(rates: &[PassRate], bins: usize) -> Result<Binned> {

@@ -37,7 +37,7 @@ pub fn mean_score(scores: &[f64]) -> Result<f64> {
     Ok(scores.iter().sum::<f64>() / scores.len() as f64)
 }
 
-/// Predicted difficulty bins (method.md §4) over a reference set: each question's
+/// Predicted difficulty bins (docs/method.md §4) over a reference set: each question's
 /// mean verifier score cut into `bins` quantile bins, bin 1 the easiest (highest
 /// score). The returned edges bin any new question by its mean score alone
 /// ([`crate::BinEdges::bin`]); they reproduce these bins exactly.

@@ -57,7 +57,7 @@ pub struct ProbeOutcome {
     pub mean_score: f64,
     /// Samples whose scores were averaged.
     pub scored: usize,
-    /// What the probe cost. Add it to the question's account (method.md §7):
+    /// What the probe cost. Add it to the question's account (docs/method.md §7):
     /// difficulty probes count when they run at inference.
     pub compute: Compute,
 }

@@ -11,7 +11,6 @@
 //! without re-reading its prefix. Sequences that share a state and pending tokens
 //! (N samples of one prompt) are read once per call.
 
-mod codec;
 mod generate;
 mod kv;
 mod model_dir;
@@ -24,9 +23,9 @@ use ttc_core::{
     Completion, Error, Generator, ModelInfo, Prompt, Result, RuntimeSettings, SamplingParams,
     Sequence, StopCriteria,
 };
+use ttc_model_folder::{Codec, ModelFolder};
 use ttc_onnx::OnnxModel;
 
-use crate::codec::Codec;
 use crate::kv::KvShape;
 use crate::model_dir::{ModelConfig, Signature};
 
@@ -85,15 +84,14 @@ impl OnnxGenerator {
     pub fn load(dir: &Path, settings: &RuntimeSettings) -> Result<OnnxGenerator> {
         // The library first: without it nothing else can be checked.
         ttc_onnx::runtime(settings.library.as_deref())?;
-        let graph = model_dir::graph_file(dir)?;
-        let cfg = ModelConfig::load(dir)?;
-        let codec = Codec::load(dir)?;
+        let folder = ModelFolder::open(dir)?;
+        let graph = model_dir::graph_file(&folder)?;
+        let cfg = ModelConfig::load(&folder)?;
+        let codec = folder.codec()?;
         let model = OnnxModel::load(&graph, settings)?;
         let sig = model_dir::check_signature(dir, &graph, &cfg, model.inputs(), model.outputs())?;
         let pad = cfg.pad.or(cfg.eos.first().copied()).unwrap_or(0);
-        let parameters = cfg
-            .parameters
-            .unwrap_or_else(|| onnx_weight_bytes(&graph) / 4);
+        let parameters = folder.parameters(&graph);
         let info = ModelInfo {
             name: dir.display().to_string(),
             parameters,
@@ -148,7 +146,7 @@ impl OnnxGenerator {
         match prompt {
             Prompt::Text(text) => self.codec.encode(text, true),
             Prompt::Chat(messages) => {
-                let text = self.codec.render_chat(messages)?;
+                let text = self.render_chat(messages)?;
                 self.codec.encode(&text, false)
             }
         }
@@ -156,7 +154,11 @@ impl OnnxGenerator {
 
     /// The chat prompt rendered through the model's template.
     pub fn render_chat(&self, messages: &[ttc_core::ChatMessage]) -> Result<String> {
-        self.codec.render_chat(messages)
+        let turns: Vec<(&str, &str)> = messages
+            .iter()
+            .map(|m| (m.role.as_str(), m.content.as_str()))
+            .collect();
+        self.codec.render_chat(&turns, true)
     }
 
     /// Next-token logits after each sequence's tokens, read in one left-padded batch
@@ -166,14 +168,6 @@ impl OnnxGenerator {
         let pre = self.prefill(&rows)?;
         Ok(pre.logits)
     }
-}
-
-/// Bytes of weights in a graph and its external data file, a fallback parameter count.
-fn onnx_weight_bytes(graph: &Path) -> u64 {
-    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    size(graph)
-        + size(&graph.with_extension("onnx_data"))
-        + size(&graph.with_extension("onnx.data"))
 }
 
 impl Generator for OnnxGenerator {

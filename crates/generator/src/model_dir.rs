@@ -1,10 +1,10 @@
-//! The Hugging Face Optimum model folder: which files, what config.json says, and
+//! What the generator reads from its model folder (through `ttc-model-folder`), and
 //! whether the ONNX graph agrees with it.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use ttc_core::{Error, Result};
+use ttc_model_folder::ModelFolder;
 use ttc_onnx::{DType, TensorSpec};
 
 /// Graph file names accepted, in order of preference.
@@ -20,136 +20,36 @@ pub(crate) struct ModelConfig {
     pub(crate) vocab: usize,
     pub(crate) eos: Vec<u32>,
     pub(crate) pad: Option<u32>,
-    pub(crate) parameters: Option<u64>,
     pub(crate) max_positions: Option<usize>,
 }
 
-fn read_json(path: &Path, dir: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::model(dir, format!("{}: invalid JSON: {e}", path.display())))
-}
-
-fn usize_field(cfg: &Value, key: &str) -> Option<usize> {
-    cfg.get(key).and_then(Value::as_u64).map(|v| v as usize)
-}
-
-/// Token ids from a field that may be an integer or a list of integers.
-fn ids_field(v: Option<&Value>) -> Vec<u32> {
-    match v {
-        Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_u64)
-            .map(|x| x as u32)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Finds the graph file in `dir`.
-pub(crate) fn graph_file(dir: &Path) -> Result<PathBuf> {
-    if !dir.is_dir() {
-        return Err(Error::model(
-            dir,
-            "not a folder (expected an Optimum export: model.onnx, config.json, tokenizer.json, ...)",
-        ));
-    }
-    GRAPH_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::model(
-                dir,
-                format!(
-                    "no {} found; export the model with `cargo xtask export SRC {}`",
-                    GRAPH_FILES.join(" or "),
-                    dir.display()
-                ),
-            )
-        })
+/// Finds the graph file in the folder.
+pub(crate) fn graph_file(folder: &ModelFolder) -> Result<PathBuf> {
+    folder.graph(
+        &GRAPH_FILES,
+        &format!(
+            "export the model with `cargo xtask export SRC {}`",
+            folder.dir().display()
+        ),
+    )
 }
 
 impl ModelConfig {
-    /// Reads config.json and (if present) generation_config.json.
-    pub(crate) fn load(dir: &Path) -> Result<ModelConfig> {
-        let cfg_path = dir.join("config.json");
-        let cfg = read_json(&cfg_path, dir)?;
-        let need = |key: &str| {
-            usize_field(&cfg, key)
-                .ok_or_else(|| Error::model(dir, format!("config.json has no integer `{key}`")))
-        };
-        let layers = need("num_hidden_layers")?;
-        let heads = need("num_attention_heads")?;
-        let hidden = need("hidden_size")?;
-        let vocab = need("vocab_size")?;
-        let kv_heads = usize_field(&cfg, "num_key_value_heads").unwrap_or(heads);
-        let head_dim = usize_field(&cfg, "head_dim").unwrap_or(hidden / heads.max(1));
-        let gen_path = dir.join("generation_config.json");
-        let gen_cfg = if gen_path.is_file() {
-            read_json(&gen_path, dir)?
-        } else {
-            Value::Null
-        };
-        let mut eos = ids_field(gen_cfg.get("eos_token_id"));
-        if eos.is_empty() {
-            eos = ids_field(cfg.get("eos_token_id"));
-        }
-        let pad = ids_field(gen_cfg.get("pad_token_id"))
-            .first()
-            .or(ids_field(cfg.get("pad_token_id")).first())
-            .copied();
-        let model_type = cfg
-            .get("model_type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let parameters = llama_family_parameters(&cfg, &model_type);
+    /// The decoder's shape from config.json, its end and pad tokens.
+    pub(crate) fn load(folder: &ModelFolder) -> Result<ModelConfig> {
+        let heads = folder.need("num_attention_heads")?;
+        let hidden = folder.need("hidden_size")?;
         Ok(ModelConfig {
-            model_type,
-            layers,
-            kv_heads,
-            head_dim,
-            vocab,
-            eos,
-            pad,
-            parameters,
-            max_positions: usize_field(&cfg, "max_position_embeddings"),
+            model_type: folder.model_type().to_string(),
+            layers: folder.need("num_hidden_layers")?,
+            kv_heads: folder.kv_heads().unwrap_or(heads),
+            head_dim: folder.head_dim().unwrap_or(hidden / heads.max(1)),
+            vocab: folder.need("vocab_size")?,
+            eos: folder.eos_ids(),
+            pad: folder.pad_id(),
+            max_positions: folder.max_positions(),
         })
     }
-}
-
-/// Exact parameter count for the Llama family (Llama, Mistral, Qwen2), whose layer
-/// layout is fixed; `None` for other architectures.
-fn llama_family_parameters(cfg: &Value, model_type: &str) -> Option<u64> {
-    if !matches!(model_type, "llama" | "mistral" | "qwen2") {
-        return None;
-    }
-    let g = |k: &str| usize_field(cfg, k).map(|v| v as u64);
-    let (h, l, nh, v, inter) = (
-        g("hidden_size")?,
-        g("num_hidden_layers")?,
-        g("num_attention_heads")?,
-        g("vocab_size")?,
-        g("intermediate_size")?,
-    );
-    let kvh = g("num_key_value_heads").unwrap_or(nh);
-    let hd = g("head_dim").unwrap_or(h / nh);
-    let tied = cfg
-        .get("tie_word_embeddings")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let attn = h * nh * hd + 2 * h * kvh * hd + nh * hd * h;
-    // Qwen2 has biases on q, k and v; Llama may (attention_bias).
-    let bias = model_type == "qwen2"
-        || cfg
-            .get("attention_bias")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-    let attn_bias = if bias { nh * hd + 2 * kvh * hd } else { 0 };
-    let layer = attn + attn_bias + 3 * h * inter + 2 * h;
-    Some(v * h + if tied { 0 } else { v * h } + l * layer + h)
 }
 
 /// The graph's KV-cache layout, checked against config.json.

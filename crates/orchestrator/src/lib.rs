@@ -12,6 +12,7 @@
 mod jsonl;
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -117,6 +118,8 @@ pub struct RunSummary {
     pub records_written: usize,
     pub records_resumed: usize,
     pub seconds: f64,
+    /// The run stopped early because the caller's hook asked it to.
+    pub interrupted: bool,
 }
 
 /// The seed of one question: the run's seed mixed with the question id, so that
@@ -138,7 +141,21 @@ pub fn run(
     files: &RunFiles,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RunSummary> {
+    run_with_hook(plan, files, progress, &mut |_| ControlFlow::Continue(()))
+}
+
+/// [`run`], calling `after_record(n)` once the n-th record of this call (of any
+/// file) is on disk; `Break` stops the run right there, as a kill between two
+/// writes would, and the summary says `interrupted`. Tests stop runs at a chosen
+/// record this way and check that resuming ends with an uninterrupted run's records.
+pub fn run_with_hook(
+    plan: &Plan<'_>,
+    files: &RunFiles,
+    progress: &mut dyn FnMut(Progress),
+    after_record: &mut dyn FnMut(usize) -> ControlFlow<()>,
+) -> Result<RunSummary> {
     let began = Instant::now();
+    let mut written = 0;
     let done_results: HashSet<(String, String, usize, u64)> =
         read_records::<EvalRecord>(&files.results)?
             .iter()
@@ -156,6 +173,18 @@ pub fn run(
         records_resumed: done_results.len(),
         ..RunSummary::default()
     };
+    // Appends a record, then asks the hook whether to go on.
+    macro_rules! append {
+        ($path:expr, $record:expr) => {
+            append_record($path, $record)?;
+            written += 1;
+            if after_record(written).is_break() {
+                summary.interrupted = true;
+                summary.seconds = began.elapsed().as_secs_f64();
+                return Ok(summary);
+            }
+        };
+    }
 
     let per_question = plan.solvers.len() * plan.seeds.len()
         + usize::from(plan.sampler.is_some() && plan.difficulty_samples > 0)
@@ -192,7 +221,7 @@ pub fn run(
                     scores: samples.iter().map(|(_, s)| *s).collect(),
                     compute,
                 };
-                append_record(&files.difficulty, &record)?;
+                append!(&files.difficulty, &record);
             }
             tick(&mut state, resumed);
         }
@@ -210,7 +239,7 @@ pub fn run(
                     answer,
                     compute,
                 };
-                append_record(&files.reference, &record)?;
+                append!(&files.reference, &record);
             }
             tick(&mut state, resumed);
         }
@@ -269,8 +298,8 @@ pub fn run(
                         seconds: s.seconds.unwrap_or(timed),
                         transitions,
                     };
-                    append_record(&files.results, &record)?;
                     summary.records_written += 1;
+                    append!(&files.results, &record);
                 }
                 tick(&mut state, false);
             }

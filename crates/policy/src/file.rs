@@ -290,7 +290,7 @@ impl Policy {
         let body = toml::to_string(self)
             .map_err(|e| Error::invalid("policy", format!("cannot write it as TOML: {e}")))?;
         Ok(format!(
-            "# ttc compute-optimal policy (method.md §5): for each difficulty bin (1 = easiest)\n\
+            "# ttc compute-optimal policy (docs/method.md §5): for each difficulty bin (1 = easiest)\n\
              # and budget N, the setting with the highest accuracy on the sweep. At inference,\n\
              # use the choice at the largest budget <= N. held-out-accuracy is two-fold\n\
              # cross-validated over questions.\n\n{body}"

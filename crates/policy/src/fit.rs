@@ -100,7 +100,7 @@ struct SettingRuns<'a> {
     by_question: BTreeMap<&'a str, Runs>,
 }
 
-/// Fits the compute-optimal policy (method.md §5) on a sweep.
+/// Fits the compute-optimal policy (docs/method.md §5) on a sweep.
 ///
 /// For every (bin, budget) the setting with the highest accuracy wins; ties go to the
 /// lower mean generations, then mean FLOPs, then mean tokens, then the setting's

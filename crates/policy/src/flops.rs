@@ -1,4 +1,4 @@
-//! FLOPs-matched comparison against a larger model (method.md §6).
+//! FLOPs-matched comparison against a larger model (docs/method.md §6).
 //!
 //! Pretraining a model of N parameters on D_pretrain tokens costs X = 6 N D_pretrain
 //! FLOPs; serving D_inference tokens costs Y = 2 N D_inference. A model M times
@@ -43,7 +43,7 @@ pub struct FlopsMatch {
     pub budget_power_of_two_within: usize,
 }
 
-/// The inference multiplier k = M + 3 (M - 1) / R (method.md §6). `m` must be at least
+/// The inference multiplier k = M + 3 (M - 1) / R (docs/method.md §6). `m` must be at least
 /// 1 (the other model is larger) and `r` positive, both finite.
 pub fn inference_multiplier(m: f64, r: f64) -> Result<f64> {
     if !(m.is_finite() && m >= 1.0) {

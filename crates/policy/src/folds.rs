@@ -13,6 +13,16 @@ pub enum Fold {
     B,
 }
 
+impl std::fmt::Display for Fold {
+    /// `A` or `B`, as reports print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fold::A => "A",
+            Fold::B => "B",
+        })
+    }
+}
+
 impl Fold {
     /// The other half.
     pub fn other(self) -> Fold {

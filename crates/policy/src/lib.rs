@@ -1,4 +1,4 @@
-//! The compute-optimal policy (method.md §5, §6): which setting to run for a
+//! The compute-optimal policy (docs/method.md §5, §6): which setting to run for a
 //! question of a given difficulty at a given budget.
 //!
 //! 1. **Sweep** ([`Sweep`], JSON Lines): one [`SweepRecord`] per (question, setting,

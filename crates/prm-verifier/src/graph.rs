@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use ttc_core::{Error, Result};
+use ttc_model_folder::ModelFolder;
 use ttc_onnx::{DType, TensorSpec};
 
 use crate::adapter::Probability;
@@ -21,54 +21,34 @@ pub(crate) struct FolderConfig {
     pub(crate) head_dim: Option<usize>,
 }
 
-fn usize_field(cfg: &Value, key: &str) -> Option<usize> {
-    cfg.get(key).and_then(Value::as_u64).map(|v| v as usize)
-}
-
-/// Finds `model.onnx` in `dir`.
-pub(crate) fn graph_file(dir: &Path) -> Result<PathBuf> {
-    if !dir.is_dir() {
-        return Err(Error::model(
-            dir,
-            "not a folder (expected an Optimum export: model.onnx, config.json, tokenizer.json, ...)",
-        ));
-    }
-    let graph = dir.join("model.onnx");
-    if !graph.is_file() {
-        return Err(Error::model(
-            dir,
-            format!(
-                "no model.onnx; export a classifier-head PRM with `cargo xtask export SRC {0} --task \
-                 token-classification`, a causal-LM PRM with `cargo xtask export SRC {0}`",
-                dir.display()
-            ),
-        ));
-    }
-    Ok(graph)
+/// Finds `model.onnx` in the folder.
+pub(crate) fn graph_file(folder: &ModelFolder) -> Result<PathBuf> {
+    folder.graph(
+        &["model.onnx"],
+        &format!(
+            "export a classifier-head PRM with `cargo xtask export SRC {0} --task \
+             token-classification`, a causal-LM PRM with `cargo xtask export SRC {0}`",
+            folder.dir().display()
+        ),
+    )
 }
 
 impl FolderConfig {
-    pub(crate) fn load(dir: &Path) -> Result<FolderConfig> {
-        let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let cfg: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::model(dir, format!("{}: invalid JSON: {e}", path.display())))?;
-        let num_labels = cfg
+    pub(crate) fn load(folder: &ModelFolder) -> FolderConfig {
+        let num_labels = folder
+            .config()
             .get("id2label")
-            .and_then(Value::as_object)
+            .and_then(serde_json::Value::as_object)
             .map(|m| m.len())
-            .or_else(|| usize_field(&cfg, "num_labels"));
-        let heads = usize_field(&cfg, "num_attention_heads");
-        let head_dim = usize_field(&cfg, "head_dim")
-            .or_else(|| Some(usize_field(&cfg, "hidden_size")? / heads.filter(|&h| h > 0)?));
-        Ok(FolderConfig {
-            vocab: usize_field(&cfg, "vocab_size"),
+            .or_else(|| folder.usize_field("num_labels"));
+        FolderConfig {
+            vocab: folder.usize_field("vocab_size"),
             num_labels,
-            max_positions: usize_field(&cfg, "max_position_embeddings"),
-            pad: usize_field(&cfg, "pad_token_id").map(|v| v as u32),
-            kv_heads: usize_field(&cfg, "num_key_value_heads").or(heads),
-            head_dim,
-        })
+            max_positions: folder.max_positions(),
+            pad: folder.pad_id(),
+            kv_heads: folder.kv_heads(),
+            head_dim: folder.head_dim(),
+        }
     }
 }
 

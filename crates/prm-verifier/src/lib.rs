@@ -93,6 +93,7 @@ mod text;
 use std::path::{Path, PathBuf};
 
 use ttc_core::{Error, ModelInfo, Result, RuntimeSettings, ScoreRequest, StepScores, Verifier};
+use ttc_model_folder::{Codec, ModelFolder};
 use ttc_onnx::{OnnxModel, Tensor};
 
 pub use adapter::{
@@ -102,7 +103,7 @@ pub use adapter::{
 pub use text::EncodedRequest;
 
 use crate::graph::{FolderConfig, Signature};
-use crate::text::{Codec, Encoder};
+use crate::text::{CodecExt, Encoder};
 
 /// Rows per model run unless configured otherwise.
 pub const DEFAULT_MAX_BATCH: usize = 32;
@@ -148,13 +149,22 @@ impl PrmVerifier {
         // The library first: without it nothing else can be checked.
         ttc_onnx::runtime(settings.library.as_deref())?;
         adapter.validate()?;
-        let graph = graph::graph_file(dir)?;
-        let cfg = FolderConfig::load(dir)?;
-        let needs_template = matches!(
+        let folder = ModelFolder::open(dir)?;
+        let graph = graph::graph_file(&folder)?;
+        let cfg = FolderConfig::load(&folder);
+        let codec = folder.codec()?;
+        if matches!(
             adapter.layout,
             Layout::Chat { .. } | Layout::ChatTurns { .. }
-        );
-        let codec = Codec::load(dir, needs_template)?;
+        ) && !codec.has_chat_template()
+        {
+            return Err(Error::model(
+                dir,
+                "tokenizer_config.json has no chat_template (nor is there a chat_template.jinja), \
+                 but the adapter's layout is a chat layout; use a plain layout or a model folder \
+                 with a chat template",
+            ));
+        }
         let encoder = Encoder::new(&codec, adapter.clone())?;
         let (readout, labels) = match &adapter.probability {
             Probability::Softmax { class } => (Readout::Softmax { class: *class }, None),
@@ -188,7 +198,7 @@ impl PrmVerifier {
         )?;
         let info = ModelInfo {
             name: dir.display().to_string(),
-            parameters: weight_bytes(&graph) / 4,
+            parameters: folder.parameters(&graph),
             provider: model.provider().clone(),
             max_positions: cfg.max_positions,
         };
@@ -395,15 +405,6 @@ fn probability(readout: Readout, logits: &[f32]) -> f32 {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-/// Bytes of weights in a graph and its external data file: with fp32 weights, four
-/// per parameter (the graph's own structure adds a few kilobytes).
-fn weight_bytes(graph: &Path) -> u64 {
-    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    size(graph)
-        + size(&graph.with_extension("onnx_data"))
-        + size(&graph.with_extension("onnx.data"))
 }
 
 /// Groups request indices, sorted by length, into runs of at most `max_batch` rows

@@ -1,96 +1,26 @@
 //! The model's tokenizer and chat template, and the adapter's text layouts as token
 //! ids plus the positions to read.
 
-use std::path::{Path, PathBuf};
-
-use serde_json::Value;
-use tokenizers::Tokenizer;
 use ttc_core::{Error, Result, ScoreRequest};
+use ttc_model_folder::Codec;
 
 use crate::adapter::{Layout, PrmAdapter, ReadAt, ScoreMode, Tokenize, fill};
 
-/// A special-token entry in tokenizer_config.json: a string or `{"content": ...}`.
-fn token_string(v: Option<&Value>) -> Option<String> {
-    match v {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Object(o)) => o.get("content").and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    }
+/// What the verifier asks of its model's tokenizer beyond encoding and decoding.
+pub(crate) trait CodecExt {
+    fn ids(&self, text: &str, special: bool) -> Result<Vec<u32>>;
+    fn piece(&self, id: u32) -> String;
+    fn single_token(&self, text: &str, what: &str) -> Result<u32>;
+    fn bos(&self) -> Result<&str>;
 }
 
-/// A token's byte range in the encoded text.
-type Span = (usize, usize);
-
-/// The tokenizer, special tokens and (compiled) chat template of one model folder.
-#[derive(Debug)]
-pub(crate) struct Codec {
-    tokenizer: Tokenizer,
-    tokenizer_path: PathBuf,
-    template: Option<minijinja::Environment<'static>>,
-    bos_token: Option<String>,
-    eos_token: Option<String>,
-}
-
-impl Codec {
-    /// Reads tokenizer.json and tokenizer_config.json; compiles the chat template when
-    /// `need_template`.
-    pub(crate) fn load(dir: &Path, need_template: bool) -> Result<Codec> {
-        let tokenizer_path = dir.join("tokenizer.json");
-        if !tokenizer_path.is_file() {
-            return Err(Error::model(
-                dir,
-                "no tokenizer.json (an Optimum export copies it from the checkpoint)",
-            ));
-        }
-        let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| Error::Tokenizer {
-            model: dir.display().to_string(),
-            message: format!("{}: {e}", tokenizer_path.display()),
-        })?;
-        let cfg_path = dir.join("tokenizer_config.json");
-        let cfg: Value = if cfg_path.is_file() {
-            let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-            serde_json::from_str(&text).map_err(|e| {
-                Error::model(dir, format!("{}: invalid JSON: {e}", cfg_path.display()))
-            })?
-        } else {
-            Value::Null
-        };
-        let template = if need_template {
-            Some(compile_template(dir, &cfg_path, &cfg)?)
-        } else {
-            None
-        };
-        Ok(Codec {
-            tokenizer,
-            tokenizer_path,
-            template,
-            bos_token: token_string(cfg.get("bos_token")),
-            eos_token: token_string(cfg.get("eos_token")),
-        })
-    }
-
-    fn err(&self, message: impl Into<String>) -> Error {
-        Error::Tokenizer {
-            model: self.tokenizer_path.display().to_string(),
-            message: message.into(),
-        }
-    }
-
-    /// Token ids and their byte offsets in `text`.
-    fn encode(&self, text: &str, special: bool) -> Result<(Vec<u32>, Vec<Span>)> {
-        let enc = self
-            .tokenizer
-            .encode(text, special)
-            .map_err(|e| self.err(format!("encoding {}: {e}", preview(text))))?;
-        Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
-    }
-
+impl CodecExt for Codec {
     fn ids(&self, text: &str, special: bool) -> Result<Vec<u32>> {
-        Ok(self.encode(text, special)?.0)
+        self.encode(text, special)
     }
 
     fn piece(&self, id: u32) -> String {
-        self.tokenizer
+        self.tokenizer()
             .id_to_token(id)
             .unwrap_or_else(|| format!("#{id}"))
     }
@@ -99,8 +29,8 @@ impl Codec {
     /// vocabulary entry (added tokens such as `<extra_0>`), `text` encoded alone, and
     /// `text` encoded after "0" (tokenizers that prepend a space marker to a lone
     /// string, e.g. SentencePiece's "▁", give `" +"` as "▁+" only in context).
-    pub(crate) fn single_token(&self, text: &str, what: &str) -> Result<u32> {
-        if let Some(id) = self.tokenizer.token_to_id(text) {
+    fn single_token(&self, text: &str, what: &str) -> Result<u32> {
+        if let Some(id) = self.tokenizer().token_to_id(text) {
             return Ok(id);
         }
         let alone = self.ids(text, false)?;
@@ -123,92 +53,13 @@ impl Codec {
     }
 
     fn bos(&self) -> Result<&str> {
-        self.bos_token
-            .as_deref()
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| {
-                self.err(
+        self.bos_token().filter(|b| !b.is_empty()).ok_or_else(|| {
+            self.err(
                 "the layout's prompt uses `{bos}` but tokenizer_config.json names no bos_token; \
                  remove `{bos}` from the prompt (add-special-tokens = true adds the tokenizer's own \
                  special tokens instead)",
             )
-            })
-    }
-
-    /// Renders chat messages through the model's template.
-    fn render(&self, messages: &[(&str, &str)], add_generation_prompt: bool) -> Result<String> {
-        let env = self
-            .template
-            .as_ref()
-            .ok_or_else(|| self.err("this layout needs the chat template, which was not loaded"))?;
-        let template = env
-            .get_template("chat")
-            .map_err(|e| self.err(e.to_string()))?;
-        let messages: Vec<_> = messages
-            .iter()
-            .map(|(role, content)| minijinja::context! { role => role, content => content })
-            .collect();
-        template
-            .render(minijinja::context! {
-                messages => messages,
-                add_generation_prompt => add_generation_prompt,
-                bos_token => self.bos_token.as_deref().unwrap_or(""),
-                eos_token => self.eos_token.as_deref().unwrap_or(""),
-            })
-            .map_err(|e| self.err(format!("rendering the chat template: {e}")))
-    }
-}
-
-fn compile_template(
-    dir: &Path,
-    cfg_path: &Path,
-    cfg: &Value,
-) -> Result<minijinja::Environment<'static>> {
-    // `chat_template` is a string, or a list of named templates where "default" is used.
-    let source = match cfg.get("chat_template") {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
-            .and_then(|t| t.get("template").and_then(Value::as_str))
-            .map(str::to_string),
-        _ => None,
-    };
-    let source = source.ok_or_else(|| {
-        Error::model(
-            dir,
-            format!(
-                "{} has no chat_template, but the adapter's layout is a chat layout; use a plain \
-                 layout or a model folder with a chat template",
-                cfg_path.display()
-            ),
-        )
-    })?;
-    let mut env = minijinja::Environment::new();
-    // Hugging Face renders with trim_blocks and lstrip_blocks; Python string methods
-    // used by real templates (strip, startswith, ...) come from minijinja's pycompat.
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_function(
-        "raise_exception",
-        |msg: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                msg,
-            ))
-        },
-    );
-    env.add_template_owned("chat", source)
-        .map_err(|e| Error::model(dir, format!("{}: chat_template: {e}", cfg_path.display())))?;
-    Ok(env)
-}
-
-fn preview(text: &str) -> String {
-    const MAX: usize = 60;
-    match text.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{:?}...", &text[..i]),
-        None => format!("{text:?}"),
+        })
     }
 }
 
@@ -301,9 +152,9 @@ impl Encoder {
                 let mut messages: Vec<(&str, &str)> =
                     system.iter().map(|s| ("system", s.as_str())).collect();
                 messages.push(("user", req.question));
-                let prefix = codec.render(&messages, true)?;
+                let prefix = codec.render_chat(&messages, true)?;
                 messages.push(("assistant", &content));
-                let text = codec.render(&messages, false)?;
+                let text = codec.render_chat(&messages, false)?;
                 if !text.starts_with(&prefix) {
                     return Err(codec.err(
                         "the chat template does not render the conversation as the generation prompt \
@@ -401,7 +252,7 @@ impl Encoder {
         region: usize,
         special: bool,
     ) -> Result<(Vec<u32>, Vec<usize>)> {
-        let (ids, offsets) = codec.encode(text, special)?;
+        let (ids, offsets) = codec.encode_with_offsets(text, special)?;
         let tags = ids
             .iter()
             .zip(&offsets)
@@ -434,11 +285,11 @@ impl Encoder {
             user_turns.push(messages.len());
             messages.push(("assistant", tag));
         }
-        let text = codec.render(&messages, false)?;
-        let (ids, offsets) = codec.encode(&text, false)?;
+        let text = codec.render_chat(&messages, false)?;
+        let (ids, offsets) = codec.encode_with_offsets(&text, false)?;
         let mut tags = Vec::with_capacity(req.steps.len());
         for (k, &end) in user_turns.iter().enumerate() {
-            let prefix = codec.render(&messages[..end], true)?;
+            let prefix = codec.render_chat(&messages[..end], true)?;
             if !text.starts_with(&prefix) || !text[prefix.len()..].starts_with(tag) {
                 return Err(codec.err(format!(
                     "the chat template does not render step {k}'s assistant reply {tag:?} right after \
@@ -491,12 +342,5 @@ mod tests {
         let steps = vec!["a".to_string(), "b".to_string()];
         assert_eq!(joined("Q ", &steps, " ки", "\n"), "Q a ки\nb ки");
         assert_eq!(joined("", &steps, "<extra_0>", ""), "a<extra_0>b<extra_0>");
-    }
-
-    #[test]
-    fn preview_shortens_long_text() {
-        let long = "x".repeat(100);
-        assert!(preview(&long).ends_with("..."));
-        assert_eq!(preview("ab"), "\"ab\"");
     }
 }

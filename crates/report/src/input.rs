@@ -142,7 +142,7 @@ pub struct QuestionOutcome {
     pub correct: f64,
 }
 
-/// The FLOPs-matched comparison (method.md §6): the small model's budget per data
+/// The FLOPs-matched comparison (docs/method.md §6): the small model's budget per data
 /// ratio R, from `ttc-policy`'s `flops_match(M, R)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -51,11 +51,11 @@
 //!         held_out_accuracy: c.held_out_accuracy?,
 //!         held_out: vec![],
 //!         fold_choices: c.folds.iter().map(|f| FoldSetting {
-//!             chosen_on: format!("{:?}", f.chosen_on),
+//!             chosen_on: f.chosen_on.to_string(),
 //!             method: f.setting.key(),
 //!         }).collect(),
 //!     })).collect(),
-//!     folds: /* each swept (question, bin) with format!("{:?}", folds.fold_of(q)?) */,
+//!     folds: /* each swept (question, bin) with folds.fold_of(q)?.to_string() */,
 //! }
 //! ```
 //!

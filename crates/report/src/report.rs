@@ -142,7 +142,7 @@ fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
         ".\n\n**Accuracy** is the mean over questions of the fraction of a question's \
          seeds that were correct. **Intervals** are {}% bootstrap percentile intervals \
          from {} resamples of the questions (seed {}).\n\n\
-         **Compute** (method.md §7): the budget N counts *generations*, the paper's unit \
+         **Compute** (docs/method.md §7): the budget N counts *generations*, the paper's unit \
          (best-of-N: N samples; beam search and DVTS: N beams; lookahead k: N x (k + 1); \
          revisions: chains x length). Tokens are the tokens the generator sampled; \
          FLOPs = 2 x parameters x tokens processed, summed over every model that ran \
@@ -953,7 +953,7 @@ fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
 }
 
 /// How often the next revision turns a correct attempt wrong (and back), pooled
-/// over every question and seed of a setting (method.md §3: about 38%).
+/// over every question and seed of a setting (docs/method.md §3: about 38%).
 fn transitions_table(r: &mut Rendered, input: &ReportInput) {
     let mut pooled: BTreeMap<(String, usize), Transitions> = BTreeMap::new();
     for rec in &input.results {
@@ -1043,7 +1043,7 @@ fn flops_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
         "The small model with the compute-optimal policy `{}` at the generation budget \
          whose total FLOPs (pretraining + inference) match a model M = {:.2} times larger, \
          for each ratio R = inference tokens / pretraining tokens: k = M + 3 (M - 1) / R \
-         (method.md §6). The larger model `{model}` ({} parameters) answers each question \
+         (docs/method.md §6). The larger model `{model}` ({} parameters) answers each question \
          once, greedily (pass@1). Bins are oracle bins.\n",
         policy.name,
         fm.model_ratio,

@@ -1,4 +1,4 @@
-//! Sequential revisions (method.md §3, §7): a reviser model proposes an attempt,
+//! Sequential revisions (docs/method.md §3, §7): a reviser model proposes an attempt,
 //! then revises it again and again, each attempt conditioned on the earlier ones;
 //! the answer is selected over every attempt of every chain.
 //!
@@ -7,12 +7,12 @@
 //! score, the chosen answer and the compute used ([`RevisionOutcome`]) out.
 //!
 //! ```no_run
-//! use std::path::Path;
-//! use ttc_core::{RuntimeSettings, Selector};
+//! use ttc_core::Selector;
 //! use ttc_reviser::{ChainSplit, Reviser, ReviserSettings, parse_ratio};
 //!
-//! // `ttc solve --strategy revise --budget 16 --sequential-ratio 4 "question"`
-//! let reviser = ttc_generator::OnnxGenerator::load(Path::new("models/demo-reviser"), &RuntimeSettings::default())?;
+//! // `ttc solve --strategy revise --budget 16 --sequential-ratio 4 "question"`; the
+//! // application loads a model folder (`ttc_generator::OnnxGenerator`) here.
+//! let reviser = ttc_core::testing::ScriptedGenerator::default();
 //! let settings = ReviserSettings::default(); // or the run file's `[reviser]` table
 //! let split = ChainSplit::from_ratio(16, parse_ratio("4")?)?; // 2 chains x 8 attempts
 //! let outcome = Reviser {
@@ -53,7 +53,7 @@
 //!
 //! A reviser is trained on this layout with `render(question, earlier)` as the
 //! prompt (BOS, then the prompt text's tokens) and the target solution followed by
-//! EOS as the completion; method.md §3 says how the earlier attempts are drawn.
+//! EOS as the completion; docs/method.md §3 says how the earlier attempts are drawn.
 //!
 //! # Chains
 //!
@@ -111,7 +111,7 @@
 //! Only attempts with an answer are scored (the others cannot be chosen), and only
 //! when the selector needs scores.
 //!
-//! # Compute (method.md §7)
+//! # Compute (docs/method.md §7)
 //!
 //! [`Compute`], one definition for every method:
 //!

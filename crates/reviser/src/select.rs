@@ -1,4 +1,4 @@
-//! Choosing one answer among every attempt of every chain (method.md §3).
+//! Choosing one answer among every attempt of every chain (docs/method.md §3).
 
 use serde::{Deserialize, Serialize};
 use ttc_core::{Selector, Vote, select};

@@ -75,7 +75,7 @@ impl ChainSplit {
     }
 
     /// Every split of `budget` over powers of two, most parallel first
-    /// (N x 1, ..., 1 x N): the sweep of method.md §3.
+    /// (N x 1, ..., 1 x N): the sweep of docs/method.md §3.
     pub fn all(budget: usize) -> Result<Vec<Self>> {
         let n = budget_log2(budget)?;
         Ok((0..=n)
@@ -140,25 +140,10 @@ fn ratios(n: i32) -> Vec<String> {
     (0..=n).map(|l| ratio_text(l - (n - l))).collect()
 }
 
-/// Parses a sequential ratio as the command line writes it: `4`, `0.25` or `1/4`.
+/// Parses a sequential ratio as the command line writes it: `4`, `0.25` or `1/4`
+/// (the method grammar's rule, [`ttc_core::parse_ratio`]).
 pub fn parse_ratio(text: &str) -> Result<f64> {
-    let bad = || {
-        Error::invalid(
-            "sequential ratio",
-            format!("{text:?} is not a number; write it as 4, 0.25 or 1/4"),
-        )
-    };
-    let t = text.trim();
-    let value = match t.split_once('/') {
-        Some((a, b)) => {
-            let a: f64 = a.trim().parse().map_err(|_| bad())?;
-            let b: f64 = b.trim().parse().map_err(|_| bad())?;
-            a / b
-        }
-        None => t.parse().map_err(|_| bad())?,
-    };
-    ratio_log2(value)?;
-    Ok(value)
+    ttc_core::parse_ratio(text)
 }
 
 #[cfg(test)]

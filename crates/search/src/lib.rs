@@ -1,4 +1,4 @@
-//! Search against a verifier under one budget (method.md §1, §2, §7).
+//! Search against a verifier under one budget (docs/method.md §1, §2, §7).
 //!
 //! All strategies share one entry point, [`Searcher::solve`]: a question, a
 //! budget N and a [`Strategy`] in; the chosen answer, every candidate with its
@@ -28,9 +28,9 @@ use ttc_core::{
     Sequence, Verifier,
 };
 
-pub use settings::{BeamWidth, SearchSettings, Strategy};
+pub use settings::{SearchSettings, Strategy};
 /// Re-exported from `ttc-core`, where the revision methods share them.
-pub use ttc_core::{Compute, Selector, Vote, select};
+pub use ttc_core::{BeamWidth, Compute, MethodSpec, Selector, Vote, select};
 
 /// One finished (or abandoned) solution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,26 +1,7 @@
 use serde::{Deserialize, Serialize};
-use ttc_core::{Error, Result, SamplingParams, ScoreAggregation};
+use ttc_core::{BeamWidth, Error, MethodSpec, Result, SamplingParams, ScoreAggregation};
 
 use crate::Selector;
-
-/// Beam width M: fixed, or sqrt(N) as the paper also sweeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BeamWidth {
-    Fixed(usize),
-    Sqrt,
-}
-
-impl BeamWidth {
-    /// M for budget N: at least 1, at most N.
-    pub fn resolve(self, budget: usize) -> usize {
-        let m = match self {
-            BeamWidth::Fixed(m) => m,
-            BeamWidth::Sqrt => (budget as f64).sqrt().round() as usize,
-        };
-        m.clamp(1, budget.max(1))
-    }
-}
 
 /// A search method and its hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,28 +25,28 @@ impl Strategy {
         }
     }
 
-    /// A short name for reports, e.g. `beam-m4-k1`.
+    /// Its name in the method grammar, e.g. `lookahead-m4-k1` (see [`MethodSpec`]).
     pub fn label(&self) -> String {
-        let w = |w: &BeamWidth| match w {
-            BeamWidth::Fixed(m) => format!("m{m}"),
-            BeamWidth::Sqrt => "msqrt".to_string(),
-        };
-        match self {
-            Strategy::BestOfN {
-                selector: Selector::Majority,
-            } => "majority".into(),
-            Strategy::BestOfN {
-                selector: Selector::Naive,
-            } => "best-of-n-naive".into(),
-            Strategy::BestOfN {
-                selector: Selector::Weighted,
-            } => "best-of-n-weighted".into(),
-            Strategy::Beam {
-                width,
-                lookahead: 0,
-            } => format!("beam-{}", w(width)),
-            Strategy::Beam { width, lookahead } => format!("lookahead-{}-k{lookahead}", w(width)),
-            Strategy::Dvts { width } => format!("dvts-{}", w(width)),
+        MethodSpec::from(*self).to_string()
+    }
+
+    /// The strategy a method names; `None` for revisions.
+    pub fn from_spec(spec: MethodSpec) -> Option<Strategy> {
+        match spec {
+            MethodSpec::BestOfN { selector } => Some(Strategy::BestOfN { selector }),
+            MethodSpec::Beam { width, lookahead } => Some(Strategy::Beam { width, lookahead }),
+            MethodSpec::Dvts { width } => Some(Strategy::Dvts { width }),
+            MethodSpec::Revise { .. } => None,
+        }
+    }
+}
+
+impl From<Strategy> for MethodSpec {
+    fn from(s: Strategy) -> MethodSpec {
+        match s {
+            Strategy::BestOfN { selector } => MethodSpec::BestOfN { selector },
+            Strategy::Beam { width, lookahead } => MethodSpec::Beam { width, lookahead },
+            Strategy::Dvts { width } => MethodSpec::Dvts { width },
         }
     }
 }

@@ -121,7 +121,7 @@ def main() -> None:
             "",
             "The process reward model (PRM) of the ttc demo world (multi-step integer arithmetic, one step per "
             "line): for each step of a solution written by the demo generator (`models/demo/generator`), the "
-            "probability that the generator, continuing from there, reaches the right answer (method.md §1). "
+            "probability that the generator, continuing from there, reaches the right answer (docs/method.md §1). "
             "Trained on Monte Carlo rollout labels sampled through ttc, as in Snell et al. 2024. Exported with "
             "Optimum (`token-classification`): `model.onnx`, inputs `input_ids`, `attention_mask`, output "
             "`logits [batch, seq, 1]`, fp32.",
@@ -131,7 +131,7 @@ def main() -> None:
         L += [
             "# ttc demo model: `reviser`",
             "",
-            "The revision model of the ttc demo world (method.md §3): given a question and up to 4 earlier "
+            "The revision model of the ttc demo world (docs/method.md §3): given a question and up to 4 earlier "
             "(incorrect) attempts, it writes a new attempt. Fine-tuned from the demo generator "
             "(`models/demo/generator`) on revision trajectories built from the generator's own samples, "
             "sampled through ttc. Exported with Optimum (`text-generation-with-past`): `model.onnx` with "
@@ -142,7 +142,7 @@ def main() -> None:
         L += [
             "# ttc demo model: `orm`",
             "",
-            "The outcome reward model (ORM) for revision outputs of the ttc demo world (method.md §3): the "
+            "The outcome reward model (ORM) for revision outputs of the ttc demo world (docs/method.md §3): the "
             "probability that an attempt of the demo reviser (`models/demo/reviser`) is correct, given the "
             "question and the earlier attempts the reviser saw. Trained on the reviser's own chains sampled "
             "through ttc. Exported with Optimum (`token-classification`): `model.onnx`, output "

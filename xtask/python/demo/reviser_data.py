@@ -1,4 +1,4 @@
-"""Revision training data (method.md §3), sampled through `ttc generate`.
+"""Revision training data (docs/method.md §3), sampled through `ttc generate`.
 
 usage: reviser_data.py --ttc TTC --model GENERATOR_DIR --train TRAIN.jsonl --work DIR
                        [--offset 0] [--questions 256] [--samples 64] [--temperature 1.0]

@@ -1,4 +1,4 @@
-"""Fine-tune the demo reviser from the demo generator (method.md §3).
+"""Fine-tune the demo reviser from the demo generator (docs/method.md §3).
 
 usage: reviser_train.py --data reviser_data.jsonl --init GENERATOR_HF_DIR --work DIR
                         [--lr 3e-4] [--batch 32] [--max-epochs 3] [--patience 1]

@@ -1,19 +1,17 @@
-//! Revision chains on the real tiny Llama fixture (random weights: its attempts are
-//! gibberish, but every token is really generated). The verifiers and answer formats
-//! here are simple rules, the inputs of the properties; end-to-end runs with trained
-//! models live in the CLI tests.
+//! Revision chains on the scripted generator of `ttc-core`'s test doubles (its
+//! attempts are random characters), so no ONNX Runtime is needed. The verifiers and
+//! answer formats here are simple rules, the inputs of the properties; end-to-end
+//! runs with real models live in the CLI tests.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
 use proptest::prelude::*;
+use ttc_core::testing::ScriptedGenerator;
 use ttc_core::{
-    AnswerFormat, Completion, Generator, ModelInfo, Prompt, Result, RuntimeSettings,
-    SamplingParams, ScoreRequest, Selector, Sequence, StepScores, StopCriteria, Verifier, Vote,
-    select,
+    AnswerFormat, Completion, Generator, ModelInfo, Prompt, Result, SamplingParams, ScoreRequest,
+    Selector, Sequence, StepScores, StopCriteria, Verifier, Vote, select,
 };
-use ttc_generator::OnnxGenerator;
 use ttc_reviser::{
     ChainSplit, Reviser, ReviserSettings, RevisionLayout, RevisionOutcome, Transitions,
     VerifierContext, chain_transitions, context_window, select_over_chains,
@@ -21,12 +19,10 @@ use ttc_reviser::{
 
 const QUESTION: &str = "12 + 7 =";
 
-fn generator() -> &'static OnnxGenerator {
-    static G: OnceLock<OnnxGenerator> = OnceLock::new();
-    G.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures/tiny-llama");
-        OnnxGenerator::load(&dir, &RuntimeSettings::default()).expect("tiny-llama fixture")
-    })
+fn generator() -> &'static ScriptedGenerator {
+    static G: OnceLock<ScriptedGenerator> = OnceLock::new();
+    // As many positions as the tiny Llama fixture, which the limits below assume.
+    G.get_or_init(|| ScriptedGenerator::default().with_max_positions(512))
 }
 
 fn info() -> ModelInfo {
@@ -38,13 +34,13 @@ fn info() -> ModelInfo {
     }
 }
 
-/// An answer is the last character of an attempt of at least 8 characters, reduced
+/// An answer is the last character of an attempt of at least 4 characters, reduced
 /// to one of three values, so attempts agree often enough for votes to matter.
 struct LastChar;
 
 impl AnswerFormat for LastChar {
     fn extract(&self, solution: &str) -> Option<String> {
-        (solution.chars().count() >= 8)
+        (solution.chars().count() >= 4)
             .then(|| solution.chars().last().map(|c| (c as u32 % 3).to_string()))
             .flatten()
     }
@@ -100,11 +96,11 @@ impl Verifier for Hashed {
     }
 }
 
-/// The real generator, recording what each generation call was asked to continue:
+/// The scripted generator, recording what each generation call was asked to continue:
 /// the full text of every sequence (the prompt it started on, then everything
 /// appended and generated).
 struct Recording {
-    inner: &'static OnnxGenerator,
+    inner: &'static ScriptedGenerator,
     prompts: Mutex<HashMap<Vec<u32>, String>>,
     calls: Mutex<Vec<Vec<String>>>,
     appends: Mutex<usize>,
@@ -613,7 +609,7 @@ fn bad_requests_are_named() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("{attempt}"), "{err}");
-    // tiny-llama takes 512 positions: an attempt of up to 512 tokens leaves no room.
+    // The generator takes 512 positions: an attempt of up to 512 tokens leaves no room.
     let long = ReviserSettings {
         max_attempt_tokens: 512,
         ..settings()
@@ -778,7 +774,7 @@ fn several_selection_rules_share_one_set_of_chains() {
 
 #[test]
 fn earlier_attempts_are_dropped_when_the_prompt_would_not_leave_room() {
-    // tiny-llama takes 512 positions: with attempts of up to 300 tokens, a prompt may
+    // The generator takes 512 positions: with attempts of up to 300 tokens, a prompt may
     // hold at most 212 tokens, so long earlier attempts cannot all be shown.
     let st = ReviserSettings {
         temperature: 1.0,

@@ -1,26 +1,19 @@
-//! Search bookkeeping on the real tiny Llama fixture. The verifiers here are simple
-//! scoring rules (a constant, a hash of the text), which is what the properties are
-//! about; end-to-end runs with trained PRMs live in the CLI tests.
-
-use std::path::Path;
-use std::sync::OnceLock;
+//! Search bookkeeping on the scripted generator of `ttc-core`'s test doubles, so no
+//! ONNX Runtime is needed. The verifiers are simple scoring rules (a constant, a
+//! hash of the text), which is what the properties are about; end-to-end runs with
+//! real models live in the CLI tests.
 
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
-use ttc_core::{
-    AnswerFormat, ModelInfo, Result, RuntimeSettings, ScoreRequest, StepScores, Verifier,
-};
-use ttc_generator::OnnxGenerator;
+use ttc_core::testing::{ConstantVerifier, HashVerifier, ScriptedGenerator};
+use ttc_core::{AnswerFormat, Verifier};
 use ttc_search::{
     BeamWidth, NodeStatus, SearchOutcome, SearchSettings, Searcher, Selector, Strategy,
 };
 
-fn generator() -> &'static OnnxGenerator {
-    static G: OnceLock<OnnxGenerator> = OnceLock::new();
-    G.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures/tiny-llama");
-        OnnxGenerator::load(&dir, &RuntimeSettings::default()).expect("tiny-llama fixture")
-    })
+fn generator() -> &'static ScriptedGenerator {
+    static G: std::sync::OnceLock<ScriptedGenerator> = std::sync::OnceLock::new();
+    G.get_or_init(ScriptedGenerator::default)
 }
 
 /// An answer is the last character of a text of at least 24 characters, so short
@@ -38,72 +31,9 @@ impl AnswerFormat for LastChar {
     }
 }
 
-fn info() -> ModelInfo {
-    ModelInfo {
-        name: "rule".into(),
-        parameters: 1000,
-        provider: generator().info_provider(),
-        max_positions: None,
-    }
-}
-
-trait ProviderOf {
-    fn info_provider(&self) -> ttc_core::ActiveProvider;
-}
-
-impl ProviderOf for OnnxGenerator {
-    fn info_provider(&self) -> ttc_core::ActiveProvider {
-        ttc_core::Generator::info(self).provider.clone()
-    }
-}
-
-/// Every step scores `0`; reads one token per character.
-struct Constant(f32, ModelInfo);
-
-impl Verifier for Constant {
-    fn info(&self) -> &ModelInfo {
-        &self.1
-    }
-    fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
-        Ok(requests
-            .iter()
-            .map(|r| StepScores {
-                scores: vec![self.0; r.steps.len()],
-                processed_tokens: r.steps.iter().map(String::len).sum(),
-            })
-            .collect())
-    }
-}
-
 /// A step's score is a hash of the text so far, in [0, 1].
-struct Hashed(ModelInfo);
-
-impl Verifier for Hashed {
-    fn info(&self) -> &ModelInfo {
-        &self.0
-    }
-    fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
-        Ok(requests
-            .iter()
-            .map(|r| {
-                let mut h: u64 = 1469598103934665603;
-                let scores = r
-                    .steps
-                    .iter()
-                    .map(|s| {
-                        for b in s.bytes() {
-                            h = (h ^ u64::from(b)).wrapping_mul(1099511628211);
-                        }
-                        (h >> 40) as f32 / (1u64 << 24) as f32
-                    })
-                    .collect();
-                StepScores {
-                    scores,
-                    processed_tokens: r.steps.iter().map(String::len).sum(),
-                }
-            })
-            .collect())
-    }
+fn hashed() -> HashVerifier {
+    HashVerifier::default()
 }
 
 fn settings() -> SearchSettings {
@@ -161,7 +91,7 @@ proptest! {
 
     #[test]
     fn the_budget_is_never_exceeded(strategy in strategies(), n in 1usize..13, seed in 0u64..1000) {
-        let out = solve(&Hashed(info()), strategy, n, seed);
+        let out = solve(&hashed(), strategy, n, seed);
         prop_assert!(out.candidates.len() <= n, "{} candidates for N = {n}", out.candidates.len());
         prop_assert_eq!(out.compute.generations, strategy.generations(n));
         // Beams (sampled steps) per round never exceed N.
@@ -184,14 +114,14 @@ proptest! {
 
     #[test]
     fn weighted_best_of_n_equals_majority_when_scores_are_equal(n in 1usize..12, seed in 0u64..1000, c in 0.05f32..1.0) {
-        let weighted = solve(&Constant(c, info()), Strategy::BestOfN { selector: Selector::Weighted }, n, seed);
-        let majority = solve(&Constant(c, info()), Strategy::BestOfN { selector: Selector::Majority }, n, seed);
+        let weighted = solve(&ConstantVerifier::new(c), Strategy::BestOfN { selector: Selector::Weighted }, n, seed);
+        let majority = solve(&ConstantVerifier::new(c), Strategy::BestOfN { selector: Selector::Majority }, n, seed);
         prop_assert_eq!(weighted.answer, majority.answer);
     }
 
     #[test]
     fn naive_best_of_n_returns_the_top_scored_candidate(n in 1usize..12, seed in 0u64..1000) {
-        let out = solve(&Hashed(info()), Strategy::BestOfN { selector: Selector::Naive }, n, seed);
+        let out = solve(&hashed(), Strategy::BestOfN { selector: Selector::Naive }, n, seed);
         if let Some(i) = out.chosen {
             let top = out.candidates.iter().filter(|c| c.answer.is_some()).filter_map(|c| c.score).fold(f32::MIN, f32::max);
             prop_assert_eq!(out.candidates[i].score, Some(top));
@@ -202,7 +132,7 @@ proptest! {
 
     #[test]
     fn same_seed_same_result(strategy in strategies(), n in 1usize..9, seed in 0u64..1000) {
-        prop_assert_eq!(solve(&Hashed(info()), strategy, n, seed), solve(&Hashed(info()), strategy, n, seed));
+        prop_assert_eq!(solve(&hashed(), strategy, n, seed), solve(&hashed(), strategy, n, seed));
     }
 }
 
@@ -210,7 +140,7 @@ proptest! {
 fn lookahead_zero_is_beam_search() {
     for seed in 0..4 {
         let beam = solve(
-            &Hashed(info()),
+            &hashed(),
             Strategy::Beam {
                 width: BeamWidth::Fixed(2),
                 lookahead: 0,
@@ -219,7 +149,7 @@ fn lookahead_zero_is_beam_search() {
             seed,
         );
         let k1 = solve(
-            &Hashed(info()),
+            &hashed(),
             Strategy::Beam {
                 width: BeamWidth::Fixed(2),
                 lookahead: 1,
@@ -240,7 +170,7 @@ fn lookahead_zero_is_beam_search() {
 #[test]
 fn dvts_returns_one_candidate_per_subtree() {
     let out = solve(
-        &Hashed(info()),
+        &hashed(),
         Strategy::Dvts {
             width: BeamWidth::Fixed(4),
         },
@@ -249,7 +179,7 @@ fn dvts_returns_one_candidate_per_subtree() {
     );
     assert_eq!(out.candidates.len(), 4);
     let out = solve(
-        &Hashed(info()),
+        &hashed(),
         Strategy::Dvts {
             width: BeamWidth::Fixed(4),
         },
@@ -262,7 +192,7 @@ fn dvts_returns_one_candidate_per_subtree() {
 #[test]
 fn beam_search_continues_prefixes_from_their_cache() {
     let out = solve(
-        &Hashed(info()),
+        &hashed(),
         Strategy::Beam {
             width: BeamWidth::Fixed(4),
             lookahead: 0,

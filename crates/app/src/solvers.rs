@@ -1,115 +1,21 @@
 //! The methods as `Solver`s for the orchestrator, and the difficulty sampler and
-//! reference model it needs, built from concrete components.
+//! reference model it needs, built from concrete components. Methods are named in
+//! core's grammar ([`MethodSpec`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ttc_core::{Compute, Result, Selector, Solved, Solver, Vote, select};
+use ttc_core::{Compute, Family, MethodSpec, Result, Selector, Solved, Solver, Vote, select};
 use ttc_orchestrator::{Reference, Sampler};
 use ttc_reviser::{ChainSplit, Reviser};
-use ttc_search::{BeamWidth, Searcher, Strategy};
-
-/// A method of the sweep: a search strategy or a revision split ratio.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Method {
-    Search(Strategy),
-    /// Revisions: `ratio` is the sequential-to-parallel ratio (chain length / number
-    /// of chains); `selector` the rule the label names, if it names one (else the
-    /// sweep's `revision-selector`).
-    Revise {
-        ratio: f64,
-        selector: Option<Selector>,
-    },
-}
-
-/// Parses a method label as reports print it: `majority`, `best-of-n-weighted`,
-/// `best-of-n-naive`, `beam-m4`, `beam-msqrt`, `lookahead-m4-k1`, `dvts-m4`, `revise-r4`, `revise-r1/4`,
-/// and a revision label with its selection rule: `revise-r4-majority`, `revise-r1/4-weighted`,
-/// `revise-r1-naive`.
-pub(crate) fn parse_method(label: &str) -> std::result::Result<Method, String> {
-    let width = |s: &str| -> Option<BeamWidth> {
-        match s.strip_prefix('m')? {
-            "sqrt" => Some(BeamWidth::Sqrt),
-            m => m
-                .parse()
-                .ok()
-                .filter(|&m: &usize| m >= 1)
-                .map(BeamWidth::Fixed),
-        }
-    };
-    let parsed = match label {
-        "majority" => Some(Method::Search(Strategy::BestOfN {
-            selector: Selector::Majority,
-        })),
-        "best-of-n-weighted" => Some(Method::Search(Strategy::BestOfN {
-            selector: Selector::Weighted,
-        })),
-        "best-of-n-naive" => Some(Method::Search(Strategy::BestOfN {
-            selector: Selector::Naive,
-        })),
-        _ => {
-            let parts: Vec<&str> = label.split('-').collect();
-            match parts.as_slice() {
-                ["beam", w] => width(w).map(|width| {
-                    Method::Search(Strategy::Beam {
-                        width,
-                        lookahead: 0,
-                    })
-                }),
-                ["lookahead", w, k] => {
-                    match (width(w), k.strip_prefix('k').and_then(|k| k.parse().ok())) {
-                        (Some(width), Some(lookahead)) if lookahead > 0 => {
-                            Some(Method::Search(Strategy::Beam { width, lookahead }))
-                        }
-                        _ => None,
-                    }
-                }
-                ["dvts", w] => width(w).map(|width| Method::Search(Strategy::Dvts { width })),
-                ["revise", r, rule @ ..] if rule.len() <= 1 => {
-                    let selector = match rule {
-                        [] => Some(None),
-                        [name] => Selector::from_name(name).map(Some),
-                        _ => None,
-                    };
-                    let ratio = r
-                        .strip_prefix('r')
-                        .and_then(|r| ttc_reviser::parse_ratio(r).ok());
-                    ratio
-                        .zip(selector)
-                        .map(|(ratio, selector)| Method::Revise { ratio, selector })
-                }
-                _ => None,
-            }
-        }
-    };
-    parsed.ok_or_else(|| {
-        format!(
-            "unknown method {label:?}: use majority, best-of-n-weighted, best-of-n-naive, beam-mM, \
-             beam-msqrt, lookahead-mM-kK, dvts-mM or revise-rR[-majority|-weighted|-naive] \
-             (R = chain length / chains, e.g. 4 or 1/4)"
-        )
-    })
-}
-
-/// The label of a revision ratio and named selection rule, e.g. `revise-r4`,
-/// `revise-r1/4`, `revise-r4-majority`.
-pub(crate) fn revise_label(ratio: f64, selector: Option<Selector>) -> String {
-    let r = if ratio >= 1.0 {
-        format!("revise-r{}", ratio.round() as u64)
-    } else {
-        format!("revise-r1/{}", (1.0 / ratio).round() as u64)
-    };
-    match selector {
-        None => r,
-        Some(s) => format!("{r}-{}", s.name()),
-    }
-}
+use ttc_search::{Searcher, Strategy};
 
 /// A search strategy as a solver.
-pub(crate) struct SearchSolver<'a> {
-    pub(crate) searcher: Searcher<'a>,
-    pub(crate) strategy: Strategy,
+#[derive(Debug)]
+pub struct SearchSolver<'a> {
+    pub searcher: Searcher<'a>,
+    pub strategy: Strategy,
 }
 
 fn scaled(c: &Compute, part: usize, whole: usize) -> Compute {
@@ -133,10 +39,7 @@ impl Solver for SearchSolver<'_> {
     }
 
     fn family(&self) -> &'static str {
-        match self.strategy {
-            Strategy::BestOfN { .. } => "best-of-n",
-            _ => "search",
-        }
+        MethodSpec::from(self.strategy).family().name()
     }
 
     fn params(&self) -> BTreeMap<String, serde_json::Value> {
@@ -183,9 +86,10 @@ impl Solver for SearchSolver<'_> {
 /// A search method run against the `[diagnostic]` verifier instead of the main one:
 /// labelled `METHOD@VERIFIER` and of family `diagnostic`, which no fitted policy
 /// chooses from (it may know more than any deployable verifier).
-pub(crate) struct DiagnosticSolver<'a> {
-    pub(crate) inner: SearchSolver<'a>,
-    pub(crate) verifier: String,
+#[derive(Debug)]
+pub struct DiagnosticSolver<'a> {
+    pub inner: SearchSolver<'a>,
+    pub verifier: String,
 }
 
 impl Solver for DiagnosticSolver<'_> {
@@ -262,33 +166,40 @@ impl SearchSolver<'_> {
 /// their chains are generated (and scored) once per question, budget and seed,
 /// and each rule selects over them. Each is charged the shared run's wall time (the
 /// ORM's scoring included), what it would have taken alone up to that scoring.
-pub(crate) struct RevisionGroup<'a> {
-    pub(crate) reviser: Reviser<'a>,
-    pub(crate) ratio: f64,
-    pub(crate) selectors: Vec<Selector>,
-    shared: Mutex<SharedOutcomes>,
+#[derive(Debug)]
+pub struct RevisionGroup<'a> {
+    pub reviser: Reviser<'a>,
+    pub ratio: f64,
+    pub selectors: Vec<Selector>,
+    /// Outcomes not yet taken, by (question, budget, seed): one slot per selector,
+    /// emptied as each rule takes its own, so the entry goes once every rule has
+    /// asked (in any order, for any interleaving of questions).
+    shared: Mutex<HashMap<RunKey, Vec<Option<Solved>>>>,
 }
 
-/// The current question and its outcomes by (budget, seed), one per selector.
-type SharedOutcomes = (String, HashMap<(usize, u64), Vec<Solved>>);
+/// (question, budget, seed): one run of a revision group.
+type RunKey = (String, usize, u64);
 
 impl<'a> RevisionGroup<'a> {
-    pub(crate) fn new(reviser: Reviser<'a>, ratio: f64, selectors: Vec<Selector>) -> Self {
+    pub fn new(reviser: Reviser<'a>, ratio: f64, selectors: Vec<Selector>) -> Self {
         RevisionGroup {
             reviser,
             ratio,
             selectors,
-            shared: Mutex::new((String::new(), HashMap::new())),
+            shared: Mutex::new(HashMap::new()),
         }
     }
 
     fn solve(&self, question: &str, budget: usize, seed: u64, index: usize) -> Result<Solved> {
+        let key = (question.to_string(), budget, seed);
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if shared.0 != question {
-            *shared = (question.to_string(), HashMap::new());
-        }
-        if let Some(done) = shared.1.get(&(budget, seed)) {
-            return Ok(done[index].clone());
+        if let Some(slots) = shared.get_mut(&key)
+            && let Some(mine) = slots[index].take()
+        {
+            if slots.iter().all(Option::is_none) {
+                shared.remove(&key);
+            }
+            return Ok(mine);
         }
         let split = ChainSplit::from_ratio(budget, self.ratio)?;
         let started = Instant::now();
@@ -296,32 +207,37 @@ impl<'a> RevisionGroup<'a> {
             .reviser
             .solve_selections(question, split, &self.selectors, seed)?;
         let seconds = started.elapsed().as_secs_f64();
-        let solved: Vec<Solved> = outcomes
+        let mut slots: Vec<Option<Solved>> = outcomes
             .into_iter()
-            .map(|out| Solved {
-                chains: out
-                    .chains
-                    .iter()
-                    .map(|c| c.attempts.iter().map(|a| a.answer.clone()).collect())
-                    .collect(),
-                answer: out.answer,
-                compute: out.compute,
-                seconds: Some(seconds),
+            .map(|out| {
+                Some(Solved {
+                    chains: out
+                        .chains
+                        .iter()
+                        .map(|c| c.attempts.iter().map(|a| a.answer.clone()).collect())
+                        .collect(),
+                    answer: out.answer,
+                    compute: out.compute,
+                    seconds: Some(seconds),
+                })
             })
             .collect();
-        let mine = solved[index].clone();
-        shared.1.insert((budget, seed), solved);
+        let mine = slots[index].take().expect("one outcome per selector");
+        if slots.iter().any(Option::is_some) {
+            shared.insert(key, slots);
+        }
         Ok(mine)
     }
 }
 
 /// Revisions at one sequential ratio with one selection rule, as a solver.
-pub(crate) struct ReviseSolver<'a> {
-    pub(crate) group: Arc<RevisionGroup<'a>>,
+#[derive(Debug)]
+pub struct ReviseSolver<'a> {
+    pub group: Arc<RevisionGroup<'a>>,
     /// Its selection rule's index in the group.
-    pub(crate) index: usize,
+    pub index: usize,
     /// Whether the label names the selector (`revise-r4-majority`).
-    pub(crate) selector_in_label: bool,
+    pub selector_in_label: bool,
 }
 
 impl ReviseSolver<'_> {
@@ -332,14 +248,15 @@ impl ReviseSolver<'_> {
 
 impl Solver for ReviseSolver<'_> {
     fn label(&self) -> String {
-        revise_label(
-            self.group.ratio,
-            self.selector_in_label.then_some(self.selector()),
-        )
+        MethodSpec::Revise {
+            ratio: self.group.ratio,
+            selector: self.selector_in_label.then_some(self.selector()),
+        }
+        .to_string()
     }
 
     fn family(&self) -> &'static str {
-        "revisions"
+        Family::Revisions.name()
     }
 
     fn params(&self) -> BTreeMap<String, serde_json::Value> {
@@ -362,8 +279,9 @@ impl Solver for ReviseSolver<'_> {
 }
 
 /// Difficulty evidence: best-of-N weighted samples, each with its answer and score.
-pub(crate) struct BestOfNSampler<'a> {
-    pub(crate) searcher: Searcher<'a>,
+#[derive(Debug)]
+pub struct BestOfNSampler<'a> {
+    pub searcher: Searcher<'a>,
 }
 
 impl Sampler for BestOfNSampler<'_> {
@@ -387,9 +305,10 @@ impl Sampler for BestOfNSampler<'_> {
 }
 
 /// The larger generator, greedy, one sample.
-pub(crate) struct GreedyReference<'a> {
-    pub(crate) searcher: Searcher<'a>,
-    pub(crate) name: String,
+#[derive(Debug)]
+pub struct GreedyReference<'a> {
+    pub searcher: Searcher<'a>,
+    pub name: String,
 }
 
 impl Reference for GreedyReference<'_> {
@@ -407,61 +326,5 @@ impl Reference for GreedyReference<'_> {
         };
         let out = self.searcher.solve(question, &strategy, 1, 0)?;
         Ok((out.answer, out.compute))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn method_labels_round_trip() {
-        for label in [
-            "majority",
-            "best-of-n-weighted",
-            "best-of-n-naive",
-            "beam-m4",
-            "beam-msqrt",
-            "lookahead-m4-k1",
-            "dvts-m2",
-        ] {
-            match parse_method(label).unwrap() {
-                Method::Search(s) => assert_eq!(s.label(), label),
-                Method::Revise { .. } => panic!("{label}"),
-            }
-        }
-        for (label, ratio, selector) in [
-            ("revise-r4", 4.0, None),
-            ("revise-r1", 1.0, None),
-            ("revise-r1/4", 0.25, None),
-            ("revise-r4-majority", 4.0, Some(Selector::Majority)),
-            (
-                "revise-r1/16-weighted",
-                1.0 / 16.0,
-                Some(Selector::Weighted),
-            ),
-            ("revise-r1-naive", 1.0, Some(Selector::Naive)),
-        ] {
-            assert_eq!(
-                parse_method(label).unwrap(),
-                Method::Revise { ratio, selector }
-            );
-            assert_eq!(revise_label(ratio, selector), label);
-        }
-        for bad in [
-            "beam",
-            "beam-4",
-            "lookahead-m4-k0",
-            "dvts-m0",
-            "revise-r3",
-            "revise-r4-best",
-            "revise-r4-majority-weighted",
-            "best",
-        ] {
-            assert!(
-                parse_method(bad).unwrap_err().contains("unknown method"),
-                "{bad}"
-            );
-        }
     }
 }

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use ttc_core::{DifficultyRecord, EvalRecord, ReferenceRecord};
 use ttc_difficulty::{Binned, PassRate, QuestionScores, oracle_bins, predicted_bins};
 use ttc_orchestrator::RunFiles;
@@ -17,10 +16,11 @@ use ttc_report::{
     QuestionFold, ReportInput,
 };
 
-use crate::run_file::RunFile;
+use crate::error::Result;
+use crate::eval::Evaluated;
 
 /// Accuracy per method (rows) and budget (columns), over questions and seeds.
-pub(crate) fn accuracy_table(records: &[EvalRecord]) -> String {
+pub fn accuracy_table(records: &[EvalRecord]) -> String {
     let budgets: BTreeSet<usize> = records.iter().map(|r| r.budget).collect();
     let mut cells: BTreeMap<(String, usize), (usize, usize)> = BTreeMap::new();
     let mut methods: Vec<String> = Vec::new();
@@ -55,10 +55,7 @@ pub(crate) fn accuracy_table(records: &[EvalRecord]) -> String {
 }
 
 /// Oracle and predicted bins from the difficulty samples, when there are any.
-pub(crate) fn bins(
-    difficulty: &[DifficultyRecord],
-    bins: usize,
-) -> Result<Option<(Binned, Binned)>> {
+pub fn bins(difficulty: &[DifficultyRecord], bins: usize) -> Result<Option<(Binned, Binned)>> {
     if difficulty.is_empty() {
         return Ok(None);
     }
@@ -150,7 +147,7 @@ fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result
         .filter_map(|r| {
             folds.fold_of(&r.question).map(|f| QuestionFold {
                 question: r.question.clone(),
-                fold: format!("{f:?}"),
+                fold: f.to_string(),
                 bin: r.bin,
             })
         })
@@ -173,7 +170,7 @@ fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result
                         .folds
                         .iter()
                         .map(|f| FoldSetting {
-                            chosen_on: format!("{:?}", f.chosen_on),
+                            chosen_on: f.chosen_on.to_string(),
                             method: f.setting.key(),
                         })
                         .collect(),
@@ -256,7 +253,7 @@ fn report(
                             budget: f.budget_power_of_two,
                         })
                     })
-                    .collect::<Result<Vec<_>>>()?;
+                    .collect::<ttc_core::Result<Vec<_>>>()?;
                 input.flops_matched = Some(FlopsMatched {
                     policy: "compute-optimal search".into(),
                     model_ratio: m,
@@ -275,14 +272,15 @@ fn report(
 
 /// Fits the policy on predicted bins (usable at inference) and writes `policy.toml`,
 /// `sweep.jsonl` and `bins.json` into the run folder, after writing the report.
-pub(crate) fn analyse(
-    out_dir: &Path,
-    files: &RunFiles,
-    file: &RunFile,
-    run_file: &Path,
-    records: &[EvalRecord],
-    generator_parameters: Option<u64>,
-) -> Result<()> {
+pub fn analyse(run: &Evaluated) -> Result<()> {
+    let (out_dir, files, file, run_file, records, generator_parameters) = (
+        run.out_dir.as_path(),
+        &run.files,
+        &run.file,
+        run.run_file.as_path(),
+        run.records.as_slice(),
+        run.generator_parameters,
+    );
     let difficulty: Vec<DifficultyRecord> = ttc_orchestrator::read_records(&files.difficulty)?;
     let binned = bins(&difficulty, file.difficulty.bins)?;
     let title = format!("ttc evaluation: {}", run_file.display());
@@ -315,7 +313,7 @@ pub(crate) fn analyse(
         .collect();
     let bins_path = out_dir.join("bins.json");
     std::fs::write(&bins_path, serde_json::to_string_pretty(&bin_rows)?)
-        .with_context(|| format!("writing {}", bins_path.display()))?;
+        .map_err(|e| ttc_core::Error::io(&bins_path, e))?;
     // A diagnostic verifier is not deployable, so the policy never chooses its runs.
     let sweep_records = sweep_records(records, &predicted, |r| r.family != "diagnostic");
     if sweep_records.is_empty() {

@@ -3,56 +3,90 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use ttc_core::{SamplingParams, ScoreAggregation, Selector};
+use ttc_core::{
+    ExecutionProvider, FallbackPolicy, MethodSpec, RuntimeSettings, SamplingParams,
+    ScoreAggregation, Selector,
+};
 use ttc_dataset::{AnswerSpec, ExtractRules, GradeMode};
 use ttc_prm_verifier::AdapterConfig;
 use ttc_reviser::ReviserSettings;
 use ttc_search::SearchSettings;
 
-use crate::settings::RuntimeSection;
+use crate::error::{Error, Result, bail};
 
 /// A whole run file. Every table is optional; commands say which they need.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct RunFile {
+pub struct RunFile {
     #[serde(default)]
-    pub(crate) runtime: RuntimeSection,
-    pub(crate) generator: Option<GeneratorSection>,
-    pub(crate) verifier: Option<VerifierSection>,
+    pub runtime: RuntimeSection,
+    pub generator: Option<GeneratorSection>,
+    pub verifier: Option<VerifierSection>,
     #[serde(default)]
-    pub(crate) search: SearchSection,
+    pub search: SearchSection,
     #[serde(default)]
-    pub(crate) answers: AnswersSection,
-    pub(crate) reviser: Option<ReviserSection>,
+    pub answers: AnswersSection,
+    pub reviser: Option<ReviserSection>,
     /// Revision settings (layout, context, sampling); every key optional.
     #[serde(default)]
-    pub(crate) revision: ReviserSettings,
-    pub(crate) dataset: Option<DatasetSection>,
-    pub(crate) sweep: Option<SweepSection>,
+    pub revision: ReviserSettings,
+    pub dataset: Option<DatasetSection>,
+    pub sweep: Option<SweepSection>,
     #[serde(default)]
-    pub(crate) difficulty: DifficultySection,
-    pub(crate) reference: Option<ReferenceSection>,
-    pub(crate) diagnostic: Option<DiagnosticSection>,
-    pub(crate) output: Option<OutputSection>,
+    pub difficulty: DifficultySection,
+    pub reference: Option<ReferenceSection>,
+    pub diagnostic: Option<DiagnosticSection>,
+    pub output: Option<OutputSection>,
+}
+
+/// The `[runtime]` table of a run file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RuntimeSection {
+    /// Path of libonnxruntime.so (relative paths are taken from the run file's folder).
+    pub library: Option<PathBuf>,
+    pub provider: Option<ExecutionProvider>,
+    pub fallback: Option<FallbackPolicy>,
+    pub device_id: Option<i32>,
+    pub fp16: Option<bool>,
+    pub engine_cache: Option<PathBuf>,
+    pub threads: Option<usize>,
+}
+
+impl RuntimeSection {
+    /// `over` (flags) over this table over the defaults.
+    pub fn resolve(&self, over: &RuntimeSection) -> RuntimeSettings {
+        let file = self.clone();
+        let over = over.clone();
+        let d = RuntimeSettings::default();
+        RuntimeSettings {
+            library: over.library.or(file.library),
+            provider: over.provider.or(file.provider).unwrap_or(d.provider),
+            fallback: over.fallback.or(file.fallback).unwrap_or(d.fallback),
+            device_id: over.device_id.or(file.device_id).unwrap_or(d.device_id),
+            fp16: over.fp16.unwrap_or(false) || file.fp16.unwrap_or(d.fp16),
+            engine_cache: over.engine_cache.or(file.engine_cache),
+            threads: over.threads.or(file.threads),
+        }
+    }
 }
 
 /// `[dataset]`: the questions of an evaluation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct DatasetSection {
+pub struct DatasetSection {
     /// JSONL with MATH-500 fields (problem, solution, answer, level, unique_id).
-    pub(crate) path: Option<PathBuf>,
+    pub path: Option<PathBuf>,
     /// Or a fixed split of the built-in demo world: `validation` or `test`.
-    pub(crate) demo_split: Option<DemoSplit>,
+    pub demo_split: Option<DemoSplit>,
     /// Only the first this many questions.
-    pub(crate) limit: Option<usize>,
+    pub limit: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum DemoSplit {
+pub enum DemoSplit {
     Validation,
     Test,
 }
@@ -60,16 +94,16 @@ pub(crate) enum DemoSplit {
 /// `[sweep]`: what to run on every question.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct SweepSection {
+pub struct SweepSection {
     /// Method labels: majority, best-of-n-weighted, best-of-n-naive, beam-m4, beam-msqrt,
     /// lookahead-m4-k1, dvts-m4, revise-r4, revise-r1/4, ...
-    pub(crate) methods: Vec<String>,
+    pub methods: Vec<MethodSpec>,
     /// Budgets N in generations.
-    pub(crate) budgets: Vec<usize>,
+    pub budgets: Vec<usize>,
     #[serde(default = "default_seeds")]
-    pub(crate) seeds: Vec<u64>,
+    pub seeds: Vec<u64>,
     /// How revision answers are chosen; default weighted with an ORM, else majority.
-    pub(crate) revision_selector: Option<Selector>,
+    pub revision_selector: Option<Selector>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -80,9 +114,9 @@ fn default_seeds() -> Vec<u64> {
 /// verifier score) difficulty bins.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct DifficultySection {
-    pub(crate) samples: usize,
-    pub(crate) bins: usize,
+pub struct DifficultySection {
+    pub samples: usize,
+    pub bins: usize,
 }
 
 impl Default for DifficultySection {
@@ -97,42 +131,42 @@ impl Default for DifficultySection {
 /// `[reference]`: a larger generator answering greedily (the FLOPs-matched comparison).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct ReferenceSection {
-    pub(crate) model: PathBuf,
-    pub(crate) max_batch: Option<usize>,
+pub struct ReferenceSection {
+    pub model: PathBuf,
+    pub max_batch: Option<usize>,
 }
 
 /// `[output]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct OutputSection {
+pub struct OutputSection {
     /// The run folder (relative to the run file): results, report and policy go here.
-    pub(crate) dir: PathBuf,
+    pub dir: PathBuf,
 }
 
 /// `[reviser]`: the revision model and, optionally, the ORM that scores its attempts.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct ReviserSection {
-    pub(crate) model: PathBuf,
-    pub(crate) max_batch: Option<usize>,
-    pub(crate) verifier: Option<VerifierSection>,
+pub struct ReviserSection {
+    pub model: PathBuf,
+    pub max_batch: Option<usize>,
+    pub verifier: Option<VerifierSection>,
 }
 
 /// `[generator]`: the policy model and its prompt.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct GeneratorSection {
+pub struct GeneratorSection {
     /// Exported model folder (relative to the run file).
-    pub(crate) model: PathBuf,
+    pub model: PathBuf,
     /// Prompt with a `{question}` placeholder.
     #[serde(default = "default_prompt")]
-    pub(crate) prompt_template: String,
+    pub prompt_template: String,
     /// Render the prompt as a user turn through the model's chat template.
     #[serde(default)]
-    pub(crate) chat: bool,
+    pub chat: bool,
     /// Most sequences per model run.
-    pub(crate) max_batch: Option<usize>,
+    pub max_batch: Option<usize>,
 }
 
 fn default_prompt() -> String {
@@ -142,26 +176,27 @@ fn default_prompt() -> String {
 /// `[verifier]`: the reward model and how to read it, or a built-in verifier.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct VerifierSection {
+pub struct VerifierSection {
     /// Exported reward model folder (relative to the run file); needs `adapter`.
-    pub(crate) model: Option<PathBuf>,
-    pub(crate) adapter: Option<AdapterConfig>,
+    pub model: Option<PathBuf>,
+    pub adapter: Option<AdapterConfig>,
     /// Or a verifier built into ttc, in place of a model.
-    pub(crate) builtin: Option<BuiltinVerifier>,
-    pub(crate) max_batch: Option<usize>,
+    pub builtin: Option<BuiltinVerifier>,
+    pub max_batch: Option<usize>,
 }
 
 /// Verifiers that are not models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum BuiltinVerifier {
+pub enum BuiltinVerifier {
     /// The demo world's exact step checker (1 for a right step, 0 from the first
     /// wrong one on): a diagnostic upper bound, demo questions only.
     DemoStepChecker,
 }
 
 /// What a `[verifier]` table resolved to.
-pub(crate) enum VerifierSource<'a> {
+#[derive(Debug)]
+pub enum VerifierSource<'a> {
     Model {
         dir: &'a Path,
         adapter: &'a AdapterConfig,
@@ -196,7 +231,7 @@ impl VerifierSection {
 
     /// The model folder and adapter, or the built-in verifier (after `RunFile::load`
     /// validated the table).
-    pub(crate) fn source(&self) -> VerifierSource<'_> {
+    pub fn source(&self) -> VerifierSource<'_> {
         match (&self.model, &self.adapter, self.builtin) {
             (Some(dir), Some(adapter), None) => VerifierSource::Model { dir, adapter },
             (_, _, Some(b)) => VerifierSource::Builtin(b),
@@ -205,7 +240,7 @@ impl VerifierSection {
     }
 
     /// The verifier as provenance and labels name it: the model folder or the builtin's name.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self.source() {
             VerifierSource::Model { dir, .. } => dir.display().to_string(),
             VerifierSource::Builtin(BuiltinVerifier::DemoStepChecker) => {
@@ -220,25 +255,25 @@ impl VerifierSection {
 /// `METHOD@VERIFIER` and left out of every fitted policy.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct DiagnosticSection {
-    pub(crate) verifier: VerifierSection,
+pub struct DiagnosticSection {
+    pub verifier: VerifierSection,
     /// Search method labels (no revisions), as in [sweep].
-    pub(crate) methods: Vec<String>,
+    pub methods: Vec<MethodSpec>,
 }
 
 /// `[search]`: settings every strategy shares; keys left out keep their defaults.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct SearchSection {
-    pub(crate) step_delimiter: String,
-    pub(crate) temperature: f32,
-    pub(crate) top_k: usize,
-    pub(crate) top_p: f32,
-    pub(crate) max_step_tokens: usize,
-    pub(crate) max_solution_tokens: usize,
-    pub(crate) max_rounds: usize,
-    pub(crate) aggregation: ScoreAggregation,
-    pub(crate) final_selector: Selector,
+pub struct SearchSection {
+    pub step_delimiter: String,
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub max_step_tokens: usize,
+    pub max_solution_tokens: usize,
+    pub max_rounds: usize,
+    pub aggregation: ScoreAggregation,
+    pub final_selector: Selector,
 }
 
 impl Default for SearchSection {
@@ -261,7 +296,7 @@ impl Default for SearchSection {
 /// How final answers are read and compared.
 #[derive(Clone, Copy, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum AnswerKind {
+pub enum AnswerKind {
     /// Exact integers after `Answer:` (the demo world).
     Integer,
     /// MATH-style `\boxed{...}` answers, normalised.
@@ -272,18 +307,18 @@ pub(crate) enum AnswerKind {
 /// `[answers]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct AnswersSection {
+pub struct AnswersSection {
     #[serde(default)]
-    pub(crate) format: AnswerKind,
+    pub format: AnswerKind,
     /// How the final answer is found in a solution, first matching rule first:
     /// boxed, final-answer, answer-line, bare, last-math, last-number. Default
     /// `["boxed", "answer-line"]`.
-    pub(crate) extract: Option<ExtractRules>,
+    pub extract: Option<ExtractRules>,
 }
 
 impl AnswersSection {
     /// The answer settings: the comparison mode and the extraction rules.
-    pub(crate) fn grade_mode(&self) -> AnswerSpec {
+    pub fn grade_mode(&self) -> AnswerSpec {
         let mode = match self.format {
             AnswerKind::Integer => GradeMode::Integer,
             AnswerKind::Math => GradeMode::Math,
@@ -294,11 +329,10 @@ impl AnswersSection {
 
 impl RunFile {
     /// Reads `path`; errors name the file, line and allowed values.
-    pub(crate) fn load(path: &Path) -> Result<RunFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading run file {}", path.display()))?;
+    pub fn load(path: &Path) -> Result<RunFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| ttc_core::Error::io(path, e))?;
         let mut file: RunFile =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         file.runtime.library = file.runtime.library.map(|p| base.join(p));
         file.runtime.engine_cache = file.runtime.engine_cache.map(|p| base.join(p));
@@ -335,7 +369,7 @@ impl RunFile {
     }
 
     /// The generator table, or an error saying the command needs it.
-    pub(crate) fn generator(&self, path: &Path) -> Result<&GeneratorSection> {
+    pub fn generator(&self, path: &Path) -> Result<&GeneratorSection> {
         match &self.generator {
             Some(g) => Ok(g),
             None => bail!(
@@ -346,7 +380,7 @@ impl RunFile {
     }
 
     /// Search settings resolved from the generator and search tables.
-    pub(crate) fn search_settings(&self, generator: &GeneratorSection) -> SearchSettings {
+    pub fn search_settings(&self, generator: &GeneratorSection) -> SearchSettings {
         let s = &self.search;
         SearchSettings {
             prompt_template: generator.prompt_template.clone(),
@@ -372,9 +406,9 @@ mod tests {
 
     fn parse(name: &str, text: &str) -> Result<RunFile> {
         let dir = std::env::temp_dir().join(format!("ttc-run-file-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
-        std::fs::write(&path, text)?;
+        std::fs::write(&path, text).unwrap();
         RunFile::load(&path)
     }
 
@@ -389,10 +423,8 @@ mod tests {
                 // A fitted policy shipped beside its run file.
                 ttc_policy::Policy::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             } else if name.ends_with(".toml") {
-                let file = RunFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
-                for m in file.sweep.iter().flat_map(|s| &s.methods) {
-                    crate::solvers::parse_method(m).unwrap_or_else(|e| panic!("{name}: {e}"));
-                }
+                // Methods are parsed with the file: a bad one fails here.
+                RunFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 seen += 1;
             }
         }
@@ -415,7 +447,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.verifier.unwrap().describe(), "demo-step-checker");
-        assert_eq!(f.diagnostic.unwrap().methods, vec!["beam-m4".to_string()]);
+        assert_eq!(
+            f.diagnostic.unwrap().methods,
+            vec!["beam-m4".parse::<MethodSpec>().unwrap()]
+        );
         for (name, table, wanted) in [
             (
                 "none.toml",
@@ -474,6 +509,16 @@ mod tests {
             err.contains("line 3") && err.contains("qwen2.5-math-prm"),
             "{err}"
         );
+        let err = parse(
+            "method.toml",
+            "[sweep]\nbudgets = [4]\nmethods = [\n  \"majority\",\n  \"beam-4\",\n]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 5") && err.contains("beam-4") && err.contains("beam-mM"),
+            "{err}"
+        );
         let err = parse("key.toml", "[search]\nbeam-width = 4\n")
             .unwrap_err()
             .to_string();
@@ -510,5 +555,42 @@ mod tests {
             let err = parse("ans-bad.toml", text).unwrap_err().to_string();
             assert!(err.contains(wanted) && err.contains("line 2"), "{err}");
         }
+    }
+
+    #[test]
+    fn reads_a_runtime_table() {
+        let rt = parse(
+            "runtime.toml",
+            "[runtime]\nprovider = \"cuda\"\nfallback = \"error\"\ndevice-id = 1\n",
+        )
+        .unwrap()
+        .runtime;
+        assert_eq!(rt.provider, Some(ExecutionProvider::Cuda));
+        assert_eq!(rt.fallback, Some(FallbackPolicy::Error));
+        assert_eq!(rt.device_id, Some(1));
+        let flags = RuntimeSection {
+            device_id: Some(2),
+            ..RuntimeSection::default()
+        };
+        let resolved = rt.resolve(&flags);
+        assert_eq!(resolved.provider, ExecutionProvider::Cuda);
+        assert_eq!(resolved.device_id, 2);
+    }
+
+    #[test]
+    fn bad_provider_names_line_and_allowed_values() {
+        let err = parse("provider.toml", "[runtime]\n\nprovider = \"gpu\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("`cpu`, `cuda`, `tensorrt`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_runtime_key_is_an_error() {
+        let err = parse("providr.toml", "[runtime]\nprovidr = \"cpu\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("providr") && err.contains("line 2"), "{err}");
     }
 }

@@ -1,0 +1,113 @@
+//! Concrete components built from a run file's tables: models, verifiers, questions.
+
+use std::path::Path;
+
+use ttc_core::{RuntimeSettings, Selector, Verifier};
+use ttc_dataset::demo::{DemoWorld, Split};
+use ttc_generator::OnnxGenerator;
+use ttc_orchestrator::Question;
+use ttc_prm_verifier::PrmVerifier;
+
+use crate::error::{Error, Result, bail};
+use crate::run_file::{
+    BuiltinVerifier, DemoSplit, ReviserSection, RunFile, VerifierSection, VerifierSource,
+};
+
+/// Loads a generator folder with its run-file batch size.
+pub fn load_generator(
+    model: &Path,
+    max_batch: Option<usize>,
+    runtime: &RuntimeSettings,
+) -> Result<OnnxGenerator> {
+    let g = OnnxGenerator::load(model, runtime)?;
+    Ok(match max_batch {
+        Some(rows) => g.with_max_batch(rows),
+        None => g,
+    })
+}
+
+/// Loads the verifier a `[verifier]` table names: a reward model with its adapter
+/// and batch size, or a built-in verifier. `config` is the run file, for errors.
+pub fn load_verifier(
+    v: &VerifierSection,
+    runtime: &RuntimeSettings,
+    config: &Path,
+) -> Result<Box<dyn Verifier>> {
+    let (dir, adapter) = match v.source() {
+        VerifierSource::Builtin(BuiltinVerifier::DemoStepChecker) => {
+            return Ok(Box::new(ttc_dataset::checker::DemoStepChecker::default()));
+        }
+        VerifierSource::Model { dir, adapter } => (dir, adapter),
+    };
+    let adapter = adapter.resolve().map_err(|e| {
+        Error::Config(format!(
+            "{}: adapter of {}: {e}",
+            config.display(),
+            dir.display()
+        ))
+    })?;
+    let mut verifier = PrmVerifier::load(dir, &adapter, runtime)?;
+    if let Some(rows) = v.max_batch {
+        verifier = verifier.with_max_batch(rows);
+    }
+    Ok(Box::new(verifier))
+}
+
+/// Loads the reviser model and its ORM (if any) from a `[reviser]` table.
+pub fn load_reviser(
+    section: &ReviserSection,
+    runtime: &RuntimeSettings,
+    config: &Path,
+) -> Result<(OnnxGenerator, Option<Box<dyn Verifier>>)> {
+    let model = load_generator(&section.model, section.max_batch, runtime)?;
+    let orm = section
+        .verifier
+        .as_ref()
+        .map(|v| load_verifier(v, runtime, config))
+        .transpose()?;
+    Ok((model, orm))
+}
+
+/// Revisions choose answers with the ORM when there is one, else by majority.
+pub fn default_revision_selector(has_orm: bool) -> Selector {
+    if has_orm {
+        Selector::Weighted
+    } else {
+        Selector::Majority
+    }
+}
+
+/// The questions of `[dataset]`, the first `limit` (flag) or `[dataset] limit` of them.
+pub fn questions(file: &RunFile, path: &Path, limit: Option<usize>) -> Result<Vec<Question>> {
+    let Some(d) = &file.dataset else {
+        bail!(
+            "{}: no [dataset] table; give `path = \"FILE.jsonl\"` or `demo-split = \"test\"`",
+            path.display()
+        );
+    };
+    let problems = match (&d.path, d.demo_split) {
+        (Some(p), None) => ttc_dataset::read_problems(p)?,
+        (None, Some(split)) => DemoWorld::default().fixed_split(match split {
+            DemoSplit::Validation => Split::Validation,
+            DemoSplit::Test => Split::Test,
+        })?,
+        _ => bail!(
+            "{}: [dataset] needs exactly one of `path` and `demo-split`",
+            path.display()
+        ),
+    };
+    let n = limit
+        .or(d.limit)
+        .unwrap_or(problems.len())
+        .min(problems.len());
+    Ok(problems
+        .into_iter()
+        .take(n)
+        .map(|p| Question {
+            id: p.unique_id,
+            problem: p.problem,
+            answer: p.answer,
+            level: p.level,
+        })
+        .collect())
+}

@@ -1,0 +1,22 @@
+//! The application layer of ttc: everything between the flags and the libraries.
+//!
+//! - [`run_file`]: the TOML run file, read once with unknown keys and bad values
+//!   reported by file and line, its relative paths resolved against its folder.
+//! - [`components`]: concrete models and questions built from a run file.
+//! - [`solvers`]: the sweep's methods as core `Solver`s (best-of-N answering every
+//!   budget from one run, revision rules sharing one set of chains).
+//! - [`solve`]: answering one question with a method or with a fitted policy.
+//! - [`eval`]: a resumable sweep from a run file.
+//! - [`analysis`]: what a finished sweep yields (difficulty bins, report, policy).
+//!
+//! The binary parses flags, calls these and prints; this crate prints nothing.
+
+pub mod analysis;
+pub mod components;
+mod error;
+pub mod eval;
+pub mod run_file;
+pub mod solve;
+pub mod solvers;
+
+pub use error::{Error, Result};

@@ -1,0 +1,274 @@
+//! `ttc solve`: one question, answered by a search strategy, by revisions, or by the
+//! setting a fitted policy chooses for the question's predicted difficulty.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ttc_core::{AnswerFormat, Compute, Generator, MethodSpec, RuntimeSettings, Selector};
+use ttc_difficulty::{BinEdges, Probe, ProbeCharge, ProbeSettings};
+use ttc_reviser::{ChainSplit, Reviser, RevisionOutcome};
+use ttc_search::{SearchOutcome, Searcher, Strategy};
+
+use crate::components::{default_revision_selector, load_generator, load_reviser, load_verifier};
+use crate::error::{Error, Result, bail};
+use crate::run_file::RunFile;
+
+/// A loaded run file and the runtime it runs on.
+#[derive(Debug)]
+pub struct Setup<'a> {
+    pub file: &'a RunFile,
+    /// The run file's path, for errors.
+    pub path: &'a Path,
+    pub runtime: &'a RuntimeSettings,
+}
+
+/// Runs a search strategy on `question` with the `[generator]`, `[verifier]` (unless
+/// the strategy needs none) and `[search]` tables.
+pub fn search(
+    setup: &Setup<'_>,
+    question: &str,
+    strategy: &Strategy,
+    budget: usize,
+    seed: u64,
+) -> Result<SearchOutcome> {
+    let Setup {
+        file,
+        path,
+        runtime,
+    } = *setup;
+    let gen_section = file.generator(path)?;
+    let settings = file.search_settings(gen_section);
+    let generator = load_generator(&gen_section.model, gen_section.max_batch, runtime)?;
+    let needs_verifier = !matches!(
+        strategy,
+        Strategy::BestOfN {
+            selector: Selector::Majority
+        }
+    );
+    let verifier = match (&file.verifier, needs_verifier) {
+        (Some(v), true) => Some(load_verifier(v, runtime, path)?),
+        (None, true) => bail!(
+            "{}: --strategy {} needs a [verifier] table",
+            path.display(),
+            strategy.label()
+        ),
+        (_, false) => None,
+    };
+    let answers = file.answers.grade_mode();
+    let searcher = Searcher {
+        generator: &generator,
+        verifier: verifier.as_deref(),
+        answers: &answers as &dyn AnswerFormat,
+        settings: &settings,
+    };
+    let began = Instant::now();
+    let outcome = searcher.solve(question, strategy, budget, seed)?;
+    let c = &outcome.compute;
+    tracing::info!(
+        strategy = %outcome.strategy,
+        budget = outcome.budget,
+        generations = c.generations,
+        generated_tokens = c.generated_tokens,
+        verifier_tokens = c.verifier_tokens,
+        flops = format!("{:.3e}", c.total_flops()),
+        seconds = format!("{:.2}", began.elapsed().as_secs_f64()),
+        provider = %generator.info().provider.active,
+        "search done"
+    );
+    Ok(outcome)
+}
+
+/// Runs revision chains on `question` with the `[reviser]` and `[revision]` tables:
+/// budget N split as chains x length at sequential ratio `ratio`; `selector` defaults
+/// to weighted with an ORM, else majority.
+pub fn revise(
+    setup: &Setup<'_>,
+    question: &str,
+    ratio: f64,
+    selector: Option<Selector>,
+    budget: usize,
+    seed: u64,
+) -> Result<RevisionOutcome> {
+    let Setup {
+        file,
+        path,
+        runtime,
+    } = *setup;
+    let Some(section) = &file.reviser else {
+        bail!(
+            "{}: --strategy revise needs a [reviser] table with `model = \"DIR\"`",
+            path.display()
+        );
+    };
+    // Check the split before loading anything.
+    let split = ChainSplit::from_ratio(budget, ratio)?;
+    let (generator, verifier) = load_reviser(section, runtime, path)?;
+    let selector = selector.unwrap_or(default_revision_selector(verifier.is_some()));
+    let answers = file.answers.grade_mode();
+    let reviser = Reviser {
+        generator: &generator,
+        verifier: verifier.as_deref(),
+        answers: &answers as &dyn AnswerFormat,
+        settings: &file.revision,
+    };
+    let began = Instant::now();
+    let outcome = reviser.solve(question, split, selector, seed)?;
+    let c = &outcome.compute;
+    tracing::info!(
+        strategy = %outcome.strategy,
+        budget = outcome.budget,
+        generated_tokens = c.generated_tokens,
+        verifier_tokens = c.verifier_tokens,
+        flops = format!("{:.3e}", c.total_flops()),
+        seconds = format!("{:.2}", began.elapsed().as_secs_f64()),
+        "revisions done"
+    );
+    Ok(outcome)
+}
+
+/// What applying a policy did: the probe's verdict, the choice, and the chosen run.
+#[derive(Debug, serde::Serialize)]
+pub struct PolicyOutcome {
+    pub probe_samples: usize,
+    pub probe_mean_score: f64,
+    pub bin: usize,
+    pub method: String,
+    /// The budget the method ran with (the budget less the probe).
+    pub method_budget: usize,
+    /// The probe plus the method.
+    pub compute: Compute,
+    pub answer: Option<String>,
+    pub outcome: serde_json::Value,
+}
+
+/// Compute-optimal inference: `probe_samples` best-of-N samples scored by the
+/// verifier bin the question with the policy's edges (through
+/// [`ttc_difficulty::Probe`], paid from the budget), and the setting the policy
+/// chose for that bin and the remaining budget answers it.
+pub fn with_policy(
+    setup: &Setup<'_>,
+    policy_path: &Path,
+    question: &str,
+    budget: usize,
+    probe_samples: usize,
+    seed: u64,
+) -> Result<PolicyOutcome> {
+    let Setup {
+        file,
+        path: config,
+        runtime,
+    } = *setup;
+    let policy = ttc_policy::Policy::read(policy_path)?;
+    let edges = policy
+        .difficulty
+        .statistic
+        .parse()
+        .and_then(|statistic| BinEdges::new(statistic, policy.difficulty.edges.clone()))?;
+    let probe = Probe::new(
+        ProbeSettings {
+            samples: probe_samples,
+            charge: ProbeCharge::WithinBudget,
+        },
+        edges,
+    )
+    .map_err(|e| Error::Config(format!("{}: {e}", policy_path.display())))?;
+    // Probe samples are not reused: every setting the policy may choose is run afresh.
+    let split = probe.split_budget(budget, false)?;
+    let gen_section = file.generator(config)?;
+    let settings = file.search_settings(gen_section);
+    let generator = load_generator(&gen_section.model, gen_section.max_batch, runtime)?;
+    let Some(v) = &file.verifier else {
+        bail!(
+            "{}: --policy needs a [verifier] table: the probe scores its samples",
+            config.display()
+        );
+    };
+    let verifier = load_verifier(v, runtime, config)?;
+    let answers = file.answers.grade_mode();
+    let searcher = Searcher {
+        generator: &generator,
+        verifier: Some(verifier.as_ref()),
+        answers: &answers as &dyn AnswerFormat,
+        settings: &settings,
+    };
+    let sampled = searcher.solve(
+        question,
+        &Strategy::BestOfN {
+            selector: Selector::Weighted,
+        },
+        probe_samples,
+        seed,
+    )?;
+    // A sample without a score counts 0, as in the sweep's difficulty records.
+    let scores: Vec<f64> = sampled
+        .candidates
+        .iter()
+        .map(|c| f64::from(c.score.unwrap_or(0.0)))
+        .collect();
+    let assessed = probe.assess(&scores, sampled.compute)?;
+    let remaining = split.strategy_budget;
+    let lookup = policy.choose(assessed.bin, remaining)?;
+    let choice = lookup.choice;
+    let method: MethodSpec = choice
+        .method
+        .parse()
+        .map_err(|e| Error::Config(format!("{}: {e}", policy_path.display())))?;
+    tracing::info!(probe_mean_score = format!("{:.3}", assessed.mean_score), bin = choice.bin, method = %choice.method, "policy choice");
+    let mut compute = assessed.compute.clone();
+    let (method_budget, answer, outcome) = match (method, Strategy::from_spec(method)) {
+        (_, Some(strategy)) => {
+            let out = searcher.solve(question, &strategy, remaining, seed)?;
+            compute.absorb(&out.compute);
+            (remaining, out.answer.clone(), serde_json::to_value(&out)?)
+        }
+        (MethodSpec::Revise { ratio, selector }, None) => {
+            let Some(section) = &file.reviser else {
+                bail!(
+                    "{}: the policy chose {} but the run file has no [reviser]",
+                    config.display(),
+                    choice.method
+                );
+            };
+            // A revision split needs a power-of-two budget: else use the fitted one.
+            let budget = if ChainSplit::from_ratio(remaining, ratio).is_ok() {
+                remaining
+            } else {
+                choice.budget
+            };
+            let split = ChainSplit::from_ratio(budget, ratio)?;
+            let has_orm = section.verifier.is_some();
+            let selector = selector.unwrap_or(default_revision_selector(has_orm));
+            if selector != Selector::Majority && !has_orm {
+                bail!(
+                    "{}: the policy chose {}, which selects with a verifier, but [reviser] in {} \
+                     has no verifier: add [reviser.verifier] (an ORM) or refit the policy on a \
+                     sweep without verifier rules",
+                    policy_path.display(),
+                    choice.method,
+                    config.display()
+                );
+            }
+            let (reviser_model, orm) = load_reviser(section, runtime, config)?;
+            let reviser = Reviser {
+                generator: &reviser_model,
+                verifier: orm.as_deref(),
+                answers: &answers as &dyn AnswerFormat,
+                settings: &file.revision,
+            };
+            let out = reviser.solve(question, split, selector, seed)?;
+            compute.absorb(&out.compute);
+            (budget, out.answer.clone(), serde_json::to_value(&out)?)
+        }
+        (_, None) => unreachable!("every other method is a search strategy"),
+    };
+    Ok(PolicyOutcome {
+        probe_samples,
+        probe_mean_score: assessed.mean_score,
+        bin: choice.bin,
+        method: choice.method.clone(),
+        method_budget,
+        compute,
+        answer,
+        outcome,
+    })
+}

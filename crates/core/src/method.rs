@@ -1,0 +1,314 @@
+//! A method's identity: one grammar for run files, records, policy files, reports
+//! and the command line.
+//!
+//! | text | method |
+//! |---|---|
+//! | `majority`, `best-of-n-weighted`, `best-of-n-naive` | best-of-N with that selection rule |
+//! | `beam-m4`, `beam-msqrt` | beam search, width 4 or sqrt N |
+//! | `lookahead-m4-k1` | beam search scoring each step after k greedy steps |
+//! | `dvts-m4` | diverse verifier tree search, subtrees of width 4 |
+//! | `revise-r4`, `revise-r1/4` | revisions at sequential ratio (length / chains) 4 or 1/4 |
+//! | `revise-r4-majority` | the same with its selection rule named (`-weighted`, `-naive`) |
+//!
+//! Ratios are powers of two. `Display` writes exactly what `FromStr` reads, and
+//! serde uses the same text.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{Error, Result, Selector};
+
+/// Beam width M: fixed, or sqrt(N) as the paper also sweeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BeamWidth {
+    Fixed(usize),
+    Sqrt,
+}
+
+impl BeamWidth {
+    /// M for budget N: at least 1, at most N.
+    pub fn resolve(self, budget: usize) -> usize {
+        let m = match self {
+            BeamWidth::Fixed(m) => m,
+            BeamWidth::Sqrt => (budget as f64).sqrt().round() as usize,
+        };
+        m.clamp(1, budget.max(1))
+    }
+}
+
+impl fmt::Display for BeamWidth {
+    /// `m4`, `msqrt`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BeamWidth::Fixed(m) => write!(f, "m{m}"),
+            BeamWidth::Sqrt => f.write_str("msqrt"),
+        }
+    }
+}
+
+impl FromStr for BeamWidth {
+    type Err = Error;
+
+    /// `m4`, `msqrt`, or as the command line writes it, `4` or `sqrt`.
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.strip_prefix('m').unwrap_or(s);
+        match t {
+            "sqrt" => Ok(BeamWidth::Sqrt),
+            m => m
+                .parse()
+                .ok()
+                .filter(|&m: &usize| m >= 1)
+                .map(BeamWidth::Fixed)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "beam width",
+                        format!("{s:?}: use a positive number or `sqrt`"),
+                    )
+                }),
+        }
+    }
+}
+
+/// Which kind of method: what policies choose between and reports group by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    BestOfN,
+    Search,
+    Revisions,
+}
+
+impl Family {
+    /// `best-of-n`, `search`, `revisions`, as records name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::BestOfN => "best-of-n",
+            Family::Search => "search",
+            Family::Revisions => "revisions",
+        }
+    }
+}
+
+/// A method and its settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MethodSpec {
+    /// N full samples, then one answer by `selector`.
+    BestOfN { selector: Selector },
+    /// Step-level beam search; `lookahead` > 0 rolls each step out that many more steps.
+    Beam { width: BeamWidth, lookahead: usize },
+    /// Diverse verifier tree search.
+    Dvts { width: BeamWidth },
+    /// Revision chains at sequential ratio `ratio` (length / chains, a power of two);
+    /// `selector` is the rule the text names, if any (else the run's default).
+    Revise {
+        ratio: f64,
+        selector: Option<Selector>,
+    },
+}
+
+impl MethodSpec {
+    pub fn family(&self) -> Family {
+        match self {
+            MethodSpec::BestOfN { .. } => Family::BestOfN,
+            MethodSpec::Beam { .. } | MethodSpec::Dvts { .. } => Family::Search,
+            MethodSpec::Revise { .. } => Family::Revisions,
+        }
+    }
+
+    /// The selection rule the method names, if any.
+    pub fn selector(&self) -> Option<Selector> {
+        match *self {
+            MethodSpec::BestOfN { selector } => Some(selector),
+            MethodSpec::Revise { selector, .. } => selector,
+            _ => None,
+        }
+    }
+}
+
+/// A sequential ratio as text: `4`, `1`, `1/4`.
+pub fn ratio_text(ratio: f64) -> String {
+    if ratio >= 1.0 {
+        format!("{}", ratio.round() as u64)
+    } else {
+        format!("1/{}", (1.0 / ratio).round() as u64)
+    }
+}
+
+/// Parses a sequential ratio: `4`, `0.25` or `1/4`, a power of two.
+pub fn parse_ratio(text: &str) -> Result<f64> {
+    let bad = || {
+        Error::invalid(
+            "sequential ratio",
+            format!("{text:?} is not a power of two; write it as 4, 1, 0.25 or 1/4"),
+        )
+    };
+    let t = text.trim();
+    let value: f64 = match t.split_once('/') {
+        Some((a, b)) => {
+            let a: f64 = a.trim().parse().map_err(|_| bad())?;
+            let b: f64 = b.trim().parse().map_err(|_| bad())?;
+            a / b
+        }
+        None => t.parse().map_err(|_| bad())?,
+    };
+    let k = value.log2();
+    if value.is_finite() && value > 0.0 && (k - k.round()).abs() < 1e-9 {
+        Ok(value)
+    } else {
+        Err(bad())
+    }
+}
+
+impl fmt::Display for MethodSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MethodSpec::BestOfN {
+                selector: Selector::Majority,
+            } => f.write_str("majority"),
+            MethodSpec::BestOfN { selector } => write!(f, "best-of-n-{}", selector.name()),
+            MethodSpec::Beam {
+                width,
+                lookahead: 0,
+            } => write!(f, "beam-{width}"),
+            MethodSpec::Beam { width, lookahead } => write!(f, "lookahead-{width}-k{lookahead}"),
+            MethodSpec::Dvts { width } => write!(f, "dvts-{width}"),
+            MethodSpec::Revise { ratio, selector } => {
+                write!(f, "revise-r{}", ratio_text(*ratio))?;
+                match selector {
+                    Some(s) => write!(f, "-{}", s.name()),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl FromStr for MethodSpec {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let width = |s: &str| {
+            s.starts_with('m')
+                .then(|| s.parse::<BeamWidth>().ok())
+                .flatten()
+        };
+        let parsed = match text {
+            "majority" => Some(MethodSpec::BestOfN {
+                selector: Selector::Majority,
+            }),
+            "best-of-n-weighted" => Some(MethodSpec::BestOfN {
+                selector: Selector::Weighted,
+            }),
+            "best-of-n-naive" => Some(MethodSpec::BestOfN {
+                selector: Selector::Naive,
+            }),
+            _ => match text.split('-').collect::<Vec<_>>().as_slice() {
+                ["beam", w] => width(w).map(|width| MethodSpec::Beam {
+                    width,
+                    lookahead: 0,
+                }),
+                ["lookahead", w, k] => {
+                    let k = k.strip_prefix('k').and_then(|k| k.parse().ok());
+                    match (width(w), k) {
+                        (Some(width), Some(lookahead)) if lookahead > 0 => {
+                            Some(MethodSpec::Beam { width, lookahead })
+                        }
+                        _ => None,
+                    }
+                }
+                ["dvts", w] => width(w).map(|width| MethodSpec::Dvts { width }),
+                ["revise", r, rule @ ..] if rule.len() <= 1 => {
+                    let selector = match rule {
+                        [] => Some(None),
+                        [name] => Selector::from_name(name).map(Some),
+                        _ => None,
+                    };
+                    let ratio = r.strip_prefix('r').and_then(|r| parse_ratio(r).ok());
+                    ratio
+                        .zip(selector)
+                        .map(|(ratio, selector)| MethodSpec::Revise { ratio, selector })
+                }
+                _ => None,
+            },
+        };
+        parsed.ok_or_else(|| {
+            Error::invalid(
+                "method",
+                format!(
+                    "{text:?}: use majority, best-of-n-weighted, best-of-n-naive, beam-mM, \
+                     beam-msqrt, lookahead-mM-kK, dvts-mM or revise-rR[-majority|-weighted|-naive] \
+                     (R = chain length / chains, a power of two such as 4 or 1/4)"
+                ),
+            )
+        })
+    }
+}
+
+impl Serialize for MethodSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MethodSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_round_trips_through_its_text() {
+        for text in [
+            "majority",
+            "best-of-n-weighted",
+            "best-of-n-naive",
+            "beam-m4",
+            "beam-msqrt",
+            "lookahead-m4-k1",
+            "lookahead-msqrt-k3",
+            "dvts-m2",
+            "revise-r4",
+            "revise-r1",
+            "revise-r1/4",
+            "revise-r4-majority",
+            "revise-r1/16-weighted",
+            "revise-r1-naive",
+        ] {
+            let spec: MethodSpec = text.parse().unwrap();
+            assert_eq!(spec.to_string(), text);
+            let json = serde_json::to_string(&spec).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<MethodSpec>(&json).unwrap(), spec);
+        }
+        assert_eq!(
+            "revise-r1/4-majority".parse::<MethodSpec>().unwrap(),
+            MethodSpec::Revise {
+                ratio: 0.25,
+                selector: Some(Selector::Majority)
+            }
+        );
+    }
+
+    #[test]
+    fn bad_methods_name_the_grammar() {
+        for text in [
+            "best-of-n",
+            "beam-4",
+            "beam-m0",
+            "lookahead-m4-k0",
+            "revise-r3",
+            "revise-r4-best",
+            "dvts",
+        ] {
+            let err = text.parse::<MethodSpec>().unwrap_err().to_string();
+            assert!(err.contains(text) && err.contains("beam-mM"), "{err}");
+        }
+    }
+}
