@@ -516,7 +516,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("line 5") && err.contains("beam-4") && err.contains("beam-mM"),
+            err.contains("line 3") && err.contains("beam-4") && err.contains("beam-mM"),
             "{err}"
         );
         let err = parse("key.toml", "[search]\nbeam-width = 4\n")

@@ -328,3 +328,65 @@ impl Reference for GreedyReference<'_> {
         Ok((out.answer, out.compute))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ttc_core::AnswerFormat;
+    use ttc_core::testing::{HashVerifier, ScriptedGenerator};
+    use ttc_reviser::ReviserSettings;
+
+    /// The last character of an attempt of at least 4 characters.
+    struct LastChar;
+
+    impl AnswerFormat for LastChar {
+        fn extract(&self, solution: &str) -> Option<String> {
+            (solution.chars().count() >= 4)
+                .then(|| solution.chars().last().map(String::from))
+                .flatten()
+        }
+        fn key(&self, answer: &str) -> String {
+            answer.to_string()
+        }
+    }
+
+    #[test]
+    fn revision_rules_share_chains_whatever_order_questions_come_in() {
+        let generator = ScriptedGenerator::default();
+        let verifier = HashVerifier::default();
+        let settings = ReviserSettings {
+            max_attempt_tokens: 6,
+            ..ReviserSettings::default()
+        };
+        let reviser = Reviser {
+            generator: &generator,
+            verifier: Some(&verifier),
+            answers: &LastChar,
+            settings: &settings,
+        };
+        let rules = vec![Selector::Majority, Selector::Weighted];
+        let group = Arc::new(RevisionGroup::new(reviser, 1.0, rules.clone()));
+        let solver = |index| ReviseSolver {
+            group: Arc::clone(&group),
+            index,
+            selector_in_label: true,
+        };
+        let (majority, weighted) = (solver(0), solver(1));
+        assert_eq!(majority.label(), "revise-r1-majority");
+        // Questions interleaved, and the second rule asking first for one of them.
+        let a0 = majority.solve("a", 4, 1).unwrap();
+        let b1 = weighted.solve("b", 4, 1).unwrap();
+        let a1 = weighted.solve("a", 4, 1).unwrap();
+        let b0 = majority.solve("b", 4, 1).unwrap();
+        for (q, got) in [("a", [&a0, &a1]), ("b", [&b0, &b1])] {
+            let split = ChainSplit::from_ratio(4, 1.0).unwrap();
+            let alone = reviser.solve_selections(q, split, &rules, 1).unwrap();
+            for (rule, (out, solved)) in alone.iter().zip(got).enumerate() {
+                assert_eq!(solved.answer, out.answer, "question {q}, rule {rule}");
+                assert_eq!(solved.compute, out.compute, "question {q}, rule {rule}");
+            }
+        }
+        // Every rule took its outcome, so nothing is left behind.
+        assert!(group.shared.lock().unwrap().is_empty());
+    }
+}

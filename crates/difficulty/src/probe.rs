@@ -113,8 +113,9 @@ impl Probe {
 
     /// Bins a question from its probe samples' verifier scores. `compute` is what
     /// drawing and scoring them cost; it is returned in the outcome for the caller's
-    /// account. Fewer scores than `samples` are accepted (e.g. a sample without a
-    /// parsable answer was left out), more are not.
+    /// account. The application scores a sample without a parsable answer 0, as the
+    /// sweep's difficulty records do, so that a probe bins like the reference set;
+    /// fewer scores than `samples` are accepted, more are not.
     pub fn assess(&self, scores: &[f64], compute: Compute) -> Result<ProbeOutcome> {
         if scores.len() > self.settings.samples {
             return Err(Error::invalid(
