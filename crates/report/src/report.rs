@@ -198,18 +198,36 @@ fn summary_table(r: &mut Rendered, data: &Data) {
 /// best-of-N against majority voting, each search method against weighted best-of-N,
 /// and each diagnostic method against the same method with the run's verifier.
 fn finding_pairs(data: &Data) -> Vec<(String, String)> {
-    let has = |m: &str| data.methods.iter().any(|(x, _)| x == m);
+    // Records name a method by its label, then its params in braces; a pair compares
+    // methods with the same params (e.g. the same temperature).
+    let split = |m: &str| -> (String, String) {
+        match m.split_once('{') {
+            Some((label, params)) => (label.to_string(), format!("{{{params}")),
+            None => (m.to_string(), String::new()),
+        }
+    };
+    let find = |label: &str, params: &str| {
+        data.methods
+            .iter()
+            .map(|(m, _)| m)
+            .find(|m| split(m) == (label.to_string(), params.to_string()))
+            .cloned()
+    };
     let mut pairs = Vec::new();
-    if has("best-of-n-weighted") && has("majority") {
-        pairs.push(("best-of-n-weighted".to_string(), "majority".to_string()));
-    }
-    if has("best-of-n-weighted") {
-        for (m, family) in &data.methods {
-            if family == "search" {
-                pairs.push((m.clone(), "best-of-n-weighted".to_string()));
-            }
+    for (m, family) in &data.methods {
+        let (label, params) = split(m);
+        if label == "best-of-n-weighted"
+            && let Some(b) = find("majority", &params)
+        {
+            pairs.push((m.clone(), b));
+        }
+        if family == "search"
+            && let Some(b) = find("best-of-n-weighted", &params)
+        {
+            pairs.push((m.clone(), b));
         }
     }
+    let has = |m: &str| data.methods.iter().any(|(x, _)| x == m);
     for (diag, base, _) in diagnostic_pairs(data) {
         if has(&base) {
             pairs.push((diag.to_string(), base));

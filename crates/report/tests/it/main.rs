@@ -910,4 +910,17 @@ fn paired_comparisons_are_differences_on_the_same_questions() {
     assert!(row.split('|').nth(3).unwrap().trim().starts_with("+10.0 ["), "{row}");
     // Beam search has no N = 1 run, so there is no row for it.
     assert!(!md.contains("| beam-m4 minus best-of-n-weighted | 1 |"));
+
+    // Labels with params (as ttc eval writes them) pair up when the params agree.
+    let mut input = full_input();
+    for r in &mut input.results {
+        r.method = format!("{}{{temperature=0.8}}", r.method);
+    }
+    let (files, _) = render_report(&input).unwrap();
+    let md = &files[0].1;
+    let row = line_with(
+        md,
+        "| best-of-n-weighted{temperature=0.8} minus majority{temperature=0.8} | 4 |",
+    );
+    assert!(row.split('|').nth(3).unwrap().trim().starts_with("+4.0 ["), "{row}");
 }
