@@ -907,7 +907,10 @@ fn paired_comparisons_are_differences_on_the_same_questions() {
     }
     // Beam search against weighted best-of-N at N = 16: 25 against 20 right.
     let row = line_with(md, "| beam-m4 minus best-of-n-weighted | 16 |");
-    assert!(row.split('|').nth(3).unwrap().trim().starts_with("+10.0 ["), "{row}");
+    assert!(
+        row.split('|').nth(3).unwrap().trim().starts_with("+10.0 ["),
+        "{row}"
+    );
     // Beam search has no N = 1 run, so there is no row for it.
     assert!(!md.contains("| beam-m4 minus best-of-n-weighted | 1 |"));
 
@@ -922,5 +925,8 @@ fn paired_comparisons_are_differences_on_the_same_questions() {
         md,
         "| best-of-n-weighted{temperature=0.8} minus majority{temperature=0.8} | 4 |",
     );
-    assert!(row.split('|').nth(3).unwrap().trim().starts_with("+4.0 ["), "{row}");
+    assert!(
+        row.split('|').nth(3).unwrap().trim().starts_with("+4.0 ["),
+        "{row}"
+    );
 }
