@@ -45,7 +45,7 @@ fn load(name: &str, mode: ScoreMode) -> PrmVerifier {
 /// Samples per question and test questions of the shared sample below.
 const SAMPLES: usize = 16;
 const SAMPLED_QUESTIONS: usize = 80;
-/// The issue's target share of questions with pass@1 in [0.1, 0.9] is 0.3 to 0.5;
+/// The demo world's target share of questions with pass@1 in [0.1, 0.9] is 0.3 to 0.5;
 /// measured here 0.362 (29 of 80 questions; 0.420 on all 500 with 64 samples, card).
 const MEDIUM_THRESHOLD: f64 = 0.3;
 /// Pairs the PRM test needs: 49 of the 80 sampled questions have mixed outcomes.
@@ -386,7 +386,7 @@ fn demo_orm_reads_one_score_per_attempt_with_its_earlier_attempts() {
         "the earlier attempt does not change the ORM's score: {s:?}"
     );
     assert!(s[1].processed_tokens > s[0].processed_tokens);
-    // Reported, not asserted (the issue asks the ORM only to run on its format):
+    // Reported, not asserted (the ORM is only required to run on its format):
     // its one score per attempt, on pairs of reference solutions.
     let plain = Preference::of(&wins(&v, &pairs, |p| p.question.clone())).last;
     let after = Preference::of(&wins(&v, &pairs, |p| {
@@ -497,7 +497,7 @@ const PAIRS: usize = 200;
 /// solution higher on 0.592 of the 49 pairs from mixed-outcome questions (29); by the
 /// last step on 0.490 and by the lowest step on 0.388. Over 304 such pairs on all 500
 /// test questions its card measures 0.484: the PRM is near chance at telling a wrong
-/// step from a right one (the issue's target is 0.85, missed; docs/results.md says
+/// step from a right one (the target is 0.85, missed; docs/results.md says
 /// why). The threshold guards the shipped model against a regression, not the target.
 const PRM_STEP_THRESHOLD: f64 = 0.525;
 
