@@ -194,6 +194,19 @@ fn summary_table(r: &mut Rendered, data: &Data) {
     r.markdown.push('\n');
 }
 
+/// Ends a table header with one column per difficulty bin: the bins' titles, then
+/// the separator row (`rule` for the columns before them, `---|` per bin).
+fn bin_columns(markdown: &mut String, bins: usize, rule: &str) {
+    for b in 1..=bins {
+        let _ = write!(markdown, " bin {b} |");
+    }
+    let _ = write!(markdown, "\n{rule}");
+    for _ in 1..=bins {
+        markdown.push_str("---|");
+    }
+    markdown.push('\n');
+}
+
 /// Method pairs whose difference the paper states as a finding: PRM-weighted
 /// best-of-N against majority voting, each search method against weighted best-of-N,
 /// and each diagnostic method against the same method with the run's verifier.
@@ -298,14 +311,7 @@ fn paired_section(r: &mut Rendered, data: &Data) {
          Columns after the first are oracle difficulty bins (bin 1 easiest).\n\n\
          | comparison | budget N | all questions |",
     );
-    for b in 1..=bins {
-        let _ = write!(r.markdown, " bin {b} |");
-    }
-    r.markdown.push_str("\n|---|---:|---|");
-    for _ in 1..=bins {
-        r.markdown.push_str("---|");
-    }
-    r.markdown.push('\n');
+    bin_columns(&mut r.markdown, bins, "|---|---:|---|");
     for (a, b) in &pairs {
         for budget in data.budgets(a) {
             if !data.cells.contains_key(&(b.clone(), budget)) {
@@ -1388,14 +1394,7 @@ fn diagnostic_section(r: &mut Rendered, data: &Data) {
         "Per oracle difficulty bin (bin 1 easiest), accuracy with the run's verifier / \
          with the diagnostic verifier:\n\n| method | budget N |"
     );
-    for b in 1..=bins {
-        let _ = write!(r.markdown, " bin {b} |");
-    }
-    r.markdown.push_str("\n|---|---:|");
-    for _ in 1..=bins {
-        r.markdown.push_str("---|");
-    }
-    r.markdown.push('\n');
+    bin_columns(&mut r.markdown, bins, "|---|---:|");
     for (diag, base, _) in &pairs {
         for budget in data.budgets(diag) {
             let _ = write!(r.markdown, "| {} | {budget} |", md(diag));
