@@ -7,7 +7,7 @@
 //!
 //! | stage | does | outputs |
 //! |---|---|---|
-//! | `prm-data` | 16 samples per training question, 4 Monte Carlo rollouts per step prefix of questions with a correct sample, soft labels | `.ttc/demo/prm-data/prm_data.jsonl` |
+//! | `prm-data` | 16 samples per training question, 16 Monte Carlo rollouts per step prefix of questions with a correct sample, soft labels | `.ttc/demo/prm-data/prm_data.jsonl` |
 //! | `prm` | token classifier from the generator's weights, BCE on soft labels, early stop; export; AUROC and best-of-N vs majority on test samples | `models/demo/prm/` |
 //! | `reviser-data` | 32 samples per training question at T = 1.0, earlier incorrect attempts (closest one last) before each correct one | `.ttc/demo/reviser-data/reviser_data.jsonl` |
 //! | `reviser` | fine-tune the generator on the final correct attempt; export; pass@1 after one incorrect attempt vs the generator | `models/demo/reviser/` |
@@ -34,9 +34,9 @@ struct Scale {
     /// Training questions for PRM labels and their offset in train.jsonl.
     prm_questions: usize,
     prm_offset: usize,
-    /// Samples per question and rollouts per step prefix (paper: 16 and 16; 4
-    /// rollouts here because sampling on two CPU cores runs at a few thousand tokens a
-    /// second, and a label from 4 rollouts is still an unbiased estimate).
+    /// Samples per question and rollouts per step prefix (paper: 16 and 16). With 4
+    /// rollouts a clean step on a hard question (success rate 0.1 from there) is
+    /// labelled 0 two times in three, like a slip; with 16, one time in five.
     prm_samples: usize,
     prm_rollouts: usize,
     /// Questions with fewer correct samples than this get no rollouts (their
@@ -66,7 +66,7 @@ const SCALE: Scale = Scale {
     prm_questions: 384,
     prm_offset: 0,
     prm_samples: 16,
-    prm_rollouts: 4,
+    prm_rollouts: 16,
     prm_min_correct: 1,
     eval_questions: 500,
     eval_samples: 16,

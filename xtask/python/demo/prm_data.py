@@ -32,6 +32,10 @@ from common import log, parse_answer, prompt_text, read_jsonl, reference_answer,
 from prm_common import chunked_generate, cut_at_answer  # noqa: E402
 
 
+# Rollouts per prefix drawn in one round (one ttc call per chunk of prefixes).
+ROUND = 4
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ttc", required=True)
@@ -45,7 +49,7 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--max-new-tokens", type=int, default=256)
-    ap.add_argument("--max-batch", type=int, default=256)
+    ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-correct", type=int, default=0,
                     help="keep only questions with at least this many correct samples")
@@ -92,11 +96,23 @@ def main() -> None:
     keys = sorted(prefixes, key=prefixes.get)
     log(f"rollouts: {len(keys)} distinct step prefixes x {args.rollouts}")
     r_prompts = [prompts[qi] + pre for qi, pre in keys]
-    rolls, r_stats = chunked_generate(
-        args.ttc, args.model, r_prompts, n=args.rollouts, temperature=args.temperature, seed=args.seed + 1_000_000,
-        max_new_tokens=args.max_new_tokens, cache_dir=work / "cache", chunk=256, label="rollouts",
-        max_batch=args.max_batch, threads=args.threads,
-    )
+    # Rollouts come in rounds of ROUND per prefix, each with its own seed and cache, so
+    # raising --rollouts keeps the rounds already drawn.
+    if args.rollouts % ROUND:
+        sys.exit(f"prm_data.py: --rollouts {args.rollouts} is not a multiple of {ROUND}; give 4, 8, 12, 16, ...")
+    rolls = [[] for _ in keys]
+    r_stats = dict(generated_tokens=0, wall_s=0.0)
+    for k in range(args.rollouts // ROUND):
+        part, st = chunked_generate(
+            args.ttc, args.model, r_prompts, n=ROUND, temperature=args.temperature,
+            seed=args.seed + 1_000_000 * (k + 1), max_new_tokens=args.max_new_tokens, cache_dir=work / "cache",
+            chunk=256, label="rollouts" if k == 0 else f"rollouts-r{k}", max_batch=args.max_batch,
+            threads=args.threads,
+        )
+        for acc, outs in zip(rolls, part):
+            acc += outs
+        for key in r_stats:
+            r_stats[key] += st[key]
     frac = {}
     for (qi, pre), outs in zip(keys, rolls):
         ref = reference_answer(recs[qi])
