@@ -28,6 +28,7 @@ fn scaled(c: &Compute, part: usize, whole: usize) -> Compute {
         context_tokens: s(c.context_tokens),
         generator_processed_tokens: s(c.generator_processed_tokens),
         verifier_tokens: s(c.verifier_tokens),
+        verifier_reread_tokens: s(c.verifier_reread_tokens),
         generator_flops: c.generator_flops * f,
         verifier_flops: c.verifier_flops * f,
     }

@@ -21,6 +21,10 @@ pub struct Compute {
     pub generator_processed_tokens: usize,
     /// Tokens the verifier model read.
     pub verifier_tokens: usize,
+    /// Of `verifier_tokens`, those of already-scored prefixes read again because the
+    /// verifier could not continue from its cache (0 when every step was read once).
+    #[serde(default)]
+    pub verifier_reread_tokens: usize,
     /// 2 x generator parameters x generator processed tokens.
     pub generator_flops: f64,
     /// 2 x verifier parameters x verifier tokens.
@@ -53,6 +57,7 @@ impl Compute {
         self.context_tokens += other.context_tokens;
         self.generator_processed_tokens += other.generator_processed_tokens;
         self.verifier_tokens += other.verifier_tokens;
+        self.verifier_reread_tokens += other.verifier_reread_tokens;
         self.generator_flops += other.generator_flops;
         self.verifier_flops += other.verifier_flops;
     }

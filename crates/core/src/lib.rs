@@ -33,4 +33,6 @@ pub use seed::SeqRng;
 pub use select::{Selector, Vote, select};
 pub use solver::{Solved, Solver};
 pub use transitions::Transitions;
-pub use verification::{ScoreAggregation, ScoreRequest, StepScores, Verifier};
+pub use verification::{
+    Continued, ScoreAggregation, ScoreRequest, StepScores, Verifier, VerifierState,
+};

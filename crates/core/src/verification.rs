@@ -1,3 +1,6 @@
+use std::any::Any;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{ModelInfo, Result};
@@ -46,6 +49,32 @@ impl ScoreAggregation {
     }
 }
 
+/// What a verifier kept after scoring a candidate, so that the candidate's next step
+/// can be scored without reading its prefix again (a PRM's KV cache and the scores of
+/// the steps it has read). Opaque to callers; cloning shares it (a beam's children
+/// share their parent's), and dropping the last clone frees it.
+#[derive(Clone)]
+pub struct VerifierState(pub Arc<dyn Any + Send + Sync>);
+
+impl std::fmt::Debug for VerifierState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifierState(..)")
+    }
+}
+
+/// One request scored by [`Verifier::score_continuing`].
+#[derive(Clone, Debug)]
+pub struct Continued {
+    /// Every step's score; `processed_tokens` counts only what was read now.
+    pub scores: StepScores,
+    /// The state to continue this candidate from, when the verifier keeps one.
+    pub state: Option<VerifierState>,
+    /// Tokens of the prior state's prefix read again because the verifier could not
+    /// continue from it (a layout that changes earlier tokens as steps are added, a
+    /// graph without a KV cache, a full cache budget): 0 when it continued.
+    pub reread_tokens: usize,
+}
+
 /// A model that scores solutions step by step (PRM) or as a whole (ORM).
 /// Implementations batch every request of one call into shared model runs.
 pub trait Verifier: Send + Sync {
@@ -53,6 +82,28 @@ pub trait Verifier: Send + Sync {
 
     /// Scores each request; one `StepScores` per request, in order.
     fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>>;
+
+    /// Scores each request, continuing from `prior[i]` where one is given: a state
+    /// this verifier returned for the same question and a prefix of request i's steps
+    /// (`prior` is empty or one entry per request). A verifier with a cache reads only
+    /// the tokens after that prefix; the default scores every request in full and
+    /// keeps no state.
+    fn score_continuing(
+        &self,
+        requests: &[ScoreRequest<'_>],
+        prior: &[Option<VerifierState>],
+    ) -> Result<Vec<Continued>> {
+        let _ = prior;
+        Ok(self
+            .score(requests)?
+            .into_iter()
+            .map(|scores| Continued {
+                scores,
+                state: None,
+                reread_tokens: 0,
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]

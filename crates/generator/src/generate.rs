@@ -11,8 +11,8 @@ use ttc_core::{
 use ttc_onnx::{Outputs, Tensor};
 
 use crate::OnnxGenerator;
-use crate::kv::{self, SeqKv};
 use crate::sampling;
+use ttc_kv_cache::{self as kv, SeqKv};
 
 /// The cache a sequence carries, tagged with the generator that made it.
 #[derive(Debug)]

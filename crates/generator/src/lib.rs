@@ -12,7 +12,6 @@
 //! (N samples of one prompt) are read once per call.
 
 mod generate;
-mod kv;
 mod model_dir;
 mod sampling;
 
@@ -26,8 +25,8 @@ use ttc_core::{
 use ttc_model_folder::{Codec, ModelFolder};
 use ttc_onnx::OnnxModel;
 
-use crate::kv::KvShape;
 use crate::model_dir::{ModelConfig, Signature};
+use ttc_kv_cache::KvShape;
 
 /// Rows per model run unless configured otherwise.
 pub const DEFAULT_MAX_BATCH: usize = 64;

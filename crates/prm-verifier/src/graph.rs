@@ -52,10 +52,14 @@ impl FolderConfig {
     }
 }
 
-/// Empty past key values for a causal LM exported with its KV cache.
+/// The KV-cache inputs of a graph exported with past key values (a causal LM, or
+/// a classifier exported with `token-classification-with-past`).
 #[derive(Clone, Debug)]
-pub(crate) struct EmptyPast {
+pub(crate) struct Past {
+    /// past_key_values.{i}.key, .value in graph order.
     pub(crate) names: Vec<String>,
+    /// The matching present.{i}.key, .value outputs, when the graph has them all.
+    pub(crate) presents: Option<Vec<String>>,
     pub(crate) kv_heads: usize,
     pub(crate) head_dim: usize,
 }
@@ -66,7 +70,7 @@ pub(crate) struct Signature {
     pub(crate) position_ids: bool,
     pub(crate) token_type_ids: bool,
     pub(crate) use_cache_branch: bool,
-    pub(crate) past: Option<EmptyPast>,
+    pub(crate) past: Option<Past>,
     /// Columns of `logits`, when the graph fixes them.
     pub(crate) width: Option<usize>,
 }
@@ -149,7 +153,7 @@ pub(crate) fn check(
             name => {
                 return Err(err(format!(
                     "has an input `{name}` a PRM run cannot fill; expected input_ids, attention_mask and \
-                     optionally position_ids, token_type_ids, past_key_values.* (fed empty)"
+                     optionally position_ids, token_type_ids, past_key_values.*"
                 )));
             }
         }
@@ -167,8 +171,15 @@ pub(crate) fn check(
                 first.name
             ))
         })?;
-        sig.past = Some(EmptyPast {
-            names: past_names.into_iter().map(|s| s.name).collect(),
+        let names: Vec<String> = past_names.into_iter().map(|s| s.name).collect();
+        let presents: Vec<String> = names
+            .iter()
+            .map(|n| n.replacen("past_key_values.", "present.", 1))
+            .collect();
+        let has_all = presents.iter().all(|p| find(outputs, p).is_some());
+        sig.past = Some(Past {
+            names,
+            presents: has_all.then_some(presents),
             kv_heads,
             head_dim,
         });

@@ -87,12 +87,19 @@
 //! [`PrmVerifier::with_max_tokens`] overrides it.
 
 mod adapter;
+mod cache;
 mod graph;
 mod text;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ttc_core::{Error, ModelInfo, Result, RuntimeSettings, ScoreRequest, StepScores, Verifier};
+use ttc_core::{
+    Continued, Error, ModelInfo, Result, RuntimeSettings, ScoreRequest, StepScores, Verifier,
+    VerifierState,
+};
+use ttc_kv_cache::{self as kv, KvShape, SeqKv};
 use ttc_model_folder::{Codec, ModelFolder};
 use ttc_onnx::{OnnxModel, Tensor};
 
@@ -102,6 +109,7 @@ pub use adapter::{
 };
 pub use text::EncodedRequest;
 
+use crate::cache::{CacheBudget, PrmState};
 use crate::graph::{FolderConfig, Signature};
 use crate::text::{CodecExt, Encoder};
 
@@ -112,6 +120,19 @@ pub const DEFAULT_MAX_TOKENS: usize = 8192;
 /// The most bytes of outputs (logits, and a causal LM's present key/values) one run
 /// may produce under the default token cap.
 pub const OUTPUT_BUDGET_BYTES: usize = 1 << 30;
+/// The most bytes of keys and values the live candidates' states may hold at once,
+/// unless configured otherwise.
+pub const DEFAULT_CACHE_BYTES: usize = 2 << 30;
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// What continuing from a scored prefix needs: the cache geometry and the present.*
+/// outputs, in the order of the past inputs.
+#[derive(Clone, Debug)]
+struct Continuation {
+    shape: KvShape,
+    presents: Vec<String>,
+}
 
 /// How the logits at a position become a probability, with ids resolved.
 #[derive(Clone, Copy, Debug)]
@@ -124,6 +145,7 @@ enum Readout {
 /// A reward model over one exported model folder, used through [`Verifier`].
 #[derive(Debug)]
 pub struct PrmVerifier {
+    id: usize,
     dir: PathBuf,
     model: OnnxModel,
     codec: Codec,
@@ -135,6 +157,12 @@ pub struct PrmVerifier {
     pad: u32,
     max_batch: usize,
     max_tokens: usize,
+    /// How a candidate's next step is scored: continued from its cache, or (why not)
+    /// by reading the whole solution again.
+    continuation: std::result::Result<Continuation, String>,
+    /// False when continuing is turned off (full rescoring, for comparisons).
+    cache_enabled: bool,
+    budget: Arc<CacheBudget>,
 }
 
 impl PrmVerifier {
@@ -214,7 +242,47 @@ impl PrmVerifier {
             .map_or(0, |p| p.names.len() * p.kv_heads * p.head_dim);
         let max_tokens = default_max_tokens(width.map(|w| 4 * (w + past_floats)));
         tracing::info!(model = %dir.display(), parameters = info.parameters, ?readout, max_tokens, "reward model loaded");
+        let continuation = match &sig.past {
+            None => Err(format!(
+                "model.onnx has no past_key_values inputs; export a classifier or value head with \
+                 `cargo xtask export SRC {} --task token-classification-with-past`",
+                dir.display()
+            )),
+            Some(p) if p.presents.is_none() => Err(
+                "model.onnx has past_key_values inputs but not every matching present.* output"
+                    .to_string(),
+            ),
+            Some(_) if !sig.position_ids => Err(
+                "model.onnx has no position_ids input, which a padded batch continuing from \
+                 different lengths needs"
+                    .to_string(),
+            ),
+            Some(p) => layout_continues(&encoder, &codec).map(|()| Continuation {
+                shape: KvShape {
+                    layers: p.names.len() / 2,
+                    kv_heads: p.kv_heads,
+                    head_dim: p.head_dim,
+                },
+                presents: p.presents.clone().unwrap_or_default(),
+            }),
+        };
+        match &continuation {
+            Ok(c) => tracing::info!(
+                model = %dir.display(),
+                bytes_per_token = c.shape.bytes_per_token(),
+                "the reward model continues each candidate from its KV cache"
+            ),
+            Err(why) => tracing::warn!(
+                model = %dir.display(),
+                "the reward model re-reads every candidate from the start at each step \
+                 (counted as verifier_reread_tokens): {why}"
+            ),
+        }
         Ok(PrmVerifier {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            continuation,
+            cache_enabled: true,
+            budget: CacheBudget::new(DEFAULT_CACHE_BYTES),
             dir: dir.to_path_buf(),
             pad: cfg.pad.unwrap_or(0),
             model,
@@ -240,6 +308,37 @@ impl PrmVerifier {
     pub fn with_max_tokens(mut self, tokens: usize) -> Self {
         self.max_tokens = tokens.max(1);
         self
+    }
+
+    /// Turns continuing from the cache on (the default) or off: off, every request is
+    /// read in full, as a verifier without a cache would (for comparisons).
+    pub fn with_cache(mut self, enabled: bool) -> Self {
+        self.cache_enabled = enabled;
+        self
+    }
+
+    /// Sets the most bytes of keys and values the live candidates' states may hold at
+    /// once; a candidate whose state does not fit is read again from the start.
+    pub fn with_cache_bytes(mut self, bytes: usize) -> Self {
+        self.budget = CacheBudget::new(bytes);
+        self
+    }
+
+    /// Bytes of keys and values per cached token when the model continues candidates
+    /// from its cache; otherwise why it does not.
+    pub fn cache_bytes_per_token(&self) -> std::result::Result<usize, String> {
+        if !self.cache_enabled {
+            return Err("continuing from the cache is turned off".into());
+        }
+        self.continuation
+            .as_ref()
+            .map(|c| c.shape.bytes_per_token())
+            .map_err(Clone::clone)
+    }
+
+    /// The cache budget in bytes, and the bytes live states hold now.
+    pub fn cache_usage(&self) -> (usize, usize) {
+        (self.budget.limit(), self.budget.used())
     }
 
     /// The model folder.
@@ -378,6 +477,272 @@ impl PrmVerifier {
         }
         Ok(scores)
     }
+
+    /// Runs one batch of rows that continue from a cache (or from nothing): each row's
+    /// new tokens after its past, left-padded like the generator's batches. Returns,
+    /// per row, the probabilities at its read positions from `start` on and its keys
+    /// and values after the run (all of the row's tokens).
+    fn run_continued(
+        &self,
+        cont: &Continuation,
+        rows: &[ContinuedRow<'_>],
+    ) -> Result<Vec<(Vec<f32>, SeqKv)>> {
+        let b = rows.len();
+        let empty = SeqKv::empty(cont.shape);
+        let pasts: Vec<&SeqKv> = rows.iter().map(|r| r.past.unwrap_or(&empty)).collect();
+        let (p, bufs) = kv::stack_left_padded(cont.shape, &pasts);
+        let s_max = rows.iter().map(|r| r.new_ids().len()).max().unwrap_or(0);
+        let t = p + s_max;
+        let _span =
+            tracing::debug_span!("prm_run_continued", rows = b, past = p, new = s_max).entered();
+        let mut ids = vec![i64::from(self.pad); b * s_max];
+        let mut pos = vec![1i64; b * s_max];
+        let mut mask = vec![0i64; b * t];
+        for (r, row) in rows.iter().enumerate() {
+            let past = pasts[r].len;
+            mask[r * t + p - past..r * t + p].fill(1);
+            let new = row.new_ids();
+            let off = s_max - new.len();
+            for (j, &id) in new.iter().enumerate() {
+                ids[r * s_max + off + j] = i64::from(id);
+                pos[r * s_max + off + j] = (past + j) as i64;
+                mask[r * t + p + off + j] = 1;
+            }
+        }
+        let shape = [b, cont.shape.kv_heads, p, cont.shape.head_dim];
+        let mut inputs = vec![
+            ("input_ids".to_string(), Tensor::i64(&[b, s_max], ids)?),
+            (
+                "attention_mask".to_string(),
+                Tensor::i64(&[b, t], mask.clone())?,
+            ),
+            ("position_ids".to_string(), Tensor::i64(&[b, s_max], pos)?),
+        ];
+        if self.sig.token_type_ids {
+            inputs.push((
+                "token_type_ids".to_string(),
+                Tensor::i64(&[b, s_max], vec![0; b * s_max])?,
+            ));
+        }
+        if self.sig.use_cache_branch {
+            inputs.push((
+                "use_cache_branch".to_string(),
+                Tensor::bool(&[1], vec![p > 0])?,
+            ));
+        }
+        let past_names = self
+            .sig
+            .past
+            .as_ref()
+            .map(|x| x.names.clone())
+            .unwrap_or_default();
+        for (name, buf) in past_names.into_iter().zip(bufs) {
+            inputs.push((name, Tensor::f32(&shape, buf)?));
+        }
+        let mut wanted = vec!["logits"];
+        wanted.extend(cont.presents.iter().map(String::as_str));
+        let mut out = self.model.run(inputs, &wanted)?;
+        let logits = out.take("logits")?;
+        let presents = cont
+            .presents
+            .iter()
+            .map(|n| out.take(n))
+            .collect::<Result<Vec<_>>>()?;
+        let inference = |message: String| Error::Inference {
+            model: self.dir.display().to_string(),
+            message,
+        };
+        let lshape = logits.shape().to_vec();
+        let [ob, ow, columns] = lshape[..] else {
+            return Err(inference(format!(
+                "logits have shape {lshape:?}, expected [batch, sequence, labels]"
+            )));
+        };
+        if ob != b || ow != s_max {
+            return Err(inference(format!(
+                "logits have shape {lshape:?} for a [{b}, {s_max}] input"
+            )));
+        }
+        for present in &presents {
+            let expect = [b, cont.shape.kv_heads, t, cont.shape.head_dim];
+            if present.shape() != expect {
+                return Err(inference(format!(
+                    "a present.* output has shape {:?}, expected {expect:?}",
+                    present.shape()
+                )));
+            }
+        }
+        let data = logits.f32_data()?;
+        let slices = presents
+            .iter()
+            .map(Tensor::f32_data)
+            .collect::<Result<Vec<_>>>()?;
+        let mut results = Vec::with_capacity(b);
+        for (r, row) in rows.iter().enumerate() {
+            let past = pasts[r].len;
+            let off = s_max - row.new_ids().len();
+            let mut scores = Vec::new();
+            for &at in row.positions.iter().filter(|&&q| q >= row.start) {
+                let col = off + at - past;
+                let base = (r * s_max + col) * columns;
+                let prob = probability(self.readout, &data[base..base + columns]);
+                if !prob.is_finite() {
+                    return Err(inference(format!(
+                        "the model produced a non-finite score ({prob}) at token {at}"
+                    )));
+                }
+                scores.push(prob);
+            }
+            let kv = kv::extract_row(cont.shape, &slices, t, r, &mask[r * t..(r + 1) * t]);
+            results.push((scores, kv));
+        }
+        Ok(results)
+    }
+
+    /// Scores `requests`, continuing from `prior` states where they fit; with `keep`,
+    /// returns each request's state for its next step.
+    fn score_all(
+        &self,
+        requests: &[ScoreRequest<'_>],
+        prior: &[Option<VerifierState>],
+        keep: bool,
+    ) -> Result<Vec<Continued>> {
+        if !prior.is_empty() && prior.len() != requests.len() {
+            return Err(Error::invalid(
+                "score request states",
+                format!(
+                    "{} states for {} requests; give one per request or none",
+                    prior.len(),
+                    requests.len()
+                ),
+            ));
+        }
+        let encoded = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.encode_at(i, r))
+            .collect::<Result<Vec<_>>>()?;
+        let priors: Vec<Option<&PrmState>> = (0..requests.len())
+            .map(|i| {
+                prior
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .and_then(|s| s.0.downcast_ref::<PrmState>())
+                    .filter(|s| s.owner == self.id)
+            })
+            .collect();
+        let cont = self
+            .continuation
+            .as_ref()
+            .ok()
+            .filter(|_| self.cache_enabled);
+        let mut results: Vec<Option<Continued>> = vec![None; requests.len()];
+        let Some(cont) = cont.filter(|_| keep || priors.iter().any(Option::is_some)) else {
+            // Every request read in full, right-padded, without presents.
+            let lengths: Vec<(usize, usize)> = encoded.iter().map(|e| (0, e.ids.len())).collect();
+            for run in plan(&lengths, self.max_batch, self.max_tokens) {
+                let rows: Vec<&EncodedRequest> = run.iter().map(|&i| &encoded[i]).collect();
+                for (&i, scores) in run.iter().zip(self.run_batch(&rows)?) {
+                    let enc = &encoded[i];
+                    let state = keep.then(|| self.state(enc, &scores, None));
+                    results[i] = Some(Continued {
+                        scores: StepScores {
+                            scores,
+                            processed_tokens: enc.ids.len(),
+                        },
+                        state,
+                        reread_tokens: priors[i].map_or(0, |s| s.ids.len()),
+                    });
+                }
+            }
+            return Ok(results
+                .into_iter()
+                .map(|r| r.expect("every request is in one run"))
+                .collect());
+        };
+        // Where each request starts reading, and the scores it already has.
+        let mut rows = Vec::with_capacity(requests.len());
+        for (i, enc) in encoded.iter().enumerate() {
+            let from =
+                priors[i].and_then(|s| s.continues(&enc.ids, &enc.positions).map(|k| (s, k)));
+            rows.push(match from {
+                Some((s, known)) => ContinuedRow {
+                    ids: &enc.ids,
+                    positions: &enc.positions,
+                    start: s.ids.len(),
+                    past: s.kv.as_ref(),
+                    known,
+                    reread: 0,
+                },
+                None => ContinuedRow {
+                    ids: &enc.ids,
+                    positions: &enc.positions,
+                    start: 0,
+                    past: None,
+                    known: Vec::new(),
+                    reread: priors[i].map_or(0, |s| s.ids.len()),
+                },
+            });
+        }
+        let lengths: Vec<(usize, usize)> = rows
+            .iter()
+            .map(|r| (r.start, r.ids.len() - r.start))
+            .collect();
+        for run in plan(&lengths, self.max_batch, self.max_tokens) {
+            let batch: Vec<ContinuedRow<'_>> = run.iter().map(|&i| rows[i].clone()).collect();
+            for (&i, (new_scores, kv)) in run.iter().zip(self.run_continued(cont, &batch)?) {
+                let row = &rows[i];
+                let scores = [row.known.clone(), new_scores].concat();
+                let state = keep.then(|| self.state(&encoded[i], &scores, Some((cont, kv))));
+                results[i] = Some(Continued {
+                    scores: StepScores {
+                        scores,
+                        processed_tokens: row.ids.len() - row.start,
+                    },
+                    state,
+                    reread_tokens: row.reread,
+                });
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every request is in one run"))
+            .collect())
+    }
+
+    /// The state to continue `enc` from: its tokens up to the last read position, the
+    /// scores read there, and (when the model continues and the budget has room) the
+    /// keys and values of those tokens.
+    fn state(
+        &self,
+        enc: &EncodedRequest,
+        scores: &[f32],
+        kv: Option<(&Continuation, SeqKv)>,
+    ) -> VerifierState {
+        let end = enc.positions.last().map_or(enc.ids.len(), |&p| p + 1);
+        let (kv, held) = match kv {
+            Some((cont, kv)) => {
+                let bytes = end * cont.shape.bytes_per_token();
+                match self.budget.hold(bytes) {
+                    Some(held) => (Some(kv.truncated(cont.shape, end)), Some(held)),
+                    None => (None, None),
+                }
+            }
+            None => (None, None),
+        };
+        VerifierState(Arc::new(PrmState {
+            owner: self.id,
+            ids: enc.ids[..end].to_vec(),
+            scores: enc
+                .positions
+                .iter()
+                .copied()
+                .zip(scores.iter().copied())
+                .collect(),
+            kv,
+            _held: held,
+        }))
+    }
 }
 
 /// The token cap that keeps one run's outputs (`bytes_per_token` for every padded
@@ -407,18 +772,80 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Groups request indices, sorted by length, into runs of at most `max_batch` rows
-/// and `max_tokens` padded tokens (a longer request runs alone).
-fn plan(lengths: &[usize], max_batch: usize, max_tokens: usize) -> Vec<Vec<usize>> {
+/// One request in a continued batch: its tokens, where reading starts, and the
+/// cache and scores of what came before.
+#[derive(Clone, Debug)]
+struct ContinuedRow<'a> {
+    ids: &'a [u32],
+    positions: &'a [usize],
+    /// Tokens before this are in `past` (0 when read from the start).
+    start: usize,
+    past: Option<&'a SeqKv>,
+    /// Scores of the read positions before `start`.
+    known: Vec<f32>,
+    /// Tokens of a prior state read again because it could not be continued.
+    reread: usize,
+}
+
+impl ContinuedRow<'_> {
+    fn new_ids(&self) -> &[u32] {
+        &self.ids[self.start..]
+    }
+}
+
+/// Whether a solution's tokens, up to its last read position, stay the same when a
+/// step is added: checked once at load on a two-step probe.
+fn layout_continues(encoder: &Encoder, codec: &Codec) -> std::result::Result<(), String> {
+    let steps = ["2 + 3 = 5".to_string(), "The answer is 5".to_string()];
+    let encode = |n: usize| {
+        encoder
+            .encode(
+                codec,
+                0,
+                &ScoreRequest {
+                    question: "What is 2 + 3?",
+                    steps: &steps[..n],
+                },
+            )
+            .map_err(|e| format!("the adapter could not lay out a probe solution: {e}"))
+    };
+    let (one, two) = (encode(1)?, encode(2)?);
+    let end = one.positions.last().map_or(one.ids.len(), |&p| p + 1);
+    let same_reads = two
+        .positions
+        .iter()
+        .take_while(|&&p| p < end)
+        .all(|p| one.positions.contains(p));
+    if two.ids.starts_with(&one.ids[..end]) && same_reads {
+        Ok(())
+    } else {
+        Err(
+            "the adapter's layout changes tokens before the last step when a step is added \
+             (for example a chat template that writes something after the question that depends \
+             on the steps), so a scored prefix cannot be continued"
+                .to_string(),
+        )
+    }
+}
+
+/// Groups request indices into runs of at most `max_batch` rows and `max_tokens`
+/// padded tokens (rows x (longest past + longest new part)); a longer request runs
+/// alone. `lengths` are (cached, new) tokens per request; runs are formed in order of
+/// total length.
+fn plan(lengths: &[(usize, usize)], max_batch: usize, max_tokens: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
-    order.sort_by_key(|&i| lengths[i]);
+    order.sort_by_key(|&i| lengths[i].0 + lengths[i].1);
     let mut runs: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
+    let (mut past, mut new) = (0, 0);
     for i in order {
-        // Sorted ascending, so request i is the longest of the run it joins.
-        let fits = current.len() < max_batch && (current.len() + 1) * lengths[i] <= max_tokens;
+        let (p, n) = (past.max(lengths[i].0), new.max(lengths[i].1));
+        let fits = current.len() < max_batch && (current.len() + 1) * (p + n) <= max_tokens;
         if !current.is_empty() && !fits {
             runs.push(std::mem::take(&mut current));
+            (past, new) = lengths[i];
+        } else {
+            (past, new) = (p, n);
         }
         current.push(i);
     }
@@ -434,26 +861,19 @@ impl Verifier for PrmVerifier {
     }
 
     fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
-        let encoded = requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| self.encode_at(i, r))
-            .collect::<Result<Vec<_>>>()?;
-        let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
-        let mut results: Vec<Option<StepScores>> = vec![None; requests.len()];
-        for run in plan(&lengths, self.max_batch, self.max_tokens) {
-            let rows: Vec<&EncodedRequest> = run.iter().map(|&i| &encoded[i]).collect();
-            for (&i, scores) in run.iter().zip(self.run_batch(&rows)?) {
-                results[i] = Some(StepScores {
-                    scores,
-                    processed_tokens: lengths[i],
-                });
-            }
-        }
-        Ok(results
+        Ok(self
+            .score_all(requests, &[], false)?
             .into_iter()
-            .map(|s| s.expect("every request is in one run"))
+            .map(|c| c.scores)
             .collect())
+    }
+
+    fn score_continuing(
+        &self,
+        requests: &[ScoreRequest<'_>],
+        prior: &[Option<VerifierState>],
+    ) -> Result<Vec<Continued>> {
+        self.score_all(requests, prior, true)
     }
 }
 
@@ -463,7 +883,7 @@ mod tests {
 
     #[test]
     fn plan_caps_rows_and_tokens_and_covers_every_request() {
-        let lengths = [5, 100, 7, 6, 50, 8];
+        let lengths = [5, 100, 7, 6, 50, 8].map(|n| (0, n));
         let runs = plan(&lengths, 2, 1000);
         assert_eq!(runs, vec![vec![0, 3], vec![2, 5], vec![4, 1]]);
         let runs = plan(&lengths, 10, 24);
@@ -473,6 +893,14 @@ mod tests {
         all.sort();
         assert_eq!(all, (0..lengths.len()).collect::<Vec<_>>());
         assert!(plan(&[], 4, 10).is_empty());
+    }
+
+    #[test]
+    fn plan_counts_the_longest_past_and_the_longest_new_part() {
+        // (90, 5) and (5, 90) pad to 90 + 90 = 180 tokens a row: 360 > 300.
+        let runs = plan(&[(90, 5), (5, 90)], 8, 300);
+        assert_eq!(runs, vec![vec![0], vec![1]]);
+        assert_eq!(plan(&[(90, 5), (85, 10)], 8, 300), vec![vec![0, 1]]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Step-level beam search against a PRM, with optional lookahead rollouts.
 
-use ttc_core::{Result, SamplingParams, Sequence, StopCriteria};
+use ttc_core::{Result, SamplingParams, Sequence, StopCriteria, VerifierState};
 
 use crate::{Candidate, Compute, NodeStatus, SearchOutcome, Searcher, TraceNode, generate_subset};
 
@@ -11,6 +11,8 @@ struct Path {
     scores: Vec<f32>,
     node: Option<usize>,
     tokens: usize,
+    /// The verifier's state after the scored steps (shared by forks).
+    verifier: Option<VerifierState>,
 }
 
 pub(crate) fn run(
@@ -31,7 +33,8 @@ pub(crate) fn run(
             steps: Vec::new(),
             scores: Vec::new(),
             node: None,
-            tokens: 0
+            tokens: 0,
+            verifier: None,
         };
         n
     ];
@@ -75,12 +78,17 @@ pub(crate) fn run(
             .map(|(p, r)| [p.steps.clone(), r.clone()].concat())
             .collect();
         let refs: Vec<&[String]> = scored.iter().map(Vec::as_slice).collect();
-        let scores = s.score(question, &refs, &mut compute)?;
+        let prior: Vec<Option<VerifierState>> = paths.iter().map(|p| p.verifier.clone()).collect();
+        let scores = s.score_continuing(question, &refs, &prior, &mut compute)?;
         let mut open = Vec::new();
-        for (i, sc) in scores.iter().enumerate() {
+        for (i, (sc, state)) in scores.into_iter().enumerate() {
             let score = sc.last().copied().unwrap_or(0.0);
             let p = &mut paths[i];
             p.scores.push(score);
+            // A lookahead state covers the rollout too: keep the one before it.
+            if lookahead == 0 {
+                p.verifier = state;
+            }
             let node = &mut trace[p.node.expect("expanded")];
             node.score = Some(score);
             node.rollout = rollouts[i].clone();

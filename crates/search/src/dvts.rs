@@ -1,6 +1,6 @@
 //! Diverse verifier tree search: N/M independent subtrees, each greedy on the PRM.
 
-use ttc_core::{Result, Sequence, StopCriteria};
+use ttc_core::{Result, Sequence, StopCriteria, VerifierState};
 
 use crate::{Candidate, Compute, NodeStatus, SearchOutcome, Searcher, TraceNode};
 
@@ -10,6 +10,8 @@ struct Node {
     scores: Vec<f32>,
     parent: Option<usize>,
     tokens: usize,
+    /// The verifier's state after the scored steps (shared by siblings).
+    verifier: Option<VerifierState>,
 }
 
 pub(crate) fn run(
@@ -38,6 +40,7 @@ pub(crate) fn run(
                     scores: Vec::new(),
                     parent: None,
                     tokens: 0,
+                    verifier: None,
                 })
                 .collect()
         })
@@ -77,7 +80,15 @@ pub(crate) fn run(
             .flatten()
             .map(|x| x.steps.as_slice())
             .collect();
-        let scores = s.score(question, &refs, &mut compute)?;
+        let prior: Vec<Option<VerifierState>> = frontier
+            .iter()
+            .flatten()
+            .map(|x| x.verifier.clone())
+            .collect();
+        let (scores, mut states): (Vec<Vec<f32>>, Vec<Option<VerifierState>>) = s
+            .score_continuing(question, &refs, &prior, &mut compute)?
+            .into_iter()
+            .unzip();
         let last = |i: usize| scores[i].last().copied().unwrap_or(0.0);
         let last_round = round + 1 == s.settings.max_rounds;
         let mut next = Vec::new();
@@ -110,12 +121,14 @@ pub(crate) fn run(
             } else {
                 trace[ids[best]].status = NodeStatus::Kept;
                 let parent = Some(ids[best]);
+                let verifier = states[best].take();
                 let children = winner.seq.fork(m).into_iter().map(|seq| Node {
                     seq,
                     steps: winner.steps.clone(),
                     scores: winner.scores.clone(),
                     parent,
                     tokens: winner.tokens,
+                    verifier: verifier.clone(),
                 });
                 next.push(children.collect());
             }

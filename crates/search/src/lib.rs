@@ -14,8 +14,11 @@
 //! A beam that finishes keeps its place in the budget: beam search never has more
 //! than N beams alive and finished together, so it never yields more than N
 //! candidates. Tokens are counted as processed: kept prefixes are continued from
-//! their KV cache, so the generator does not re-read them; the verifier (no KV
-//! cache) re-reads each scored prefix, and `verifier_tokens` counts that.
+//! their KV cache, so the generator does not re-read them. The verifier continues
+//! too: each path carries the verifier's state beside its sequence (forks share it,
+//! pruned paths drop it), so a step appended to a scored prefix is read alone.
+//! `verifier_tokens` counts what the verifier read, and `verifier_reread_tokens` the
+//! part of it that a verifier without a usable cache read again.
 
 mod beam;
 mod best_of_n;
@@ -25,7 +28,7 @@ mod settings;
 use serde::{Deserialize, Serialize};
 use ttc_core::{
     AnswerFormat, Completion, Error, FinishReason, Generator, Prompt, Result, ScoreRequest,
-    Sequence, Verifier,
+    Sequence, Verifier, VerifierState,
 };
 
 pub use settings::{SearchSettings, Strategy};
@@ -211,18 +214,36 @@ impl Searcher<'_> {
         steps: &[&[String]],
         compute: &mut Compute,
     ) -> Result<Vec<Vec<f32>>> {
+        Ok(self
+            .score_continuing(question, steps, &[], compute)?
+            .into_iter()
+            .map(|(scores, _)| scores)
+            .collect())
+    }
+
+    /// Scores each step list, continuing from `prior[i]` (the state returned for a
+    /// prefix of list i) where given; returns the scores and the state to continue
+    /// each list from. Adds the verifier's tokens to `compute`.
+    fn score_continuing(
+        &self,
+        question: &str,
+        steps: &[&[String]],
+        prior: &[Option<VerifierState>],
+        compute: &mut Compute,
+    ) -> Result<Vec<(Vec<f32>, Option<VerifierState>)>> {
         let verifier = self.verifier.expect("checked in solve");
         let requests: Vec<ScoreRequest<'_>> = steps
             .iter()
             .map(|s| ScoreRequest { question, steps: s })
             .collect();
-        let scored = verifier.score(&requests)?;
+        let scored = verifier.score_continuing(&requests, prior)?;
         let params = verifier.info().parameters;
         Ok(scored
             .into_iter()
-            .map(|s| {
-                compute.add_verifier(s.processed_tokens, params);
-                s.scores
+            .map(|c| {
+                compute.add_verifier(c.scores.processed_tokens, params);
+                compute.verifier_reread_tokens += c.reread_tokens;
+                (c.scores.scores, c.state)
             })
             .collect())
     }

@@ -2,6 +2,8 @@
 //! (`models/fixtures/tiny-prm-*`, made by `xtask/python/make_prm_fixtures.py`), and its
 //! batching, ORM mode, config parsing and errors. Needs ONNX Runtime (`cargo xtask setup`).
 
+mod cache;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;

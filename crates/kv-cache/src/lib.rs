@@ -1,36 +1,72 @@
 //! KV-cache bookkeeping as plain data: one sequence's cache without padding, and
-//! the copies between it and left-padded batch tensors [batch, kv_heads, len, head_dim].
+//! the copies between it and left-padded batch tensors [batch, kv_heads, len, head_dim]
+//! (the layout of Optimum's `past_key_values.{i}.key` / `.value` inputs and
+//! `present.*` outputs). The generator and the reward models share it.
 
 /// Geometry shared by every layer's keys and values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct KvShape {
-    pub(crate) layers: usize,
-    pub(crate) kv_heads: usize,
-    pub(crate) head_dim: usize,
+pub struct KvShape {
+    pub layers: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl KvShape {
+    /// Bytes one cached token takes: a key and a value per layer, f32.
+    pub fn bytes_per_token(&self) -> usize {
+        2 * self.layers * self.kv_heads * self.head_dim * 4
+    }
 }
 
 /// One sequence's keys and values for its first `len` tokens, no padding:
 /// per layer, keys then values, each [kv_heads, len, head_dim].
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct SeqKv {
-    pub(crate) len: usize,
+pub struct SeqKv {
+    pub len: usize,
     /// 2 x layers buffers: k0, v0, k1, v1, ...
-    pub(crate) buffers: Vec<Vec<f32>>,
+    pub buffers: Vec<Vec<f32>>,
 }
 
 impl SeqKv {
-    pub(crate) fn empty(shape: KvShape) -> SeqKv {
+    pub fn empty(shape: KvShape) -> SeqKv {
         SeqKv {
             len: 0,
             buffers: vec![Vec::new(); 2 * shape.layers],
         }
+    }
+
+    /// The cache of the first `len` tokens only (`len` at most `self.len`).
+    pub fn truncated(&self, shape: KvShape, len: usize) -> SeqKv {
+        let len = len.min(self.len);
+        if len == self.len {
+            return self.clone();
+        }
+        let (h, d) = (shape.kv_heads, shape.head_dim);
+        let buffers = self
+            .buffers
+            .iter()
+            .map(|src| {
+                let mut dst = Vec::with_capacity(h * len * d);
+                for head in 0..h {
+                    let s = head * self.len * d;
+                    dst.extend_from_slice(&src[s..s + len * d]);
+                }
+                dst
+            })
+            .collect();
+        SeqKv { len, buffers }
+    }
+
+    /// Bytes held by the keys and values.
+    pub fn bytes(&self) -> usize {
+        self.buffers.iter().map(|b| b.len() * 4).sum()
     }
 }
 
 /// Left-pads each row's cache to the longest and stacks them: returns the padded
 /// length P and 2 x layers buffers of [rows, kv_heads, P, head_dim] (pads are zeros,
 /// masked out by the attention mask).
-pub(crate) fn stack_left_padded(shape: KvShape, rows: &[&SeqKv]) -> (usize, Vec<Vec<f32>>) {
+pub fn stack_left_padded(shape: KvShape, rows: &[&SeqKv]) -> (usize, Vec<Vec<f32>>) {
     let p = rows.iter().map(|r| r.len).max().unwrap_or(0);
     let (h, d) = (shape.kv_heads, shape.head_dim);
     let mut out = vec![vec![0.0f32; rows.len() * h * p * d]; 2 * shape.layers];
@@ -50,7 +86,7 @@ pub(crate) fn stack_left_padded(shape: KvShape, rows: &[&SeqKv]) -> (usize, Vec<
 
 /// Copies row `b` of batch buffers [batch, kv_heads, t, head_dim] into a sequence
 /// cache, keeping only the positions where `mask_row` is 1.
-pub(crate) fn extract_row(
+pub fn extract_row(
     shape: KvShape,
     buffers: &[&[f32]],
     t: usize,
@@ -89,13 +125,7 @@ pub(crate) fn extract_row(
 
 /// Gathers rows `idx` (repeats allowed) of a batch buffer [batch, kv_heads, t, head_dim],
 /// dropping the first `skip` positions (columns masked out for every kept row).
-pub(crate) fn select_rows(
-    shape: KvShape,
-    src: &[f32],
-    t: usize,
-    idx: &[usize],
-    skip: usize,
-) -> Vec<f32> {
+pub fn select_rows(shape: KvShape, src: &[f32], t: usize, idx: &[usize], skip: usize) -> Vec<f32> {
     let (h, d) = (shape.kv_heads, shape.head_dim);
     let nt = t - skip;
     let mut dst = Vec::with_capacity(idx.len() * h * nt * d);
@@ -141,6 +171,23 @@ mod tests {
                 let mask: Vec<i64> = (0..p).map(|j| i64::from(j >= p - row.len)).collect();
                 prop_assert_eq!(&extract_row(SHAPE, &slices, p, b, &mask), row);
             }
+        }
+
+        /// Truncating keeps each head's first positions, in order.
+        #[test]
+        fn truncation_keeps_the_first_positions(len in 0usize..6, keep in 0usize..8) {
+            let row = seq(len, 0.0);
+            let cut = row.truncated(SHAPE, keep);
+            let kept = keep.min(len);
+            prop_assert_eq!(cut.len, kept);
+            for (full, short) in row.buffers.iter().zip(&cut.buffers) {
+                for head in 0..SHAPE.kv_heads {
+                    let a = &full[head * len * SHAPE.head_dim..][..kept * SHAPE.head_dim];
+                    let b = &short[head * kept * SHAPE.head_dim..][..kept * SHAPE.head_dim];
+                    prop_assert_eq!(a, b);
+                }
+            }
+            prop_assert_eq!(cut.bytes(), kept * SHAPE.bytes_per_token());
         }
 
         /// Selecting rows then extracting equals extracting from the source row.
