@@ -50,6 +50,12 @@ pub fn load_verifier(
     if let Some(rows) = v.max_batch {
         verifier = verifier.with_max_batch(rows);
     }
+    if let Some(on) = v.cache {
+        verifier = verifier.with_cache(on);
+    }
+    if let Some(mib) = v.cache_mib {
+        verifier = verifier.with_cache_bytes(mib.saturating_mul(1 << 20));
+    }
     Ok(Box::new(verifier))
 }
 

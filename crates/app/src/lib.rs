@@ -6,6 +6,7 @@
 //! - [`solvers`]: the sweep's methods as core `Solver`s (best-of-N answering every
 //!   budget from one run, revision rules sharing one set of chains).
 //! - [`solve`]: answering one question with a method or with a fitted policy.
+//! - [`score`]: a reward model on its own, over given solutions.
 //! - [`eval`]: a resumable sweep from a run file.
 //! - [`analysis`]: what a finished sweep yields (difficulty bins, report, policy).
 //!
@@ -16,6 +17,7 @@ pub mod components;
 mod error;
 pub mod eval;
 pub mod run_file;
+pub mod score;
 pub mod solve;
 pub mod solvers;
 

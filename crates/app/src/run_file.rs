@@ -174,7 +174,7 @@ fn default_prompt() -> String {
 }
 
 /// `[verifier]`: the reward model and how to read it, or a built-in verifier.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VerifierSection {
     /// Exported reward model folder (relative to the run file); needs `adapter`.
@@ -183,6 +183,11 @@ pub struct VerifierSection {
     /// Or a verifier built into ttc, in place of a model.
     pub builtin: Option<BuiltinVerifier>,
     pub max_batch: Option<usize>,
+    /// Continue each search candidate from the reward model's KV cache (default
+    /// true); false re-reads every candidate in full at each step (comparisons).
+    pub cache: Option<bool>,
+    /// The most MiB of keys and values live candidates may hold (default 2048).
+    pub cache_mib: Option<usize>,
 }
 
 /// Verifiers that are not models.
@@ -205,6 +210,20 @@ pub enum VerifierSource<'a> {
 }
 
 impl VerifierSection {
+    /// A reward model folder read with a named adapter preset (flags in place of a
+    /// run file's table).
+    pub fn from_preset(dir: &Path, preset: &str) -> Result<VerifierSection> {
+        let preset: ttc_prm_verifier::Preset = preset.parse().map_err(Error::Core)?;
+        Ok(VerifierSection {
+            model: Some(dir.to_path_buf()),
+            adapter: Some(AdapterConfig::from_preset(preset)),
+            builtin: None,
+            max_batch: None,
+            cache: None,
+            cache_mib: None,
+        })
+    }
+
     /// Checks that the table names exactly one verifier; `table` is its name in errors.
     fn validate(&self, path: &Path, table: &str) -> Result<()> {
         match (&self.model, &self.adapter, self.builtin) {

@@ -7,6 +7,7 @@ mod data;
 mod eval;
 mod generate;
 mod grade;
+mod score;
 mod settings;
 mod solve;
 
@@ -33,6 +34,8 @@ enum Command {
     Solve(solve::SolveArgs),
     /// Run an evaluation sweep from a run file (resumable), then fit the policy.
     Eval(eval::EvalArgs),
+    /// Score solutions step by step with a reward model (PRM or ORM).
+    Score(score::ScoreArgs),
     Grade(grade::GradeArgs),
     Data(data::DataArgs),
 }
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Solve(args) => solve::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Score(args) => score::run(args),
         Command::Grade(args) => grade::run(args, cli.verbose),
         Command::Data(args) => data::run(args),
     };

@@ -13,9 +13,9 @@
 use std::sync::Arc;
 
 use crate::{
-    ActiveProvider, Completion, ExecutionProvider, FinishReason, Generator, ModelInfo, Prompt,
-    Result, SamplingParams, ScoreRequest, Sequence, SequenceCache, StepScores, StopCriteria,
-    Verifier,
+    ActiveProvider, Completion, Continued, ExecutionProvider, FinishReason, Generator, ModelInfo,
+    Prompt, Result, SamplingParams, ScoreRequest, Sequence, SequenceCache, StepScores,
+    StopCriteria, Verifier, VerifierState,
 };
 
 /// What a script emits next: a character, or the end of the sequence.
@@ -271,17 +271,65 @@ impl Verifier for ConstantVerifier {
 }
 
 /// A [`Verifier`] whose step score is a hash of the steps so far, in [0, 1]: varied
-/// but deterministic; reads one token per byte.
+/// but deterministic; reads one token per byte. [`HashVerifier::continuing`] keeps a
+/// state per candidate and reads only the steps after it, as a PRM with a KV cache.
 #[derive(Debug)]
 pub struct HashVerifier {
     info: ModelInfo,
+    continues: bool,
 }
 
 impl Default for HashVerifier {
     fn default() -> Self {
         HashVerifier {
             info: test_info("hash", 100),
+            continues: false,
         }
+    }
+}
+
+/// What a continuing [`HashVerifier`] keeps: the steps read, their scores, the hash.
+#[derive(Debug)]
+struct HashState {
+    steps: Vec<String>,
+    scores: Vec<f32>,
+    hash: u64,
+}
+
+impl HashVerifier {
+    /// The same scores, continued from each candidate's state.
+    pub fn continuing() -> Self {
+        HashVerifier {
+            continues: true,
+            ..HashVerifier::default()
+        }
+    }
+
+    fn run(&self, r: &ScoreRequest<'_>, from: Option<&HashState>) -> (Continued, HashState) {
+        let (mut h, mut scores, skip) = match from {
+            Some(s) => (s.hash, s.scores.clone(), s.steps.len()),
+            None => (0xcbf2_9ce4_8422_2325, Vec::new(), 0),
+        };
+        for s in &r.steps[skip..] {
+            for b in s.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            scores.push((h >> 40) as f32 / (1u64 << 24) as f32);
+        }
+        let state = HashState {
+            steps: r.steps.to_vec(),
+            scores: scores.clone(),
+            hash: h,
+        };
+        let scored = Continued {
+            scores: StepScores {
+                scores,
+                processed_tokens: r.steps[skip..].iter().map(String::len).sum(),
+            },
+            state: None,
+            reread_tokens: 0,
+        };
+        (scored, state)
     }
 }
 
@@ -293,22 +341,38 @@ impl Verifier for HashVerifier {
     fn score(&self, requests: &[ScoreRequest<'_>]) -> Result<Vec<StepScores>> {
         Ok(requests
             .iter()
-            .map(|r| {
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                let scores = r
-                    .steps
-                    .iter()
-                    .map(|s| {
-                        for b in s.bytes() {
-                            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-                        }
-                        (h >> 40) as f32 / (1u64 << 24) as f32
-                    })
-                    .collect();
-                StepScores {
+            .map(|r| self.run(r, None).0.scores)
+            .collect())
+    }
+
+    fn score_continuing(
+        &self,
+        requests: &[ScoreRequest<'_>],
+        prior: &[Option<VerifierState>],
+    ) -> Result<Vec<Continued>> {
+        if !self.continues {
+            return Ok(self
+                .score(requests)?
+                .into_iter()
+                .map(|scores| Continued {
                     scores,
-                    processed_tokens: r.steps.iter().map(String::len).sum(),
-                }
+                    state: None,
+                    reread_tokens: 0,
+                })
+                .collect());
+        }
+        Ok(requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let from = prior
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .and_then(|s| s.0.downcast_ref::<HashState>())
+                    .filter(|s| r.steps.starts_with(&s.steps));
+                let (mut scored, state) = self.run(r, from);
+                scored.state = Some(VerifierState(Arc::new(state)));
+                scored
             })
             .collect())
     }

@@ -105,7 +105,7 @@ impl CacheBudget {
             tracing::warn!(
                 limit_bytes = self.limit,
                 "the reward model's cache budget is full: candidates beyond it are read again from \
-                 the start next time (counted as verifier_reread_tokens); raise [verifier] cache_mib"
+                 the start next time (counted as verifier_reread_tokens); raise `cache-mib` in the run file's [verifier]"
             );
         }
         None

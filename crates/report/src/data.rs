@@ -16,6 +16,11 @@ pub(crate) struct Cell {
     pub(crate) runs: usize,
     pub(crate) generations: f64,
     pub(crate) generated_tokens: f64,
+    /// Tokens the verifier read, and of those, already-scored ones it read again.
+    pub(crate) verifier_tokens: f64,
+    pub(crate) verifier_reread_tokens: f64,
+    pub(crate) generator_flops: f64,
+    pub(crate) verifier_flops: f64,
     pub(crate) flops: f64,
     pub(crate) seconds: f64,
 }
@@ -157,6 +162,10 @@ impl Data {
             c.runs += 1;
             c.generations += r.compute.generations as f64;
             c.generated_tokens += r.compute.generated_tokens as f64;
+            c.verifier_tokens += r.compute.verifier_tokens as f64;
+            c.verifier_reread_tokens += r.compute.verifier_reread_tokens as f64;
+            c.generator_flops += r.compute.generator_flops;
+            c.verifier_flops += r.compute.verifier_flops;
             c.flops += r.compute.total_flops();
             c.seconds += r.seconds;
         }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use ttc_core::Transitions;
 
-use crate::data::{Data, method_key, natural_cmp, param_text, revision_split};
+use crate::data::{Cell, Data, method_key, natural_cmp, param_text, revision_split};
 use crate::input::{EfficiencyRow, MethodAccuracy, PolicyCurve, PolicyPoint, ReportInput};
 use crate::stats::{Estimate, budget_to_reach};
 use crate::svg::{Figure, Mark, Panel, Point, Series, XScale, heatmap, pow2_label};
@@ -144,9 +144,11 @@ fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
          from {} resamples of the questions (seed {}).\n\n\
          **Compute** (docs/method.md §7): the budget N counts *generations*, the paper's unit \
          (best-of-N: N samples; beam search and DVTS: N beams; lookahead k: N x (k + 1); \
-         revisions: chains x length). Tokens are the tokens the generator sampled; \
-         FLOPs = 2 x parameters x tokens processed, summed over every model that ran \
-         (generator or reviser, and verifier). Difficulty probes are counted when they \
+         revisions: chains x length). Generated tokens are the tokens the generator sampled; \
+         verifier tokens are the tokens the reward model read (a candidate continued from \
+         its cache is read once; \"re-read\" counts tokens a verifier that could not continue \
+         read again); FLOPs = 2 x parameters x tokens processed, per model (the generator or \
+         reviser, and the verifier). Difficulty probes are counted when they \
          run at inference, not in the oracle binning. **Seconds** are wall-clock; where \
          one run answers several budgets (best-of-N and majority sample once at the \
          largest), its time is split pro rata to N, as its compute is, and revision \
@@ -162,8 +164,9 @@ fn summary_table(r: &mut Rendered, data: &Data) {
     r.markdown.push_str(
         "## Summary by method and budget\n\n\
          | method | family | budget N | questions | runs | accuracy [CI] | generations / question | \
-         generated tokens / question | FLOPs / question | seconds / question |\n\
-         |---|---|---:|---:|---:|---|---:|---:|---:|---:|\n",
+         generated tokens / question | verifier tokens / question | generator FLOPs / question | \
+         verifier FLOPs / question | seconds / question |\n\
+         |---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for (method, family) in &data.methods {
         for budget in data.budgets(method) {
@@ -173,7 +176,7 @@ fn summary_table(r: &mut Rendered, data: &Data) {
             };
             let _ = writeln!(
                 r.markdown,
-                "| {} | {} | {budget} | {} | {} | {} | {:.1} | {:.1} | {} | {:.3} |",
+                "| {} | {} | {budget} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {:.3} |",
                 md(method),
                 md(family),
                 cell.by_question.len(),
@@ -181,7 +184,9 @@ fn summary_table(r: &mut Rendered, data: &Data) {
                 est_text(&acc),
                 cell.mean_per_run(cell.generations),
                 cell.mean_per_run(cell.generated_tokens),
-                sci(cell.mean_per_run(cell.flops)),
+                verifier_tokens_text(cell),
+                sci(cell.mean_per_run(cell.generator_flops)),
+                sci(cell.mean_per_run(cell.verifier_flops)),
                 cell.mean_per_run(cell.seconds),
             );
             r.accuracy.push(MethodAccuracy {
@@ -192,6 +197,18 @@ fn summary_table(r: &mut Rendered, data: &Data) {
         }
     }
     r.markdown.push('\n');
+}
+
+/// Verifier tokens per question, with the re-read part when there is one (a
+/// reward model that could not continue from its cache).
+fn verifier_tokens_text(cell: &Cell) -> String {
+    let read = cell.mean_per_run(cell.verifier_tokens);
+    let reread = cell.mean_per_run(cell.verifier_reread_tokens);
+    if reread > 0.0 {
+        format!("{read:.1} ({reread:.1} re-read)")
+    } else {
+        format!("{read:.1}")
+    }
 }
 
 /// Ends a table header with one column per difficulty bin: the bins' titles, then

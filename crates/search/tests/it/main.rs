@@ -130,6 +130,25 @@ proptest! {
         }
     }
 
+    /// A verifier that continues each candidate from its state reads less and
+    /// changes nothing else: the same tree, scores, answer and generator compute.
+    #[test]
+    fn a_continuing_verifier_gives_the_same_search(strategy in strategies(), n in 1usize..13, seed in 0u64..1000) {
+        let full = solve(&hashed(), strategy, n, seed);
+        let cont = solve(&HashVerifier::continuing(), strategy, n, seed);
+        prop_assert_eq!(&full.trace, &cont.trace);
+        prop_assert_eq!(&full.candidates, &cont.candidates);
+        prop_assert_eq!(&full.answer, &cont.answer);
+        prop_assert_eq!(full.compute.generator_processed_tokens, cont.compute.generator_processed_tokens);
+        prop_assert!(cont.compute.verifier_tokens <= full.compute.verifier_tokens);
+        let rounds = full.trace.iter().map(|t| t.round).max().unwrap_or(0);
+        let steps_searched = !matches!(strategy, Strategy::BestOfN { .. } | Strategy::Beam { lookahead: 1.., .. });
+        if steps_searched && rounds > 0 && full.compute.verifier_tokens > 0 {
+            prop_assert!(cont.compute.verifier_tokens < full.compute.verifier_tokens);
+        }
+        prop_assert_eq!(cont.compute.verifier_reread_tokens, 0);
+    }
+
     #[test]
     fn same_seed_same_result(strategy in strategies(), n in 1usize..9, seed in 0u64..1000) {
         prop_assert_eq!(solve(&hashed(), strategy, n, seed), solve(&hashed(), strategy, n, seed));
