@@ -65,13 +65,43 @@
 //! (`mode = "orm"`). `processed_tokens` is the request's token count (padding
 //! excluded), for FLOPs = 2 x parameters x tokens.
 //!
+//! # Continuing from a scored prefix
+//!
+//! Search scores a candidate after every step. Through
+//! [`Verifier::score_continuing`] each candidate carries a state: the KV cache of the
+//! tokens read up to its last read position (a chat template's suffix after the last
+//! step is left out, since it changes as steps are added), with the scores read
+//! there. The next request on that candidate reads only its new tokens; a beam's
+//! children share their parent's state, and a pruned candidate's state is freed when
+//! the search drops it. Scores equal full rescoring within float error (tested within
+//! 1e-5 on every preset's fixture).
+//!
+//! It needs a graph with `past_key_values.*` inputs, the matching `present.*`
+//! outputs and `position_ids`: a causal LM exported with `cargo xtask export` (the
+//! default task), or a classifier or value head exported with `--task
+//! token-classification-with-past`. Loading also checks, on a two-step probe, that
+//! adding a step leaves the earlier tokens unchanged. When either fails the verifier
+//! logs once why, re-reads every candidate from the start, and counts those tokens as
+//! `reread_tokens` (`verifier_reread_tokens` in the compute account). A request whose
+//! tokens do not start with its state's (a tokenizer merging across a step boundary)
+//! is re-read the same way.
+//!
+//! **Memory.** A cached token takes layers x 2 x kv_heads x head_dim x 4 bytes: 1,536
+//! for the demo PRM (4 layers, 2 KV heads of 24), 114,688 for Qwen2.5-Math-PRM-7B
+//! (28 layers, 4 KV heads of 128), 262,144 for Math-Shepherd (Mistral 7B: 32 layers,
+//! 8 KV heads of 128). Live states share a budget ([`DEFAULT_CACHE_BYTES`], 2 GiB;
+//! [`PrmVerifier::with_cache_bytes`], `cache-mib` in a run file's `[verifier]`): a
+//! state that does not fit keeps no cache, and its candidate is re-read (warned once,
+//! counted). At 2 GiB a 7B PRM holds about 18,700 tokens: 64 beams of 290 tokens.
+//!
 //! # Batching and memory
 //!
-//! Requests of one call are sorted by length and run in right-padded batches (no KV
-//! cache, so padding on the right is exact) of at most [`PrmVerifier::with_max_batch`]
-//! rows and [`PrmVerifier::with_max_tokens`] padded tokens; a request longer than the
-//! token cap runs alone. Causal-LM graphs exported with a KV cache get empty past
-//! key values.
+//! Requests of one call are sorted by length and run in batches of at most
+//! [`PrmVerifier::with_max_batch`] rows and [`PrmVerifier::with_max_tokens`] padded
+//! tokens (rows x (longest cached part + longest new part)); a request longer than
+//! the token cap runs alone. Requests read from the start with no state to keep run
+//! right-padded without a cache (best-of-N); continued requests run left-padded after
+//! their left-padded caches, as the generator's batches do.
 //!
 //! A causal-LM PRM outputs logits for the whole vocabulary at every position:
 //! ONNX Runtime allocates **batch x sequence x vocab x 4 bytes** for them on each run
