@@ -7,6 +7,9 @@ Writes, from fixed seeds and inline data (nothing is downloaded):
                         chat template and the `<extra_0>` step tag (Qwen2.5-Math-PRM layout)
   tiny-prm-value/       LlamaForTokenClassification, num_labels = 1 (a value head): the
                         project's `demo` layout and the Skywork layout, sigmoid per step
+                        (both classifiers exported with token-classification-with-past:
+                        KV-cache inputs and outputs, so a step can be scored after its
+                        prefix's cache)
   tiny-prm-causal/      LlamaForCausalLM with a ` ки` step tag and `+`/`-` label tokens
                         (Math-Shepherd layout) and a Llama-3-style multi-turn chat
                         template (RLHFlow layout)
@@ -273,7 +276,7 @@ def run_onnx(session: ort.InferenceSession, config: dict, ids: list[int]) -> np.
     if "position_ids" in names:
         feed["position_ids"] = np.arange(len(ids), dtype=np.int64)[None, :]
     heads = config.num_key_value_heads
-    head_dim = config.hidden_size // config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     for name in names:
         if name.startswith("past_key_values."):
             feed[name] = np.zeros((1, heads, 0, head_dim), dtype=np.float32)
@@ -362,7 +365,13 @@ def make_classifier(out: Path) -> None:
     tokenizer = train_tokenizer(corpus(), [IM_START, IM_END, EXTRA_0], False, QWEN_TEMPLATE)
     config = Qwen2Config(**COMMON, num_labels=2, use_sliding_window=False)
     model = seeded(Qwen2ForTokenClassification, config)
-    build(out, model, tokenizer, "token-classification", [("qwen2.5-math-prm", qwen_ids, "softmax", None, CASES)])
+    build(
+        out,
+        model,
+        tokenizer,
+        "token-classification-with-past",
+        [("qwen2.5-math-prm", qwen_ids, "softmax", None, CASES)],
+    )
 
 
 def make_value(out: Path) -> None:
@@ -373,7 +382,7 @@ def make_value(out: Path) -> None:
         out,
         model,
         tokenizer,
-        "token-classification",
+        "token-classification-with-past",
         [
             ("demo", demo_ids, "sigmoid", None, CASES),
             ("skywork", skywork_ids, "sigmoid", None, CASES),

@@ -231,7 +231,7 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
         // Early stopping on validation loss; the epoch cap is only a backstop.
         .args(["--max-epochs", "20", "--patience", "2", "--dropout", "0.05"])
         .args(["--threads", &threads()]);
-    let summary = train_and_export(paths, stage, train, "token-classification", &data)?;
+    let summary = train_and_export(paths, stage, train, "token-classification-with-past", &data)?;
 
     let ttc = build_ttc(paths)?;
     let log = paths.log(stage);
@@ -420,7 +420,13 @@ pub(super) fn orm(paths: &Paths) -> Result<Value> {
         ])
         .args(["--max-epochs", "4", "--patience", "2", "--dropout", "0.05"])
         .args(["--threads", &threads()]);
-    let summary = train_and_export(paths, stage, train, "token-classification", &train_data)?;
+    let summary = train_and_export(
+        paths,
+        stage,
+        train,
+        "token-classification-with-past",
+        &train_data,
+    )?;
     let eval = work.join("eval_test.json");
     let onnx = model_dir(paths, stage).join("model.onnx");
     if newer_than(&eval, &onnx) && newer_than(&eval, &test_data) {

@@ -1,5 +1,13 @@
 //! `cargo xtask export`: a local Hugging Face checkpoint to the ONNX layout the
 //! runtime loads (through `xtask/python/export.py`, which wraps Optimum).
+//!
+//! Tasks: `text-generation-with-past` (causal LMs, with KV cache),
+//! `token-classification` (per-token classifier logits, no cache) and
+//! `token-classification-with-past` (per-token classifier logits with KV-cache inputs
+//! and outputs, for Llama and Qwen2 token classifiers: the PRM verifier scores a step
+//! appended to an already-scored prefix by running only the new tokens). The last is
+//! traced by export.py itself, not Optimum, and checked against torch on every export
+//! (whole rows, a prefix continued from its cache, left-padded batches).
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +29,12 @@ enum Task {
     TextGenerationWithPast,
     /// Per-token logits `[batch, seq, num_labels]`, no KV cache (PRM heads).
     TokenClassification,
+    /// Per-token logits `[batch, seq, num_labels]` with KV-cache inputs
+    /// (`past_key_values.{i}.key/value`, plus `position_ids`) and outputs
+    /// (`present.{i}.key/value`), named as in `text-generation-with-past`: a PRM
+    /// verifier scores a step appended to an already-scored prefix by running only the
+    /// new tokens. Llama and Qwen2 `*ForTokenClassification` checkpoints.
+    TokenClassificationWithPast,
 }
 
 impl Task {
@@ -28,6 +42,7 @@ impl Task {
         match self {
             Self::TextGenerationWithPast => "text-generation-with-past",
             Self::TokenClassification => "token-classification",
+            Self::TokenClassificationWithPast => "token-classification-with-past",
         }
     }
 }

@@ -38,8 +38,9 @@ enum Cmd {
     /// xtask/python/requirements.txt (torch, transformers, optimum, onnxruntime); a
     /// no-op when it was built from the current requirements.
     Pyenv,
-    /// Export a local Hugging Face checkpoint to ONNX with Optimum (offline), then load
-    /// it in onnxruntime and print its inputs and outputs.
+    /// Export a local Hugging Face checkpoint to ONNX (offline; Optimum, or for
+    /// `--task token-classification-with-past` torch's exporter with a parity check),
+    /// then load it in onnxruntime and print its inputs and outputs.
     Export(export::ExportArgs),
     /// Regenerate the tiny test models and their golden outputs in models/fixtures/
     /// (deterministic: fixed seeds, tokenizer trained on an inline corpus).

@@ -37,6 +37,16 @@ def arch_line(cfg: dict, head: str) -> str:
             f"vocabulary {cfg['vocab_size']}")
 
 
+def classifier_export(cfg: dict) -> str:
+    """The export sentence of the PRM and ORM cards: the task and the graph's names."""
+    layers = f"i = 0..{cfg['num_hidden_layers'] - 1}" if cfg else "every layer i"
+    return ("Exported with `cargo xtask export --task token-classification-with-past`, so the verifier "
+            "can continue from a scored prefix's KV cache and run only a new step's tokens: `model.onnx`, inputs "
+            "`input_ids`, `attention_mask`, `position_ids`, `past_key_values.{i}.key`, `past_key_values.{i}.value`, "
+            "outputs `logits [batch, seq, 1]`, `present.{i}.key`, `present.{i}.value` "
+            f"({layers}), fp32.")
+
+
 def history_table(hist) -> list[str]:
     out = ["| epoch | train loss | valid loss | tokens |", "|---|---|---|---|"]
     for h in hist:
@@ -122,9 +132,8 @@ def main() -> None:
             "The process reward model (PRM) of the ttc demo world (multi-step integer arithmetic, one step per "
             "line): for each step of a solution written by the demo generator (`models/demo/generator`), the "
             "probability that the generator, continuing from there, reaches the right answer (docs/method.md §1). "
-            "Trained on Monte Carlo rollout labels sampled through ttc, as in Snell et al. 2024. Exported with "
-            "Optimum (`token-classification`): `model.onnx`, inputs `input_ids`, `attention_mask`, output "
-            "`logits [batch, seq, 1]`, fp32.",
+            "Trained on Monte Carlo rollout labels sampled through ttc, as in Snell et al. 2024. "
+            + classifier_export(cfg),
             "",
         ]
     elif kind == "reviser":
@@ -145,8 +154,7 @@ def main() -> None:
             "The outcome reward model (ORM) for revision outputs of the ttc demo world (docs/method.md §3): the "
             "probability that an attempt of the demo reviser (`models/demo/reviser`) is correct, given the "
             "question and the earlier attempts the reviser saw. Trained on the reviser's own chains sampled "
-            "through ttc. Exported with Optimum (`token-classification`): `model.onnx`, output "
-            "`logits [batch, seq, 1]`, fp32.",
+            "through ttc. " + classifier_export(cfg),
             "",
         ]
     head = "LlamaForCausalLM" if kind == "reviser" else "LlamaForTokenClassification"

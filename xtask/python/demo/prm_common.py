@@ -247,6 +247,10 @@ class OnnxRewardModel:
         so.inter_op_num_threads = 1
         self.sess = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), so, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.sess.get_inputs()}
+        # A token-classification-with-past export: (name, kv heads, head dim) of each past
+        # input, fed empty, since whole sequences are scored.
+        self.past = [(i.name, i.shape[1], i.shape[3]) for i in self.sess.get_inputs()
+                     if i.name.startswith("past_key_values.")]
         self.tok = AutoTokenizer.from_pretrained(str(model_dir))
         self.nl = newline_id(self.tok)
         self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
@@ -272,6 +276,8 @@ class OnnxRewardModel:
             feed = {"input_ids": ids, "attention_mask": mask}
             if "position_ids" in self.inputs:
                 feed["position_ids"] = np.broadcast_to(np.arange(width, dtype=np.int64), (len(idx), width)).copy()
+            for name, heads, head_dim in self.past:
+                feed[name] = np.zeros((len(idx), heads, 0, head_dim), dtype=np.float32)
             logits = self.sess.run(["logits"], feed)[0][..., 0]
             for r, i in enumerate(idx):
                 out[i] = [1 / (1 + math.exp(-float(logits[r, p]))) for p in enc[i][1]]
