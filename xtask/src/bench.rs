@@ -1,5 +1,7 @@
 //! `cargo xtask bench generate`: greedy generation throughput of ttc's generator
 //! next to a plain Python loop over the onnxruntime package, on the same model.
+//! `cargo xtask bench search`: beam search, DVTS and weighted best-of-N on the demo
+//! models, the verifier continuing from its cache beside full rescoring.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,6 +20,33 @@ pub(crate) enum BenchCommand {
     /// generate`) against `xtask/python/bench_ort_loop.py`, per batch size, as a
     /// markdown table.
     Generate(GenerateArgs),
+    /// Search cost on a run file's models (default config/demo.toml): wall time,
+    /// generator and verifier tokens per question for beam search, DVTS and weighted
+    /// best-of-N, the verifier continuing from its KV cache beside full rescoring, as
+    /// a markdown table (`cargo bench -p ttc-app --bench search`).
+    Search(SearchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SearchArgs {
+    /// Run file with [generator], [verifier], [search] and [dataset].
+    #[arg(long, default_value = "config/demo.toml")]
+    config: PathBuf,
+    /// The first this many questions of the run file's dataset.
+    #[arg(long, default_value_t = 8)]
+    questions: usize,
+    /// Budgets N, comma separated.
+    #[arg(long, default_value = "16,64")]
+    budgets: String,
+    /// Search methods, comma separated, in the run files' words.
+    #[arg(long, default_value = "beam-m4,dvts-m4,best-of-n-weighted")]
+    methods: String,
+    /// Only the cached path (no full-rescoring rows).
+    #[arg(long)]
+    cached_only: bool,
+    /// ONNX Runtime intra-op threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,7 +76,38 @@ pub(crate) struct GenerateArgs {
 pub(crate) fn run(root: &Path, command: &BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Generate(args) => generate(root, args),
+        BenchCommand::Search(args) => search(root, args),
     }
+}
+
+fn search(root: &Path, args: &SearchArgs) -> Result<()> {
+    let config = util::absolute(&args.config)?;
+    if !config.is_file() {
+        bail!(
+            "the run file {} does not exist; pass --config FILE",
+            config.display()
+        );
+    }
+    setup::ensure(root)?;
+    let mut bench = util::cargo();
+    bench
+        .current_dir(root)
+        .arg("bench")
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .args(["--package", "ttc-app", "--bench", "search", "--"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--questions", &args.questions.to_string()])
+        .args(["--budgets", &args.budgets])
+        .args(["--methods", &args.methods]);
+    if args.cached_only {
+        bench.arg("--cached-only");
+    }
+    if let Some(t) = args.threads {
+        bench.args(["--threads", &t.to_string()]);
+    }
+    util::run(&mut bench)
 }
 
 struct Row {

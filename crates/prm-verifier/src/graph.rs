@@ -27,7 +27,7 @@ pub(crate) fn graph_file(folder: &ModelFolder) -> Result<PathBuf> {
         &["model.onnx"],
         &format!(
             "export a classifier-head PRM with `cargo xtask export SRC {0} --task \
-             token-classification`, a causal-LM PRM with `cargo xtask export SRC {0}`",
+             token-classification-with-past`, a causal-LM PRM with `cargo xtask export SRC {0}`",
             folder.dir().display()
         ),
     )
