@@ -510,12 +510,13 @@ impl PrmVerifier {
 
     /// Runs one batch of rows that continue from a cache (or from nothing): each row's
     /// new tokens after its past, left-padded like the generator's batches. Returns,
-    /// per row, the probabilities at its read positions from `start` on and its keys
-    /// and values after the run (all of the row's tokens).
+    /// per row, the probabilities at its read positions from `start` on and, with
+    /// `want_kv`, its keys and values after the run (all of the row's tokens).
     fn run_continued(
         &self,
         cont: &Continuation,
         rows: &[ContinuedRow<'_>],
+        want_kv: bool,
     ) -> Result<Vec<(Vec<f32>, SeqKv)>> {
         let b = rows.len();
         let empty = SeqKv::empty(cont.shape);
@@ -623,7 +624,11 @@ impl PrmVerifier {
                 }
                 scores.push(prob);
             }
-            let kv = kv::extract_row(cont.shape, &slices, t, r, &mask[r * t..(r + 1) * t]);
+            let kv = if want_kv {
+                kv::extract_row(cont.shape, &slices, t, r, &mask[r * t..(r + 1) * t])
+            } else {
+                SeqKv::empty(cont.shape)
+            };
             results.push((scores, kv));
         }
         Ok(results)
@@ -667,7 +672,22 @@ impl PrmVerifier {
             .ok()
             .filter(|_| self.cache_enabled);
         let mut results: Vec<Option<Continued>> = vec![None; requests.len()];
-        let Some(cont) = cont.filter(|_| keep || priors.iter().any(Option::is_some)) else {
+        // Requests that start from nothing and share their question's prompt read it once.
+        let fresh: Vec<bool> = (0..requests.len())
+            .map(|i| {
+                priors[i].is_none_or(|s| {
+                    s.continues(&encoded[i].ids, &encoded[i].positions)
+                        .is_none()
+                })
+            })
+            .collect();
+        let shared = if cont.is_some() {
+            shared_prompts(requests, &encoded, &fresh)
+        } else {
+            Vec::new()
+        };
+        let worth_it = keep || priors.iter().any(Option::is_some) || !shared.is_empty();
+        let Some(cont) = cont.filter(|_| worth_it) else {
             // Every request read in full, right-padded, without presents.
             let lengths: Vec<(usize, usize)> = encoded.iter().map(|e| (0, e.ids.len())).collect();
             for run in plan(&lengths, self.max_batch, self.max_tokens) {
@@ -690,11 +710,59 @@ impl PrmVerifier {
                 .map(|r| r.expect("every request is in one run"))
                 .collect());
         };
+        // Each shared prompt is read first, once.
+        let prompt_rows: Vec<ContinuedRow<'_>> = shared
+            .iter()
+            .map(|(members, len)| ContinuedRow {
+                ids: &encoded[members[0]].ids[..*len],
+                positions: &[],
+                start: 0,
+                past: None,
+                known: Vec::new(),
+                reread: 0,
+            })
+            .collect();
+        let mut prompt_kv: Vec<SeqKv> = Vec::with_capacity(shared.len());
+        let prompt_lengths: Vec<(usize, usize)> =
+            prompt_rows.iter().map(|r| (0, r.ids.len())).collect();
+        let mut order = Vec::with_capacity(shared.len());
+        for run in plan(&prompt_lengths, self.max_batch, self.max_tokens) {
+            let batch: Vec<ContinuedRow<'_>> =
+                run.iter().map(|&i| prompt_rows[i].clone()).collect();
+            for (&i, (_, kv)) in run.iter().zip(self.run_continued(cont, &batch, true)?) {
+                order.push((i, kv));
+            }
+        }
+        order.sort_by_key(|(i, _)| *i);
+        prompt_kv.extend(order.into_iter().map(|(_, kv)| kv));
+        let mut prompt_of: Vec<Option<(usize, bool)>> = vec![None; requests.len()];
+        for (g, (members, _)) in shared.iter().enumerate() {
+            for (k, &m) in members.iter().enumerate() {
+                prompt_of[m] = Some((g, k == 0));
+            }
+        }
         // Where each request starts reading, and the scores it already has.
         let mut rows = Vec::with_capacity(requests.len());
+        let mut prompt_tokens = vec![0usize; requests.len()];
         for (i, enc) in encoded.iter().enumerate() {
             let from =
                 priors[i].and_then(|s| s.continues(&enc.ids, &enc.positions).map(|k| (s, k)));
+            if from.is_none()
+                && let Some((g, first)) = prompt_of[i]
+            {
+                let len = shared[g].1;
+                // The prompt's tokens count once, with its first request.
+                prompt_tokens[i] = if first { len } else { 0 };
+                rows.push(ContinuedRow {
+                    ids: &enc.ids,
+                    positions: &enc.positions,
+                    start: len,
+                    past: Some(&prompt_kv[g]),
+                    known: Vec::new(),
+                    reread: priors[i].map_or(0, |s| s.ids.len()),
+                });
+                continue;
+            }
             rows.push(match from {
                 Some((s, known)) => ContinuedRow {
                     ids: &enc.ids,
@@ -720,14 +788,14 @@ impl PrmVerifier {
             .collect();
         for run in plan(&lengths, self.max_batch, self.max_tokens) {
             let batch: Vec<ContinuedRow<'_>> = run.iter().map(|&i| rows[i].clone()).collect();
-            for (&i, (new_scores, kv)) in run.iter().zip(self.run_continued(cont, &batch)?) {
+            for (&i, (new_scores, kv)) in run.iter().zip(self.run_continued(cont, &batch, keep)?) {
                 let row = &rows[i];
                 let scores = [row.known.clone(), new_scores].concat();
                 let state = keep.then(|| self.state(&encoded[i], &scores, Some((cont, kv))));
                 results[i] = Some(Continued {
                     scores: StepScores {
                         scores,
-                        processed_tokens: row.ids.len() - row.start,
+                        processed_tokens: row.ids.len() - row.start + prompt_tokens[i],
                     },
                     state,
                     reread_tokens: row.reread,
@@ -821,6 +889,42 @@ impl ContinuedRow<'_> {
     fn new_ids(&self) -> &[u32] {
         &self.ids[self.start..]
     }
+}
+
+/// Groups of at least two `fresh` requests on one question with their shared prompt
+/// length: the longest common prefix of their tokens, cut before the first read
+/// position of any of them (so it holds no score) and before each one's last token.
+fn shared_prompts(
+    requests: &[ScoreRequest<'_>],
+    encoded: &[EncodedRequest],
+    fresh: &[bool],
+) -> Vec<(Vec<usize>, usize)> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        if !fresh[i] {
+            continue;
+        }
+        match groups.iter_mut().find(|(q, _)| *q == r.question) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((r.question, vec![i])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, members)| members.len() >= 2)
+        .filter_map(|(_, members)| {
+            let first = &encoded[members[0]].ids;
+            let mut len = first.len();
+            for &m in &members {
+                let e = &encoded[m];
+                let common = first.iter().zip(&e.ids).take_while(|(a, b)| a == b).count();
+                let before_read = e.positions.first().copied().unwrap_or(e.ids.len());
+                len = len.min(common).min(before_read).min(e.ids.len() - 1);
+            }
+            // A prompt of a token or two is not worth a run of its own.
+            (len >= 4).then_some((members, len))
+        })
+        .collect()
 }
 
 /// Whether a solution's tokens, up to its last read position, stay the same when a

@@ -89,7 +89,11 @@ fn check_continuation(folder: &str, golden_name: &str, preset: Preset) {
     let a = case.steps[..2].to_vec();
     let mut b = case.steps[..1].to_vec();
     b.push(case.steps[case.steps.len() - 1].clone());
-    let other = &gold.cases[0];
+    let other = gold
+        .cases
+        .iter()
+        .find(|c| c.question != case.question)
+        .expect("a case on another question");
     let requests = [
         ScoreRequest {
             question: &case.question,
@@ -116,6 +120,35 @@ fn check_continuation(folder: &str, golden_name: &str, preset: Preset) {
     }
     assert!(batched[0].scores.processed_tokens < full[0].processed_tokens);
     assert_eq!(batched[2].scores.processed_tokens, full[2].processed_tokens);
+
+    // Fresh requests on one question (best-of-N's samples, a search's first round)
+    // read the question's prompt once, and score as they do alone.
+    let samples: Vec<Vec<String>> = (1..=case.steps.len())
+        .map(|k| case.steps[..k].to_vec())
+        .collect();
+    let requests: Vec<ScoreRequest<'_>> = samples
+        .iter()
+        .map(|steps| ScoreRequest {
+            question: &case.question,
+            steps,
+        })
+        .collect();
+    let together = v.score(&requests).unwrap();
+    let mut alone_tokens = 0;
+    for (j, (t, r)) in together.iter().zip(&requests).enumerate() {
+        let alone = v.score(std::slice::from_ref(r)).unwrap().remove(0);
+        alone_tokens += alone.processed_tokens;
+        let diff = worst(&t.scores, &alone.scores);
+        assert!(
+            diff < PARITY,
+            "{golden_name} shared prompt, sample {j}: differ by {diff}"
+        );
+    }
+    let read: usize = together.iter().map(|t| t.processed_tokens).sum();
+    assert!(
+        read < alone_tokens,
+        "{golden_name}: the prompt read once ({read} vs {alone_tokens})"
+    );
 }
 
 #[test]
