@@ -35,11 +35,12 @@ impl SeqKv {
         }
     }
 
-    /// The cache of the first `len` tokens only (`len` at most `self.len`).
-    pub fn truncated(&self, shape: KvShape, len: usize) -> SeqKv {
+    /// The cache of the first `len` tokens only (`len` at most `self.len`); no copy
+    /// when that is all of it.
+    pub fn truncated(self, shape: KvShape, len: usize) -> SeqKv {
         let len = len.min(self.len);
         if len == self.len {
-            return self.clone();
+            return self;
         }
         let (h, d) = (shape.kv_heads, shape.head_dim);
         let buffers = self
@@ -177,7 +178,7 @@ mod tests {
         #[test]
         fn truncation_keeps_the_first_positions(len in 0usize..6, keep in 0usize..8) {
             let row = seq(len, 0.0);
-            let cut = row.truncated(SHAPE, keep);
+            let cut = row.clone().truncated(SHAPE, keep);
             let kept = keep.min(len);
             prop_assert_eq!(cut.len, kept);
             for (full, short) in row.buffers.iter().zip(&cut.buffers) {

@@ -71,6 +71,8 @@ fn records() -> Vec<EvalRecord> {
                             generated_tokens: 100 * budget,
                             generator_processed_tokens: 150 * budget,
                             generator_flops: 2.0 * 1e8 * 150.0 * budget as f64,
+                            verifier_tokens: 50 * budget,
+                            verifier_reread_tokens: 10 * budget,
                             verifier_flops: 2.0 * 1e8 * 50.0 * budget as f64,
                             ..Compute::default()
                         },
@@ -267,14 +269,15 @@ fn full_report_has_every_section_and_the_expected_numbers() {
         assert!(balanced(&svg), "{name} is not well formed");
     }
 
-    // Summary: 20 of 50 right, 2 seeds, N x 100 tokens, 2e8 x 200 x N FLOPs.
+    // Summary: 20 of 50 right, 2 seeds, N x 100 generated and N x 50 verifier tokens
+    // (N x 10 of them re-read), 2e8 x 150 x N generator and 2e8 x 50 x N verifier FLOPs.
     let row = line_with(&md, "| best-of-n-weighted | best-of-n | 16 |");
     assert!(
         row.starts_with("| best-of-n-weighted | best-of-n | 16 | 50 | 100 | 40.0% ["),
         "{row}"
     );
     assert!(
-        row.ends_with("| 16.0 | 1600.0 | 6.400e11 | 0.160 |"),
+        row.ends_with("| 16.0 | 1600.0 | 800.0 (160.0 re-read) | 4.800e11 | 1.600e11 | 0.160 |"),
         "{row}"
     );
     let acc = summary
