@@ -7,6 +7,10 @@ times, one prefill run, then T decode steps feeding present.* back as
 past_key_values.*, numpy argmax, EOS ignored, default session options. Times the
 whole generation (not session creation), best of 3, and prints one JSON line:
 {"impl":"python-onnxruntime","batch":B,"generated_tokens":N,"seconds":S,"tokens_per_s":X}
+
+`cargo xtask bench generate` runs it in the small venv .ttc/bench-env built from
+requirements-bench.txt, so it may import only the standard library, numpy,
+onnxruntime and tokenizers.
 """
 
 from __future__ import annotations

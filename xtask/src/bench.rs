@@ -1,5 +1,8 @@
 //! `cargo xtask bench generate`: greedy generation throughput of ttc's generator
-//! next to a plain Python loop over the onnxruntime package, on the same model.
+//! next to a plain Python loop over the onnxruntime package, on the same model. The
+//! Python loop runs in the small venv `.ttc/bench-env` (onnxruntime, numpy and
+//! tokenizers from `xtask/python/requirements-bench.txt`, about 210 MB), built on
+//! first use; the 3 GB training environment of `cargo xtask pyenv` is not needed.
 //! `cargo xtask bench search`: beam search, DVTS and weighted best-of-N on the demo
 //! models, the verifier continuing from its cache beside full rescoring.
 
@@ -18,7 +21,9 @@ const RUST_BENCH: &str = "crates/generator/benches/generate.rs";
 pub(crate) enum BenchCommand {
     /// Greedy-decoding tokens/s of ttc (`cargo bench -p ttc-generator --bench
     /// generate`) against `xtask/python/bench_ort_loop.py`, per batch size, as a
-    /// markdown table.
+    /// markdown table. The Python loop runs in the small venv .ttc/bench-env
+    /// (onnxruntime, numpy, tokenizers from xtask/python/requirements-bench.txt,
+    /// about 210 MB), created on first use.
     Generate(GenerateArgs),
     /// Search cost on a run file's models (default config/demo.toml): wall time,
     /// generator and verifier tokens per question for beam search, DVTS and weighted
@@ -136,6 +141,9 @@ fn generate(root: &Path, args: &GenerateArgs) -> Result<()> {
         );
     }
     setup::ensure(root)?;
+    // Build the Python peer's venv before any measurement, so a missing python3 or
+    // registry shows at once.
+    pyenv::BENCH.ensure(root)?;
     let flags = |batch: u32| {
         [
             "--model".into(),
@@ -160,7 +168,7 @@ fn generate(root: &Path, args: &GenerateArgs) -> Result<()> {
             .args(["--package", "ttc-generator", "--bench", "generate", "--"])
             .args(flags(batch));
         let ttc = tokens_per_s(&mut rust, "ttc")?;
-        let mut python = pyenv::script(root, "bench_ort_loop.py")?;
+        let mut python = pyenv::BENCH.script(root, "bench_ort_loop.py")?;
         python.args(flags(batch));
         let python = tokens_per_s(&mut python, "python-onnxruntime")?;
         rows.push(Row { batch, ttc, python });

@@ -21,7 +21,8 @@ use clap::{Parser, Subcommand};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Project automation for ttc: ONNX Runtime setup, ONNX export, test fixtures, tests, benchmarks",
-    after_help = "Python steps run offline (HF_HUB_OFFLINE=1) in the venv .ttc/pyenv."
+    after_help = "Python steps run offline (HF_HUB_OFFLINE=1) in the venv .ttc/pyenv; the Python \
+                  peer of `bench generate` runs in the small venv .ttc/bench-env."
 )]
 struct Cli {
     #[command(subcommand)]

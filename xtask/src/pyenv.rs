@@ -1,5 +1,11 @@
-//! `cargo xtask pyenv`: the Python environment used for export, fixtures and the
-//! Python benchmark, pinned by `xtask/python/requirements.txt`.
+//! The pinned Python environments under `.ttc/`, each a venv built from its own
+//! requirements file on first use and rebuilt when that file changes:
+//! - [`TRAINING`] (`cargo xtask pyenv`, `.ttc/pyenv`, `xtask/python/requirements.txt`):
+//!   torch, transformers, optimum and onnxruntime for export, fixtures and demo
+//!   training, about 3 GB.
+//! - [`BENCH`] (`.ttc/bench-env`, `xtask/python/requirements-bench.txt`): only
+//!   onnxruntime, numpy and tokenizers, for the Python peer of
+//!   `cargo xtask bench generate`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,77 +15,139 @@ use anyhow::{Context, Result, bail};
 
 use crate::util::{self, LOCAL_DIR};
 
-const REQUIREMENTS: &str = "xtask/python/requirements.txt";
+/// A pinned venv: where it lives, what it is built from and how it is checked.
+pub(crate) struct PyEnv {
+    /// Folder under `.ttc/`.
+    dir: &'static str,
+    /// Requirements file, relative to the workspace root.
+    requirements: &'static str,
+    /// Imports that must work before the venv counts as built.
+    smoke_imports: &'static str,
+    /// The download size of a first install, for the progress message.
+    download: &'static str,
+    /// The command that builds the venv, for error messages.
+    command: &'static str,
+}
+
+/// The exporter and training environment of `cargo xtask pyenv`.
+pub(crate) const TRAINING: PyEnv = PyEnv {
+    dir: "pyenv",
+    requirements: "xtask/python/requirements.txt",
+    smoke_imports: "import torch, transformers, optimum, onnxruntime, onnx, tokenizers",
+    download: "about 3 GB",
+    command: "cargo xtask pyenv",
+};
+
+/// The small environment of the Python benchmark peer (`bench_ort_loop.py`).
+pub(crate) const BENCH: PyEnv = PyEnv {
+    dir: "bench-env",
+    requirements: "xtask/python/requirements-bench.txt",
+    smoke_imports: "import numpy, onnxruntime, tokenizers",
+    download: "about 50 MB, about 210 MB installed",
+    command: "cargo xtask bench generate",
+};
+
 /// Holds the requirements file content the venv was last built from.
 const STAMP: &str = ".ttc-stamp";
-/// Imports that must work before the venv counts as built.
-const SMOKE_IMPORTS: &str = "import torch, transformers, optimum, onnxruntime, onnx, tokenizers";
 
-fn venv_dir(root: &Path) -> PathBuf {
-    root.join(LOCAL_DIR).join("pyenv")
-}
-
-fn venv_python(root: &Path) -> PathBuf {
-    venv_dir(root).join("bin").join("python")
-}
-
-/// Creates or updates the venv when its stamp differs from the requirements file;
-/// otherwise does nothing. Returns the venv's python.
-pub(crate) fn ensure(root: &Path) -> Result<PathBuf> {
-    build_if_stale(root).map(|(python, _)| python)
-}
-
-/// Returns the venv's python and whether it had to be (re)built.
-fn build_if_stale(root: &Path) -> Result<(PathBuf, bool)> {
-    let requirements_path = root.join(REQUIREMENTS);
-    let requirements = fs::read_to_string(&requirements_path)
-        .with_context(|| format!("cannot read {}", requirements_path.display()))?;
-    let venv = venv_dir(root);
-    let python = venv_python(root);
-    let stamp = venv.join(STAMP);
-    if python.is_file() && fs::read_to_string(&stamp).is_ok_and(|built| built == requirements) {
-        return Ok((python, false));
+impl PyEnv {
+    fn venv_dir(&self, root: &Path) -> PathBuf {
+        root.join(LOCAL_DIR).join(self.dir)
     }
 
-    if !python.is_file() {
-        eprintln!("creating the Python environment {}", venv.display());
-        let mut create = Command::new("python3");
-        create.args(["-m", "venv"]).arg(&venv);
-        util::run(&mut create)
-            .context("pyenv needs python3 (3.10 or newer) with the venv module")?;
+    /// Creates or updates the venv when its stamp differs from the requirements
+    /// file; otherwise does nothing. Returns the venv's python.
+    pub(crate) fn ensure(&self, root: &Path) -> Result<PathBuf> {
+        self.build_if_stale(root).map(|(python, _)| python)
     }
-    eprintln!(
-        "installing {} into {} (a first install downloads about 3 GB)",
-        requirements_path.display(),
-        venv.display()
-    );
-    let mut install = Command::new(&python);
-    install
-        .args(["-m", "pip", "install", "-r"])
-        .arg(&requirements_path);
-    if !util::status(&mut install)?.success() {
-        bail!(
-            "pip could not install {} into {} (see its output above); check that the package \
-             registry is reachable, then rerun `cargo xtask pyenv`",
+
+    /// Returns the venv's python and whether it had to be (re)built.
+    fn build_if_stale(&self, root: &Path) -> Result<(PathBuf, bool)> {
+        let requirements_path = root.join(self.requirements);
+        let requirements = fs::read_to_string(&requirements_path)
+            .with_context(|| format!("cannot read {}", requirements_path.display()))?;
+        let venv = self.venv_dir(root);
+        let python = venv.join("bin").join("python");
+        let stamp = venv.join(STAMP);
+        if python.is_file() && fs::read_to_string(&stamp).is_ok_and(|built| built == requirements) {
+            return Ok((python, false));
+        }
+
+        if !python.is_file() {
+            self.create(&venv)?;
+        }
+        eprintln!(
+            "installing {} into {} (a first install downloads {})",
             requirements_path.display(),
-            venv.display()
+            venv.display(),
+            self.download
         );
+        let mut install = Command::new(&python);
+        install
+            .args(["-m", "pip", "install", "-r"])
+            .arg(&requirements_path);
+        if !util::status(&mut install)?.success() {
+            bail!(
+                "pip could not install {} into {} (see its output above); check that the \
+                 package registry is reachable, then rerun `{}`",
+                requirements_path.display(),
+                venv.display(),
+                self.command
+            );
+        }
+        let mut check = offline(Command::new(&python));
+        check.args(["-c", self.smoke_imports]);
+        util::run(&mut check).with_context(|| {
+            format!(
+                "the Python environment {} is broken; delete it and rerun `{}`",
+                venv.display(),
+                self.command
+            )
+        })?;
+        fs::write(&stamp, &requirements)
+            .with_context(|| format!("cannot write {}", stamp.display()))?;
+        Ok((python, true))
     }
-    let mut check = offline(Command::new(&python));
-    check.args(["-c", SMOKE_IMPORTS]);
-    util::run(&mut check).with_context(|| {
-        format!(
-            "the Python environment {} is broken; delete it and rerun `cargo xtask pyenv`",
-            venv.display()
-        )
-    })?;
-    fs::write(&stamp, &requirements)
-        .with_context(|| format!("cannot write {}", stamp.display()))?;
-    Ok((python, true))
+
+    /// `python3 -m venv VENV`; a venv left half made (no pip: Debian's python3
+    /// without python3-venv) is removed, so the next run starts over.
+    fn create(&self, venv: &Path) -> Result<()> {
+        eprintln!("creating the Python environment {}", venv.display());
+        let existed = venv.exists();
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv"]).arg(venv);
+        let created = util::run(&mut create);
+        if created.is_err() && !existed {
+            // Best effort: the error below is what matters.
+            let _ = fs::remove_dir_all(venv);
+        }
+        created.with_context(|| {
+            format!(
+                "`{}` needs python3 (3.10 or newer) with the venv module (Debian and \
+                 Ubuntu: apt-get install python3-venv), then rerun it",
+                self.command
+            )
+        })
+    }
+
+    /// A command running `xtask/python/<script>` with the venv's python (built if
+    /// needed), offline. Add arguments and run it.
+    pub(crate) fn script(&self, root: &Path, script: &str) -> Result<Command> {
+        let python = self.ensure(root)?;
+        let path = root.join("xtask").join("python").join(script);
+        if !path.is_file() {
+            bail!("the Python helper {} is missing", path.display());
+        }
+        let mut command = offline(Command::new(python));
+        command.arg(path);
+        Ok(command)
+    }
 }
 
+/// `cargo xtask pyenv`: builds the training environment if stale and prints its
+/// python.
 pub(crate) fn run(root: &Path) -> Result<()> {
-    let (python, built) = build_if_stale(root)?;
+    let (python, built) = TRAINING.build_if_stale(root)?;
     if !built {
         eprintln!("the Python environment is up to date");
     }
@@ -98,15 +166,8 @@ fn offline(mut command: Command) -> Command {
     command
 }
 
-/// A command running `xtask/python/<script>` with the venv's python (built if
-/// needed), offline. Add arguments and run it.
+/// [`PyEnv::script`] in the training environment [`TRAINING`] (export, fixtures,
+/// demo training).
 pub(crate) fn script(root: &Path, script: &str) -> Result<Command> {
-    let python = ensure(root)?;
-    let path = root.join("xtask").join("python").join(script);
-    if !path.is_file() {
-        bail!("the Python helper {} is missing", path.display());
-    }
-    let mut command = offline(Command::new(python));
-    command.arg(path);
-    Ok(command)
+    TRAINING.script(root, script)
 }
