@@ -643,3 +643,86 @@ fn solve_applies_a_fitted_policy_after_a_probe() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `ttc score` over a JSONL file: one line per solution, lines that extend earlier
+/// ones read fewer tokens than with `--no-cache` and score the same, bad lines named.
+#[test]
+fn score_reads_a_jsonl_file_and_continues_lines_that_extend_earlier_ones() {
+    let dir = std::env::temp_dir().join(format!("ttc-cli-score-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"problem\": \"Start with 3. Add 4. What is the result?\", \"steps\": [\"3 + 4 = 7\"]}\n\
+         {\"problem\": \"Start with 3. Add 4. What is the result?\", \"steps\": [\"3 + 4 = 7\", \"Answer: 7\"]}\n\
+         {\"problem\": \"Start with 5. What is the result?\", \"steps\": [\"Answer: 5\"]}\n",
+    )
+    .unwrap();
+    let model = fixture("tiny-prm-value");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "score",
+            "--model",
+            model.to_str().unwrap(),
+            "--adapter",
+            "demo",
+            "--input",
+            input.to_str().unwrap(),
+            "--aggregation",
+            "min",
+        ];
+        args.extend_from_slice(extra);
+        let out = ttc(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("one JSON object per line")
+            })
+            .collect::<Vec<_>>()
+    };
+    let cached = run(&[]);
+    let full = run(&["--no-cache"]);
+    assert_eq!(cached.len(), 3);
+    for (k, (c, f)) in cached.iter().zip(&full).enumerate() {
+        assert_eq!(c["line"], k + 1);
+        let (cs, fs) = (
+            c["step_scores"].as_array().unwrap(),
+            f["step_scores"].as_array().unwrap(),
+        );
+        assert_eq!(cs.len(), fs.len());
+        for (a, b) in cs.iter().zip(fs) {
+            assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-5);
+        }
+        let min = cs
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        assert!((c["score"].as_f64().unwrap() - min).abs() < 1e-6);
+    }
+    let read = |rows: &[serde_json::Value], k: usize| rows[k]["verifier_tokens"].as_u64().unwrap();
+    assert!(
+        read(&cached, 1) < read(&full, 1),
+        "line 2 continues from line 1"
+    );
+    assert_eq!(read(&cached, 2), read(&full, 2), "line 3 starts afresh");
+
+    std::fs::write(
+        &input,
+        "{\"problem\": \"q\", \"steps\": [\"a\"]}\n{\"problem\": \"q\", \"steps\": \"a\"}\n",
+    )
+    .unwrap();
+    let out = ttc(&[
+        "score",
+        "--model",
+        model.to_str().unwrap(),
+        "--adapter",
+        "demo",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("in.jsonl:2:"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
