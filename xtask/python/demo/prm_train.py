@@ -5,6 +5,7 @@ binary cross-entropy on soft labels at each labelled step's "\\n".
 usage: prm_train.py --data DATA.jsonl --init HF_DIR --work DIR [--mode prm|orm]
                     [--lr 3e-4] [--batch 32] [--max-epochs 20] [--patience 3]
                     [--dropout 0.05] [--valid-frac 0.1] [--seed 1] [--threads 2]
+                    [--extra-layers 0]
 
 Records (JSONL): `question` (an id used for the train/validation split), `vquestion`
 (the text after "Question: "; defaults to `problem`), `steps` and, for `--mode prm`,
@@ -43,6 +44,9 @@ def main() -> None:
     ap.add_argument("--max-len", type=int, default=512)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--extra-layers", type=int, default=0,
+                    help="transformer layers added on top of the copied ones (output projections start at "
+                         "zero, so the model starts as the checkpoint)")
     args = ap.parse_args()
     setup_offline(args.threads)
     import torch
@@ -75,7 +79,19 @@ def main() -> None:
     cfg.num_labels = 1
     cfg.classifier_dropout = args.dropout
     cfg.attention_dropout = args.dropout
-    model = LlamaForTokenClassification.from_pretrained(args.init, config=cfg)
+    if args.extra_layers:
+        # A step is right when each digit it writes is the one the generator's layers
+        # predict at the position before; the added layers can compare the two there.
+        copied = cfg.num_hidden_layers
+        cfg.num_hidden_layers = copied + args.extra_layers
+        model = LlamaForTokenClassification.from_pretrained(args.init, config=cfg)
+        with torch.no_grad():
+            for layer in model.model.layers[copied:]:
+                layer.self_attn.o_proj.weight.zero_()
+                layer.mlp.down_proj.weight.zero_()
+        log(f"{copied} layers copied from {args.init}, {args.extra_layers} added")
+    else:
+        model = LlamaForTokenClassification.from_pretrained(args.init, config=cfg)
     n_params = sum(p.numel() for p in model.parameters())
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
 
