@@ -688,53 +688,9 @@ impl PrmVerifier {
         };
         let worth_it = keep || priors.iter().any(Option::is_some) || !shared.is_empty();
         let Some(cont) = cont.filter(|_| worth_it) else {
-            // Every request read in full, right-padded, without presents.
-            let lengths: Vec<(usize, usize)> = encoded.iter().map(|e| (0, e.ids.len())).collect();
-            for run in plan(&lengths, self.max_batch, self.max_tokens) {
-                let rows: Vec<&EncodedRequest> = run.iter().map(|&i| &encoded[i]).collect();
-                for (&i, scores) in run.iter().zip(self.run_batch(&rows)?) {
-                    let enc = &encoded[i];
-                    let state = keep.then(|| self.state(enc, &scores, None));
-                    results[i] = Some(Continued {
-                        scores: StepScores {
-                            scores,
-                            processed_tokens: enc.ids.len(),
-                        },
-                        state,
-                        reread_tokens: priors[i].map_or(0, |s| s.ids.len()),
-                    });
-                }
-            }
-            return Ok(results
-                .into_iter()
-                .map(|r| r.expect("every request is in one run"))
-                .collect());
+            return self.read_in_full(&encoded, &priors, keep);
         };
-        // Each shared prompt is read first, once.
-        let prompt_rows: Vec<ContinuedRow<'_>> = shared
-            .iter()
-            .map(|(members, len)| ContinuedRow {
-                ids: &encoded[members[0]].ids[..*len],
-                positions: &[],
-                start: 0,
-                past: None,
-                known: Vec::new(),
-                reread: 0,
-            })
-            .collect();
-        let mut prompt_kv: Vec<SeqKv> = Vec::with_capacity(shared.len());
-        let prompt_lengths: Vec<(usize, usize)> =
-            prompt_rows.iter().map(|r| (0, r.ids.len())).collect();
-        let mut order = Vec::with_capacity(shared.len());
-        for run in plan(&prompt_lengths, self.max_batch, self.max_tokens) {
-            let batch: Vec<ContinuedRow<'_>> =
-                run.iter().map(|&i| prompt_rows[i].clone()).collect();
-            for (&i, (_, kv)) in run.iter().zip(self.run_continued(cont, &batch, true)?) {
-                order.push((i, kv));
-            }
-        }
-        order.sort_by_key(|(i, _)| *i);
-        prompt_kv.extend(order.into_iter().map(|(_, kv)| kv));
+        let prompt_kv = self.read_prompts(cont, &encoded, &shared)?;
         let mut prompt_of: Vec<Option<(usize, bool)>> = vec![None; requests.len()];
         for (g, (members, _)) in shared.iter().enumerate() {
             for (k, &m) in members.iter().enumerate() {
@@ -805,6 +761,71 @@ impl PrmVerifier {
         Ok(results
             .into_iter()
             .map(|r| r.expect("every request is in one run"))
+            .collect())
+    }
+
+    /// Reads every request from its start, right-padded, without a cache; with
+    /// `keep`, returns states that say what was read (a request continuing from one
+    /// is counted as re-read).
+    fn read_in_full(
+        &self,
+        encoded: &[EncodedRequest],
+        priors: &[Option<&PrmState>],
+        keep: bool,
+    ) -> Result<Vec<Continued>> {
+        let mut results: Vec<Option<Continued>> = vec![None; encoded.len()];
+        let lengths: Vec<(usize, usize)> = encoded.iter().map(|e| (0, e.ids.len())).collect();
+        for run in plan(&lengths, self.max_batch, self.max_tokens) {
+            let rows: Vec<&EncodedRequest> = run.iter().map(|&i| &encoded[i]).collect();
+            for (&i, scores) in run.iter().zip(self.run_batch(&rows)?) {
+                let enc = &encoded[i];
+                let state = keep.then(|| self.state(enc, &scores, None));
+                results[i] = Some(Continued {
+                    scores: StepScores {
+                        scores,
+                        processed_tokens: enc.ids.len(),
+                    },
+                    state,
+                    reread_tokens: priors[i].map_or(0, |s| s.ids.len()),
+                });
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every request is in one run"))
+            .collect())
+    }
+
+    /// The keys and values of each shared prompt (`shared[g]`: its requests and
+    /// length), read once each.
+    fn read_prompts(
+        &self,
+        cont: &Continuation,
+        encoded: &[EncodedRequest],
+        shared: &[(Vec<usize>, usize)],
+    ) -> Result<Vec<SeqKv>> {
+        let rows: Vec<ContinuedRow<'_>> = shared
+            .iter()
+            .map(|(members, len)| ContinuedRow {
+                ids: &encoded[members[0]].ids[..*len],
+                positions: &[],
+                start: 0,
+                past: None,
+                known: Vec::new(),
+                reread: 0,
+            })
+            .collect();
+        let lengths: Vec<(usize, usize)> = rows.iter().map(|r| (0, r.ids.len())).collect();
+        let mut kvs: Vec<Option<SeqKv>> = vec![None; rows.len()];
+        for run in plan(&lengths, self.max_batch, self.max_tokens) {
+            let batch: Vec<ContinuedRow<'_>> = run.iter().map(|&i| rows[i].clone()).collect();
+            for (&i, (_, kv)) in run.iter().zip(self.run_continued(cont, &batch, true)?) {
+                kvs[i] = Some(kv);
+            }
+        }
+        Ok(kvs
+            .into_iter()
+            .map(|kv| kv.expect("every prompt is in one run"))
             .collect())
     }
 
