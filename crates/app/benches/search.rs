@@ -6,7 +6,8 @@
 //! continuing from its cache and once rescoring every prefix in full, then prints per
 //! setting the wall time, generated and verifier tokens per question, the verifier's
 //! tokens per generated token, the wall time against weighted best-of-N at the same
-//! budget, and whether the two paths chose the same answers with the same scores.
+//! budget (with the verifier's share), and whether the two paths chose the same
+//! answers, grew the same trees and gave the same solutions the same scores.
 //!
 //! ```text
 //! cargo bench -p ttc-app --bench search -- [--config config/demo.toml] [--questions 8]
@@ -86,10 +87,49 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// A verifier that times the calls it passes on.
+struct Timed<'a> {
+    inner: &'a dyn Verifier,
+    seconds: std::cell::Cell<f64>,
+}
+
+// The bench runs one search at a time on one thread.
+unsafe impl Sync for Timed<'_> {}
+
+impl Verifier for Timed<'_> {
+    fn info(&self) -> &ttc_core::ModelInfo {
+        self.inner.info()
+    }
+
+    fn score(
+        &self,
+        requests: &[ttc_core::ScoreRequest<'_>],
+    ) -> ttc_core::Result<Vec<ttc_core::StepScores>> {
+        let t0 = Instant::now();
+        let out = self.inner.score(requests);
+        self.seconds
+            .set(self.seconds.get() + t0.elapsed().as_secs_f64());
+        out
+    }
+
+    fn score_continuing(
+        &self,
+        requests: &[ttc_core::ScoreRequest<'_>],
+        prior: &[Option<ttc_core::VerifierState>],
+    ) -> ttc_core::Result<Vec<ttc_core::Continued>> {
+        let t0 = Instant::now();
+        let out = self.inner.score_continuing(requests, prior);
+        self.seconds
+            .set(self.seconds.get() + t0.elapsed().as_secs_f64());
+        out
+    }
+}
+
 /// Totals of one (method, budget, path) setting over the questions.
 #[derive(Default)]
 struct Totals {
     seconds: f64,
+    verifier_seconds: f64,
     generated: usize,
     verifier: usize,
     reread: usize,
@@ -128,7 +168,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         vec![("cached", cached.as_ref()), ("full", full.as_ref())]
     };
     let mut totals: BTreeMap<(String, usize, &str), Totals> = BTreeMap::new();
-    let (mut compared, mut same_answer, mut worst) = (0usize, 0usize, 0.0f32);
+    let (mut compared, mut same_answer, mut same_tree, mut worst) =
+        (0usize, 0usize, 0usize, 0.0f32);
     let began = Instant::now();
     for (qi, q) in qs.iter().enumerate() {
         for &budget in &args.budgets {
@@ -136,9 +177,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 let strategy = Strategy::from_spec(method).expect("checked");
                 let mut outcomes: Vec<SearchOutcome> = Vec::new();
                 for &(name, verifier) in &paths {
+                    let timed = Timed {
+                        inner: verifier,
+                        seconds: std::cell::Cell::new(0.0),
+                    };
                     let searcher = Searcher {
                         generator: &generator,
-                        verifier: Some(verifier),
+                        verifier: Some(&timed),
                         answers: &answers as &dyn AnswerFormat,
                         settings: &settings,
                     };
@@ -148,6 +193,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                         .entry((method.to_string(), budget, name))
                         .or_default();
                     t.seconds += t0.elapsed().as_secs_f64();
+                    t.verifier_seconds += timed.seconds.get();
                     t.generated += out.compute.generated_tokens;
                     t.verifier += out.compute.verifier_tokens;
                     t.reread += out.compute.verifier_reread_tokens;
@@ -157,9 +203,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 if let [a, b] = &outcomes[..] {
                     compared += 1;
                     same_answer += usize::from(a.answer == b.answer);
-                    for (x, y) in a.candidates.iter().zip(&b.candidates) {
-                        for (s, r) in x.step_scores.iter().zip(&y.step_scores) {
-                            worst = worst.max((s - r).abs());
+                    same_tree += usize::from(
+                        a.trace.len() == b.trace.len()
+                            && a.trace
+                                .iter()
+                                .zip(&b.trace)
+                                .all(|(x, y)| x.step == y.step && x.status == y.status),
+                    );
+                    // Scores of the same solution (the same steps) in both searches.
+                    for x in &a.candidates {
+                        if let Some(y) = b.candidates.iter().find(|y| y.steps == x.steps) {
+                            for (s, r) in x.step_scores.iter().zip(&y.step_scores) {
+                                worst = worst.max((s - r).abs());
+                            }
                         }
                     }
                 }
@@ -180,10 +236,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         runtime.threads.map_or("all".to_string(), |t| t.to_string()),
     );
     println!(
-        "| method | N | verifier path | wall s / question | generated tokens / question | \
+        "| method | N | verifier path | wall s / question | of which verifier s | generated tokens / question | \
          verifier tokens / question | verifier / generated tokens | wall / best-of-N weighted |"
     );
-    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
     let bon = MethodSpec::BestOfN {
         selector: ttc_core::Selector::Weighted,
     }
@@ -203,8 +259,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             String::new()
         };
         println!(
-            "| {method} | {budget} | {path} | {:.3} | {:.0} | {:.0}{reread} | {:.2} | {ratio} |",
+            "| {method} | {budget} | {path} | {:.3} | {:.3} | {:.0} | {:.0}{reread} | {:.2} | {ratio} |",
             t.seconds / n,
+            t.verifier_seconds / n,
             per(t.generated),
             per(t.verifier),
             t.verifier as f64 / t.generated.max(1) as f64,
@@ -212,8 +269,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if compared > 0 {
         println!(
-            "\nCached against full rescoring: the same answer in {same_answer} of {compared} searches; \
-             largest step-score difference {worst:.2e} over candidates the two searches share."
+            "\nCached against full rescoring: the same answer in {same_answer} of {compared} searches, \
+             the same search tree in {same_tree}; largest step-score difference {worst:.2e} over the \
+             solutions both searches found (a tree differs when two candidates' scores are within \
+             float error of each other and the order between them flips)."
         );
     }
     Ok(())
