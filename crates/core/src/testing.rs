@@ -321,14 +321,10 @@ impl HashVerifier {
             scores: scores.clone(),
             hash: h,
         };
-        let scored = Continued {
-            scores: StepScores {
-                scores,
-                processed_tokens: r.steps[skip..].iter().map(String::len).sum(),
-            },
-            state: None,
-            reread_tokens: 0,
-        };
+        let scored = Continued::in_full(StepScores {
+            scores,
+            processed_tokens: r.steps[skip..].iter().map(String::len).sum(),
+        });
         (scored, state)
     }
 }
@@ -354,11 +350,7 @@ impl Verifier for HashVerifier {
             return Ok(self
                 .score(requests)?
                 .into_iter()
-                .map(|scores| Continued {
-                    scores,
-                    state: None,
-                    reread_tokens: 0,
-                })
+                .map(Continued::in_full)
                 .collect());
         }
         Ok(requests

@@ -75,6 +75,17 @@ pub struct Continued {
     pub reread_tokens: usize,
 }
 
+impl Continued {
+    /// A request read in full, with no state kept.
+    pub fn in_full(scores: StepScores) -> Continued {
+        Continued {
+            scores,
+            state: None,
+            reread_tokens: 0,
+        }
+    }
+}
+
 /// A model that scores solutions step by step (PRM) or as a whole (ORM).
 /// Implementations batch every request of one call into shared model runs.
 pub trait Verifier: Send + Sync {
@@ -97,11 +108,7 @@ pub trait Verifier: Send + Sync {
         Ok(self
             .score(requests)?
             .into_iter()
-            .map(|scores| Continued {
-                scores,
-                state: None,
-                reread_tokens: 0,
-            })
+            .map(Continued::in_full)
             .collect())
     }
 }
