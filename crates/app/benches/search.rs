@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use ttc_app::components::{load_generator, load_verifier, questions};
@@ -90,11 +91,14 @@ fn parse_args() -> Result<Args, String> {
 /// A verifier that times the calls it passes on.
 struct Timed<'a> {
     inner: &'a dyn Verifier,
-    seconds: std::cell::Cell<f64>,
+    seconds: Mutex<f64>,
 }
 
-// The bench runs one search at a time on one thread.
-unsafe impl Sync for Timed<'_> {}
+impl Timed<'_> {
+    fn add(&self, since: Instant) {
+        *self.seconds.lock().expect("not poisoned") += since.elapsed().as_secs_f64();
+    }
+}
 
 impl Verifier for Timed<'_> {
     fn info(&self) -> &ttc_core::ModelInfo {
@@ -107,8 +111,7 @@ impl Verifier for Timed<'_> {
     ) -> ttc_core::Result<Vec<ttc_core::StepScores>> {
         let t0 = Instant::now();
         let out = self.inner.score(requests);
-        self.seconds
-            .set(self.seconds.get() + t0.elapsed().as_secs_f64());
+        self.add(t0);
         out
     }
 
@@ -119,8 +122,7 @@ impl Verifier for Timed<'_> {
     ) -> ttc_core::Result<Vec<ttc_core::Continued>> {
         let t0 = Instant::now();
         let out = self.inner.score_continuing(requests, prior);
-        self.seconds
-            .set(self.seconds.get() + t0.elapsed().as_secs_f64());
+        self.add(t0);
         out
     }
 }
@@ -179,7 +181,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 for &(name, verifier) in &paths {
                     let timed = Timed {
                         inner: verifier,
-                        seconds: std::cell::Cell::new(0.0),
+                        seconds: Mutex::new(0.0),
                     };
                     let searcher = Searcher {
                         generator: &generator,
@@ -193,7 +195,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                         .entry((method.to_string(), budget, name))
                         .or_default();
                     t.seconds += t0.elapsed().as_secs_f64();
-                    t.verifier_seconds += timed.seconds.get();
+                    t.verifier_seconds += *timed.seconds.lock().expect("not poisoned");
                     t.generated += out.compute.generated_tokens;
                     t.verifier += out.compute.verifier_tokens;
                     t.reread += out.compute.verifier_reread_tokens;

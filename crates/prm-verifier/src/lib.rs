@@ -673,14 +673,14 @@ impl PrmVerifier {
             .filter(|_| self.cache_enabled);
         let mut results: Vec<Option<Continued>> = vec![None; requests.len()];
         // Requests that start from nothing and share their question's prompt read it once.
-        let fresh: Vec<bool> = (0..requests.len())
-            .map(|i| {
-                priors[i].is_none_or(|s| {
-                    s.continues(&encoded[i].ids, &encoded[i].positions)
-                        .is_none()
-                })
-            })
+        // Where each request can continue from its state: the state and the scores it
+        // already has.
+        let mut from: Vec<Option<(&PrmState, Vec<f32>)>> = encoded
+            .iter()
+            .zip(&priors)
+            .map(|(enc, p)| p.and_then(|s| s.continues(&enc.ids, &enc.positions).map(|k| (s, k))))
             .collect();
+        let fresh: Vec<bool> = from.iter().map(Option::is_none).collect();
         let shared = if cont.is_some() {
             shared_prompts(requests, &encoded, &fresh)
         } else {
@@ -701,41 +701,28 @@ impl PrmVerifier {
         let mut rows = Vec::with_capacity(requests.len());
         let mut prompt_tokens = vec![0usize; requests.len()];
         for (i, enc) in encoded.iter().enumerate() {
-            let from =
-                priors[i].and_then(|s| s.continues(&enc.ids, &enc.positions).map(|k| (s, k)));
-            if from.is_none()
-                && let Some((g, first)) = prompt_of[i]
-            {
-                let len = shared[g].1;
-                // The prompt's tokens count once, with its first request.
-                prompt_tokens[i] = if first { len } else { 0 };
-                rows.push(ContinuedRow {
-                    ids: &enc.ids,
-                    positions: &enc.positions,
-                    start: len,
-                    past: Some(&prompt_kv[g]),
-                    known: Vec::new(),
-                    reread: priors[i].map_or(0, |s| s.ids.len()),
-                });
-                continue;
-            }
-            rows.push(match from {
-                Some((s, known)) => ContinuedRow {
-                    ids: &enc.ids,
-                    positions: &enc.positions,
-                    start: s.ids.len(),
-                    past: s.kv.as_ref(),
-                    known,
-                    reread: 0,
-                },
-                None => ContinuedRow {
-                    ids: &enc.ids,
-                    positions: &enc.positions,
-                    start: 0,
-                    past: None,
-                    known: Vec::new(),
-                    reread: priors[i].map_or(0, |s| s.ids.len()),
-                },
+            let (start, past, known, reread) = match (from[i].take(), prompt_of[i]) {
+                (Some((s, known)), _) => (s.ids.len(), s.kv.as_ref(), known, 0),
+                (None, fresh_start) => {
+                    let reread = priors[i].map_or(0, |s| s.ids.len());
+                    match fresh_start {
+                        Some((g, first)) => {
+                            let len = shared[g].1;
+                            // The prompt's tokens count once, with its first request.
+                            prompt_tokens[i] = if first { len } else { 0 };
+                            (len, Some(&prompt_kv[g]), Vec::new(), reread)
+                        }
+                        None => (0, None, Vec::new(), reread),
+                    }
+                }
+            };
+            rows.push(ContinuedRow {
+                ids: &enc.ids,
+                positions: &enc.positions,
+                start,
+                past,
+                known,
+                reread,
             });
         }
         let lengths: Vec<(usize, usize)> = rows
