@@ -6,7 +6,9 @@
 //! entry point goes through [`runtime`], which checks the file and loads it first and
 //! otherwise returns an error that names the path and the fix.
 //!
-//! One ONNX Runtime environment exists per process and all sessions share it.
+//! One ONNX Runtime environment exists per process and all sessions share it, and
+//! with it one intra-op thread pool (a thread per core) unless a session's settings
+//! ask for a thread count (it then gets a pool of its own).
 //! Foreign errors (`ort::Error`) are converted here; no ort type leaves this crate.
 //!
 //! Cargo features: `cuda` and `tensorrt` (default on) compile the wrappers of those

@@ -110,8 +110,16 @@ pub fn runtime(configured: Option<&Path>) -> Result<&'static Runtime> {
     check_file(&wanted)?;
     let builder =
         ort::init_from(&wanted.path).map_err(|e| library_error(&wanted, e.to_string()))?;
+    // One intra-op thread pool (a thread per core) for every session that does not ask
+    // for its own thread count: a process runs its models one after another (a search
+    // alternates the generator and the reward model), and per-session pools would keep
+    // a second set of workers spinning on the same cores after each model's run.
+    let pool = ort::environment::GlobalThreadPoolOptions::default()
+        .with_intra_threads(0)
+        .map_err(|e| library_error(&wanted, format!("configuring the thread pool failed: {e}")))?;
     let environment = builder
         .with_name("ttc")
+        .with_global_thread_pool(pool)
         .build()
         .map_err(|e| library_error(&wanted, format!("creating the environment failed: {e}")))?;
     tracing::info!(library = %wanted.path.display(), source = wanted.source.name(), "ONNX Runtime loaded");

@@ -95,8 +95,12 @@ impl OnnxModel {
             .map_err(|e| model_err("creating a session for", e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(|e| model_err("configuring", e.to_string()))?;
+        // Sessions share the environment's pool (a thread per core) unless a thread
+        // count is asked for.
         if let Some(threads) = settings.threads {
             builder = builder
+                .with_independent_thread_pool()
+                .map_err(|e| model_err("configuring", e.to_string()))?
                 .with_intra_threads(threads)
                 .map_err(|e| model_err("configuring", e.to_string()))?;
         }
