@@ -1,6 +1,9 @@
 //! The model's tokenizer and chat template, and the adapter's text layouts as token
 //! ids plus the positions to read.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
 use ttc_core::{Error, Result, ScoreRequest};
 use ttc_model_folder::Codec;
 
@@ -73,11 +76,21 @@ pub struct EncodedRequest {
     pub positions: Vec<usize>,
 }
 
+/// The most texts [`Encoder`] keeps the token ids of; it forgets them all when full.
+const PIECE_MEMO_ENTRIES: usize = 1 << 14;
+
+type PieceMemo = HashMap<String, Vec<u32>>;
+
 /// The adapter's layout with its token ids resolved for one tokenizer.
 #[derive(Debug)]
 pub(crate) struct Encoder {
     pub(crate) adapter: PrmAdapter,
     pub(crate) tag_id: u32,
+    /// Token ids of texts encoded piece by piece (prompts, steps, separators), by
+    /// text, without and with special tokens. A search scores the same steps again
+    /// every round (each candidate's earlier steps, shared by siblings); tokenizing
+    /// is a pure function of the text, so the ids are kept.
+    pieces: Mutex<[PieceMemo; 2]>,
 }
 
 impl Encoder {
@@ -88,7 +101,33 @@ impl Encoder {
         {
             codec.bos()?;
         }
-        Ok(Encoder { adapter, tag_id })
+        Ok(Encoder {
+            adapter,
+            tag_id,
+            pieces: Mutex::new(Default::default()),
+        })
+    }
+
+    /// `codec.ids(text, special)`, remembered.
+    fn piece_ids(
+        memo: &mut MutexGuard<'_, [PieceMemo; 2]>,
+        codec: &Codec,
+        text: &str,
+        special: bool,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let memo = &mut memo[usize::from(special)];
+        if let Some(ids) = memo.get(text) {
+            out.extend_from_slice(ids);
+            return Ok(());
+        }
+        let ids = codec.ids(text, special)?;
+        out.extend_from_slice(&ids);
+        if memo.len() >= PIECE_MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(text.to_string(), ids);
+        Ok(())
     }
 
     /// Token ids and read positions of request number `index` of a call.
@@ -217,19 +256,20 @@ impl Encoder {
         separator: &str,
         special: bool,
     ) -> Result<(Vec<u32>, Vec<usize>)> {
-        let mut ids = codec.ids(prompt, special)?;
+        let mut memo = self.pieces.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = Vec::new();
+        Self::piece_ids(&mut memo, codec, prompt, special, &mut ids)?;
         let region = ids.len();
-        let sep = if separator.is_empty() {
-            Vec::new()
-        } else {
-            codec.ids(separator, false)?
-        };
+        let mut sep = Vec::new();
+        if !separator.is_empty() {
+            Self::piece_ids(&mut memo, codec, separator, false, &mut sep)?;
+        }
         let mut tags = Vec::with_capacity(steps.len());
         for (k, step) in steps.iter().enumerate() {
             if k > 0 {
                 ids.extend_from_slice(&sep);
             }
-            ids.extend(codec.ids(step, false)?);
+            Self::piece_ids(&mut memo, codec, step, false, &mut ids)?;
             ids.push(self.tag_id);
             tags.push(ids.len() - 1);
         }
