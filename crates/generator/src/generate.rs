@@ -148,7 +148,7 @@ impl OnnxGenerator {
                 ));
             }
         }
-        let (p, bufs) = kv::stack_left_padded(self.shape, &caches);
+        let p = kv::padded_len(&caches);
         let n = rows.len();
         let s_max = rows
             .iter()
@@ -170,9 +170,12 @@ impl OnnxGenerator {
             }
         }
         let shape = [n, self.shape.kv_heads, p, self.shape.head_dim];
-        let mut past = bufs
-            .into_iter()
-            .map(|b| Tensor::f32(&shape, b))
+        let mut past = (0..2 * self.shape.layers)
+            .map(|i| {
+                self.model.f32_tensor(&shape, |dst| {
+                    kv::stack_buffer_into(self.shape, &caches, i, dst)
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut logits = Vec::new();
         let mut start = 0;
@@ -278,10 +281,10 @@ impl OnnxGenerator {
                 .past
                 .iter()
                 .map(|t| {
-                    Tensor::f32(
-                        &shape,
-                        kv::select_rows(self.shape, t.f32_data()?, t0, &group_of, 0),
-                    )
+                    let src = t.f32_data()?;
+                    self.model.f32_tensor(&shape, |dst| {
+                        kv::select_rows_into(self.shape, src, t0, &group_of, 0, dst)
+                    })
                 })
                 .collect::<Result<Vec<_>>>()?;
             (
@@ -400,10 +403,10 @@ impl OnnxGenerator {
                 past = past
                     .iter()
                     .map(|p| {
-                        Tensor::f32(
-                            &shape,
-                            kv::select_rows(self.shape, p.f32_data()?, t, &active, skip),
-                        )
+                        let src = p.f32_data()?;
+                        self.model.f32_tensor(&shape, |dst| {
+                            kv::select_rows_into(self.shape, src, t, &active, skip, dst)
+                        })
                     })
                     .collect::<Result<Vec<_>>>()?;
                 mask = active.iter().map(|&b| mask[b][skip..].to_vec()).collect();

@@ -68,21 +68,34 @@ impl SeqKv {
 /// length P and 2 x layers buffers of [rows, kv_heads, P, head_dim] (pads are zeros,
 /// masked out by the attention mask).
 pub fn stack_left_padded(shape: KvShape, rows: &[&SeqKv]) -> (usize, Vec<Vec<f32>>) {
-    let p = rows.iter().map(|r| r.len).max().unwrap_or(0);
+    let p = padded_len(rows);
     let (h, d) = (shape.kv_heads, shape.head_dim);
     let mut out = vec![vec![0.0f32; rows.len() * h * p * d]; 2 * shape.layers];
     for (buf_i, dst) in out.iter_mut().enumerate() {
-        for (b, row) in rows.iter().enumerate() {
-            let src = &row.buffers[buf_i];
-            let pad = p - row.len;
-            for head in 0..h {
-                let s = head * row.len * d;
-                let t = ((b * h + head) * p + pad) * d;
-                dst[t..t + row.len * d].copy_from_slice(&src[s..s + row.len * d]);
-            }
-        }
+        stack_buffer_into(shape, rows, buf_i, dst);
     }
     (p, out)
+}
+
+/// The padded length P of [`stack_left_padded`]: the longest row's.
+pub fn padded_len(rows: &[&SeqKv]) -> usize {
+    rows.iter().map(|r| r.len).max().unwrap_or(0)
+}
+
+/// Buffer `buf_i` (of the 2 x layers) of [`stack_left_padded`], written into `dst`
+/// ([rows, kv_heads, P, head_dim], pads already zero).
+pub fn stack_buffer_into(shape: KvShape, rows: &[&SeqKv], buf_i: usize, dst: &mut [f32]) {
+    let p = padded_len(rows);
+    let (h, d) = (shape.kv_heads, shape.head_dim);
+    for (b, row) in rows.iter().enumerate() {
+        let src = &row.buffers[buf_i];
+        let pad = p - row.len;
+        for head in 0..h {
+            let s = head * row.len * d;
+            let t = ((b * h + head) * p + pad) * d;
+            dst[t..t + row.len * d].copy_from_slice(&src[s..s + row.len * d]);
+        }
+    }
 }
 
 /// Copies row `b` of batch buffers [batch, kv_heads, t, head_dim] into a sequence
@@ -127,16 +140,30 @@ pub fn extract_row(
 /// Gathers rows `idx` (repeats allowed) of a batch buffer [batch, kv_heads, t, head_dim],
 /// dropping the first `skip` positions (columns masked out for every kept row).
 pub fn select_rows(shape: KvShape, src: &[f32], t: usize, idx: &[usize], skip: usize) -> Vec<f32> {
+    let mut dst = vec![0.0; idx.len() * shape.kv_heads * (t - skip) * shape.head_dim];
+    select_rows_into(shape, src, t, idx, skip, &mut dst);
+    dst
+}
+
+/// [`select_rows`] written into `dst` ([idx.len(), kv_heads, t - skip, head_dim]).
+pub fn select_rows_into(
+    shape: KvShape,
+    src: &[f32],
+    t: usize,
+    idx: &[usize],
+    skip: usize,
+    dst: &mut [f32],
+) {
     let (h, d) = (shape.kv_heads, shape.head_dim);
-    let nt = t - skip;
-    let mut dst = Vec::with_capacity(idx.len() * h * nt * d);
+    let run = (t - skip) * d;
+    let mut at = 0;
     for &b in idx {
         for head in 0..h {
             let s = ((b * h + head) * t + skip) * d;
-            dst.extend_from_slice(&src[s..s + nt * d]);
+            dst[at..at + run].copy_from_slice(&src[s..s + run]);
+            at += run;
         }
     }
-    dst
 }
 
 #[cfg(test)]

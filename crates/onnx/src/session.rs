@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{TensorElementType, ValueType};
@@ -33,6 +34,9 @@ pub struct OnnxModel {
     path: PathBuf,
     // `Session::run` takes `&mut self`; one run at a time per model.
     session: Mutex<Session>,
+    /// The session's CPU arena, for input tensors filled in place (`None` when the
+    /// session has none): memory reused from run to run instead of fresh pages.
+    arena: Mutex<Option<Allocator>>,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
     provider: ActiveProvider,
@@ -124,8 +128,18 @@ impl OnnxModel {
             active = %provider.active,
             "session ready"
         );
+        let arena = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Arena,
+            MemoryType::Default,
+        )
+        .and_then(|info| Allocator::new(&session, info))
+        .ok();
+        tracing::debug!(model = %path.display(), arena = arena.is_some(), "input arena");
         Ok(OnnxModel {
             path: path.to_path_buf(),
+            arena: Mutex::new(arena),
             session: Mutex::new(session),
             inputs,
             outputs,
@@ -151,6 +165,21 @@ impl OnnxModel {
     /// The provider in use.
     pub fn provider(&self) -> &ActiveProvider {
         &self.provider
+    }
+
+    /// An f32 tensor of `shape`, zeros, then filled in place by `fill`: allocated from
+    /// the session's CPU arena when it has one.
+    pub fn f32_tensor(&self, shape: &[usize], fill: impl FnOnce(&mut [f32])) -> Result<Tensor> {
+        let arena = self.arena.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(arena) = arena.as_ref() else {
+            let mut data = vec![0.0f32; shape.iter().product()];
+            fill(&mut data);
+            return Tensor::f32(shape, data);
+        };
+        let mut t = ort::value::Tensor::<f32>::new(arena, shape.to_vec())
+            .map_err(|e| Error::invalid("tensor", e.to_string()))?;
+        fill(t.extract_tensor_mut().1);
+        Ok(Tensor(t.into_dyn()))
     }
 
     /// Runs the graph on named inputs and returns the outputs named in `wanted` (all when empty).

@@ -521,7 +521,7 @@ impl PrmVerifier {
         let b = rows.len();
         let empty = SeqKv::empty(cont.shape);
         let pasts: Vec<&SeqKv> = rows.iter().map(|r| r.past.unwrap_or(&empty)).collect();
-        let (p, bufs) = kv::stack_left_padded(cont.shape, &pasts);
+        let p = kv::padded_len(&pasts);
         let s_max = rows.iter().map(|r| r.new_ids().len()).max().unwrap_or(0);
         let t = p + s_max;
         let _span =
@@ -567,8 +567,11 @@ impl PrmVerifier {
             .as_ref()
             .map(|x| x.names.clone())
             .unwrap_or_default();
-        for (name, buf) in past_names.into_iter().zip(bufs) {
-            inputs.push((name, Tensor::f32(&shape, buf)?));
+        for (i, name) in past_names.into_iter().enumerate() {
+            let past = self.model.f32_tensor(&shape, |dst| {
+                kv::stack_buffer_into(cont.shape, &pasts, i, dst)
+            })?;
+            inputs.push((name, past));
         }
         let mut wanted = vec!["logits"];
         wanted.extend(cont.presents.iter().map(String::as_str));
