@@ -109,6 +109,14 @@ fn check_parity(folder: &str, golden_name: &str, adapter: &PrmAdapter) {
             "{golden_name} case {i}: processed tokens"
         );
     }
+    // Encoded again, the texts' token ids come from what the verifier remembers.
+    for (i, case) in gold.cases.iter().enumerate() {
+        let enc = v.encode(&request(case)).unwrap();
+        assert_eq!(
+            enc.ids, case.input_ids,
+            "{golden_name} case {i}: token ids encoded again"
+        );
+    }
     let requests: Vec<ScoreRequest<'_>> = gold.cases.iter().map(request).collect();
     let lengths: std::collections::BTreeSet<usize> =
         gold.cases.iter().map(|c| c.input_ids.len()).collect();
