@@ -64,6 +64,25 @@ fn generate_samples_from_both_fixtures_as_json() {
 }
 
 #[test]
+fn logs_on_a_pipe_carry_no_colour_codes() {
+    let dir = fixture("tiny-llama");
+    let out = ttc(&[
+        "-v",
+        "generate",
+        "--model",
+        dir.to_str().unwrap(),
+        "--prompt",
+        "12 + 7 =",
+        "--max-new-tokens",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("session ready"), "{err}");
+    assert!(!err.contains('\u{1b}'), "escape codes on a pipe: {err:?}");
+}
+
+#[test]
 fn same_seed_same_output_and_text_mode() {
     let dir = fixture("tiny-llama");
     let args = [
