@@ -2,14 +2,15 @@
 diagnostic of whether the PRM can learn to check a step, without Monte Carlo noise.
 
 usage: prm_check_data.py --data-dir .ttc/demo/data --out CHECK.jsonl
-                         [--offset 100000] [--records 40000]
+                         [--offset 100000] [--records 40000] [--token-labels]
 
 `train-generator.jsonl` holds the training solutions with controlled slips and
 `train.jsonl` the same questions' reference solutions, line for line. Each output
 record (the `prm_train.py` format) has the slipped solution's `steps`, `labels` (1
-while every line so far equals the reference's, then 0: `exact_step_labels`) and
-`reference_steps`, with which `prm_train.py` labels every solution token instead of
-each step's end (1 while the tokens so far equal the reference's). Records
+while every line so far equals the reference's, then 0: `exact_step_labels`) and,
+with `--token-labels`, `reference_steps`, with which `prm_train.py` labels every
+solution token instead of each step's end (1 while the tokens so far equal the
+reference's). Records
 `--offset` .. `--offset + --records` of the two files; the Monte Carlo data and the
 reviser's use lower offsets.
 """
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--offset", type=int, default=100_000)
     ap.add_argument("--records", type=int, default=40_000)
+    ap.add_argument("--token-labels", action="store_true", help="add reference_steps: labels at every token")
     args = ap.parse_args()
     data = Path(args.data_dir)
     written = positives = labels = 0
@@ -48,8 +50,10 @@ def main() -> None:
                 sys.exit(f"error: line {i + 1} of train-generator.jsonl and train.jsonl hold different questions")
             steps = g["solution"].strip().split("\n")
             ok = [float(x) for x in exact_step_labels(r["solution"], steps)]
-            out.write(json.dumps(dict(question=i, problem=g["problem"], steps=steps, labels=ok,
-                                      reference_steps=r["solution"].strip().split("\n"))) + "\n")
+            rec = dict(question=i, problem=g["problem"], steps=steps, labels=ok)
+            if args.token_labels:
+                rec["reference_steps"] = r["solution"].strip().split("\n")
+            out.write(json.dumps(rec) + "\n")
             written += 1
             positives += sum(ok)
             labels += len(ok)
