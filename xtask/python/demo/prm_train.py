@@ -5,9 +5,10 @@ binary cross-entropy on soft labels at each labelled step's "\\n".
 usage: prm_train.py --data DATA.jsonl --init HF_DIR --work DIR [--mode prm|orm]
                     [--lr 3e-4] [--batch 32] [--max-epochs 20] [--patience 3]
                     [--dropout 0.05] [--valid-frac 0.1] [--seed 1] [--threads 2]
-                    [--extra-layers 0] [--lm-data TRAIN.jsonl --lm-weight 1.0 --lm-records 20000]
-                    [--freeze-copied] [--probe TEST_SAMPLES.json --probe-questions 150]
-                    [--log-every 200]
+                    [--extra-layers 0] [--extra-init random|copy] [--freeze-copied]
+                    [--lm-data TRAIN.jsonl --lm-weight 1.0 --lm-records 20000]
+                    [--surprise-data TRAIN.jsonl --surprise-weight 1.0 --surprise-records 20000]
+                    [--probe TEST_SAMPLES.json --probe-questions 150] [--log-every 200]
 
 Records (JSONL): `question` (an id used for the train/validation split), `vquestion`
 (the text after "Question: "; defaults to `problem`), `steps` and, for `--mode prm`,
@@ -22,9 +23,12 @@ Writes WORK/final (HF model + tokenizer) and WORK/final/train_summary.json.
 optimizer step adds `--lm-weight` x the causal-LM loss on a batch of reference
 solutions (`problem`/`solution` records, the generator's layout), read at the copied
 layers' output through the tied embedding. A step is right when each digit it writes
-is the one those layers predict; without this term the reward loss alone overwrites
-that prediction before the head learns to read it. The LM read-out is training only:
-the saved model is a plain token classifier.
+is the one those layers predict; the term is meant to keep that prediction while the
+head learns to read it. `--surprise-data` instead regresses, at every solution token
+of such records, the checkpoint's own -log p(token | prefix) from the last layer. Both
+read-outs are training only: the saved model is a plain token classifier.
+docs/results.md (runs A-G) has what these options measured: none taught the PRM to
+check a step.
 
 `--probe` logs, per epoch, the within-question AUROC of the last-step score and the
 preference for a correct solution over the same solution with one step's result off by
@@ -41,8 +45,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, read_jsonl, setup_offline, write_json_atomic  # noqa: E402
-from common import completion_text, parse_answer, prompt_text, reference_answer  # noqa: E402
+from common import (completion_text, log, parse_answer, prompt_text, read_jsonl, reference_answer,  # noqa: E402
+                    setup_offline, write_json_atomic)
 from prm_common import auroc, newline_id, prm_ids, read_json, steps_of  # noqa: E402
 from prm_eval import corrupt_steps  # noqa: E402
 
@@ -72,6 +76,8 @@ def main() -> None:
     ap.add_argument("--probe", help="test_samples.json: log within-question AUROC and pair preference per epoch")
     ap.add_argument("--probe-questions", type=int, default=150)
     ap.add_argument("--log-every", type=int, default=200, help="optimizer steps between progress lines")
+    ap.add_argument("--extra-init", choices=["random", "copy"], default="random",
+                    help="added layer k starts random or as a copy of copied layer k (output projections zero)")
     ap.add_argument("--freeze-copied", action="store_true",
                     help="train only the added layers, the final norm and the head")
     ap.add_argument("--extra-layers", type=int, default=0,
@@ -123,7 +129,11 @@ def main() -> None:
         cfg.num_hidden_layers = copied + args.extra_layers
         model = LlamaForTokenClassification.from_pretrained(args.init, config=cfg)
         with torch.no_grad():
-            for layer in model.model.layers[copied:]:
+            for k, layer in enumerate(model.model.layers[copied:]):
+                if args.extra_init == "copy":
+                    # Start from the checkpoint's own attention patterns (its lower
+                    # layers hold a previous-token head), outputs still off.
+                    layer.load_state_dict(model.model.layers[k % copied].state_dict())
                 layer.self_attn.o_proj.weight.zero_()
                 layer.mlp.down_proj.weight.zero_()
         log(f"{copied} layers copied from {args.init}, {args.extra_layers} added")
