@@ -325,7 +325,7 @@ def main() -> None:
     opt = torch.optim.AdamW(trained, lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
     t0 = time.time()
     best = (valid_loss(), 0, {k: v.clone() for k, v in model.state_dict().items()})
-    log(f"epoch 0: valid loss {best[0]:.4f} (new head)")
+    log(f"epoch 0: valid loss {best[0]:.4f} (before training)")
     history = [dict(epoch=0, valid_loss=best[0])]
     if probe:
         history[0]["probe"] = run_probe()
