@@ -284,6 +284,36 @@ class OnnxRewardModel:
         return out
 
 
+def padded_batch(seqs: list[list[int]], pad: int):
+    """Right-padded torch `input_ids` and `attention_mask` [len(seqs), longest] for token-id lists."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = torch.tensor(s)
+        mask[r, : len(s)] = 1
+    return ids, mask
+
+
+def token_logprobs(lm, seqs: list[list[int]], starts: list[int], pad: int, chunk: int = 64) -> list[list[float]]:
+    """Per sequence, log p(token | prefix) under the causal LM `lm` of its tokens from
+    index `starts[i]` (>= 1) on, in batches of `chunk`."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(seqs), chunk):
+            part = seqs[i : i + chunk]
+            ids, mask = padded_batch(part, pad)
+            lp = torch.log_softmax(lm(input_ids=ids, attention_mask=mask).logits.float(), -1)
+            for r, s in enumerate(part):
+                start = starts[i + r]
+                out.append(lp[r, torch.arange(start - 1, len(s) - 1), torch.tensor(s[start:])].tolist())
+    return out
+
+
 def exact_step_labels(reference_solution: str, steps: list[str]) -> list[bool]:
     """Oracle prefix labels of the demo world (as `ttc_dataset::demo::step_labels`): step i is
     correct while every line up to it equals the reference solution's line (the demo

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, parse_answer, reference_answer, setup_offline, write_json_atomic  # noqa: E402
-from prm_common import auroc, newline_id, prm_ids, read_json, steps_of  # noqa: E402
+from prm_common import auroc, newline_id, prm_ids, read_json, steps_of, token_logprobs  # noqa: E402
 from prm_eval import corrupt_steps  # noqa: E402
 
 
@@ -36,7 +36,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     setup_offline(args.threads)
-    import torch
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     tok = AutoTokenizer.from_pretrained(args.generator)
@@ -45,24 +44,12 @@ def main() -> None:
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     recs = read_json(args.samples)["questions"][: args.questions]
 
-    def token_logprobs(items):
-        """Per item, (log p of each solution token, the index of each step's "\\n")."""
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(items), 64):
-                chunk = [prm_ids(tok, q, st, nl) for q, st in items[i : i + 64]]
-                width = max(len(ids) for ids, _ in chunk)
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for r, (seq, _) in enumerate(chunk):
-                    ids[r, : len(seq)] = torch.tensor(seq)
-                    mask[r, : len(seq)] = 1
-                lp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
-                for r, (seq, pos) in enumerate(chunk):
-                    start = pos[0] - len(tok.encode(items[i + r][1][0], add_special_tokens=False))
-                    got = lp[r, torch.arange(start - 1, len(seq) - 1), torch.tensor(seq[start:])]
-                    out.append((got.tolist(), [p - start for p in pos]))
-        return out
+    def step_logprobs(items):
+        """Per item, (log p of each solution token, the index of each step's "\\n" among them)."""
+        encoded = [prm_ids(tok, q, st, nl) for q, st in items]
+        starts = [pos[0] - len(tok.encode(st[0], add_special_tokens=False)) for (_, pos), (_, st) in zip(encoded, items)]
+        got = token_logprobs(model, [ids for ids, _ in encoded], starts, pad)
+        return [(lp, [p - start for p in pos]) for lp, (_, pos), start in zip(got, encoded, starts)]
 
     items, where = [], []
     for qi, q in enumerate(recs):
@@ -71,7 +58,7 @@ def main() -> None:
             if steps:
                 items.append((q["problem"], steps))
                 where.append((qi, parse_answer(text) == reference_answer(q)))
-    scored = token_logprobs(items)
+    scored = step_logprobs(items)
     by_q = {}
     for (qi, ok), (lp, _), it in zip(where, scored, items):
         by_q.setdefault(qi, []).append((sum(lp), ok, it[1]))
@@ -84,8 +71,8 @@ def main() -> None:
         bad = corrupt_steps(steps, k)
         if bad is not None:
             pairs.append((recs[qi]["problem"], steps, bad, k))
-    good = token_logprobs([(q, a) for q, a, _, _ in pairs])
-    worse = token_logprobs([(q, b) for q, _, b, _ in pairs])
+    good = step_logprobs([(q, a) for q, a, _, _ in pairs])
+    worse = step_logprobs([(q, b) for q, _, b, _ in pairs])
 
     def step_slice(lp, ends, k):
         return lp[(ends[k - 1] + 1 if k else 0) : ends[k] + 1]

@@ -47,7 +47,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (completion_text, log, parse_answer, prompt_text, read_jsonl, reference_answer,  # noqa: E402
                     setup_offline, write_json_atomic)
-from prm_common import auroc, newline_id, prm_ids, read_json, steps_of  # noqa: E402
+from prm_common import (auroc, newline_id, padded_batch, prm_ids, read_json, steps_of,  # noqa: E402
+                        token_logprobs)
 from prm_eval import corrupt_steps  # noqa: E402
 
 
@@ -166,13 +167,9 @@ def main() -> None:
 
     def lm_loss(idx):
         seqs = [lm_train[i] for i in idx]
-        width = max(len(p) + len(c) for p, c in seqs)
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        labels = torch.full((len(seqs), width), -100, dtype=torch.long)
+        ids, mask = padded_batch([p + c for p, c in seqs], pad)
+        labels = torch.full(ids.shape, -100, dtype=torch.long)
         for r, (p, c) in enumerate(seqs):
-            ids[r, : len(p) + len(c)] = torch.tensor(p + c)
-            mask[r, : len(p) + len(c)] = 1
             labels[r, len(p) : len(p) + len(c)] = torch.tensor(c)
         model(input_ids=ids, attention_mask=mask)
         logits = model.model.norm(tapped["h"]) @ model.model.embed_tokens.weight.T
@@ -190,21 +187,11 @@ def main() -> None:
         p_ids = tok([prompt_text(r["problem"]) for r in recs_s], add_special_tokens=True)["input_ids"]
         c_ids = tok([completion_text(r["solution"]) for r in recs_s], add_special_tokens=False)["input_ids"]
         lm = LlamaForCausalLM.from_pretrained(args.init).eval()
-        seqs = [(p, p + c) for p, c in zip(p_ids, c_ids) if len(p) + len(c) < args.max_len]
-        with torch.no_grad():
-            for i in range(0, len(seqs), 64):
-                chunk = seqs[i : i + 64]
-                width = max(len(full) for _, full in chunk)
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for r, (_, full) in enumerate(chunk):
-                    ids[r, : len(full)] = torch.tensor(full)
-                    mask[r, : len(full)] = 1
-                lp = torch.log_softmax(lm(input_ids=ids, attention_mask=mask).logits.float(), -1)
-                for r, (prompt, full) in enumerate(chunk):
-                    pos = list(range(len(prompt), len(full)))
-                    got = lp[r, [q - 1 for q in pos], [full[q] for q in pos]]
-                    surprise_pool.append((full, pos, ((-got).clamp(max=8.0) / 8.0).tolist()))
+        kept = [(p, p + c) for p, c in zip(p_ids, c_ids) if len(p) + len(c) < args.max_len]
+        fulls, starts = [f for _, f in kept], [len(p) for p, _ in kept]
+        for full, start, got in zip(fulls, starts, token_logprobs(lm, fulls, starts, pad)):
+            target = (-torch.tensor(got)).clamp(max=8.0) / 8.0
+            surprise_pool.append((full, list(range(start, len(full))), target.tolist()))
         del lm
         surprise_head = torch.nn.Linear(model.config.hidden_size, 1)
         model.model.norm.register_forward_hook(lambda _m, _i, out: tapped.__setitem__("last", out))
@@ -213,13 +200,9 @@ def main() -> None:
 
     def surprise_loss(idx):
         chunk = [surprise_pool[i] for i in idx]
-        width = max(len(full) for full, _, _ in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        ids, mask = padded_batch([full for full, _, _ in chunk], pad)
         rows, cols, ys = [], [], []
-        for r, (full, pos, target) in enumerate(chunk):
-            ids[r, : len(full)] = torch.tensor(full)
-            mask[r, : len(full)] = 1
+        for r, (_, pos, target) in enumerate(chunk):
             rows += [r] * len(pos)
             cols += pos
             ys += target
@@ -258,12 +241,7 @@ def main() -> None:
         with torch.no_grad():
             for i in range(0, len(every), 64):
                 chunk = [prm_ids(tok, q, st, nl) for q, st in every[i : i + 64]]
-                width = max(len(ids) for ids, _ in chunk)
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for r, (seq, _) in enumerate(chunk):
-                    ids[r, : len(seq)] = torch.tensor(seq)
-                    mask[r, : len(seq)] = 1
+                ids, mask = padded_batch([seq for seq, _ in chunk], pad)
                 logits = model(input_ids=ids, attention_mask=mask).logits[..., 0]
                 scores += [[float(logits[r, p]) for p in pos] for r, (_, pos) in enumerate(chunk)]
         model.train()
@@ -291,15 +269,10 @@ def main() -> None:
         return [idx[i : i + args.batch] for i in range(0, len(idx), args.batch)]
 
     def collate(data, b):
-        width = max(len(data[i][0]) for i in b)
-        ids = torch.full((len(b), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(b), width), dtype=torch.long)
+        ids, mask = padded_batch([data[i][0] for i in b], pad)
         rows, cols, ys = [], [], []
         for r, i in enumerate(b):
-            seq, tg = data[i]
-            ids[r, : len(seq)] = torch.tensor(seq)
-            mask[r, : len(seq)] = 1
-            for p, y in tg:
+            for p, y in data[i][1]:
                 rows.append(r)
                 cols.append(p)
                 ys.append(y)
