@@ -10,7 +10,9 @@
 //! | `data` | the `ttc-dataset` demo world | `.ttc/demo/data/{train,validation,test}.jsonl` |
 //! | `tokenizer` | train.jsonl | `.ttc/demo/tokenizer/` |
 //! | `generator` | data, tokenizer | `models/demo/generator/` (ONNX + model card) |
-//! | `prm-data`, `prm`, `reviser-data`, `reviser`, `orm` | generator (+ ttc sampling) | `models/demo/{prm,reviser,orm}/` (see `demo_rewards.rs`) |
+//! | `prm-data`, `reviser-data`, `reviser`, `orm` | generator (+ ttc sampling) | `models/demo/{reviser,orm}/` (see `demo_rewards.rs`) |
+//! | `prm-trunk` | generator, train.jsonl | `.ttc/demo/prm-trunk/final/` (the generator trained on further on reference solutions) |
+//! | `prm` | prm-data, prm-trunk | `models/demo/prm/` (see `demo_rewards.rs`) |
 //! | `generator-large` | data, tokenizer | `models/demo/generator-large/` |
 //!
 //! Work files (checkpoints, logs, evaluation JSON) live in the git-ignored
@@ -69,6 +71,8 @@ pub(crate) enum Stage {
     GeneratorLarge,
     /// PRM training data from Monte Carlo rollouts sampled through ttc.
     PrmData,
+    /// The PRM's trunk: the generator trained on further on reference solutions.
+    PrmTrunk,
     /// The process reward model (models/demo/prm).
     Prm,
     /// Revision training data (64 samples per question through ttc).
@@ -82,11 +86,12 @@ pub(crate) enum Stage {
 impl Stage {
     /// Run order. `generator-large` comes last: nothing depends on it and it is by
     /// far the longest (hours on two CPU cores).
-    const ALL: [Stage; 9] = [
+    const ALL: [Stage; 10] = [
         Stage::Data,
         Stage::Tokenizer,
         Stage::Generator,
         Stage::PrmData,
+        Stage::PrmTrunk,
         Stage::Prm,
         Stage::ReviserData,
         Stage::Reviser,
@@ -101,6 +106,7 @@ impl Stage {
             Stage::Generator => "generator",
             Stage::GeneratorLarge => "generator-large",
             Stage::PrmData => "prm-data",
+            Stage::PrmTrunk => "prm-trunk",
             Stage::Prm => "prm",
             Stage::ReviserData => "reviser-data",
             Stage::Reviser => "reviser",
@@ -114,8 +120,10 @@ impl Stage {
             Stage::Data => &[],
             Stage::Tokenizer => &[Stage::Data],
             Stage::Generator | Stage::GeneratorLarge => &[Stage::Data, Stage::Tokenizer],
-            Stage::PrmData | Stage::ReviserData => &[Stage::Data, Stage::Generator],
-            Stage::Prm => &[Stage::PrmData],
+            Stage::PrmData | Stage::PrmTrunk | Stage::ReviserData => {
+                &[Stage::Data, Stage::Generator]
+            }
+            Stage::Prm => &[Stage::PrmData, Stage::PrmTrunk],
             Stage::Reviser => &[Stage::ReviserData],
             Stage::Orm => &[Stage::Reviser],
         }
@@ -216,6 +224,7 @@ fn run_stage(paths: &Paths, stage: Stage, force: bool) -> Result<()> {
         Stage::Generator => stage_generator(paths, stage, &GENERATOR)?,
         Stage::GeneratorLarge => stage_generator(paths, stage, &GENERATOR_LARGE)?,
         Stage::PrmData => rewards::prm_data(paths)?,
+        Stage::PrmTrunk => stage_prm_trunk(paths)?,
         Stage::Prm => rewards::prm(paths)?,
         Stage::ReviserData => rewards::reviser_data(paths)?,
         Stage::Reviser => rewards::reviser(paths)?,
@@ -298,14 +307,19 @@ struct Phase {
     seed: u64,
 }
 
-/// Training settings of one generator.
-struct GeneratorSpec {
+/// How one causal LM is trained by train_lm.py.
+struct LmTraining {
     /// `--size` of train_lm.py.
     size: &'static str,
     phases: &'static [Phase],
     batch_tokens: u32,
     /// bfloat16 autocast in training (about 1.5x the fp32 speed on this CPU).
     bf16: bool,
+}
+
+/// Training and evaluation settings of one generator.
+struct GeneratorSpec {
+    training: LmTraining,
     /// Samples per test question for the pass@1 spread (through ttc).
     samples: u32,
     /// Samples per test question in the torch cross-check (0: greedy only; the
@@ -317,15 +331,17 @@ struct GeneratorSpec {
 
 /// One phase of 12M tokens (each training problem seen about once).
 const GENERATOR: GeneratorSpec = GeneratorSpec {
-    size: "base",
-    phases: &[Phase {
-        tokens: 12e6,
-        lr: 3e-3,
-        warmup_steps: 200,
-        seed: 1,
-    }],
-    batch_tokens: 4096,
-    bf16: true,
+    training: LmTraining {
+        size: "base",
+        phases: &[Phase {
+            tokens: 12e6,
+            lr: 3e-3,
+            warmup_steps: 200,
+            seed: 1,
+        }],
+        batch_tokens: 4096,
+        bf16: true,
+    },
     samples: 64,
     torch_samples: 0,
     compare_with: None,
@@ -333,20 +349,38 @@ const GENERATOR: GeneratorSpec = GeneratorSpec {
 
 /// The same data and number of tokens as the base generator, in one phase.
 const GENERATOR_LARGE: GeneratorSpec = GeneratorSpec {
-    size: "large",
-    phases: &[Phase {
-        tokens: 12e6,
-        lr: 1.5e-3,
-        warmup_steps: 200,
-        seed: 1,
-    }],
-    batch_tokens: 4096,
-    bf16: true,
+    training: LmTraining {
+        size: "large",
+        phases: &[Phase {
+            tokens: 12e6,
+            lr: 1.5e-3,
+            warmup_steps: 200,
+            seed: 1,
+        }],
+        batch_tokens: 4096,
+        bf16: true,
+    },
     // Its role is the greedy reference; 16 samples a question give its pass@1 for the
     // card at a fraction of the sampling time of a 64-sample run.
     samples: 16,
     torch_samples: 0,
     compare_with: Some(Stage::Generator),
+};
+
+/// The PRM's trunk: the base generator trained on for 12M more tokens of the
+/// reference solutions (no slips), at a lower peak lr, so it knows the arithmetic
+/// the generator slips on. The PRM reads its next-token probabilities
+/// (xtask/python/demo/surprise_prm.py).
+const PRM_TRUNK: LmTraining = LmTraining {
+    size: "base",
+    phases: &[Phase {
+        tokens: 12e6,
+        lr: 5e-4,
+        warmup_steps: 50,
+        seed: 2,
+    }],
+    batch_tokens: 4096,
+    bf16: true,
 };
 
 /// The work folder of phase `i` (0-based) of a generator stage: `phase<i+1>/` in
@@ -371,19 +405,23 @@ fn copy_dir_files(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<Value> {
-    let train = require_file(&paths.data("train-generator"))?;
+/// Trains `spec`'s phases on `train` (the first from `init`, or from a random
+/// initialisation), each resuming from its `work/last.pt` and a no-op once its
+/// `final/` is complete, and copies the last phase's `final/` to the stage folder's
+/// `final/`, which it returns.
+fn train_phases(
+    paths: &Paths,
+    stage: Stage,
+    spec: &LmTraining,
+    train: &Path,
+    mut init: Option<PathBuf>,
+) -> Result<PathBuf> {
     let valid = require_file(&paths.data("validation"))?;
-    let test = require_file(&paths.data("test"))?;
     let tokenizer = require_file(&paths.tokenizer().join("tokenizer.json"))?;
     let tokenizer = tokenizer.parent().unwrap_or(&tokenizer).to_path_buf();
     let stage_dir = paths.work.join(stage.name());
     let log = paths.log(stage);
     let train_cmd = format!("cargo xtask train-demo --stage {}", stage.name());
-
-    // 1. Train, phase by phase (each resumes from its work/last.pt and is a no-op
-    //    once its final/ is complete).
-    let mut init: Option<PathBuf> = None;
     for (i, phase) in spec.phases.iter().enumerate() {
         let work = phase_dir(&stage_dir, i);
         let summary = work.join("final").join("train_summary.json");
@@ -397,7 +435,7 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
             );
             let mut cmd = pyenv::script(&paths.root, "demo/train_lm.py")?;
             cmd.arg("--train")
-                .arg(&train)
+                .arg(train)
                 .arg("--valid")
                 .arg(&valid)
                 .arg("--tokenizer")
@@ -424,15 +462,35 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
     }
     let last = phase_dir(&stage_dir, spec.phases.len() - 1).join("final");
     let final_dir = stage_dir.join("final");
-    let summary = final_dir.join("train_summary.json");
-    if !newer_than(&summary, &last.join("train_summary.json")) {
+    if !newer_than(
+        &final_dir.join("train_summary.json"),
+        &last.join("train_summary.json"),
+    ) {
         copy_dir_files(&last, &final_dir)?;
     }
-    let work = stage_dir;
+    Ok(final_dir)
+}
+
+fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<Value> {
+    let train = require_file(&paths.data("train-generator"))?;
+    let test = require_file(&paths.data("test"))?;
+    let log = paths.log(stage);
+    let train_cmd = format!("cargo xtask train-demo --stage {}", stage.name());
+
+    // 1. Train, phase by phase.
+    let final_dir = train_phases(paths, stage, &spec.training, &train, None)?;
+    let summary = final_dir.join("train_summary.json");
+    let work = paths.work.join(stage.name());
 
     // 2. Export to ONNX (through xtask/python/export.py, like `cargo xtask export`).
     let out = paths.root.join(MODELS).join(stage.name());
-    let onnx = export_if_stale(paths, &final_dir, &out, "text-generation-with-past", &log)?;
+    let onnx = export_if_stale(
+        paths,
+        &final_dir,
+        &out,
+        Export::Task("text-generation-with-past"),
+        &log,
+    )?;
 
     // 3. Evaluate the exported model through ttc (ONNX Runtime): greedy accuracy and
     //    the pass@1 spread at T = 0.8 on the test set. These are the card's numbers.
@@ -510,6 +568,22 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
     }))
 }
 
+fn stage_prm_trunk(paths: &Paths) -> Result<Value> {
+    let stage = Stage::PrmTrunk;
+    let train = require_file(&paths.data("train"))?;
+    let init = require_file(&paths.work.join("generator").join("final").join("config.json"))?;
+    let init = init.parent().unwrap_or(&init).to_path_buf();
+    let final_dir = train_phases(paths, stage, &PRM_TRUNK, &train, Some(init))?;
+    let summary = read_json(&final_dir.join("train_summary.json"))?;
+    Ok(json!({
+        "checkpoint": final_dir.display().to_string(),
+        "parameters": summary["parameters"],
+        "tokens": summary["tokens"],
+        "train_wall_s": summary["wall_s"],
+        "history": summary["history"],
+    }))
+}
+
 /// Builds the ttc CLI (release), installs ONNX Runtime if it is missing, and
 /// returns the CLI's path.
 fn build_ttc(paths: &Paths) -> Result<PathBuf> {
@@ -530,19 +604,38 @@ fn build_ttc(paths: &Paths) -> Result<PathBuf> {
 
 /// Exports the trained `final_dir` to `out/model.onnx` with Optimum's `task` unless
 /// the export is newer than the training summary; returns the ONNX file.
+/// How a trained checkpoint becomes `model.onnx`.
+#[derive(Clone, Copy, Debug)]
+enum Export {
+    /// `xtask/python/export.py --task TASK`, what `cargo xtask export` runs.
+    Task(&'static str),
+    /// `xtask/python/demo/surprise_prm.py export`: the demo PRM's own graph.
+    SurprisePrm,
+}
+
 fn export_if_stale(
     paths: &Paths,
     final_dir: &Path,
     out: &Path,
-    task: &str,
+    export: Export,
     log: &Path,
 ) -> Result<PathBuf> {
     let onnx = out.join("model.onnx");
     if newer_than(&onnx, &final_dir.join("train_summary.json")) {
         eprintln!("  export: done ({})", onnx.display());
     } else {
-        let mut cmd = pyenv::script(&paths.root, "export.py")?;
-        cmd.arg(final_dir).arg(out).args(["--task", task]);
+        let mut cmd = match export {
+            Export::Task(task) => {
+                let mut cmd = pyenv::script(&paths.root, "export.py")?;
+                cmd.arg(final_dir).arg(out).args(["--task", task]);
+                cmd
+            }
+            Export::SurprisePrm => {
+                let mut cmd = pyenv::script(&paths.root, "demo/surprise_prm.py")?;
+                cmd.arg("export").arg(final_dir).arg(out);
+                cmd
+            }
+        };
         run_logged(&mut cmd, log)?;
         require_file(&onnx)?;
     }

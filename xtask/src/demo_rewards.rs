@@ -23,7 +23,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::{
-    MODELS, Paths, Stage, THREADS, build_ttc, export_if_stale, newer_than, read_json, require_file,
+    Export, MODELS, Paths, Stage, THREADS, build_ttc, export_if_stale, newer_than, read_json, require_file,
     run_logged,
 };
 use crate::pyenv;
@@ -83,11 +83,14 @@ const SCALE: Scale = Scale {
 };
 
 /// Learning rates (docs/method.md gives 3e-5 for the PRM and 1e-5 for the reviser on
-/// billion-parameter models; this 1M-parameter model needs larger steps).
-const PRM_LR: f64 = 5e-4;
+/// billion-parameter models; these small models need larger steps, and the PRM's
+/// head starts from scratch over a frozen trunk).
+const PRM_LR: f64 = 1e-3;
 const REVISER_LR: f64 = 3e-4;
 const ORM_LR: f64 = 5e-4;
 const BATCH: u32 = 32;
+/// Decoder layers of the PRM's head over its frozen trunk (surprise_prm.py).
+const PRM_HEAD_LAYERS: u32 = 2;
 
 fn generator_hf(paths: &Paths) -> PathBuf {
     paths.work.join("generator").join("final")
@@ -167,7 +170,7 @@ fn train_and_export(
     paths: &Paths,
     stage: Stage,
     mut train: std::process::Command,
-    task: &str,
+    export: Export,
     input: &Path,
 ) -> Result<PathBuf> {
     let work = stage_work(paths, stage);
@@ -181,7 +184,7 @@ fn train_and_export(
         run_logged(&mut train, &log)?;
         require_file(&summary)?;
     }
-    export_if_stale(paths, &final_dir, &model_dir(paths, stage), task, &log)?;
+    export_if_stale(paths, &final_dir, &model_dir(paths, stage), export, &log)?;
     Ok(summary)
 }
 
@@ -211,15 +214,19 @@ fn stamp_info(paths: &Paths, stage: Stage, summary: &Path, eval: &Path) -> Resul
 pub(super) fn prm(paths: &Paths) -> Result<Value> {
     let stage = Stage::Prm;
     let data = require_file(&stage_work(paths, Stage::PrmData).join("prm_data.jsonl"))?;
-    let init = require_file(&generator_hf(paths).join("config.json"))?;
+    // The head reads the next-token probabilities of the generator trained on further
+    // on reference solutions (stage prm-trunk), which knows the arithmetic the
+    // generator slips on.
+    let trunk = require_file(&stage_work(paths, Stage::PrmTrunk).join("final").join("config.json"))?;
     let mut train = script(paths, "prm_train.py")?;
     train
         .arg("--data")
         .arg(&data)
         .arg("--init")
-        .arg(init.parent().unwrap_or(&init))
+        .arg(trunk.parent().unwrap_or(&trunk))
         .arg("--work")
         .arg(stage_work(paths, stage))
+        .args(["--arch", "surprise", "--head-layers", &PRM_HEAD_LAYERS.to_string()])
         .args([
             "--mode",
             "prm",
@@ -231,7 +238,7 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
         // Early stopping on validation loss; the epoch cap is only a backstop.
         .args(["--max-epochs", "20", "--patience", "2", "--dropout", "0.05"])
         .args(["--threads", &threads()]);
-    let summary = train_and_export(paths, stage, train, "token-classification-with-past", &data)?;
+    let summary = train_and_export(paths, stage, train, Export::SurprisePrm, &data)?;
 
     let ttc = build_ttc(paths)?;
     let log = paths.log(stage);
@@ -252,6 +259,7 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
         run_logged(&mut cmd, &log)?;
     }
     let data_summary = stage_work(paths, Stage::PrmData).join("prm_data_summary.json");
+    let trunk_summary = trunk.with_file_name("train_summary.json");
     write_card(
         paths,
         stage,
@@ -259,6 +267,7 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
             ("summary", &summary),
             ("eval", &eval),
             ("data-summary", &data_summary),
+            ("trunk-summary", &trunk_summary),
         ],
     )?;
     stamp_info(paths, stage, &summary, &eval)
@@ -312,7 +321,13 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
         ])
         .args(["--max-epochs", "4", "--patience", "1"])
         .args(["--threads", &threads()]);
-    let summary = train_and_export(paths, stage, train, "text-generation-with-past", &data)?;
+    let summary = train_and_export(
+        paths,
+        stage,
+        train,
+        Export::Task("text-generation-with-past"),
+        &data,
+    )?;
 
     let ttc = build_ttc(paths)?;
     let log = paths.log(stage);
@@ -424,7 +439,7 @@ pub(super) fn orm(paths: &Paths) -> Result<Value> {
         paths,
         stage,
         train,
-        "token-classification-with-past",
+        Export::Task("token-classification-with-past"),
         &train_data,
     )?;
     let eval = work.join("eval_test.json");

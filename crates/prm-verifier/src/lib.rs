@@ -86,8 +86,8 @@
 //! tokens do not start with its state's (a tokenizer merging across a step boundary)
 //! is re-read the same way.
 //!
-//! **Memory.** A cached token takes layers x 2 x kv_heads x head_dim x 4 bytes: 1,536
-//! for the demo PRM (4 layers, 2 KV heads of 24), 114,688 for Qwen2.5-Math-PRM-7B
+//! **Memory.** A cached token takes layers x 2 x kv_heads x head_dim x 4 bytes: 2,688
+//! for the demo PRM (7 cache entries, 2 KV heads of 24), 114,688 for Qwen2.5-Math-PRM-7B
 //! (28 layers, 4 KV heads of 128), 262,144 for Math-Shepherd (Mistral 7B: 32 layers,
 //! 8 KV heads of 128). Live states share a budget ([`DEFAULT_CACHE_BYTES`], 2 GiB;
 //! [`PrmVerifier::with_cache_bytes`], `cache-mib` in a run file's `[verifier]`): a

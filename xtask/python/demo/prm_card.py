@@ -2,7 +2,8 @@
 summary, data summary and evaluation JSON.
 
 usage: prm_card.py --kind {prm,reviser,orm} --summary train_summary.json --eval EVAL.json
-                   --data-summary DATA_SUMMARY.json [--eval-data-summary ...] --out README.md
+                   --data-summary DATA_SUMMARY.json [--eval-data-summary ...]
+                   [--trunk-summary TRUNK_SUMMARY.json] --out README.md
 """
 
 from __future__ import annotations
@@ -45,6 +46,38 @@ def classifier_export(cfg: dict) -> str:
             "`input_ids`, `attention_mask`, `position_ids`, `past_key_values.{i}.key`, `past_key_values.{i}.value`, "
             "outputs `logits [batch, seq, 1]`, `present.{i}.key`, `present.{i}.value` "
             f"({layers}), fp32.")
+
+
+def surprise_export(cfg: dict) -> str:
+    """The export sentence of a surprise PRM (surprise_prm.py)."""
+    layers = (f"i = 0..{cfg['num_hidden_layers'] - 1}: the trunk's layers, the head's, then the hidden-state store"
+              if cfg else "every cache entry i")
+    return ("Exported by `xtask/python/demo/surprise_prm.py export` with the graph contract of "
+            "`--task token-classification-with-past`, so the verifier can continue from a scored prefix's KV cache "
+            "and run only a new step's tokens: `model.onnx`, inputs `input_ids`, `attention_mask`, `position_ids`, "
+            "`past_key_values.{i}.key`, `past_key_values.{i}.value`, outputs `logits [batch, seq, 1]`, "
+            f"`present.{{i}}.key`, `present.{{i}}.value` ({layers}), fp32.")
+
+
+SURPRISE_ARCH = """A reward head over a frozen language model's surprise
+(`xtask/python/demo/surprise_prm.py`):
+
+```text
+tokens -> trunk (the LM's layers, frozen) -> next-token log-probabilities
+       -> per token t: log p(x_t | x_<t) and its gap to the most likely token
+       -> a linear map of the two, added to the trunk's last hidden state
+       -> head (Llama decoder layers, trained) -> RMSNorm -> score (1 logit)
+```
+
+A step is wrong when a digit it writes is not the one arithmetic gives; the trunk, a
+causal LM that knows the arithmetic, finds such a digit unlikely. A token classifier
+fine-tuned from the generator has to learn that comparison across two positions, and
+none of the demo's trainings taught it (docs/results.md); here the graph computes it
+and the head learns from the Monte Carlo labels what to make of it. The KV cache
+carries each position's last trunk hidden state in extra entries, so a token whose
+predecessor was read in an earlier call still gets its features, and continuing a
+scored prefix gives the same logits as reading the whole solution (the export checks
+that against torch)."""
 
 
 def history_table(hist) -> list[str]:
@@ -114,12 +147,15 @@ def main() -> None:
     ap.add_argument("--eval", required=True)
     ap.add_argument("--data-summary")
     ap.add_argument("--eval-data-summary")
+    ap.add_argument("--trunk-summary", help="the surprise PRM's trunk: its train_lm.py train_summary.json")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     s = load(args.summary, required=True)
     ev = load(args.eval, required=True)
     ds = load(args.data_summary, required=True)
     eds = load(args.eval_data_summary)
+    trunk = load(args.trunk_summary)
+    surprise = s.get("arch") == "surprise"
     out_dir = Path(args.out).parent
     cfg = load(out_dir / "config.json")
     kind = args.kind
@@ -133,7 +169,7 @@ def main() -> None:
             "line): for each step of a solution written by the demo generator (`models/demo/generator`), the "
             "probability that the generator, continuing from there, reaches the right answer (docs/method.md §1). "
             "Trained on Monte Carlo rollout labels sampled through ttc, as in Snell et al. 2024. "
-            + classifier_export(cfg),
+            + (surprise_export(cfg) if surprise else classifier_export(cfg)),
             "",
         ]
     elif kind == "reviser":
@@ -159,14 +195,38 @@ def main() -> None:
         ]
     head = "LlamaForCausalLM" if kind == "reviser" else "LlamaForTokenClassification"
     L += ["## Architecture", ""]
-    if cfg:
+    if surprise:
+        spec = cfg.get("surprise_prm", {})
+        L += [SURPRISE_ARCH, ""]
+        if cfg:
+            L.append(f"- Trunk: {arch_line({**cfg, 'num_hidden_layers': spec.get('trunk_layers')}, 'LlamaModel')}; "
+                     "tied input and output embeddings.")
+            L.append(f"- Head: {spec.get('head_layers')} Llama decoder layers of the trunk's width, RMSNorm, a "
+                     "linear `score` with 1 output.")
+            L.append(f"- KV cache: {cfg['num_hidden_layers']} entries per token ({spec.get('trunk_layers')} trunk "
+                     f"layers, {spec.get('head_layers')} head layers, {spec.get('hidden_stores')} holding the trunk's "
+                     "hidden state).")
+        if trunk:
+            phases = trunk.get("phases", [])
+            L.append(
+                f"- The trunk is the demo generator trained on for {trunk['tokens']:,} more tokens of the training "
+                f"split's reference solutions (no slips; `train_lm.py`, peak lr {trunk['lr']:g}, {trunk['steps']:,} "
+                f"steps, {mins(trunk['wall_s'])}; stage `prm-trunk`), {trunk.get('total_tokens', trunk['tokens']):,} "
+                f"tokens in all over {len(phases) or 1} phases. Its greedy accuracy on 100 validation questions: "
+                + ", ".join(f"{h['valid_greedy_acc_100']:.2f} at step {h['step']}" for h in trunk["history"][-2:])
+                + " (the generator's: see its card).")
+        L += [f"- **Parameters: {n:,}** ({n / 1e6:.2f}M, embeddings included), of which "
+              f"{s.get('trained_parameters', n):,} trained (the head and the feature map).",
+              "- Tokenizer: the demo generator's (byte-level BPE, one token per digit, `<s>` `</s>` `<pad>`).", ""]
+    elif cfg:
         L.append(f"- {arch_line(cfg, head)}" + ("" if kind == "reviser" else "; a linear `score` head with 1 output "
                                                 "(num_labels = 1)") + ".")
     init = {"prm": "the demo generator's weights (transformer copied; the `score` head is new)",
             "reviser": "the demo generator's weights (all of them)",
             "orm": "the demo reviser's weights (transformer copied; the `score` head is new)"}[kind]
-    L += [f"- Initialised from {init}.", f"- **Parameters: {n:,}** ({n / 1e6:.2f}M, embeddings included).",
-          "- Tokenizer: the demo generator's (byte-level BPE, one token per digit, `<s>` `</s>` `<pad>`).", ""]
+    if not surprise:
+        L += [f"- Initialised from {init}.", f"- **Parameters: {n:,}** ({n / 1e6:.2f}M, embeddings included).",
+              "- Tokenizer: the demo generator's (byte-level BPE, one token per digit, `<s>` `</s>` `<pad>`).", ""]
     L += ["## Text format", "", {"prm": PRM_LAYOUT, "reviser": REVISER_LAYOUT, "orm": ORM_LAYOUT}[kind], ""]
 
     L += ["## Training data", ""]
@@ -249,7 +309,8 @@ def main() -> None:
         f"- {s.get('train_records', s.get('train_examples')):,} training / "
         f"{s.get('valid_records', s.get('valid_examples')):,} validation sequences.",
         f"- Tokens processed: **D = {s['tokens']:,}** (all epochs run, padding excluded). "
-        f"**Training FLOPs (6 N D): {6 * n * s['tokens']:.3g}**.",
+        + (f"**Training FLOPs ((2 N + 4 N_trained) D, the frozen trunk runs forward only): "
+           f"{s['train_flops']:.3g}**." if surprise else f"**Training FLOPs (6 N D): {6 * n * s['tokens']:.3g}**."),
         f"- **Wall time: training {mins(s['wall_s'])}**"
         + (f"; data sampling through ttc {mins(ds['ttc_wall_s'])}" if "ttc_wall_s" in ds else "")
         + " on this project's CPU machine (2 threads; 2 cores shared with other training jobs, so timings vary).",
@@ -258,7 +319,7 @@ def main() -> None:
         "",
     ]
 
-    stages = {"prm": ["prm-data", "prm"], "reviser": ["reviser-data", "reviser"], "orm": ["orm"]}[kind]
+    stages = {"prm": ["prm-data", "prm-trunk", "prm"], "reviser": ["reviser-data", "reviser"], "orm": ["orm"]}[kind]
     L += ["## Reproduce", "", "```sh", "cargo xtask pyenv            # the pinned Python environment, once",
           "cargo xtask train-demo --stage data", "cargo xtask train-demo --stage tokenizer",
           "cargo xtask train-demo --stage generator"]

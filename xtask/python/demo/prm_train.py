@@ -62,7 +62,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--max-epochs", type=int, default=20)
     ap.add_argument("--patience", type=int, default=3)
-    ap.add_argument("--dropout", type=float, default=0.05)
+    ap.add_argument("--dropout", type=float, default=0.05,
+                    help="attention and classifier dropout (--arch surprise: the score's input only)")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--valid-frac", type=float, default=0.1)
     ap.add_argument("--max-len", type=int, default=512)
@@ -84,6 +85,10 @@ def main() -> None:
     ap.add_argument("--extra-layers", type=int, default=0,
                     help="transformer layers added on top of the copied ones (output projections start at "
                          "zero, so the model starts as the checkpoint)")
+    ap.add_argument("--arch", choices=["token-classifier", "surprise"], default="token-classifier",
+                    help="token-classifier: LlamaForTokenClassification from --init; surprise: "
+                         "surprise_prm.py's head over --init as a frozen trunk")
+    ap.add_argument("--head-layers", type=int, default=2, help="--arch surprise: decoder layers in the head")
     args = ap.parse_args()
     setup_offline(args.threads)
     import torch
@@ -123,7 +128,13 @@ def main() -> None:
     cfg.num_labels = 1
     cfg.classifier_dropout = args.dropout
     cfg.attention_dropout = args.dropout
-    if args.extra_layers:
+    if args.arch == "surprise":
+        import surprise_prm
+
+        model = surprise_prm.from_lm(Path(args.init), args.head_layers, args.dropout)
+        log(f"surprise PRM: {model.trunk_layers} trunk layers from {args.init} (frozen), "
+            f"{args.head_layers} head layers")
+    elif args.extra_layers:
         # A step is right when each digit it writes is the one the generator's layers
         # predict at the position before; the added layers can compare the two there.
         copied = cfg.num_hidden_layers
@@ -150,6 +161,7 @@ def main() -> None:
             for p in layer.parameters():
                 p.requires_grad_(False)
     n_params = sum(p.numel() for p in model.parameters())
+    n_trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
 
     # The auxiliary next-token loss reads the last copied layer's output.
@@ -346,14 +358,17 @@ def main() -> None:
     model.load_state_dict(best[2])
     final = work / "final"
     final.mkdir(parents=True, exist_ok=True)
-    model.config.architectures = ["LlamaForTokenClassification"]
-    model.save_pretrained(final, safe_serialization=True)
+    if args.arch == "surprise":
+        surprise_prm.save(model, AutoConfig.from_pretrained(args.init), args.head_layers, final)
+    else:
+        model.config.architectures = ["LlamaForTokenClassification"]
+        model.save_pretrained(final, safe_serialization=True)
     tok.save_pretrained(final)
     summary = dict(
-        mode=args.mode, init=str(args.init), valid_frac=args.valid_frac, patience=args.patience, parameters=n_params, train_records=len(train),
+        mode=args.mode, init=str(args.init), valid_frac=args.valid_frac, patience=args.patience, parameters=n_params, trained_parameters=n_trained, arch=args.arch, train_records=len(train),
         valid_records=len(valid), questions=len(qids), valid_questions=len(valid_q),
         labels_train=sum(len(t) for _, t in train), labels_valid=sum(len(t) for _, t in valid),
-        tokens=tokens, train_flops=6 * n_params * tokens, best_epoch=best[1], best_valid_loss=best[0],
+        tokens=tokens, train_flops=(2 * n_params + 4 * n_trained) * tokens, best_epoch=best[1], best_valid_loss=best[0],
         epochs_run=len(history) - 1, lr=args.lr, batch=args.batch, dropout=args.dropout,
         weight_decay=args.weight_decay, betas=[0.9, 0.95], seed=args.seed, threads=args.threads, wall_s=wall,
         history=history,
