@@ -17,6 +17,7 @@ pub mod components;
 mod error;
 pub mod eval;
 pub mod run_file;
+mod run_models;
 pub mod score;
 pub mod solve;
 pub mod solvers;

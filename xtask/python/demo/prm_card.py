@@ -296,7 +296,8 @@ def main() -> None:
         f"- Loss: {loss}.",
         f"- AdamW (betas 0.9/0.95, weight decay {s['weight_decay']}), constant lr {s['lr']:g}, batch "
         f"{s['batch']} sequences, gradient clipping 1.0"
-        + (f", dropout {s['dropout']} (attention and classifier)" if "dropout" in s else "") + f", seed {s['seed']}. "
+        + (f", dropout {s['dropout']} ({'the score input' if surprise else 'attention and classifier'})"
+           if "dropout" in s else "") + f", seed {s['seed']}. "
         + ("The paper's lr (3e-5, batch 128) is for billion-parameter models; this small model is "
            "fine-tuned with a larger lr and smaller batch to get enough steps from a small data set."
            if kind != "reviser" else

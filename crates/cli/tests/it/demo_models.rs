@@ -338,9 +338,10 @@ fn demo_prm_separates_right_from_wrong_samples_and_reports_pair_preference() {
             );
         }
     }
-    // What the PRM does know: its last-step score separates right samples from wrong
-    // ones across the sampled questions (within one question it does not: see below).
+    // The last-step score against correctness: pooled over the sampled questions, and
+    // within each question with mixed outcomes (the ranking best-of-N relies on).
     let mut scored: Vec<(f32, bool)> = Vec::new();
+    let mut within = Vec::new();
     for q in sampled() {
         let steps: Vec<Vec<String>> = q
             .texts
@@ -356,18 +357,36 @@ fn demo_prm_separates_right_from_wrong_samples_and_reports_pair_preference() {
             })
             .collect();
         let correct = steps.iter().zip(&q.correct).filter(|(s, _)| !s.is_empty());
+        let mut this: Vec<(f32, bool)> = Vec::new();
         for (out, (_, &c)) in v.score(&requests).unwrap().iter().zip(correct) {
-            scored.push((*out.scores.last().unwrap(), c));
+            this.push((*out.scores.last().unwrap(), c));
         }
+        if this.iter().any(|s| s.1) && !this.iter().all(|s| s.1) {
+            within.push(auroc(&this));
+        }
+        scored.extend(this);
     }
-    let auroc = auroc(&scored);
+    let pooled = auroc(&scored);
+    let within_mean = within.iter().sum::<f64>() / within.len().max(1) as f64;
     eprintln!(
-        "demo PRM, last-step score against correctness over {} samples: AUROC {auroc:.3}",
-        scored.len()
+        "demo PRM, last-step score against correctness: AUROC {pooled:.3} over {} samples, \
+         {within_mean:.3} within a question (mean over {} mixed questions)",
+        scored.len(),
+        within.len()
     );
     assert!(
-        auroc >= PRM_POOLED_AUROC,
-        "the PRM's last-step AUROC over the sampled questions is {auroc:.3}"
+        p.at_step >= PRM_PAIR_PREFERENCE,
+        "the PRM prefers the correct solution at the corrupted step on only {:.3} of {} pairs",
+        p.at_step,
+        pairs.len()
+    );
+    assert!(
+        within_mean >= PRM_WITHIN_AUROC,
+        "the PRM's within-question AUROC is {within_mean:.3}"
+    );
+    assert!(
+        pooled >= PRM_POOLED_AUROC,
+        "the PRM's last-step AUROC over the sampled questions is {pooled:.3}"
     );
 }
 
@@ -538,14 +557,16 @@ fn prm_search_runs_through_ttc_solve() {
 
 /// Reference-solution pairs for the ORM test: the first 200 multi-step test problems.
 const PAIRS: usize = 200;
-/// The PRM's pair preference is printed by level, not asserted: at the corrupted
-/// step it scores the correct solution higher on 0.469 of the 49 pairs here and 0.520
-/// of 304 pairs on all 500 test questions (card), chance level, against a target of
-/// 0.85 (missed; docs/results.md says why: even trained on exact step labels this
-/// PRM stays at chance). What it has is pooled discrimination, measured here at
-/// 0.809 on the 1,280 samples of the 80 sampled questions (0.785 over 8,000 in the
-/// card); the threshold guards that against a regression.
-const PRM_POOLED_AUROC: f64 = 0.75;
+/// The PRM's targets (docs/results.md), each a floor sized to this test's sample:
+/// pair preference at the corrupted step (target 0.85; measured MEASURED_PAIRS here and
+/// 0.941 of 304 pairs on all 500 test questions, card), within-question AUROC of the
+/// last-step score (target 0.75; MEASURED_WITHIN here over the mixed questions, 0.798
+/// over 310 in the card) and pooled AUROC (MEASURED_POOLED here, 0.861 over 8,000 in the
+/// card). With about 50 pairs and mixed questions, a floor 0.05-0.1 under the measured
+/// value is two to three standard errors.
+const PRM_PAIR_PREFERENCE: f64 = 0.85;
+const PRM_WITHIN_AUROC: f64 = 0.7;
+const PRM_POOLED_AUROC: f64 = 0.8;
 
 #[test]
 fn the_shipped_demo_policy_applies_to_a_new_question() {

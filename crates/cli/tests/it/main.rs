@@ -405,6 +405,57 @@ fn run_records(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+fn an_eval_does_not_resume_with_a_model_changed_in_place() {
+    // The fixture sweep with its model folders copied, so one can be changed.
+    let base = std::env::temp_dir().join(format!("ttc-eval-models-{}", std::process::id()));
+    std::fs::create_dir_all(&base).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures");
+    let mut text = std::fs::read_to_string(config("fixtures-eval.toml")).unwrap();
+    for name in ["tiny-llama", "tiny-prm-value", "tiny-qwen2"] {
+        let copy = base.join(name);
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(fixtures.join(name)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+        }
+        text = text.replace(&format!("../models/fixtures/{name}"), copy.to_str().unwrap());
+    }
+    let run = base.join("run.toml");
+    std::fs::write(&run, text).unwrap();
+    let out_dir = base.join("out");
+    let eval = || {
+        ttc(&[
+            "eval",
+            run.to_str().unwrap(),
+            "--output",
+            out_dir.to_str().unwrap(),
+            "--limit",
+            "1",
+        ])
+    };
+    let out = eval();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out_dir.join("models.json").is_file());
+    let again = eval();
+    assert!(again.status.success(), "{}", stderr(&again));
+    // The reward model exported again in place: the run folder is not mixed.
+    let config_json = base.join("tiny-prm-value").join("config.json");
+    let edited = std::fs::read_to_string(&config_json).unwrap() + "\n";
+    std::fs::write(&config_json, edited).unwrap();
+    let refused = eval();
+    assert!(!refused.status.success());
+    let msg = stderr(&refused);
+    let error = msg.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(
+        error.contains("other models")
+            && error.contains("verifier changed")
+            && !error.contains("generator"),
+        "{msg}"
+    );
+    std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
 fn an_interrupted_eval_resumes_to_the_same_numbers() {
     let run = config("fixtures-eval.toml");
     let base = std::env::temp_dir().join(format!("ttc-eval-{}", std::process::id()));
