@@ -571,7 +571,13 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
 fn stage_prm_trunk(paths: &Paths) -> Result<Value> {
     let stage = Stage::PrmTrunk;
     let train = require_file(&paths.data("train"))?;
-    let init = require_file(&paths.work.join("generator").join("final").join("config.json"))?;
+    let init = require_file(
+        &paths
+            .work
+            .join("generator")
+            .join("final")
+            .join("config.json"),
+    )?;
     let init = init.parent().unwrap_or(&init).to_path_buf();
     let final_dir = train_phases(paths, stage, &PRM_TRUNK, &train, Some(init))?;
     let summary = read_json(&final_dir.join("train_summary.json"))?;

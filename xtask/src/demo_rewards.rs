@@ -23,8 +23,8 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::{
-    Export, MODELS, Paths, Stage, THREADS, build_ttc, export_if_stale, newer_than, read_json, require_file,
-    run_logged,
+    Export, MODELS, Paths, Stage, THREADS, build_ttc, export_if_stale, newer_than, read_json,
+    require_file, run_logged,
 };
 use crate::pyenv;
 
@@ -217,7 +217,11 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
     // The head reads the next-token probabilities of the generator trained on further
     // on reference solutions (stage prm-trunk), which knows the arithmetic the
     // generator slips on.
-    let trunk = require_file(&stage_work(paths, Stage::PrmTrunk).join("final").join("config.json"))?;
+    let trunk = require_file(
+        &stage_work(paths, Stage::PrmTrunk)
+            .join("final")
+            .join("config.json"),
+    )?;
     let mut train = script(paths, "prm_train.py")?;
     train
         .arg("--data")
@@ -226,7 +230,12 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
         .arg(trunk.parent().unwrap_or(&trunk))
         .arg("--work")
         .arg(stage_work(paths, stage))
-        .args(["--arch", "surprise", "--head-layers", &PRM_HEAD_LAYERS.to_string()])
+        .args([
+            "--arch",
+            "surprise",
+            "--head-layers",
+            &PRM_HEAD_LAYERS.to_string(),
+        ])
         .args([
             "--mode",
             "prm",
@@ -444,7 +453,11 @@ pub(super) fn orm(paths: &Paths) -> Result<Value> {
     )?;
     let eval = work.join("eval_test.json");
     let onnx = model_dir(paths, stage).join("model.onnx");
-    if newer_than(&eval, &onnx) && newer_than(&eval, &test_data) {
+    // The card compares the ORM with the base PRM on the same attempts.
+    let prm = model_dir(paths, Stage::Prm);
+    let prm_onnx = prm.join("model.onnx");
+    let prm_current = !prm_onnx.is_file() || newer_than(&eval, &prm_onnx);
+    if newer_than(&eval, &onnx) && newer_than(&eval, &test_data) && prm_current {
         eprintln!("  evaluation: done ({})", eval.display());
     } else {
         let mut cmd = script(paths, "orm_eval.py")?;
@@ -455,9 +468,8 @@ pub(super) fn orm(paths: &Paths) -> Result<Value> {
             .arg("--out")
             .arg(&eval)
             .args(["--threads", &threads()]);
-        let prm = model_dir(paths, Stage::Prm);
-        if prm.join("model.onnx").is_file() {
-            cmd.arg("--prm").arg(prm);
+        if prm_onnx.is_file() {
+            cmd.arg("--prm").arg(&prm);
         }
         run_logged(&mut cmd, &log)?;
     }

@@ -1,5 +1,7 @@
-"""What the generator itself knows about its slips: its own log-probability of a
-solution as a verifier, on the same test samples and pairs as `prm_eval.py`.
+"""What a causal LM knows about the generator's slips: its log-probability of a
+solution as a verifier, on the same test samples and pairs as `prm_eval.py`. With
+`--generator` the generator itself; any checkpoint with its tokenizer works (the
+PRM's trunk, `.ttc/demo/prm-trunk/final`, is the other one docs/results.md reports).
 
 usage: prm_surprise.py --samples TEST_SAMPLES.json --generator HF_DIR --out OUT.json
                        [--questions 500] [--threads 2]
@@ -88,7 +90,7 @@ def main() -> None:
         pair_preference_sum=wins_sum / max(1, len(pairs)), pair_preference_min=wins_min / max(1, len(pairs)),
     )
     write_json_atomic(args.out, res)
-    log(f"generator log-probability: within-question AUROC {res['auroc_within_question']:.3f} over "
+    log(f"{args.generator} log-probability: within-question AUROC {res['auroc_within_question']:.3f} over "
         f"{len(within)} mixed questions; pair preference {res['pair_preference_sum']:.3f} (step sum), "
         f"{res['pair_preference_min']:.3f} (step min) over {len(pairs)} pairs")
 

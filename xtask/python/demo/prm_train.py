@@ -1,10 +1,13 @@
-"""Train a demo reward model (PRM or ORM): LlamaForTokenClassification, num_labels = 1,
-initialised from a causal-LM checkpoint (transformer copied, new `score` head),
-binary cross-entropy on soft labels at each labelled step's "\\n".
+"""Train a demo reward model (PRM or ORM), binary cross-entropy on soft labels at each
+labelled step's "\\n". `--arch token-classifier` (the default): LlamaForTokenClassification,
+num_labels = 1, initialised from a causal-LM checkpoint (transformer copied, new `score`
+head). `--arch surprise`: surprise_prm.py's head over the checkpoint as a frozen trunk
+(the shipped demo PRM; only the head and its feature map train).
 
 usage: prm_train.py --data DATA.jsonl --init HF_DIR --work DIR [--mode prm|orm]
                     [--lr 3e-4] [--batch 32] [--max-epochs 20] [--patience 3]
                     [--dropout 0.05] [--valid-frac 0.1] [--seed 1] [--threads 2]
+                    [--arch token-classifier|surprise] [--head-layers 2]
                     [--extra-layers 0] [--extra-init random|copy] [--freeze-copied]
                     [--lm-data TRAIN.jsonl --lm-weight 1.0 --lm-records 20000]
                     [--surprise-data TRAIN.jsonl --surprise-weight 1.0 --surprise-records 20000]

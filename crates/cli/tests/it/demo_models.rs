@@ -48,7 +48,8 @@ const SAMPLED_QUESTIONS: usize = 80;
 /// The demo world's target share of questions with pass@1 in [0.1, 0.9] is 0.3 to 0.5;
 /// measured here 0.362 (29 of 80 questions; 0.420 on all 500 with 64 samples, card).
 const MEDIUM_THRESHOLD: f64 = 0.3;
-/// Pairs the PRM test needs: 49 of the 80 sampled questions have mixed outcomes.
+/// Pairs the PRM test needs: 49 of the 80 sampled questions have mixed outcomes, 47
+/// of them give a pair.
 const MIN_MIXED_PAIRS: usize = 40;
 
 /// A test question with the demo generator's samples and which of them are right.
@@ -150,36 +151,40 @@ fn demo_generator_sometimes_slips() {
     );
 }
 
-/// Steps of a reference solution and of a copy whose step `bad` has its result
-/// raised by one, later steps recomputed from it (so only step `bad` is wrong) and
-/// the answer line changed to match.
+/// Steps of a solution and of a copy whose step `bad` has its written result raised
+/// by one, later steps recomputed from it and the answer line changed to match; the
+/// steps before `bad` stay as written, so the two differ from step `bad` on and only
+/// there is the copy worse. `None` when a line does not parse or a value leaves the
+/// demo world's 0..=999.
 fn corrupt(solution: &str, bad: usize) -> Option<(Vec<String>, Vec<String>)> {
     let good: Vec<String> = solution.lines().map(str::to_string).collect();
     let n_calc = good.len().checked_sub(1)?;
     if bad >= n_calc {
         return None;
     }
-    let mut out = Vec::with_capacity(good.len());
+    let mut out: Vec<String> = good[..bad].to_vec();
     let mut carried: Option<i64> = None;
-    for (i, line) in good[..n_calc].iter().enumerate() {
-        let (lhs, _) = line.split_once(" = ")?;
+    for line in &good[bad..n_calc] {
+        let (lhs, rhs) = line.split_once(" = ")?;
         let parts: Vec<&str> = lhs.split(' ').collect();
         if parts.len() != 3 {
             return None;
         }
-        let a: i64 = match carried {
-            Some(v) if i > 0 => v,
-            _ => parts[0].parse().ok()?,
-        };
         let b: i64 = parts[2].parse().ok()?;
-        let mut c = match parts[1] {
-            "+" => a + b,
-            "-" => a - b,
-            "x" => a * b,
-            _ => return None,
+        let (a, c) = match carried {
+            None => (parts[0].parse().ok()?, rhs.trim().parse::<i64>().ok()? + 1),
+            Some(a) => {
+                let c = match parts[1] {
+                    "+" => a + b,
+                    "-" => a - b,
+                    "x" => a * b,
+                    _ => return None,
+                };
+                (a, c)
+            }
         };
-        if i == bad {
-            c += 1;
+        if !(0..=999).contains(&c) {
+            return None;
         }
         out.push(format!("{a} {} {b} = {c}", parts[1]));
         carried = Some(c);
@@ -558,11 +563,11 @@ fn prm_search_runs_through_ttc_solve() {
 /// Reference-solution pairs for the ORM test: the first 200 multi-step test problems.
 const PAIRS: usize = 200;
 /// The PRM's targets (docs/results.md), each a floor sized to this test's sample:
-/// pair preference at the corrupted step (target 0.85; measured MEASURED_PAIRS here and
+/// pair preference at the corrupted step (target 0.85; 0.936 of the 47 pairs here and
 /// 0.941 of 304 pairs on all 500 test questions, card), within-question AUROC of the
-/// last-step score (target 0.75; MEASURED_WITHIN here over the mixed questions, 0.798
-/// over 310 in the card) and pooled AUROC (MEASURED_POOLED here, 0.861 over 8,000 in the
-/// card). With about 50 pairs and mixed questions, a floor 0.05-0.1 under the measured
+/// last-step score (target 0.75; 0.764 here over the 49 mixed questions, 0.798
+/// over 310 in the card) and pooled AUROC (0.893 over the 1,280 samples here, 0.861 over 8,000
+/// in the card). With about 50 pairs and mixed questions, a floor 0.05-0.1 under the measured
 /// value is two to three standard errors.
 const PRM_PAIR_PREFERENCE: f64 = 0.85;
 const PRM_WITHIN_AUROC: f64 = 0.7;
