@@ -41,7 +41,11 @@ fn model_dirs(file: &RunFile) -> Vec<(&'static str, PathBuf)> {
     if let Some(r) = &file.reference {
         dirs.push(("reference", r.model.clone()));
     }
-    if let Some(m) = file.diagnostic.as_ref().and_then(|d| d.verifier.model.clone()) {
+    if let Some(m) = file
+        .diagnostic
+        .as_ref()
+        .and_then(|d| d.verifier.model.clone())
+    {
         dirs.push(("diagnostic.verifier", m));
     }
     dirs
@@ -140,7 +144,8 @@ mod tests {
 
     /// A fresh folder under the system's temporary folder for one test.
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ttc-run-models-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ttc-run-models-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

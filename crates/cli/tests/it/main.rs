@@ -418,7 +418,10 @@ fn an_eval_does_not_resume_with_a_model_changed_in_place() {
             let path = entry.unwrap().path();
             std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
         }
-        text = text.replace(&format!("../models/fixtures/{name}"), copy.to_str().unwrap());
+        text = text.replace(
+            &format!("../models/fixtures/{name}"),
+            copy.to_str().unwrap(),
+        );
     }
     let run = base.join("run.toml");
     std::fs::write(&run, text).unwrap();
@@ -445,7 +448,10 @@ fn an_eval_does_not_resume_with_a_model_changed_in_place() {
     let refused = eval();
     assert!(!refused.status.success());
     let msg = stderr(&refused);
-    let error = msg.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    let error = msg
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
     assert!(
         error.contains("other models")
             && error.contains("verifier changed")
