@@ -278,7 +278,7 @@ fn sweep(
     };
     // The output folder is touched only once the run file and its models have loaded, so a
     // refused run leaves nothing behind.
-    let models = crate::run_models::fingerprints(&file)?;
+    let models = crate::run_models::fingerprints(file)?;
     std::fs::create_dir_all(&out_dir).map_err(|e| ttc_core::Error::io(&out_dir, e))?;
     crate::run_models::check_or_record(&out_dir, &models, run_text.is_none())?;
     if let Some(text) = run_text {

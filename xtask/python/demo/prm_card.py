@@ -355,7 +355,9 @@ def main() -> None:
                "a correct sample above the same sample with one step's result raised by one (later steps "
                "recomputed from it), at the corrupted step; by level: "
                + ", ".join(f"{lv}: {f3(b['preference'])} ({b['pairs']})"
-                           for lv, b in ev.get("pair_preference_by_level", {}).items()) + "."]
+                           for lv, b in ev.get("pair_preference_by_level", {}).items()) + "."
+               + (f" With every calculation step corrupted in turn: {f3(ev['pair_preference_every_step'])} of "
+                  f"{ev['pairs_every_step']:,} pairs." if ev.get("pair_preference_every_step") is not None else "")]
               if ev.get("pair_preference_mixed") is not None else []),
             *([f"- Step level: AUROC of every step's score against the demo world's exact prefix labels (a step "
                f"is right while every line so far equals the reference solution's; `ttc_dataset::demo::step_labels`): "

@@ -140,6 +140,19 @@ def main() -> None:
         for lv in sorted({recs[qi].get("level") for qi, *_ in pairs if recs[qi].get("level") is not None})
         for w in [[x for x, (qi, *_) in zip(wins, pairs) if recs[qi].get("level") == lv]]
     }
+    # The same with every calculation step corrupted in turn (one pair per step).
+    every = []
+    for qi in mixed:
+        steps = steps_of(samples[qi][correct[qi].index(True)]["text"])
+        for k in range(len(steps) - 1):
+            bad = corrupt_steps(steps, k)
+            if bad is not None:
+                every.append((qi, k, steps, bad))
+    every_scores = prm.score([(recs[qi]["problem"], st) for qi, _, st, _ in every]
+                             + [(recs[qi]["problem"], b) for qi, _, _, b in every]) if every else []
+    every_wins = [every_scores[i][k] > every_scores[len(every) + i][k] for i, (_, k, _, _) in enumerate(every)]
+    res["pairs_every_step"] = len(every)
+    res["pair_preference_every_step"] = sum(every_wins) / len(every_wins) if every_wins else None
     for n in (1, 4, 16, 64):
         if n > n_samples:
             continue

@@ -395,6 +395,60 @@ fn demo_prm_separates_right_from_wrong_samples_and_reports_pair_preference() {
     );
 }
 
+/// The demo PRM reads a token's features from the trunk's prediction at the token
+/// before, kept in its KV cache: scores continued step by step (as search scores a
+/// candidate) and scores of a question's samples sharing one prompt prefix (which
+/// ends inside the first step) equal reading every solution whole.
+#[test]
+fn demo_prm_continues_from_its_cache_as_it_reads_whole() {
+    let v = load("prm", ScoreMode::Prm);
+    let whole = load("prm", ScoreMode::Prm).with_cache(false);
+    let mut worst = 0.0f32;
+    let mut continued = 0;
+    for q in &sampled()[..10] {
+        let steps: Vec<Vec<String>> = q
+            .texts
+            .iter()
+            .map(|t| t.trim_end().lines().map(String::from).collect::<Vec<_>>())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let requests: Vec<ScoreRequest<'_>> = steps
+            .iter()
+            .map(|s| ScoreRequest {
+                question: &q.question,
+                steps: s,
+            })
+            .collect();
+        let full = whole.score(&requests).unwrap();
+        let shared = v.score(&requests).unwrap();
+        for (a, b) in full.iter().zip(&shared) {
+            for (x, y) in a.scores.iter().zip(&b.scores) {
+                worst = worst.max((x - y).abs());
+            }
+        }
+        for (s, f) in steps.iter().zip(&full) {
+            let mut state = None;
+            for k in 1..=s.len() {
+                let r = ScoreRequest {
+                    question: &q.question,
+                    steps: &s[..k],
+                };
+                let out = v.score_continuing(&[r], &[state.take()]).unwrap().remove(0);
+                assert_eq!(out.reread_tokens, 0, "step {k} was re-read");
+                for (x, y) in out.scores.scores.iter().zip(&f.scores[..k]) {
+                    worst = worst.max((x - y).abs());
+                }
+                state = out.state;
+                continued += 1;
+            }
+        }
+    }
+    eprintln!(
+        "demo PRM: {continued} continued scorings, largest difference from full reading {worst:.2e}"
+    );
+    assert!(worst < 1e-4, "continued and whole scores differ by {worst}");
+}
+
 /// Area under the ROC curve of `(score, positive)` pairs (ties count half).
 fn auroc(scored: &[(f32, bool)]) -> f64 {
     let pos: Vec<f32> = scored.iter().filter(|s| s.1).map(|s| s.0).collect();
