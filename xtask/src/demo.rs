@@ -608,8 +608,6 @@ fn build_ttc(paths: &Paths) -> Result<PathBuf> {
     )
 }
 
-/// Exports the trained `final_dir` to `out/model.onnx` with Optimum's `task` unless
-/// the export is newer than the training summary; returns the ONNX file.
 /// How a trained checkpoint becomes `model.onnx`.
 #[derive(Clone, Copy, Debug)]
 enum Export {
@@ -619,6 +617,8 @@ enum Export {
     SurprisePrm,
 }
 
+/// Exports the trained `final_dir` to `out/model.onnx` the `export` way unless the
+/// export is newer than the training summary; returns the ONNX file.
 fn export_if_stale(
     paths: &Paths,
     final_dir: &Path,

@@ -8,7 +8,7 @@
 //! | stage | does | outputs |
 //! |---|---|---|
 //! | `prm-data` | 16 samples per training question, 16 Monte Carlo rollouts per step prefix of questions with a correct sample, soft labels | `.ttc/demo/prm-data/prm_data.jsonl` |
-//! | `prm` | token classifier from the generator's weights, BCE on soft labels, early stop; export; AUROC and best-of-N vs majority on test samples | `models/demo/prm/` |
+//! | `prm` | a head over the `prm-trunk` LM's per-token surprise (`surprise_prm.py`), BCE on soft labels, early stop; export; AUROC, pair preference and best-of-N vs majority on test samples | `models/demo/prm/` |
 //! | `reviser-data` | 32 samples per training question at T = 1.0, earlier incorrect attempts (closest one last) before each correct one | `.ttc/demo/reviser-data/reviser_data.jsonl` |
 //! | `reviser` | fine-tune the generator on the final correct attempt; export; pass@1 after one incorrect attempt vs the generator | `models/demo/reviser/` |
 //! | `orm` | reviser chains on training questions, one label per attempt at its last step; classifier from the reviser's weights; export; AUROC on test-question chains | `models/demo/orm/` |
