@@ -167,7 +167,7 @@ fn corrupt(solution: &str, bad: usize) -> Option<(Vec<String>, Vec<String>)> {
     for line in &good[bad..n_calc] {
         let (lhs, rhs) = line.split_once(" = ")?;
         let parts: Vec<&str> = lhs.split(' ').collect();
-        if parts.len() != 3 {
+        if parts.len() != 3 || !["+", "-", "x"].contains(&parts[1]) {
             return None;
         }
         let b: i64 = parts[2].parse().ok()?;
