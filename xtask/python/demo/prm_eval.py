@@ -122,37 +122,27 @@ def main() -> None:
     res["mixed_questions"] = len(mixed)
     res["auroc_within_question"] = sum(within) / len(within) if within else None
     # Pairs on mixed-outcome questions: a correct sample against the same sample with one
-    # step's result off by one (later steps recomputed from it), scored at that step.
-    pairs = []
-    for qi in mixed:
-        si = correct[qi].index(True)
-        steps = steps_of(samples[qi][si]["text"])
-        bad = corrupt_steps(steps, (len(steps) - 1) // 2)
-        if bad is not None:
-            pairs.append((qi, (len(steps) - 1) // 2, steps, bad))
-    pair_scores = prm.score([(recs[qi]["problem"], st) for qi, _, st, _ in pairs]
-                            + [(recs[qi]["problem"], b) for qi, _, _, b in pairs]) if pairs else []
-    wins = [pair_scores[i][k] > pair_scores[len(pairs) + i][k] for i, (_, k, _, _) in enumerate(pairs)]
-    res["pairs_mixed"] = len(pairs)
+    # step's result off by one (later steps recomputed from it), scored at that step; the
+    # middle calculation step is the headline, every one in turn the harder test. Each
+    # correct sample is scored once for all its corrupted copies.
+    good = {qi: steps_of(samples[qi][correct[qi].index(True)]["text"]) for qi in mixed}
+    copies = [(qi, k, bad) for qi in mixed for k in range(len(good[qi]) - 1)
+              for bad in [corrupt_steps(good[qi], k)] if bad is not None]
+    scored_pairs = prm.score([(recs[qi]["problem"], good[qi]) for qi in mixed]
+                             + [(recs[qi]["problem"], bad) for qi, _, bad in copies]) if copies else []
+    good_scores = dict(zip(mixed, scored_pairs))
+    won = {(qi, k): good_scores[qi][k] > s[k] for (qi, k, _), s in zip(copies, scored_pairs[len(mixed):])}
+    middle = [(qi, won[qi, k]) for qi in mixed for k in [(len(good[qi]) - 1) // 2] if (qi, k) in won]
+    wins = [w for _, w in middle]
+    res["pairs_mixed"] = len(middle)
     res["pair_preference_mixed"] = sum(wins) / len(wins) if wins else None
     res["pair_preference_by_level"] = {
         str(lv): dict(pairs=len(w), preference=sum(w) / len(w))
-        for lv in sorted({recs[qi].get("level") for qi, *_ in pairs if recs[qi].get("level") is not None})
-        for w in [[x for x, (qi, *_) in zip(wins, pairs) if recs[qi].get("level") == lv]]
+        for lv in sorted({recs[qi].get("level") for qi, _ in middle if recs[qi].get("level") is not None})
+        for w in [[x for qi, x in middle if recs[qi].get("level") == lv]]
     }
-    # The same with every calculation step corrupted in turn (one pair per step).
-    every = []
-    for qi in mixed:
-        steps = steps_of(samples[qi][correct[qi].index(True)]["text"])
-        for k in range(len(steps) - 1):
-            bad = corrupt_steps(steps, k)
-            if bad is not None:
-                every.append((qi, k, steps, bad))
-    every_scores = prm.score([(recs[qi]["problem"], st) for qi, _, st, _ in every]
-                             + [(recs[qi]["problem"], b) for qi, _, _, b in every]) if every else []
-    every_wins = [every_scores[i][k] > every_scores[len(every) + i][k] for i, (_, k, _, _) in enumerate(every)]
-    res["pairs_every_step"] = len(every)
-    res["pair_preference_every_step"] = sum(every_wins) / len(every_wins) if every_wins else None
+    res["pairs_every_step"] = len(won)
+    res["pair_preference_every_step"] = sum(won.values()) / len(won) if won else None
     for n in (1, 4, 16, 64):
         if n > n_samples:
             continue

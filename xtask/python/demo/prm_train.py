@@ -362,7 +362,7 @@ def main() -> None:
     final = work / "final"
     final.mkdir(parents=True, exist_ok=True)
     if args.arch == "surprise":
-        surprise_prm.save(model, AutoConfig.from_pretrained(args.init), args.head_layers, final)
+        surprise_prm.save(model, final)
     else:
         model.config.architectures = ["LlamaForTokenClassification"]
         model.save_pretrained(final, safe_serialization=True)

@@ -179,14 +179,15 @@ def from_lm(lm_dir: Path, head_layers: int, dropout: float = 0.0):
     return model
 
 
-def save(model, lm_config, head_layers: int, out: Path) -> None:
-    """config.json (the LM's, with every layer counted, num_labels 1 and this head's
-    settings) and model.safetensors."""
+def save(model, out: Path) -> None:
+    """config.json (the trunk LM's, with every cache entry counted as a layer,
+    num_labels 1 and this head's settings) and model.safetensors."""
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
-    cfg = lm_config.to_dict()
-    stores = hidden_stores(lm_config)
+    cfg = model.config.to_dict()
+    head_layers = len(model.layers) - model.trunk_layers
+    stores = hidden_stores(model.config)
     cfg.update(architectures=[ARCHITECTURE], num_hidden_layers=model.trunk_layers + head_layers + stores,
                num_labels=1, id2label={"0": "LABEL_0"}, label2id={"LABEL_0": 0},
                surprise_prm=dict(trunk_layers=model.trunk_layers, head_layers=head_layers, hidden_stores=stores,
