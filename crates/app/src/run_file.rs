@@ -57,18 +57,55 @@ pub struct RuntimeSection {
 impl RuntimeSection {
     /// `over` (flags) over this table over the defaults.
     pub fn resolve(&self, over: &RuntimeSection) -> RuntimeSettings {
-        let file = self.clone();
-        let over = over.clone();
+        let s = self.under(over);
         let d = RuntimeSettings::default();
         RuntimeSettings {
+            library: s.library,
+            provider: s.provider.unwrap_or(d.provider),
+            fallback: s.fallback.unwrap_or(d.fallback),
+            device_id: s.device_id.unwrap_or(d.device_id),
+            fp16: s.fp16.unwrap_or(d.fp16),
+            engine_cache: s.engine_cache,
+            threads: s.threads,
+        }
+    }
+
+    /// This table with each key `over` sets replaced by `over`'s.
+    pub fn under(&self, over: &RuntimeSection) -> RuntimeSection {
+        let (file, over) = (self.clone(), over.clone());
+        RuntimeSection {
             library: over.library.or(file.library),
-            provider: over.provider.or(file.provider).unwrap_or(d.provider),
-            fallback: over.fallback.or(file.fallback).unwrap_or(d.fallback),
-            device_id: over.device_id.or(file.device_id).unwrap_or(d.device_id),
-            fp16: over.fp16.unwrap_or(false) || file.fp16.unwrap_or(d.fp16),
+            provider: over.provider.or(file.provider),
+            fallback: over.fallback.or(file.fallback),
+            device_id: over.device_id.or(file.device_id),
+            fp16: over.fp16.or(file.fp16),
             engine_cache: over.engine_cache.or(file.engine_cache),
             threads: over.threads.or(file.threads),
         }
+    }
+
+    /// The `[runtime]` table of a file given beside a run file (`ttc eval RUN.toml
+    /// --config cuda.toml`); an error when the file has any other table, which would
+    /// otherwise be ignored.
+    pub fn load_alone(path: &Path) -> Result<RuntimeSection> {
+        let text = std::fs::read_to_string(path).map_err(|e| ttc_core::Error::io(path, e))?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let others: Vec<String> = table
+            .keys()
+            .filter(|k| *k != "runtime")
+            .map(|k| format!("[{k}]"))
+            .collect();
+        if !others.is_empty() {
+            bail!(
+                "{}: beside a run file, --config gives runtime settings only (its [runtime] \
+                 table, over the run file's); it also has {}: move them into the run file, \
+                 or give this file as the run file",
+                path.display(),
+                others.join(", ")
+            );
+        }
+        Ok(RunFile::parse(&text, path)?.runtime)
     }
 }
 
@@ -350,8 +387,14 @@ impl RunFile {
     /// Reads `path`; errors name the file, line and allowed values.
     pub fn load(path: &Path) -> Result<RunFile> {
         let text = std::fs::read_to_string(path).map_err(|e| ttc_core::Error::io(path, e))?;
+        RunFile::parse(&text, path)
+    }
+
+    /// Parses `text` as the run file at `path`: relative paths resolve against its
+    /// folder, and errors name it (`ttc merge` reads a shard's kept copy this way).
+    pub fn parse(text: &str, path: &Path) -> Result<RunFile> {
         let mut file: RunFile =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         file.runtime.library = file.runtime.library.map(|p| base.join(p));
         file.runtime.engine_cache = file.runtime.engine_cache.map(|p| base.join(p));

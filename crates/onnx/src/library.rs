@@ -83,6 +83,18 @@ impl Runtime {
     pub fn library(&self) -> &ResolvedLibrary {
         &self.library
     }
+
+    /// ONNX Runtime's build information (version branch, commit, build type), which a
+    /// run records: another build may compute slightly different floats.
+    pub fn build_info(&self) -> String {
+        // The build string ends with the compiler flags, which say nothing to a reader.
+        let info = ort::info();
+        let keep: Vec<&str> = info
+            .split(", ")
+            .filter(|part| !part.starts_with("cmake"))
+            .collect();
+        keep.join(", ")
+    }
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
