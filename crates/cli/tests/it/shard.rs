@@ -167,7 +167,7 @@ fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
     let text = std::fs::read_to_string(other_run.join("run.toml")).unwrap();
     std::fs::write(other_run.join("run.toml"), text.replace("limit = 6", "limit = 5")).unwrap();
     let err = refused(&[s[0], s[1], &other_run], &bad.join("out"));
-    assert!(err.contains("shard-2-of-3 (shard 2/3) was made with another run file"), "{err}");
+    assert!(err.contains("run (shard 2/3) was made with another run file"), "{err}");
     let other_model = copy(s[2], &bad.join("model"));
     let mut models: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(other_model.join("models.json")).unwrap())
