@@ -7,6 +7,8 @@
 //!   budget from one run, revision rules sharing one set of chains).
 //! - [`solve`]: answering one question with a method or with a fitted policy.
 //! - [`score`]: a reward model on its own, over given solutions.
+//! - [`data`]: demo-world datasets written as JSONL.
+//! - [`grade`]: verdicts for a JSONL file of answer pairs.
 //! - [`eval`]: a resumable sweep from a run file, whole or one shard of it.
 //! - [`shard`]: which questions a shard runs and where its number comes from.
 //! - [`merge`]: shard folders checked and joined into one run folder.
@@ -16,8 +18,10 @@
 
 pub mod analysis;
 pub mod components;
+pub mod data;
 mod error;
 pub mod eval;
+pub mod grade;
 pub mod merge;
 pub mod run_file;
 mod run_models;

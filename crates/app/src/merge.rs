@@ -122,9 +122,17 @@ fn check_same_sweep(shards: &[ShardDir], problems: &mut Vec<String>) {
                 s.name(),
                 first.name()
             ));
-        } else if (a.records_per_question, &a.methods, a.difficulty, a.reference)
-            != (b.records_per_question, &b.methods, b.difficulty, b.reference)
-            || a.generator_parameters != b.generator_parameters
+        } else if (
+            a.records_per_question,
+            &a.methods,
+            a.difficulty,
+            a.reference,
+        ) != (
+            b.records_per_question,
+            &b.methods,
+            b.difficulty,
+            b.reference,
+        ) || a.generator_parameters != b.generator_parameters
         {
             problems.push(format!(
                 "{} ran another sweep than {}",
@@ -270,7 +278,10 @@ fn check_records<K: Ord + Clone>(
                 s.name(),
                 m.shard.count
             ),
-            None => format!("{} holds question {q}, which is not in the dataset", s.name()),
+            None => format!(
+                "{} holds question {q}, which is not in the dataset",
+                s.name()
+            ),
         });
     }
 }
@@ -321,10 +332,7 @@ pub fn merge(shard_dirs: &[PathBuf], output: &Path) -> Result<Evaluated> {
         bail!("give the shard folders to merge (OUTPUT/shard-*-of-N)");
     }
     let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    if shard_dirs
-        .iter()
-        .any(|d| canonical(d) == canonical(output))
-    {
+    if shard_dirs.iter().any(|d| canonical(d) == canonical(output)) {
         bail!(
             "--output {} is one of the shards: merge into another folder (the shards' parent, \
              say)",

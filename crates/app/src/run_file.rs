@@ -640,6 +640,49 @@ mod tests {
     }
 
     #[test]
+    fn a_flag_turns_fp16_off_over_the_run_file() {
+        let file = parse("fp16.toml", "[runtime]\nfp16 = true\n")
+            .unwrap()
+            .runtime;
+        let flag = |fp16| RuntimeSection {
+            fp16,
+            ..RuntimeSection::default()
+        };
+        assert!(file.resolve(&flag(None)).fp16);
+        assert!(!file.resolve(&flag(Some(false))).fp16);
+        assert!(RuntimeSection::default().resolve(&flag(Some(true))).fp16);
+    }
+
+    #[test]
+    fn a_runtime_file_beside_a_run_file_has_only_a_runtime_table() {
+        let dir = std::env::temp_dir().join(format!("ttc-runtime-alone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gpu.toml");
+        std::fs::write(
+            &path,
+            "[runtime]\nprovider = \"cuda\"\nlibrary = \"ort.so\"\n",
+        )
+        .unwrap();
+        let rt = RuntimeSection::load_alone(&path).unwrap();
+        assert_eq!(rt.provider, Some(ExecutionProvider::Cuda));
+        assert_eq!(rt.library, Some(dir.join("ort.so")));
+        // Laid under flags, over a run file's table.
+        let over = RuntimeSection {
+            device_id: Some(3),
+            ..RuntimeSection::default()
+        };
+        let both = rt.under(&over);
+        assert_eq!(
+            (both.provider, both.device_id),
+            (Some(ExecutionProvider::Cuda), Some(3))
+        );
+        std::fs::write(&path, "[runtime]\nthreads = 2\n[sweep]\nbudgets = [1]\n").unwrap();
+        let err = RuntimeSection::load_alone(&path).unwrap_err().to_string();
+        assert!(err.contains("gpu.toml") && err.contains("[sweep]"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn bad_provider_names_line_and_allowed_values() {
         let err = parse("provider.toml", "[runtime]\n\nprovider = \"gpu\"\n")
             .unwrap_err()

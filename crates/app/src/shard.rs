@@ -118,12 +118,12 @@ pub fn resolve(
             if let Some(n) = shards.filter(|&n| n != shard.count) {
                 bail!("--shard {shard} and --shards {n} disagree on the number of shards");
             }
-            if let Ok(Some((from_env, source))) = scheduler(shards, env) {
-                if from_env != shard {
-                    tracing::warn!(
-                        "--shard {shard} given while {source} says shard {from_env}: the flag wins"
-                    );
-                }
+            if let Ok(Some((from_env, source))) = scheduler(shards, env)
+                && from_env != shard
+            {
+                tracing::warn!(
+                    "--shard {shard} given while {source} says shard {from_env}: the flag wins"
+                );
             }
             Ok(Some((shard, "--shard".to_string())))
         }
@@ -200,7 +200,10 @@ fn scheduler(shards: Option<usize>, env: Env<'_>) -> Result<Option<(Shard, Strin
             };
             let shard = Shard::new(index, count)
                 .map_err(|e| Error::Config(format!("JOB_COMPLETION_INDEX: {e}")))?;
-            Ok(Some((shard, format!("Kubernetes completion index {index}"))))
+            Ok(Some((
+                shard,
+                format!("Kubernetes completion index {index}"),
+            )))
         }
         (None, None) => Ok(None),
     }
@@ -314,9 +317,17 @@ impl ShardManifest {
             Some(format!("shard {}, not {}", kept.shard, self.shard))
         } else if kept.dataset != self.dataset {
             Some("another dataset (or --limit)".to_string())
-        } else if (kept.records_per_question, &kept.methods, kept.difficulty, kept.reference)
-            != (self.records_per_question, &self.methods, self.difficulty, self.reference)
-        {
+        } else if (
+            kept.records_per_question,
+            &kept.methods,
+            kept.difficulty,
+            kept.reference,
+        ) != (
+            self.records_per_question,
+            &self.methods,
+            self.difficulty,
+            self.reference,
+        ) {
             Some("another sweep".to_string())
         } else {
             None
@@ -350,11 +361,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        move |name: &str| {
-            vars.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
+        move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
     fn auto(vars: &[(&str, &str)], shards: Option<usize>) -> Result<Shard> {
@@ -374,7 +381,11 @@ mod tests {
         // Every position in exactly one shard, sizes within one of each other.
         let n = 10;
         let sizes: Vec<usize> = (0..3)
-            .map(|i| (0..n).filter(|&p| Shard::new(i, 3).unwrap().holds(p)).count())
+            .map(|i| {
+                (0..n)
+                    .filter(|&p| Shard::new(i, 3).unwrap().holds(p))
+                    .count()
+            })
             .collect();
         assert_eq!(sizes, [4, 3, 3]);
         for p in 0..n {
@@ -440,7 +451,10 @@ mod tests {
         assert_eq!(resolve(None, None, &slurm).unwrap(), None);
         let given = ShardRequest::Given("0/2".parse().unwrap());
         let (shard, source) = resolve(Some(given), None, &slurm).unwrap().unwrap();
-        assert_eq!((shard.to_string(), source.as_str()), ("0/2".into(), "--shard"));
+        assert_eq!(
+            (shard.to_string(), source.as_str()),
+            ("0/2".into(), "--shard")
+        );
         assert!(resolve(Some(given), Some(3), &slurm).is_err());
         assert!(resolve(None, Some(3), &slurm).is_err());
         assert!(matches!("auto".parse(), Ok(ShardRequest::Auto)));

@@ -62,7 +62,10 @@ fn a_shard_stopped_mid_run_and_resumed_merges_to_the_unsharded_run() {
     let (s0, s1) = (Shard::new(0, 2).unwrap(), Shard::new(1, 2).unwrap());
     let first = eval(&shards, Some(s0));
     assert!(first.shard == Some(s0) && !first.interrupted);
-    assert!(!first.out_dir.join("report.md").exists(), "a shard is not analysed");
+    assert!(
+        !first.out_dir.join("report.md").exists(),
+        "a shard is not analysed"
+    );
     let dirs = [shards.join("shard-0-of-2"), shards.join("shard-1-of-2")];
     // Shard 1 holds questions 1 and 3: 18 records each (16 results, one difficulty
     // record, one reference answer). Stop it after 7 (inside the first question's
@@ -70,14 +73,15 @@ fn a_shard_stopped_mid_run_and_resumed_merges_to_the_unsharded_run() {
     let full = 2 * 18;
     let mut on_disk = 0;
     for stop in [7, 13] {
-        let cut = ttc_app::eval::run_with_hook(&options(&shards, Some(s1)), &mut |_| {}, &mut |n| {
-            if n == stop {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .unwrap();
+        let cut =
+            ttc_app::eval::run_with_hook(&options(&shards, Some(s1)), &mut |_| {}, &mut |n| {
+                if n == stop {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
         on_disk += stop;
         assert!(cut.interrupted);
         assert_eq!(records(&dirs[1]).len(), on_disk);
@@ -91,7 +95,10 @@ fn a_shard_stopped_mid_run_and_resumed_merges_to_the_unsharded_run() {
                 && !err.contains("shard 0/2"),
             "{err}"
         );
-        assert!(!base.join("refused").exists(), "a refused merge writes nothing");
+        assert!(
+            !base.join("refused").exists(),
+            "a refused merge writes nothing"
+        );
     }
     // The resumed shard runs only what is missing.
     let mut last = None;

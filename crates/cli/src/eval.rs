@@ -75,14 +75,25 @@ pub(crate) fn finish(evaluated: &Evaluated) -> Result<()> {
         eprintln!(
             "shard {shard} done in {}; when every shard is, `ttc merge {}/shard-*-of-{} --output {}` analyses them",
             evaluated.out_dir.display(),
-            evaluated.out_dir.parent().unwrap_or(&evaluated.out_dir).display(),
+            evaluated
+                .out_dir
+                .parent()
+                .unwrap_or(&evaluated.out_dir)
+                .display(),
             shard.count,
-            evaluated.out_dir.parent().unwrap_or(&evaluated.out_dir).display(),
+            evaluated
+                .out_dir
+                .parent()
+                .unwrap_or(&evaluated.out_dir)
+                .display(),
         );
         return Ok(());
     }
     ttc_app::analysis::analyse(evaluated)?;
-    eprintln!("report, bins and policy written to {}", evaluated.out_dir.display());
+    eprintln!(
+        "report, bins and policy written to {}",
+        evaluated.out_dir.display()
+    );
     Ok(())
 }
 

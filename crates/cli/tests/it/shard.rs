@@ -11,7 +11,12 @@ use super::{config, stderr, ttc};
 fn eval(out: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let run = config("fixtures-eval.toml");
     Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .args(["eval", run.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .args([
+            "eval",
+            run.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ])
         .args(args)
         .envs(env.iter().copied())
         .output()
@@ -101,7 +106,11 @@ fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
         ("SLURM_ARRAY_TASK_STEP", "1"),
     ];
     for (args, env, said) in [
-        (&["--shard", "0/3"][..], &[][..], "shard 0/3 (--shard): 2 of 6 questions"),
+        (
+            &["--shard", "0/3"][..],
+            &[][..],
+            "shard 0/3 (--shard): 2 of 6 questions",
+        ),
         (
             &["--shard", "auto"][..],
             &slurm[..],
@@ -133,7 +142,13 @@ fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
     assert!(merged.status.success(), "{}", stderr(&merged));
     assert_eq!(merged.stdout, single.stdout, "the accuracy table");
     assert_eq!(records(&out), records(&whole));
-    for name in ["report.md", "report.json", "bins.json", "sweep.jsonl", "policy.toml"] {
+    for name in [
+        "report.md",
+        "report.json",
+        "bins.json",
+        "sweep.jsonl",
+        "policy.toml",
+    ] {
         assert_eq!(masked(&out, name), masked(&whole, name), "{name}");
     }
     // The mask hides the wall-time column only.
@@ -165,9 +180,16 @@ fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
     // A shard made with another run file, or with another model.
     let other_run = copy(s[2], &bad.join("run"));
     let text = std::fs::read_to_string(other_run.join("run.toml")).unwrap();
-    std::fs::write(other_run.join("run.toml"), text.replace("limit = 6", "limit = 5")).unwrap();
+    std::fs::write(
+        other_run.join("run.toml"),
+        text.replace("limit = 6", "limit = 5"),
+    )
+    .unwrap();
     let err = refused(&[s[0], s[1], &other_run], &bad.join("out"));
-    assert!(err.contains("run (shard 2/3) was made with another run file"), "{err}");
+    assert!(
+        err.contains("run (shard 2/3) was made with another run file"),
+        "{err}"
+    );
     let other_model = copy(s[2], &bad.join("model"));
     let mut models: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(other_model.join("models.json")).unwrap())
@@ -181,7 +203,10 @@ fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
     );
     // Shard 1 given twice, shard 2 not at all.
     let err = refused(&[s[0], s[1], &dup], &bad.join("out"));
-    assert!(err.contains("shard 1/3 is given 2 times") && err.contains("shard 2/3 is missing"), "{err}");
+    assert!(
+        err.contains("shard 1/3 is given 2 times") && err.contains("shard 2/3 is missing"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&base).ok();
 }
 
@@ -190,7 +215,11 @@ fn shard_flags_are_checked_before_any_work() {
     let out = std::env::temp_dir().join(format!("ttc-shard-flags-{}", std::process::id()));
     for (args, env, wanted) in [
         (&["--shard", "3/3"][..], &[][..], "numbered 0 to 2"),
-        (&["--shard", "auto"][..], &[][..], "neither SLURM_ARRAY_TASK_ID"),
+        (
+            &["--shard", "auto"][..],
+            &[][..],
+            "neither SLURM_ARRAY_TASK_ID",
+        ),
         (
             &["--shard", "auto"][..],
             &[("JOB_COMPLETION_INDEX", "0")][..],
@@ -214,4 +243,20 @@ fn shard_flags_are_checked_before_any_work() {
         assert!(stderr(&o).contains(wanted), "{args:?}: {}", stderr(&o));
         assert!(!out.exists(), "{args:?} created the output folder");
     }
+}
+
+#[test]
+fn eval_takes_only_the_runtime_table_of_a_config_beside_its_run_file() {
+    let out = std::env::temp_dir().join(format!("ttc-eval-config-{}", std::process::id()));
+    let other = config("fixtures.toml");
+    let o = eval(&out, &["--config", other.to_str().unwrap()], &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("fixtures.toml")
+            && err.contains("runtime settings only")
+            && err.contains("[generator]"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }
