@@ -16,7 +16,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::answer::{closing_brace, extract_answer_line, extract_boxed};
-use crate::error::{DatasetError, Result};
+use crate::error::{GradeError, Result};
 
 /// One way of finding the final answer in a solution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
@@ -103,14 +103,14 @@ impl fmt::Display for ExtractRule {
 }
 
 impl FromStr for ExtractRule {
-    type Err = DatasetError;
+    type Err = GradeError;
     fn from_str(s: &str) -> Result<Self> {
         ExtractRule::ALL
             .into_iter()
             .find(|r| r.name() == s.trim())
             .ok_or_else(|| {
                 let names: Vec<&str> = ExtractRule::ALL.iter().map(|r| r.name()).collect();
-                DatasetError::InvalidRequest(format!(
+                GradeError::InvalidRequest(format!(
                     "unknown answer extraction rule {s:?}; use {}",
                     names.join(", ")
                 ))
@@ -164,7 +164,7 @@ impl ExtractRules {
     /// The rules from a list; fails on an empty list or a repeated rule.
     pub fn new(rules: &[ExtractRule]) -> Result<ExtractRules> {
         if rules.is_empty() {
-            return Err(DatasetError::InvalidRequest(
+            return Err(GradeError::InvalidRequest(
                 "the list of answer extraction rules is empty".into(),
             ));
         }
@@ -174,7 +174,7 @@ impl ExtractRules {
         };
         for (i, rule) in rules.iter().enumerate() {
             if rules[..i].contains(rule) {
-                return Err(DatasetError::InvalidRequest(format!(
+                return Err(GradeError::InvalidRequest(format!(
                     "answer extraction rule {rule} is listed twice"
                 )));
             }
@@ -215,7 +215,7 @@ impl fmt::Display for ExtractRules {
 }
 
 impl FromStr for ExtractRules {
-    type Err = DatasetError;
+    type Err = GradeError;
     /// A comma-separated list of rule names, e.g. `boxed,last-number`.
     fn from_str(s: &str) -> Result<Self> {
         let rules = s
