@@ -72,7 +72,10 @@ fn only_the_onnx_crate_uses_ort() {
 /// and [`FORBIDDEN`]. ARCHITECTURE.md draws the same picture.
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["core", "onnx", "model-folder", "kv-cache"]),
-    ("models", &["generator", "prm-verifier", "dataset", "math-grade"]),
+    (
+        "models",
+        &["generator", "prm-verifier", "dataset", "math-grade"],
+    ),
     (
         "algorithms",
         &["search", "reviser", "difficulty", "orchestrator"],

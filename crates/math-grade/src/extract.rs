@@ -372,7 +372,9 @@ fn stated_number(after: &str) -> Option<(&str, bool)> {
     let at = number.as_ptr() as usize - after.as_ptr() as usize;
     let between = &after[..at];
     let sentence_ends = between.contains('\n')
-        || [". ", "? ", "! ", ": "].iter().any(|end| between.contains(end));
+        || [". ", "? ", "! ", ": "]
+            .iter()
+            .any(|end| between.contains(end));
     if sentence_ends || between.contains(['$', '\\']) {
         return None;
     }

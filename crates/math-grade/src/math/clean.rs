@@ -206,6 +206,10 @@ pub(super) fn clean(raw: &str) -> String {
     s = brace_sqrt_arguments(&s);
     s = brace_frac_arguments(&s);
     s = drop_trailing_unit_words(&s);
+    // The reals as a set: one interval.
+    for reals in ["\\mathbb{R}", "\\mathbb R", "all real numbers"] {
+        replace_in(&mut s, reals, "(-\\infty, \\infty)");
+    }
     s = replace_word(&s, "or", ",");
     s = replace_word(&s, "and", AND);
     s = replace_command(&s, "colon", ":");

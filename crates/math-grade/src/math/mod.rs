@@ -590,9 +590,9 @@ fn named(items: Vec<Node>) -> Result<Node, Vec<Node>> {
         .all(|(i, n)| !first[..i].contains(n));
     let regular = period >= 2
         && names.len() % period == 0
-        && names.chunks(period).all(|chunk| {
-            chunk.len() == first.len() && chunk.iter().all(|n| first.contains(&n))
-        });
+        && names
+            .chunks(period)
+            .all(|chunk| chunk.len() == first.len() && chunk.iter().all(|n| first.contains(&n)));
     if !(distinct && regular) {
         return Err(items);
     }
@@ -624,10 +624,7 @@ fn ratio(s: &str, depth: u32) -> Option<Node> {
     if parts.len() < 2 || parts.iter().any(|p| p.trim().is_empty()) {
         return None;
     }
-    let items: Vec<Node> = parts
-        .into_iter()
-        .map(|p| structure(p, depth + 1))
-        .collect();
+    let items: Vec<Node> = parts.into_iter().map(|p| structure(p, depth + 1)).collect();
     items
         .iter()
         .all(|n| matches!(n, Node::Number(_) | Node::Expr { .. }))
@@ -1138,12 +1135,12 @@ fn proportional_ratios(a: &[Node], b: &[Node]) -> bool {
     if x[0].is_zero() || y[0].is_zero() {
         return in_order(a, b);
     }
-    x.iter().zip(&y).all(|(xi, yi)| {
-        match (xi.mul(y[0]), yi.mul(x[0])) {
+    x.iter()
+        .zip(&y)
+        .all(|(xi, yi)| match (xi.mul(y[0]), yi.mul(x[0])) {
             (Some(l), Some(r)) => l.equals(r),
             _ => false,
-        }
-    })
+        })
 }
 
 /// `3:4` against `\frac34`: a two-term ratio read as a fraction; not against an
