@@ -3,7 +3,7 @@
 use std::io::BufRead;
 
 use serde_json::{Map, Value};
-use ttc_dataset::{AnswerSpec, Verdict, grade};
+use ttc_math_grade::{AnswerSpec, Verdict, grade};
 
 use crate::error::{Error, Result, bail};
 
@@ -95,7 +95,7 @@ pub fn grade_jsonl(
 
 #[cfg(test)]
 mod tests {
-    use ttc_dataset::{ExtractRules, GradeMode};
+    use ttc_math_grade::{ExtractRules, GradeMode};
 
     use super::*;
 
