@@ -84,16 +84,28 @@ impl Runtime {
         &self.library
     }
 
-    /// ONNX Runtime's build information (version branch, commit, build type), which a
-    /// run records: another build may compute slightly different floats.
+    /// ONNX Runtime's version (from the library's file name, `libonnxruntime.so.X.Y.Z`,
+    /// when it has one) and build (commit, build type), which a run records: another
+    /// build may compute slightly different floats.
     pub fn build_info(&self) -> String {
+        let name = self
+            .library
+            .path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        let version = name
+            .split_once(".so.")
+            .map(|(_, v)| v)
+            .filter(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            .unwrap_or("version unknown");
         // The build string ends with the compiler flags, which say nothing to a reader.
-        let info = ort::info();
+        let info = ort::info().trim_start_matches("ORT Build Info: ");
         let keep: Vec<&str> = info
             .split(", ")
             .filter(|part| !part.starts_with("cmake"))
             .collect();
-        keep.join(", ")
+        format!("ONNX Runtime {version} ({})", keep.join(", "))
     }
 }
 

@@ -154,8 +154,24 @@ fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
     // The mask hides the wall-time column only.
     assert!(masked(&out, "report.md").contains("| <s> |"));
 
-    // A missing shard, named with its questions.
+    // A shard that ran on another CPU merges, with a warning.
     let bad = base.join("bad");
+    let moved = copy(s[2], &bad.join("moved"));
+    let manifest = std::fs::read_to_string(moved.join("shard.json")).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    m["machines"][0]["cpu"] = "Another CPU".into();
+    std::fs::write(moved.join("shard.json"), m.to_string()).unwrap();
+    let o = merge(&[s[0], s[1], &moved], &bad.join("moved-out"));
+    let log = stderr(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains("warning")
+            && log.contains("2 different machines")
+            && log.contains("CPU Another CPU"),
+        "{log}"
+    );
+    assert_eq!(records(&bad.join("moved-out")), records(&whole));
+    // A missing shard, named with its questions.
     let err = refused(&[s[0], s[2]], &bad.join("out"));
     assert!(
         err.contains("shard 1/3 is missing: its 2 questions (demo/test/00001, demo/test/00004)"),
