@@ -165,7 +165,7 @@ fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
     let log = stderr(&o);
     assert!(o.status.success(), "{log}");
     assert!(
-        log.contains("warning")
+        log.contains("WARN")
             && log.contains("2 different machines")
             && log.contains("CPU Another CPU"),
         "{log}"
