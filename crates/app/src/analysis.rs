@@ -5,12 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ttc_core::{DifficultyRecord, EvalRecord, ReferenceRecord};
+use ttc_core::{DifficultyRecord, EvalRecord, Family, ReferenceRecord};
 use ttc_difficulty::{Binned, PassRate, QuestionScores, oracle_bins, predicted_bins};
 use ttc_orchestrator::RunFiles;
-use ttc_policy::{
-    Cost, DifficultyEdges, Fit, FitOptions, Folds, Provenance, Sweep, SweepRecord, fit, flops_match,
-};
+use ttc_policy::{Cost, Fit, FitOptions, Folds, Provenance, Sweep, SweepRecord, fit, flops_match};
 use ttc_report::{
     BinAssignment, FlopsMatched, FoldSetting, MatchedBudget, PolicyCurve, PolicyPoint,
     QuestionFold, ReportInput,
@@ -25,10 +23,11 @@ pub fn accuracy_table(records: &[EvalRecord]) -> String {
     let mut cells: BTreeMap<(String, usize), (usize, usize)> = BTreeMap::new();
     let mut methods: Vec<String> = Vec::new();
     for r in records {
-        if !methods.contains(&r.method) {
-            methods.push(r.method.clone());
+        let key = r.method.key();
+        if !methods.contains(&key) {
+            methods.push(key.clone());
         }
-        let c = cells.entry((r.method.clone(), r.budget)).or_default();
+        let c = cells.entry((key, r.budget)).or_default();
         c.0 += usize::from(r.correct);
         c.1 += 1;
     }
@@ -120,7 +119,6 @@ fn sweep_records(
                 question: r.question.clone(),
                 bin,
                 method: r.method.clone(),
-                params: BTreeMap::new(),
                 budget: r.budget,
                 seed: r.seed,
                 correct: r.correct,
@@ -134,7 +132,7 @@ const FOLD_SEED: u64 = 0;
 
 /// A fitted policy as the report draws it, with the folds that let it score each
 /// held-out question itself.
-fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result<PolicyCurve> {
+fn policy_curve(name: &str, family: Family, sweep: &Sweep, fitted: &Fit) -> Result<PolicyCurve> {
     let folds = Folds::split(
         sweep.records().iter().map(|r| (r.question.as_str(), r.bin)),
         FOLD_SEED,
@@ -154,7 +152,7 @@ fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result
         .collect();
     Ok(PolicyCurve {
         name: name.into(),
-        family: family.into(),
+        family: family.name().into(),
         points: fitted
             .cells
             .iter()
@@ -188,12 +186,16 @@ fn report_policies(records: &[EvalRecord], oracle: &Binned) -> Result<Vec<Policy
     for (name, family, families) in [
         (
             "compute-optimal search",
-            "search",
-            &["best-of-n", "search"][..],
+            Family::Search,
+            &[Family::BestOfN, Family::Search][..],
         ),
-        ("compute-optimal revisions", "revisions", &["revisions"][..]),
+        (
+            "compute-optimal revisions",
+            Family::Revisions,
+            &[Family::Revisions][..],
+        ),
     ] {
-        let recs = sweep_records(records, oracle, |r| families.contains(&r.family.as_str()));
+        let recs = sweep_records(records, oracle, |r| families.contains(&r.method.family()));
         if recs.is_empty() {
             continue;
         }
@@ -315,7 +317,9 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
     std::fs::write(&bins_path, serde_json::to_string_pretty(&bin_rows)?)
         .map_err(|e| ttc_core::Error::io(&bins_path, e))?;
     // A diagnostic verifier is not deployable, so the policy never chooses its runs.
-    let sweep_records = sweep_records(records, &predicted, |r| r.family != "diagnostic");
+    let sweep_records = sweep_records(records, &predicted, |r| {
+        r.method.family() != Family::Diagnostic
+    });
     if sweep_records.is_empty() {
         return Ok(());
     }
@@ -345,12 +349,7 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
         created: today(),
         notes: Some("fitted by `ttc eval` on predicted difficulty bins (mean verifier score), two-fold cross-validation".into()),
     };
-    let edges = DifficultyEdges {
-        statistic: predicted.edges.statistic().to_string(),
-        bins: predicted.edges.bins(),
-        edges: predicted.edges.edges().to_vec(),
-    };
-    let policy = fitted.to_policy(provenance, edges)?;
+    let policy = fitted.to_policy(provenance, predicted.edges.clone())?;
     let policy_path = out_dir.join("policy.toml");
     policy.write(&policy_path)?;
     tracing::info!(policy = %policy_path.display(), "compute-optimal policy written");

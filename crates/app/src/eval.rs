@@ -229,13 +229,17 @@ fn sweep(
         };
         let name = d.verifier.describe();
         for strategy in &diagnostic {
-            solvers_owned.push(Box::new(DiagnosticSolver {
-                inner: SearchSolver {
-                    searcher,
-                    strategy: *strategy,
-                },
-                verifier: name.clone(),
-            }));
+            let inner = SearchSolver {
+                searcher,
+                strategy: *strategy,
+            };
+            let solver = DiagnosticSolver::new(inner, &name).map_err(|e| {
+                crate::error::Error::Config(format!(
+                    "{}: [diagnostic] verifier: {e}",
+                    path.display()
+                ))
+            })?;
+            solvers_owned.push(Box::new(solver));
         }
     }
     let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ttc_core::{AnswerFormat, Compute, Generator, MethodSpec, RuntimeSettings, Selector};
-use ttc_difficulty::{BinEdges, Probe, ProbeCharge, ProbeSettings};
+use ttc_difficulty::{Probe, ProbeCharge, ProbeSettings};
 use ttc_reviser::{ChainSplit, Reviser, RevisionOutcome};
 use ttc_search::{SearchOutcome, Searcher, Strategy};
 
@@ -159,17 +159,12 @@ pub fn with_policy(
         runtime,
     } = *setup;
     let policy = ttc_policy::Policy::read(policy_path)?;
-    let edges = policy
-        .difficulty
-        .statistic
-        .parse()
-        .and_then(|statistic| BinEdges::new(statistic, policy.difficulty.edges.clone()))?;
     let probe = Probe::new(
         ProbeSettings {
             samples: probe_samples,
             charge: ProbeCharge::WithinBudget,
         },
-        edges,
+        policy.difficulty.clone(),
     )
     .map_err(|e| Error::Config(format!("{}: {e}", policy_path.display())))?;
     // Probe samples are not reused: every setting the policy may choose is run afresh.
@@ -209,10 +204,18 @@ pub fn with_policy(
     let remaining = split.strategy_budget;
     let lookup = policy.choose(assessed.bin, remaining)?;
     let choice = lookup.choice;
-    let method: MethodSpec = choice
-        .method
-        .parse()
-        .map_err(|e| Error::Config(format!("{}: {e}", policy_path.display())))?;
+    if let Some(v) = choice.method.verifier() {
+        bail!(
+            "{}: the policy chose {} for bin {} at N = {}, scored by the verifier `{v}`; \
+             `ttc solve --policy` scores with the run file's [verifier] only: refit the policy \
+             on a sweep without runs against other verifiers",
+            policy_path.display(),
+            choice.method.label(),
+            choice.bin,
+            choice.budget
+        );
+    }
+    let method = choice.method.method();
     tracing::info!(probe_mean_score = format!("{:.3}", assessed.mean_score), bin = choice.bin, method = %choice.method, "policy choice");
     let mut compute = assessed.compute.clone();
     let (method_budget, answer, outcome) = match (method, Strategy::from_spec(method)) {
@@ -265,7 +268,7 @@ pub fn with_policy(
         probe_samples,
         probe_mean_score: assessed.mean_score,
         bin: choice.bin,
-        method: choice.method.clone(),
+        method: choice.method.key(),
         method_budget,
         compute,
         answer,
