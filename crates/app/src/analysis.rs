@@ -211,7 +211,28 @@ fn report_policies(records: &[EvalRecord], oracle: &Binned) -> Result<Vec<Policy
     Ok(curves)
 }
 
+/// Why a run has no difficulty bins, and what to do about it.
+fn no_bins_note(file: &crate::run_file::RunFile) -> String {
+    let what = "so there are no difficulty bins, no per-bin analysis and no fitted policy";
+    match (&file.difficulty, &file.verifier) {
+        (None, _) => format!(
+            "the run file has no [difficulty] table: no difficulty samples were drawn, {what}; \
+             add `[difficulty]` (e.g. `samples = 16`, `bins = 5`) to get them"
+        ),
+        (Some(d), _) if d.samples == 0 => format!(
+            "[difficulty] samples = 0: no difficulty samples were drawn, {what}; give \
+             `samples` > 0 to get them"
+        ),
+        (Some(_), None) => format!(
+            "the run file has no [verifier] to score difficulty samples, {what}; add one to \
+             get them"
+        ),
+        (Some(_), Some(_)) => format!("the run folder holds no difficulty samples, {what}"),
+    }
+}
+
 /// Writes report.md and its figures from the run folder's records.
+#[allow(clippy::too_many_arguments)]
 fn report(
     out_dir: &Path,
     files: &RunFiles,
@@ -220,10 +241,12 @@ fn report(
     binned: Option<&(Binned, Binned)>,
     generator_parameters: Option<u64>,
     title: String,
+    notes: Vec<String>,
 ) -> Result<()> {
     let reference: Vec<ReferenceRecord> = ttc_orchestrator::read_records(&files.reference)?;
     let mut input = ReportInput {
         title,
+        notes,
         generator_parameters,
         results: records.to_vec(),
         difficulty: difficulty.to_vec(),
@@ -284,8 +307,16 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
         run.generator_parameters,
     );
     let difficulty: Vec<DifficultyRecord> = ttc_orchestrator::read_records(&files.difficulty)?;
-    let binned = bins(&difficulty, file.difficulty.bins)?;
+    let binned = match &file.difficulty {
+        Some(d) => bins(&difficulty, d.bins)?,
+        None => None,
+    };
     let title = format!("ttc evaluation: {}", run_file.display());
+    let notes = binned
+        .is_none()
+        .then(|| no_bins_note(file))
+        .into_iter()
+        .collect();
     report(
         out_dir,
         files,
@@ -294,11 +325,10 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
         binned.as_ref(),
         generator_parameters,
         title,
+        notes,
     )?;
     let Some((oracle, predicted)) = binned else {
-        tracing::info!(
-            "no difficulty samples: no bins and no policy (add a [verifier] and [difficulty] samples > 0)"
-        );
+        tracing::info!("{}", no_bins_note(file));
         return Ok(());
     };
     let bin_rows: Vec<serde_json::Value> = oracle

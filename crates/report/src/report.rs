@@ -158,6 +158,9 @@ fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
         b.resamples,
         b.seed
     );
+    for note in &input.notes {
+        let _ = write!(r.markdown, "*Note: {note}*\n\n");
+    }
 }
 
 fn summary_table(r: &mut Rendered, data: &Data) {
