@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ttc_core::{
-    AnswerFormat, EvalRecord, MethodSpec, SamplingParams, Selector, Solver, Verifier,
-};
+use ttc_core::{AnswerFormat, EvalRecord, MethodSpec, SamplingParams, Selector, Solver, Verifier};
 use ttc_orchestrator::{Plan, Progress, RunFiles};
 use ttc_reviser::Reviser;
 use ttc_search::{SearchSettings, Searcher, Strategy};
@@ -252,8 +250,8 @@ fn sweep(
         }
     }
     let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();
-    let sampler =
-        (verifier.is_some() && file.difficulty_samples() > 0).then_some(BestOfNSampler { searcher });
+    let sampler = (verifier.is_some() && file.difficulty_samples() > 0)
+        .then_some(BestOfNSampler { searcher });
     let reference_model = file
         .reference
         .as_ref()
