@@ -109,13 +109,16 @@ pub fn load_verifier(
     Ok(Box::new(verifier))
 }
 
+/// A reviser model and its ORM, if it has one.
+pub type ReviserModels = (Box<dyn Generator>, Option<Box<dyn Verifier>>);
+
 /// The reviser model and its ORM (if any) of a `[reviser]` table.
 pub fn load_reviser(
     loader: &dyn Loader,
     section: &ReviserSection,
     runtime: &RuntimeSettings,
     config: &Path,
-) -> Result<(Box<dyn Generator>, Option<Box<dyn Verifier>>)> {
+) -> Result<ReviserModels> {
     let model = loader.generator(&section.model, section.max_batch, runtime)?;
     let orm = section
         .verifier

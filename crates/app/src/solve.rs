@@ -136,6 +136,7 @@ pub struct PolicyOutcome {
     pub probe_samples: usize,
     pub probe_mean_score: f64,
     pub bin: usize,
+    /// The chosen method's label ([`ttc_core::MethodId::label`]).
     pub method: String,
     /// The budget the method ran with (the budget less the probe).
     pub method_budget: usize,
@@ -273,7 +274,7 @@ pub fn with_policy(
         probe_samples,
         probe_mean_score: assessed.mean_score,
         bin: choice.bin,
-        method: choice.method.key(),
+        method: choice.method.label(),
         method_budget,
         compute,
         answer,

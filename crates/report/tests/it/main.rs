@@ -199,6 +199,7 @@ fn full_input() -> ReportInput {
             ],
         }),
         options: Default::default(),
+        notes: Vec::new(),
     }
 }
 
