@@ -17,13 +17,14 @@ use ttc_report::{
 use crate::error::Result;
 use crate::eval::Evaluated;
 
-/// Accuracy per method (rows) and budget (columns), over questions and seeds.
+/// Accuracy per method (rows, by label: one run file gives every setting of a label
+/// the same params) and budget (columns), over questions and seeds.
 pub fn accuracy_table(records: &[EvalRecord]) -> String {
     let budgets: BTreeSet<usize> = records.iter().map(|r| r.budget).collect();
     let mut cells: BTreeMap<(String, usize), (usize, usize)> = BTreeMap::new();
     let mut methods: Vec<String> = Vec::new();
     for r in records {
-        let key = r.method.key();
+        let key = r.method.label();
         if !methods.contains(&key) {
             methods.push(key.clone());
         }

@@ -171,7 +171,7 @@ fn a_sweep_records_every_setting_and_the_analysis_bins_fits_and_reports() {
     for method in ["majority", "best-of-n-weighted", "beam-m2"] {
         assert!(
             table.contains(&format!(
-                "| {method}{{temperature=0.8}} | 0.667 (4/6) | 0.667 (4/6) | 0.667 (4/6) |"
+                "| {method} | 0.667 (4/6) | 0.667 (4/6) | 0.667 (4/6) |"
             )),
             "{table}"
         );
