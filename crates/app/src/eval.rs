@@ -271,7 +271,7 @@ fn sweep(
         name: g.info().name.clone(),
     });
     let grade = move |gold: &str, pred: &str| {
-        ttc_dataset::grade(gold, pred, answers).is_ok_and(|v| v.correct)
+        ttc_math_grade::grade(gold, pred, answers).is_ok_and(|v| v.correct)
     };
     let plan = Plan {
         questions: &questions,

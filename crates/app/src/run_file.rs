@@ -8,7 +8,7 @@ use ttc_core::{
     ExecutionProvider, FallbackPolicy, MethodSpec, RuntimeSettings, SamplingParams,
     ScoreAggregation, Selector,
 };
-use ttc_dataset::{AnswerSpec, ExtractRules, GradeMode};
+use ttc_math_grade::{AnswerSpec, ExtractRules, GradeMode};
 use ttc_prm_verifier::AdapterConfig;
 use ttc_reviser::ReviserSettings;
 use ttc_search::SearchSettings;
