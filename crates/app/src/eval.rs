@@ -4,16 +4,12 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ttc_core::{
-    AnswerFormat, EvalRecord, Generator, MethodSpec, SamplingParams, Selector, Solver, Verifier,
-};
+use ttc_core::{AnswerFormat, EvalRecord, MethodSpec, SamplingParams, Selector, Solver, Verifier};
 use ttc_orchestrator::{Plan, Progress, RunFiles};
 use ttc_reviser::Reviser;
 use ttc_search::{SearchSettings, Searcher, Strategy};
 
-use crate::components::{
-    default_revision_selector, load_generator, load_reviser, load_verifier, questions,
-};
+use crate::components::{Loader, OnnxLoader, default_revision_selector, load_reviser, questions};
 use crate::error::{Result, bail};
 use crate::run_file::{RunFile, RuntimeSection};
 use crate::shard::{Machine, Shard, ShardManifest};
@@ -85,22 +81,32 @@ fn diagnostic_strategies(file: &RunFile, path: &Path) -> Result<Vec<Strategy>> {
         .collect()
 }
 
-/// Runs the sweep of `options` (resuming what its folder holds).
+/// Runs (or resumes) the sweep of `options.run_file` on its ONNX models.
 pub fn run(options: &EvalOptions, events: &mut dyn FnMut(EvalEvent)) -> Result<Evaluated> {
-    run_with_hook(options, events, &mut |_| ControlFlow::Continue(()))
+    run_with(options, &OnnxLoader, events)
 }
 
-/// [`run`], calling `after_record(n)` once the n-th record of this call is on disk;
-/// `Break` stops the run there, as a kill between two writes would (tests stop
-/// runs at a chosen record this way).
+/// [`run`] with the models from `loader`.
+pub fn run_with(
+    options: &EvalOptions,
+    loader: &dyn Loader,
+    events: &mut dyn FnMut(EvalEvent),
+) -> Result<Evaluated> {
+    run_with_hook(options, loader, events, &mut |_| ControlFlow::Continue(()))
+}
+
+/// [`run_with`], calling `after_record(n)` once the n-th record of this call is on
+/// disk; `Break` stops the run there, as a kill between two writes would (tests
+/// stop runs at a chosen record this way).
 pub fn run_with_hook(
     options: &EvalOptions,
+    loader: &dyn Loader,
     events: &mut dyn FnMut(EvalEvent),
     after_record: &mut dyn FnMut(usize) -> ControlFlow<()>,
 ) -> Result<Evaluated> {
     let file = RunFile::load(&options.run_file)?;
     let (out_dir, records, generator_parameters, interrupted) =
-        sweep(&file, options, events, after_record)?;
+        sweep(&file, options, loader, events, after_record)?;
     Ok(Evaluated {
         files: RunFiles::in_dir(&out_dir),
         out_dir,
@@ -118,6 +124,7 @@ pub fn run_with_hook(
 fn sweep(
     file: &RunFile,
     options: &EvalOptions,
+    loader: &dyn Loader,
     events: &mut dyn FnMut(EvalEvent),
     after_record: &mut dyn FnMut(usize) -> ControlFlow<()>,
 ) -> Result<(PathBuf, Vec<EvalRecord>, Option<u64>, bool)> {
@@ -217,22 +224,22 @@ fn sweep(
 
     let gen_section = file.generator(path)?;
     let settings = file.search_settings(gen_section);
-    let generator = load_generator(&gen_section.model, gen_section.max_batch, &runtime)?;
+    let generator = loader.generator(&gen_section.model, gen_section.max_batch, &runtime)?;
     let verifier: Option<Box<dyn Verifier>> = file
         .verifier
         .as_ref()
-        .map(|v| load_verifier(v, &runtime, path))
+        .map(|v| loader.verifier(v, &runtime, path))
         .transpose()?;
     let answers = file.answers.grade_mode();
     let searcher = Searcher {
-        generator: &generator,
+        generator: generator.as_ref(),
         verifier: verifier.as_deref(),
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
     };
     let (reviser_model, orm) = match (&file.reviser, groups.is_empty()) {
         (Some(r), false) => {
-            let (model, orm) = load_reviser(r, &runtime, path)?;
+            let (model, orm) = load_reviser(loader, r, &runtime, path)?;
             (Some(model), orm)
         }
         _ => (None, None),
@@ -242,7 +249,7 @@ fn sweep(
             .into_iter()
             .map(|(ratio, selectors)| {
                 let reviser = Reviser {
-                    generator: g,
+                    generator: g.as_ref(),
                     verifier: orm.as_deref(),
                     answers: &answers as &dyn AnswerFormat,
                     settings: &file.revision,
@@ -272,7 +279,7 @@ fn sweep(
     let diagnostic_verifier: Option<Box<dyn Verifier>> = file
         .diagnostic
         .as_ref()
-        .map(|d| load_verifier(&d.verifier, &runtime, path))
+        .map(|d| loader.verifier(&d.verifier, &runtime, path))
         .transpose()?;
     let mut solvers_owned = solvers_owned;
     if let (Some(d), Some(v)) = (&file.diagnostic, &diagnostic_verifier) {
@@ -282,22 +289,26 @@ fn sweep(
         };
         let name = d.verifier.describe();
         for strategy in &diagnostic {
-            solvers_owned.push(Box::new(DiagnosticSolver {
-                inner: SearchSolver {
-                    searcher,
-                    strategy: *strategy,
-                },
-                verifier: name.clone(),
-            }));
+            let inner = SearchSolver {
+                searcher,
+                strategy: *strategy,
+            };
+            let solver = DiagnosticSolver::new(inner, &name).map_err(|e| {
+                crate::error::Error::Config(format!(
+                    "{}: [diagnostic] verifier: {e}",
+                    path.display()
+                ))
+            })?;
+            solvers_owned.push(Box::new(solver));
         }
     }
     let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();
-    let sampler =
-        (verifier.is_some() && file.difficulty.samples > 0).then_some(BestOfNSampler { searcher });
+    let sampler = (verifier.is_some() && file.difficulty_samples() > 0)
+        .then_some(BestOfNSampler { searcher });
     let reference_model = file
         .reference
         .as_ref()
-        .map(|r| load_generator(&r.model, r.max_batch, &runtime))
+        .map(|r| loader.generator(&r.model, r.max_batch, &runtime))
         .transpose()?;
     let greedy = SearchSettings {
         sampling: SamplingParams::GREEDY,
@@ -305,7 +316,7 @@ fn sweep(
     };
     let reference = reference_model.as_ref().map(|g| GreedyReference {
         searcher: Searcher {
-            generator: g,
+            generator: g.as_ref(),
             verifier: None,
             answers: &answers as &dyn AnswerFormat,
             settings: &greedy,
@@ -320,7 +331,7 @@ fn sweep(
         solvers: &solvers,
         budgets,
         seeds: sweep.seeds.clone(),
-        difficulty_samples: file.difficulty.samples,
+        difficulty_samples: file.difficulty_samples(),
         sampler: sampler
             .as_ref()
             .map(|s| s as &dyn ttc_orchestrator::Sampler),
@@ -350,13 +361,14 @@ fn sweep(
             run_file: path.clone(),
             dataset: dataset.clone(),
             records_per_question,
-            methods: solvers.iter().map(|s| s.label()).collect(),
+            methods: solvers.iter().map(|s| s.method().to_string()).collect(),
             difficulty: plan.sampler.is_some() && plan.difficulty_samples > 0,
             reference: plan.reference.is_some(),
             generator_parameters,
             machines: vec![Machine {
                 provider: generator.info().provider.active.to_string(),
-                onnxruntime: ttc_onnx::runtime(None)?.build_info(),
+                onnxruntime: ttc_onnx::loaded()
+                    .map_or_else(|| "not loaded".to_string(), |rt| rt.build_info()),
                 cpu: crate::shard::cpu_name(),
             }],
         }

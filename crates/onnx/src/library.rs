@@ -114,6 +114,11 @@ static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 /// (for instance after `cargo xtask setup`) while a successful one stays for good.
 static LOADING: Mutex<()> = Mutex::new(());
 
+/// ONNX Runtime if this process has loaded it (a run on test doubles has not).
+pub fn loaded() -> Option<&'static Runtime> {
+    RUNTIME.get()
+}
+
 /// Loads ONNX Runtime once per process and returns it. A later call asking for a
 /// different library gets an error: ONNX Runtime cannot be loaded twice.
 pub fn runtime(configured: Option<&Path>) -> Result<&'static Runtime> {

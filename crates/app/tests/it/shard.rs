@@ -5,6 +5,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use ttc_app::components::OnnxLoader;
 use ttc_app::eval::{EvalEvent, EvalOptions, Evaluated};
 use ttc_app::shard::Shard;
 
@@ -73,15 +74,19 @@ fn a_shard_stopped_mid_run_and_resumed_merges_to_the_unsharded_run() {
     let full = 2 * 18;
     let mut on_disk = 0;
     for stop in [7, 13] {
-        let cut =
-            ttc_app::eval::run_with_hook(&options(&shards, Some(s1)), &mut |_| {}, &mut |n| {
+        let cut = ttc_app::eval::run_with_hook(
+            &options(&shards, Some(s1)),
+            &OnnxLoader,
+            &mut |_| {},
+            &mut |n| {
                 if n == stop {
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())
                 }
-            })
-            .unwrap();
+            },
+        )
+        .unwrap();
         on_disk += stop;
         assert!(cut.interrupted);
         assert_eq!(records(&dirs[1]).len(), on_disk);
