@@ -304,8 +304,8 @@ impl ShardManifest {
     }
 
     /// Writes the manifest into a new shard folder; in a resumed one, checks that it
-    /// describes the same shard of the same sweep, and adds `self`'s machine when it
-    /// is a new one.
+    /// describes the same shard of the same sweep (a larger limit extends it), and
+    /// adds `self`'s machine when it is a new one.
     pub(crate) fn check_or_record(self, dir: &Path) -> Result<ShardManifest> {
         let path = dir.join(MANIFEST);
         if !path.exists() {
@@ -315,8 +315,14 @@ impl ShardManifest {
         let mut kept = ShardManifest::read(dir)?;
         let what = if kept.shard != self.shard {
             Some(format!("shard {}, not {}", kept.shard, self.shard))
-        } else if kept.dataset != self.dataset {
-            Some("another dataset (or --limit)".to_string())
+        } else if !self.dataset.starts_with(&kept.dataset) {
+            // A larger limit extends a shard as it extends a run: positions, and so
+            // the shards of the questions already run, stay.
+            Some(format!(
+                "another dataset, or a smaller limit ({} questions, not {})",
+                kept.dataset.len(),
+                self.dataset.len()
+            ))
         } else if (
             kept.records_per_question,
             &kept.methods,
@@ -338,6 +344,7 @@ impl ShardManifest {
                 dir.display()
             );
         }
+        kept.dataset = self.dataset;
         for m in self.machines {
             if !kept.machines.contains(&m) {
                 tracing::warn!(
@@ -458,5 +465,37 @@ mod tests {
         assert!(resolve(Some(given), Some(3), &slurm).is_err());
         assert!(resolve(None, Some(3), &slurm).is_err());
         assert!(matches!("auto".parse(), Ok(ShardRequest::Auto)));
+    }
+
+    #[test]
+    fn a_resumed_shard_keeps_its_manifest_and_grows_with_the_limit() {
+        let dir = std::env::temp_dir().join(format!("ttc-shard-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let machine = |cpu: &str| Machine {
+            provider: "cpu".into(),
+            onnxruntime: "ONNX Runtime 1.31.1".into(),
+            cpu: cpu.into(),
+        };
+        let manifest = |count: usize, questions: usize, cpu: &str| ShardManifest {
+            shard: Shard::new(1, count).unwrap(),
+            run_file: "run.toml".into(),
+            dataset: (0..questions).map(|q| format!("q{q}")).collect(),
+            records_per_question: 3,
+            methods: vec!["majority".into()],
+            difficulty: true,
+            reference: false,
+            generator_parameters: Some(10),
+            machines: vec![machine(cpu)],
+        };
+        manifest(2, 4, "a").check_or_record(&dir).unwrap();
+        let kept = manifest(2, 6, "b").check_or_record(&dir).unwrap();
+        assert_eq!(kept.questions().collect::<Vec<_>>(), ["q1", "q3", "q5"]);
+        assert_eq!(kept.machines, [machine("a"), machine("b")]);
+        assert_eq!(ShardManifest::read(&dir).unwrap(), kept);
+        let err = manifest(2, 5, "a").check_or_record(&dir).unwrap_err();
+        assert!(err.to_string().contains("smaller limit"), "{err}");
+        let err = manifest(3, 6, "a").check_or_record(&dir).unwrap_err();
+        assert!(err.to_string().contains("shard 1/2, not 1/3"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -10,6 +10,7 @@ use ttc_core::{ExecutionProvider, FallbackPolicy, RuntimeSettings};
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct RuntimeArgs {
     /// TOML run file (see config/); its `[runtime]` table sets the defaults below.
+    /// Beside `ttc eval RUN.toml`: a file with only a `[runtime]` table, over RUN.toml's.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// ONNX Runtime library (default: run file, then ORT_DYLIB_PATH, then `cargo xtask setup`'s install).
