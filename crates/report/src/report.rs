@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use ttc_core::Transitions;
+use ttc_core::{Family, Transitions};
 
-use crate::data::{Cell, Data, method_key, natural_cmp, param_text, revision_split};
+use crate::data::{Cell, Data, natural_cmp, revision_split};
 use crate::input::{EfficiencyRow, MethodAccuracy, PolicyCurve, PolicyPoint, ReportInput};
 use crate::stats::{Estimate, budget_to_reach};
 use crate::svg::{Figure, Mark, Panel, Point, Series, XScale, heatmap, pow2_label};
@@ -158,6 +158,9 @@ fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
         b.resamples,
         b.seed
     );
+    for note in &input.notes {
+        let _ = write!(r.markdown, "*Note: {note}*\n\n");
+    }
 }
 
 fn summary_table(r: &mut Rendered, data: &Data) {
@@ -834,9 +837,6 @@ fn split_text(ratio: f64, split: Option<(usize, usize)>) -> String {
     }
 }
 
-/// Params that describe the split itself, not a variant of the method.
-const SPLIT_PARAMS: [&str; 4] = ["chains", "length", "ratio", "sequential-ratio"];
-
 /// Per budget, each revision setting that ran: (sequential ratio, chains x length,
 /// method key), most parallel first.
 type SplitsByBudget = BTreeMap<usize, Vec<(f64, Option<(usize, usize)>, String)>>;
@@ -848,24 +848,13 @@ fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
     let mut variants: BTreeMap<String, SplitsByBudget> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for rec in &input.results {
-        let key = method_key(rec);
-        if rec.family != "revisions" || !seen.insert((key.clone(), rec.budget)) {
+        let key = rec.method.key();
+        if rec.method.family() != Family::Revisions || !seen.insert((key.clone(), rec.budget)) {
             continue;
         }
-        if let Some(split) = revision_split(&rec.method, &rec.params, rec.budget) {
-            let mut v = split.variant;
-            // Other params (not the split's) tell variants apart.
-            let other: Vec<String> = rec
-                .params
-                .iter()
-                .filter(|(k, _)| !SPLIT_PARAMS.contains(&k.as_str()))
-                .map(|(k, x)| format!("{k}={}", param_text(x)))
-                .collect();
-            if !other.is_empty() {
-                v = format!("{v}{{{}}}", other.join(","));
-            }
+        if let Some(split) = revision_split(&rec.method, rec.budget) {
             variants
-                .entry(v)
+                .entry(split.variant)
                 .or_default()
                 .entry(rec.budget)
                 .or_default()
@@ -1000,7 +989,7 @@ fn transitions_table(r: &mut Rendered, input: &ReportInput) {
     for rec in &input.results {
         if let Some(t) = &rec.transitions {
             pooled
-                .entry((method_key(rec), rec.budget))
+                .entry((rec.method.key(), rec.budget))
                 .or_default()
                 .absorb(t);
         }
@@ -1344,20 +1333,7 @@ fn difficulty_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
 /// Diagnostic methods (`METHOD@VERIFIER{params}`) paired with the same method run
 /// against the run's own verifier: (diagnostic key, base key, verifier name).
 fn diagnostic_pairs(data: &Data) -> Vec<(&str, String, &str)> {
-    data.methods
-        .iter()
-        .filter(|(_, f)| f == "diagnostic")
-        .filter_map(|(m, _)| {
-            let (label, params) = m.split_once('{').unwrap_or((m.as_str(), ""));
-            let (base, verifier) = label.rsplit_once('@')?;
-            let base = if params.is_empty() {
-                base.to_string()
-            } else {
-                format!("{base}{{{params}")
-            };
-            Some((m.as_str(), base, verifier))
-        })
-        .collect()
+    data.diagnostic_pairs()
 }
 
 /// Only for runs with diagnostic methods: an optional extra, not a section of the
