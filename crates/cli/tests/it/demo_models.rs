@@ -651,7 +651,11 @@ fn reviser_and_orm_run_through_ttc_solve() {
             Some((Some(key), best))
         })
         .collect();
-    assert_eq!(out["answer"].as_str(), weighted_vote(&picks).as_deref(), "{out}");
+    assert_eq!(
+        out["answer"].as_str(),
+        weighted_vote(&picks).as_deref(),
+        "{out}"
+    );
     let pick = &out["chosen"];
     let chosen = &out["chains"][pick["chain"].as_u64().unwrap() as usize]["attempts"]
         [pick["attempt"].as_u64().unwrap() as usize];
@@ -781,12 +785,7 @@ fn the_shipped_demo_policy_applies_to_a_new_question() {
         .arg(root().join("config/demo.toml"))
         .arg("--policy")
         .arg(&policy)
-        .args([
-            "--budget",
-            "16",
-            "--json",
-            QUESTION,
-        ])
+        .args(["--budget", "16", "--json", QUESTION])
         .output()
         .expect("running ttc");
     assert!(

@@ -106,7 +106,11 @@ fn generate_stops_at_the_models_positions_and_says_so() {
         "4",
     ]);
     assert!(quiet.status.success(), "{}", stderr(&quiet));
-    assert!(!stderr(&quiet).contains("max_position_embeddings"), "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains("max_position_embeddings"),
+        "{}",
+        stderr(&quiet)
+    );
     let long = "one two three four five ".repeat(200);
     let refused = ttc(&[
         "generate",
@@ -666,7 +670,10 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
             (at..total).contains(&partial),
             "cut {i}: {partial} of {total} records when killed; the kill must fall mid-sweep"
         );
-        assert!(!dir.join("report.md").exists(), "cut {i}: the run had finished");
+        assert!(
+            !dir.join("report.md").exists(),
+            "cut {i}: the run had finished"
+        );
         let out = ttc(&[
             "eval",
             run.to_str().unwrap(),
@@ -794,7 +801,10 @@ fn check_same_as_the_method_alone(
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let alone: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["answer"], alone["answer"], "{method}: {v}\nalone: {alone}");
+    assert_eq!(
+        v["answer"], alone["answer"],
+        "{method}: {v}\nalone: {alone}"
+    );
     let generations = |x: &serde_json::Value| x["compute"]["generations"].as_u64().unwrap();
     assert_eq!(generations(v), probe + generations(&alone), "{v}");
     assert_eq!(

@@ -603,7 +603,10 @@ fn appending_after_eos_continues_without_the_eos() {
 #[test]
 fn generation_stops_at_the_models_last_position() {
     let g = load("tiny-llama");
-    let max = g.info().max_positions.expect("the fixture declares 512 positions");
+    let max = g
+        .info()
+        .max_positions
+        .expect("the fixture declares 512 positions");
     assert_eq!(max, 512);
     let short = g.start(&Prompt::Text("The cat sat on".into()), 0).unwrap();
     let long = g

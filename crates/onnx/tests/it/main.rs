@@ -32,7 +32,10 @@ fn inputs(
 ) -> Vec<(String, Tensor)> {
     let n = ids.len();
     let mut v = vec![
-        ("input_ids".to_string(), Tensor::i64(&[1, n], ids.to_vec()).unwrap()),
+        (
+            "input_ids".to_string(),
+            Tensor::i64(&[1, n], ids.to_vec()).unwrap(),
+        ),
         (
             "attention_mask".to_string(),
             Tensor::i64(&[1, past + n], vec![1; past + n]).unwrap(),
@@ -101,7 +104,10 @@ fn tensors_check_their_length_and_keep_shape_and_values() {
     ] {
         let msg = err.to_string();
         assert!(matches!(err, Error::InvalidInput { .. }), "{msg}");
-        assert!(msg.contains("needs") && msg.contains("values, got"), "{msg}");
+        assert!(
+            msg.contains("needs") && msg.contains("values, got"),
+            "{msg}"
+        );
     }
     assert_eq!(
         Tensor::f32(&[2, 3], vec![0.0; 5]).unwrap_err().to_string(),
@@ -135,8 +141,14 @@ fn arena_tensors_are_zeroed_filled_in_place_and_run_like_owned_ones() {
     // whatever the buffer before held.
     for round in 0..50 {
         let t = m.f32_tensor(&[1, KV_HEADS, 7, HEAD_DIM], |_| {}).unwrap();
-        assert!(t.f32_data().unwrap().iter().all(|&x| x == 0.0), "round {round}");
-        drop(m.f32_tensor(&[1, KV_HEADS, 7, HEAD_DIM], |d| d.fill(9.0)).unwrap());
+        assert!(
+            t.f32_data().unwrap().iter().all(|&x| x == 0.0),
+            "round {round}"
+        );
+        drop(
+            m.f32_tensor(&[1, KV_HEADS, 7, HEAD_DIM], |d| d.fill(9.0))
+                .unwrap(),
+        );
     }
 
     // A prompt read in one run, then its last token read after the first tokens'
@@ -182,7 +194,10 @@ fn arena_tensors_are_zeroed_filled_in_place_and_run_like_owned_ones() {
             .zip(&last_whole)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
-        assert!(worst < 1e-4, "arena {arena}: cached and whole differ by {worst}");
+        assert!(
+            worst < 1e-4,
+            "arena {arena}: cached and whole differ by {worst}"
+        );
     }
 }
 
@@ -191,10 +206,15 @@ fn output_errors_name_the_model_and_the_output() {
     let m = load();
     let empty = |s: &[usize]| Tensor::f32(s, Vec::new()).unwrap();
     // Asking the run for an output the graph does not have.
-    let err = m.run(inputs(&[1, 2], 0, empty), &["logits", "hidden_states"]).unwrap_err();
+    let err = m
+        .run(inputs(&[1, 2], 0, empty), &["logits", "hidden_states"])
+        .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Inference { .. }), "{msg}");
-    assert!(msg.contains("hidden_states") && msg.contains("model.onnx"), "{msg}");
+    assert!(
+        msg.contains("hidden_states") && msg.contains("model.onnx"),
+        "{msg}"
+    );
     // Taking an output that was not asked for, or twice.
     let mut out = m.run(inputs(&[1, 2], 0, empty), &["logits"]).unwrap();
     let msg = out.take("present.0.key").unwrap_err().to_string();
@@ -205,7 +225,10 @@ fn output_errors_name_the_model_and_the_output() {
     // All outputs when none is named.
     let mut all = m.run(inputs(&[1, 2], 0, empty), &[]).unwrap();
     for name in present(LAYERS) {
-        assert_eq!(all.take(&name).unwrap().shape(), vec![1, KV_HEADS, 2, HEAD_DIM]);
+        assert_eq!(
+            all.take(&name).unwrap().shape(),
+            vec![1, KV_HEADS, 2, HEAD_DIM]
+        );
     }
 }
 
@@ -222,7 +245,10 @@ fn inputs_of_the_wrong_dtype_or_name_are_run_errors() {
     assert!(msg.contains("model.onnx"), "{msg}");
     // An input the graph does not have.
     let mut extra = inputs(&[1, 2], 0, empty);
-    extra.push(("use_cache_branch".into(), Tensor::bool(&[1], vec![false]).unwrap()));
+    extra.push((
+        "use_cache_branch".into(),
+        Tensor::bool(&[1], vec![false]).unwrap(),
+    ));
     let msg = m.run(extra, &["logits"]).unwrap_err().to_string();
     assert!(msg.contains("use_cache_branch"), "{msg}");
     // A required input left out.
@@ -236,11 +262,17 @@ fn inputs_of_the_wrong_dtype_or_name_are_run_errors() {
 
 #[test]
 fn missing_or_broken_graphs_are_named() {
-    let err = OnnxModel::load(Path::new("/no/such/model.onnx"), &RuntimeSettings::default())
-        .unwrap_err();
+    let err = OnnxModel::load(
+        Path::new("/no/such/model.onnx"),
+        &RuntimeSettings::default(),
+    )
+    .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Model { .. }), "{msg}");
-    assert!(msg.contains("/no/such/model.onnx") && msg.contains("does not exist"), "{msg}");
+    assert!(
+        msg.contains("/no/such/model.onnx") && msg.contains("does not exist"),
+        "{msg}"
+    );
     let dir = std::env::temp_dir().join(format!("ttc-onnx-broken-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("model.onnx");
@@ -249,7 +281,10 @@ fn missing_or_broken_graphs_are_named() {
         .unwrap_err()
         .to_string();
     std::fs::remove_dir_all(&dir).ok();
-    assert!(msg.contains("loading") && msg.contains(&bad.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("loading") && msg.contains(&bad.display().to_string()),
+        "{msg}"
+    );
 }
 
 /// Whether ONNX Runtime's CUDA provider can run here: this project's CPU builds

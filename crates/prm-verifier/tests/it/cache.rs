@@ -123,7 +123,10 @@ fn check_continuation(folder: &str, golden_name: &str, preset: Preset) {
     // The reference read every token of every request: nothing came from a cache.
     for (j, (f, r)) in full.iter().zip(&requests).enumerate() {
         let tokens = whole.encode(r).unwrap().ids.len();
-        assert_eq!(f.processed_tokens, tokens, "{golden_name} reference row {j}");
+        assert_eq!(
+            f.processed_tokens, tokens,
+            "{golden_name} reference row {j}"
+        );
     }
     assert!(batched[0].scores.processed_tokens < full[0].processed_tokens);
     assert!(batched[1].scores.processed_tokens < full[1].processed_tokens);
