@@ -45,7 +45,8 @@ pub(crate) struct GenerateArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Most new tokens per sample.
+    /// Most new tokens per sample; a sample also stops at the model's last position
+    /// (max_position_embeddings), with a warning.
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
     /// Stop once this string is generated (repeatable; "\n" and "\t" escapes work).
@@ -133,6 +134,28 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
             Prompt::Text(text.clone())
         };
         let start = generator.start(&prompt, args.seed.wrapping_add(i as u64))?;
+        if let Some(max) = generator.info().max_positions {
+            let len = start.tokens.len();
+            if len >= max {
+                bail!(
+                    "prompt {} is {len} tokens but {} holds {max} positions \
+                     (max_position_embeddings in config.json): no room for a new token; \
+                     shorten the prompt",
+                    i + 1,
+                    args.model.display()
+                );
+            }
+            if len + args.max_new_tokens > max {
+                tracing::warn!(
+                    "prompt {} is {len} tokens: with --max-new-tokens {} it would run past the \
+                     model's {max} positions (max_position_embeddings in config.json); its \
+                     samples stop after at most {} new tokens (finish reason `length`)",
+                    i + 1,
+                    args.max_new_tokens,
+                    max - len
+                );
+            }
+        }
         seqs.extend(start.fork(args.samples));
     }
     let began = Instant::now();

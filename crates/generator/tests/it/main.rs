@@ -596,3 +596,72 @@ fn appending_after_eos_continues_without_the_eos() {
         .unwrap();
     assert_eq!(same[0].token_ids, more[0].token_ids);
 }
+
+/// A request for more tokens than the model has positions left stops at the last
+/// position (finish reason `length`), with the tokens it would have generated up to
+/// there; a sequence that fills the model is refused with both lengths named.
+#[test]
+fn generation_stops_at_the_models_last_position() {
+    let g = load("tiny-llama");
+    let max = g
+        .info()
+        .max_positions
+        .expect("the fixture declares 512 positions");
+    assert_eq!(max, 512);
+    let short = g.start(&Prompt::Text("The cat sat on".into()), 0).unwrap();
+    let long = g
+        .start(&Prompt::Text("one two three four five ".repeat(20)), 0)
+        .unwrap();
+    let lens = [short.tokens.len(), long.tokens.len()];
+    assert!(lens[0] < lens[1] && lens[1] < max, "{lens:?}");
+    let stop = StopCriteria {
+        ignore_eos: true,
+        ..StopCriteria::max_tokens(2 * max)
+    };
+    let mut seqs = vec![short.clone(), long];
+    let out = g
+        .generate(&mut seqs, &SamplingParams::GREEDY, &stop)
+        .unwrap();
+    for ((c, s), len) in out.iter().zip(&seqs).zip(lens) {
+        assert_eq!(c.finish_reason, FinishReason::Length);
+        assert_eq!(c.token_ids.len(), max - len, "prompt of {len} tokens");
+        assert_eq!(s.tokens.len(), max);
+    }
+    // The same tokens as a request that asked for exactly the room left.
+    let mut exact = vec![short];
+    let fitted = g
+        .generate(
+            &mut exact,
+            &SamplingParams::GREEDY,
+            &StopCriteria {
+                ignore_eos: true,
+                ..StopCriteria::max_tokens(max - lens[0])
+            },
+        )
+        .unwrap();
+    assert_eq!(fitted[0].token_ids, out[0].token_ids);
+    // A full sequence cannot take another token.
+    let err = g
+        .generate(&mut seqs[..1], &SamplingParams::GREEDY, &stop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("512 tokens long") && err.contains("512 positions"),
+        "{err}"
+    );
+    // Nor can a prompt longer than the model.
+    let mut too_long = vec![
+        g.start(&Prompt::Text("one two three four five ".repeat(200)), 0)
+            .unwrap(),
+    ];
+    let n = too_long[0].tokens.len();
+    assert!(n > max);
+    let err = g
+        .generate(&mut too_long, &SamplingParams::GREEDY, &stop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("{n} tokens long")) && err.contains("max_position_embeddings"),
+        "{err}"
+    );
+}
