@@ -7,6 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
+use ttc_core::hash::{fnv1a, fnv1a_extend};
 
 use crate::error::{Result, bail};
 use crate::run_file::RunFile;
@@ -51,27 +52,21 @@ fn model_dirs(file: &RunFile) -> Vec<(&'static str, PathBuf)> {
     dirs
 }
 
-/// 64-bit FNV-1a: a stable digest for telling files apart (not for security).
-fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// A file's size and a digest of its first and last [`SPAN`] bytes.
 fn fingerprint(path: &Path) -> std::io::Result<Value> {
     let mut f = File::open(path)?;
     let size = f.metadata()?.len();
     let mut head = vec![0; SPAN.min(size) as usize];
     f.read_exact(&mut head)?;
-    let mut hash = fnv1a(0xcbf2_9ce4_8422_2325, &size.to_le_bytes());
-    hash = fnv1a(hash, &head);
+    // 64-bit FNV-1a: a stable digest for telling files apart (not for security).
+    let mut hash = fnv1a(&size.to_le_bytes());
+    hash = fnv1a_extend(hash, &head);
     if size > SPAN {
         let start = size.saturating_sub(SPAN).max(SPAN);
         f.seek(SeekFrom::Start(start))?;
         let mut tail = Vec::new();
         f.read_to_end(&mut tail)?;
-        hash = fnv1a(hash, &tail);
+        hash = fnv1a_extend(hash, &tail);
     }
     Ok(json!({ "bytes": size, "digest": format!("{hash:016x}") }))
 }
@@ -141,6 +136,25 @@ fn changed_roles(before: &Value, now: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_are_those_of_earlier_releases() {
+        // Golden values: a run folder's models.json must still match its models.
+        let dir = scratch("golden");
+        let small = dir.join("small");
+        std::fs::write(&small, b"config").unwrap();
+        let big = dir.join("big");
+        let bytes: Vec<u8> = (0..(2 * SPAN + 7)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&big, bytes).unwrap();
+        assert_eq!(
+            fingerprint(&small).unwrap(),
+            json!({"bytes": 6, "digest": "3608403c19113801"})
+        );
+        assert_eq!(
+            fingerprint(&big).unwrap(),
+            json!({"bytes": 2 * SPAN + 7, "digest": "d20be036b0c3a312"})
+        );
+    }
 
     /// A fresh folder under the system's temporary folder for one test.
     fn scratch(name: &str) -> PathBuf {
