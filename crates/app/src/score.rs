@@ -49,27 +49,20 @@ pub fn read_lines(path: &Path) -> Result<Vec<ScoreLine>> {
     };
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<ScoreLine>(raw) {
-            Ok(mut l) if l.steps.is_empty() => {
-                l.line = Some(i + 1);
-                errors.push(format!(
-                    "{}:{}: `steps` is empty; give at least one step",
-                    path.display(),
-                    i + 1
-                ));
-            }
-            Ok(mut l) => {
-                l.line = Some(i + 1);
-                lines.push(l);
-            }
-            Err(e) => errors.push(format!(
-                "{}:{}: {e}; each line is {{\"problem\": \"...\", \"steps\": [\"...\", ...]}}",
+    for parsed in ttc_jsonl::parse_lines::<ScoreLine>(&text) {
+        match parsed {
+            Ok(l) if l.value.steps.is_empty() => errors.push(format!(
+                "{}:{}: `steps` is empty; give at least one step",
                 path.display(),
-                i + 1
+                l.number
+            )),
+            Ok(mut l) => {
+                l.value.line = Some(l.number);
+                lines.push(l.value);
+            }
+            Err(bad) => errors.push(format!(
+                "{}:{bad}; each line is {{\"problem\": \"...\", \"steps\": [\"...\", ...]}}",
+                path.display(),
             )),
         }
     }

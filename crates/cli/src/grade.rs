@@ -1,7 +1,7 @@
 //! `ttc grade`: decide whether predicted answers equal gold answers.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -169,23 +169,19 @@ fn answer_field(obj: &Map<String, Value>, field: &str) -> Result<String, String>
 
 fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
     let name = path.display().to_string();
-    let input: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
     } else {
-        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        Box::new(BufReader::new(file))
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?
     };
     let spec = args.spec();
     // Grade every line before writing anything, so a bad line leaves no partial output.
     let mut graded = Vec::new();
     let mut correct = 0usize;
-    for (index, line) in input.lines().enumerate() {
-        let at = || format!("{name}:{}", index + 1);
-        let line = line.with_context(|| format!("cannot read {}", at()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut obj = match serde_json::from_str::<Value>(&line) {
+    for line in ttc_jsonl::parse_lines::<Value>(&text) {
+        let number = line.as_ref().map_or_else(|bad| bad.line, |l| l.number);
+        let at = || format!("{name}:{number}");
+        let mut obj = match line.map(|l| l.value) {
             Ok(Value::Object(obj)) => obj,
             Ok(_) => bail!(
                 "{}: expected a JSON object with {:?} and {:?} fields",
@@ -193,7 +189,7 @@ fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
                 args.gold_field,
                 args.pred_field
             ),
-            Err(e) => bail!("{}: invalid JSON ({e}); fix or remove this line", at()),
+            Err(bad) => bail!("{name}:{bad} (invalid JSON); fix or remove this line"),
         };
         let gold =
             answer_field(&obj, &args.gold_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;

@@ -27,41 +27,23 @@ pub fn append_record<T: Serialize>(path: &Path, record: &T) -> Result<()> {
 /// (no newline: the run was killed while writing it) is cut off the file; a bad
 /// line elsewhere is an error naming the file and line.
 pub fn read_records<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let complete = match text.rfind('\n') {
-        Some(i) => i + 1,
-        None => 0,
-    };
-    if complete < text.len() {
-        tracing::warn!(file = %path.display(), "dropping a torn last line left by an interrupted run");
+    let (lines, torn) = ttc_jsonl::read_appended(path).map_err(|e| match e {
+        ttc_jsonl::JsonlError::Io { source, .. } => Error::io(path, source),
+        e => Error::invalid(
+            "results file",
+            format!("{e}; fix or delete the line to resume"),
+        ),
+    })?;
+    if let Some(torn) = torn {
+        tracing::warn!(file = %path.display(), line = torn.line, "dropping a torn last line left by an interrupted run");
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        file.set_len(complete as u64)
+        file.set_len(torn.complete_bytes as u64)
             .map_err(|e| Error::io(path, e))?;
     }
-    text[..complete]
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                Error::invalid(
-                    "results file",
-                    format!(
-                        "{}:{}: {e}; fix or delete the line to resume",
-                        path.display(),
-                        i + 1
-                    ),
-                )
-            })
-        })
-        .collect()
+    Ok(lines.into_iter().map(|l| l.value).collect())
 }
 
 #[cfg(test)]
