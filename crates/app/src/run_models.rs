@@ -140,7 +140,8 @@ mod tests {
     #[test]
     fn fingerprints_are_those_of_earlier_releases() {
         // Golden values: a run folder's models.json must still match its models.
-        let dir = scratch("golden");
+        let dir = scratch();
+        let dir = dir.path();
         let small = dir.join("small");
         std::fs::write(&small, b"config").unwrap();
         let big = dir.join("big");
@@ -157,17 +158,15 @@ mod tests {
     }
 
     /// A fresh folder under the system's temporary folder for one test.
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("ttc-run-models-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh folder for one test, removed when dropped.
+    fn scratch() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
     }
 
     #[test]
     fn a_digest_changes_with_the_head_the_tail_and_the_size_only() {
-        let dir = scratch("digest");
+        let dir = scratch();
+        let dir = dir.path();
         let path = dir.join("model.onnx");
         let body = vec![7u8; 3 * SPAN as usize];
         std::fs::write(&path, &body).unwrap();
@@ -184,26 +183,25 @@ mod tests {
         }
         std::fs::write(&path, &body[..body.len() - 1]).unwrap();
         assert_ne!(fingerprint(&path).unwrap(), base);
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_resumed_run_with_another_model_is_refused_and_names_it() {
-        let dir = scratch("resume");
+        let dir = scratch();
+        let dir = dir.path();
         let first = json!({ "generator": { "model.onnx": { "bytes": 1, "digest": "a" } },
                             "verifier": { "model.onnx": { "bytes": 2, "digest": "b" } } });
-        check_or_record(&dir, &first, false).unwrap();
-        check_or_record(&dir, &first, true).unwrap();
+        check_or_record(dir, &first, false).unwrap();
+        check_or_record(dir, &first, true).unwrap();
         let mut second = first.clone();
         second["verifier"]["model.onnx"]["digest"] = json!("c");
-        let err = check_or_record(&dir, &second, true)
-            .unwrap_err()
-            .to_string();
+        let err = check_or_record(dir, &second, true).unwrap_err().to_string();
         assert!(err.contains("verifier changed"), "{err}");
         assert!(!err.contains("generator"), "{err}");
         // A new run in a folder records its own models.
-        check_or_record(&dir, &second, false).unwrap();
-        check_or_record(&dir, &second, true).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
+        check_or_record(dir, &second, false).unwrap();
+        check_or_record(dir, &second, true).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

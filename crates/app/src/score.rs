@@ -257,9 +257,8 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named_by_number() {
-        let dir = std::env::temp_dir().join(format!("ttc-score-lines-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("in.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
         std::fs::write(
             &path,
             "{\"problem\": \"q\", \"steps\": [\"a\"]}\n\n{\"problem\": \"q\"}\n{\"question\": \"q\", \"steps\": []}\nnot json\n",

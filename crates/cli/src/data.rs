@@ -122,8 +122,8 @@ mod tests {
 
     #[test]
     fn writes_a_prefix_of_the_test_set_and_checks_flags() {
-        let dir = std::env::temp_dir().join(format!("ttc-cli-data-{}", std::process::id()));
-        let out = dir.join("test.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("test.jsonl");
         generate(args(Split::Test, Some(4), None, out.clone())).unwrap();
         let problems = ttc_dataset::read_problems(&out).unwrap();
         let ids: Vec<&str> = problems.iter().map(|p| p.unique_id.as_str()).collect();
@@ -137,7 +137,7 @@ mod tests {
             ]
         );
 
-        let out = dir.join("train.jsonl");
+        let out = dir.path().join("train.jsonl");
         generate(args(Split::Train, Some(3), Some(9), out.clone())).unwrap();
         let expected = DemoWorld::default().train_problems(9, 3);
         assert_eq!(ttc_dataset::read_problems(&out).unwrap(), expected);

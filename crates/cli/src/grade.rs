@@ -239,15 +239,15 @@ mod tests {
         }
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ttc-cli-grade-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh folder for one test, removed when dropped.
+    fn temp_dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
     }
 
     #[test]
     fn jsonl_lines_get_a_verdict_and_keep_their_fields() {
-        let dir = temp_dir("ok");
+        let dir = temp_dir();
+        let dir = dir.path();
         let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
         std::fs::write(
             &input,
@@ -272,7 +272,8 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named_and_nothing_is_written() {
-        let dir = temp_dir("bad");
+        let dir = temp_dir();
+        let dir = dir.path();
         let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
         std::fs::write(
             &input,
@@ -322,7 +323,8 @@ mod tests {
             ExtractRules::ANCHORED
         );
 
-        let dir = temp_dir("extract");
+        let dir = temp_dir();
+        let dir = dir.path();
         let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
         let lines = [
             (

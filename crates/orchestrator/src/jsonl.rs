@@ -52,7 +52,8 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_dropped_and_the_file_repaired() {
-        let path = std::env::temp_dir().join(format!("ttc-jsonl-{}.jsonl", std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
         std::fs::write(&path, "[1]\n[2]\n[3").unwrap();
         let v: Vec<Vec<u32>> = read_records(&path).unwrap();
         assert_eq!(v, vec![vec![1], vec![2]]);
@@ -63,6 +64,5 @@ mod tests {
         std::fs::write(&path, "[1]\nnot json\n[3]\n").unwrap();
         let err = read_records::<Vec<u32>>(&path).unwrap_err().to_string();
         assert!(err.contains(":2:"), "{err}");
-        std::fs::remove_file(&path).ok();
     }
 }
