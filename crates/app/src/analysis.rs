@@ -5,12 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ttc_core::{DifficultyRecord, EvalRecord, ReferenceRecord};
+use ttc_core::{DifficultyRecord, EvalRecord, Family, ReferenceRecord};
 use ttc_difficulty::{Binned, PassRate, QuestionScores, oracle_bins, predicted_bins};
 use ttc_orchestrator::RunFiles;
-use ttc_policy::{
-    Cost, DifficultyEdges, Fit, FitOptions, Folds, Provenance, Sweep, SweepRecord, fit, flops_match,
-};
+use ttc_policy::{Cost, Fit, FitOptions, Folds, Provenance, Sweep, SweepRecord, fit, flops_match};
 use ttc_report::{
     BinAssignment, FlopsMatched, FoldSetting, MatchedBudget, PolicyCurve, PolicyPoint,
     QuestionFold, ReportInput,
@@ -19,16 +17,18 @@ use ttc_report::{
 use crate::error::Result;
 use crate::eval::Evaluated;
 
-/// Accuracy per method (rows) and budget (columns), over questions and seeds.
+/// Accuracy per method (rows, by label: one run file gives every setting of a label
+/// the same params) and budget (columns), over questions and seeds.
 pub fn accuracy_table(records: &[EvalRecord]) -> String {
     let budgets: BTreeSet<usize> = records.iter().map(|r| r.budget).collect();
     let mut cells: BTreeMap<(String, usize), (usize, usize)> = BTreeMap::new();
     let mut methods: Vec<String> = Vec::new();
     for r in records {
-        if !methods.contains(&r.method) {
-            methods.push(r.method.clone());
+        let key = r.method.label();
+        if !methods.contains(&key) {
+            methods.push(key.clone());
         }
-        let c = cells.entry((r.method.clone(), r.budget)).or_default();
+        let c = cells.entry((key, r.budget)).or_default();
         c.0 += usize::from(r.correct);
         c.1 += 1;
     }
@@ -120,7 +120,6 @@ fn sweep_records(
                 question: r.question.clone(),
                 bin,
                 method: r.method.clone(),
-                params: BTreeMap::new(),
                 budget: r.budget,
                 seed: r.seed,
                 correct: r.correct,
@@ -134,7 +133,7 @@ const FOLD_SEED: u64 = 0;
 
 /// A fitted policy as the report draws it, with the folds that let it score each
 /// held-out question itself.
-fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result<PolicyCurve> {
+fn policy_curve(name: &str, family: Family, sweep: &Sweep, fitted: &Fit) -> Result<PolicyCurve> {
     let folds = Folds::split(
         sweep.records().iter().map(|r| (r.question.as_str(), r.bin)),
         FOLD_SEED,
@@ -154,7 +153,7 @@ fn policy_curve(name: &str, family: &str, sweep: &Sweep, fitted: &Fit) -> Result
         .collect();
     Ok(PolicyCurve {
         name: name.into(),
-        family: family.into(),
+        family: family.name().into(),
         points: fitted
             .cells
             .iter()
@@ -188,12 +187,16 @@ fn report_policies(records: &[EvalRecord], oracle: &Binned) -> Result<Vec<Policy
     for (name, family, families) in [
         (
             "compute-optimal search",
-            "search",
-            &["best-of-n", "search"][..],
+            Family::Search,
+            &[Family::BestOfN, Family::Search][..],
         ),
-        ("compute-optimal revisions", "revisions", &["revisions"][..]),
+        (
+            "compute-optimal revisions",
+            Family::Revisions,
+            &[Family::Revisions][..],
+        ),
     ] {
-        let recs = sweep_records(records, oracle, |r| families.contains(&r.family.as_str()));
+        let recs = sweep_records(records, oracle, |r| families.contains(&r.method.family()));
         if recs.is_empty() {
             continue;
         }
@@ -209,7 +212,28 @@ fn report_policies(records: &[EvalRecord], oracle: &Binned) -> Result<Vec<Policy
     Ok(curves)
 }
 
+/// Why a run has no difficulty bins, and what to do about it.
+fn no_bins_note(file: &crate::run_file::RunFile) -> String {
+    let what = "so there are no difficulty bins, no per-bin analysis and no fitted policy";
+    match (&file.difficulty, &file.verifier) {
+        (None, _) => format!(
+            "the run file has no [difficulty] table: no difficulty samples were drawn, {what}; \
+             add `[difficulty]` (e.g. `samples = 16`, `bins = 5`) to get them"
+        ),
+        (Some(d), _) if d.samples == 0 => format!(
+            "[difficulty] samples = 0: no difficulty samples were drawn, {what}; give \
+             `samples` > 0 to get them"
+        ),
+        (Some(_), None) => format!(
+            "the run file has no [verifier] to score difficulty samples, {what}; add one to \
+             get them"
+        ),
+        (Some(_), Some(_)) => format!("the run folder holds no difficulty samples, {what}"),
+    }
+}
+
 /// Writes report.md and its figures from the run folder's records.
+#[allow(clippy::too_many_arguments)]
 fn report(
     out_dir: &Path,
     files: &RunFiles,
@@ -218,10 +242,12 @@ fn report(
     binned: Option<&(Binned, Binned)>,
     generator_parameters: Option<u64>,
     title: String,
+    notes: Vec<String>,
 ) -> Result<()> {
     let reference: Vec<ReferenceRecord> = ttc_orchestrator::read_records(&files.reference)?;
     let mut input = ReportInput {
         title,
+        notes,
         generator_parameters,
         results: records.to_vec(),
         difficulty: difficulty.to_vec(),
@@ -282,8 +308,16 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
         run.generator_parameters,
     );
     let difficulty: Vec<DifficultyRecord> = ttc_orchestrator::read_records(&files.difficulty)?;
-    let binned = bins(&difficulty, file.difficulty.bins)?;
+    let binned = match &file.difficulty {
+        Some(d) => bins(&difficulty, d.bins)?,
+        None => None,
+    };
     let title = format!("ttc evaluation: {}", run_file.display());
+    let notes = binned
+        .is_none()
+        .then(|| no_bins_note(file))
+        .into_iter()
+        .collect();
     report(
         out_dir,
         files,
@@ -292,11 +326,10 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
         binned.as_ref(),
         generator_parameters,
         title,
+        notes,
     )?;
     let Some((oracle, predicted)) = binned else {
-        tracing::info!(
-            "no difficulty samples: no bins and no policy (add a [verifier] and [difficulty] samples > 0)"
-        );
+        tracing::info!("{}", no_bins_note(file));
         return Ok(());
     };
     let bin_rows: Vec<serde_json::Value> = oracle
@@ -315,7 +348,9 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
     std::fs::write(&bins_path, serde_json::to_string_pretty(&bin_rows)?)
         .map_err(|e| ttc_core::Error::io(&bins_path, e))?;
     // A diagnostic verifier is not deployable, so the policy never chooses its runs.
-    let sweep_records = sweep_records(records, &predicted, |r| r.family != "diagnostic");
+    let sweep_records = sweep_records(records, &predicted, |r| {
+        r.method.family() != Family::Diagnostic
+    });
     if sweep_records.is_empty() {
         return Ok(());
     }
@@ -345,12 +380,7 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
         created: today(),
         notes: Some("fitted by `ttc eval` on predicted difficulty bins (mean verifier score), two-fold cross-validation".into()),
     };
-    let edges = DifficultyEdges {
-        statistic: predicted.edges.statistic().to_string(),
-        bins: predicted.edges.bins(),
-        edges: predicted.edges.edges().to_vec(),
-    };
-    let policy = fitted.to_policy(provenance, edges)?;
+    let policy = fitted.to_policy(provenance, predicted.edges.clone())?;
     let policy_path = out_dir.join("policy.toml");
     policy.write(&policy_path)?;
     tracing::info!(policy = %policy_path.display(), "compute-optimal policy written");

@@ -1,8 +1,12 @@
-//! Concrete components built from a run file's tables: models, verifiers, questions.
+//! Components built from a run file's tables: models, verifiers, questions.
+//!
+//! Models come through a [`Loader`]: [`OnnxLoader`] builds ONNX models from the
+//! folders a run file names (what the binary uses); tests hand `eval`, `solve` and
+//! the analysis core's test doubles through the same seam.
 
 use std::path::Path;
 
-use ttc_core::{RuntimeSettings, Selector, Verifier};
+use ttc_core::{Generator, RuntimeSettings, Selector, Verifier};
 use ttc_dataset::demo::{DemoWorld, Split};
 use ttc_generator::OnnxGenerator;
 use ttc_orchestrator::Question;
@@ -12,6 +16,52 @@ use crate::error::{Error, Result, bail};
 use crate::run_file::{
     BuiltinVerifier, DemoSplit, ReviserSection, RunFile, VerifierSection, VerifierSource,
 };
+
+/// Where a run's models come from: a generator for `[generator]`, `[reviser]` and
+/// `[reference]`, a verifier for `[verifier]`, `[reviser.verifier]` and
+/// `[diagnostic]`.
+pub trait Loader: std::fmt::Debug + Sync {
+    /// The generator in `model`, batching at most `max_batch` rows when given.
+    fn generator(
+        &self,
+        model: &Path,
+        max_batch: Option<usize>,
+        runtime: &RuntimeSettings,
+    ) -> Result<Box<dyn Generator>>;
+
+    /// The verifier `section` names; `config` is the run file, for errors.
+    fn verifier(
+        &self,
+        section: &VerifierSection,
+        runtime: &RuntimeSettings,
+        config: &Path,
+    ) -> Result<Box<dyn Verifier>>;
+}
+
+/// The production [`Loader`]: ONNX model folders through ONNX Runtime, and the
+/// built-in verifiers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OnnxLoader;
+
+impl Loader for OnnxLoader {
+    fn generator(
+        &self,
+        model: &Path,
+        max_batch: Option<usize>,
+        runtime: &RuntimeSettings,
+    ) -> Result<Box<dyn Generator>> {
+        Ok(Box::new(load_generator(model, max_batch, runtime)?))
+    }
+
+    fn verifier(
+        &self,
+        section: &VerifierSection,
+        runtime: &RuntimeSettings,
+        config: &Path,
+    ) -> Result<Box<dyn Verifier>> {
+        load_verifier(section, runtime, config)
+    }
+}
 
 /// Loads a generator folder with its run-file batch size.
 pub fn load_generator(
@@ -59,17 +109,21 @@ pub fn load_verifier(
     Ok(Box::new(verifier))
 }
 
-/// Loads the reviser model and its ORM (if any) from a `[reviser]` table.
+/// A reviser model and its ORM, if it has one.
+pub type ReviserModels = (Box<dyn Generator>, Option<Box<dyn Verifier>>);
+
+/// The reviser model and its ORM (if any) of a `[reviser]` table.
 pub fn load_reviser(
+    loader: &dyn Loader,
     section: &ReviserSection,
     runtime: &RuntimeSettings,
     config: &Path,
-) -> Result<(OnnxGenerator, Option<Box<dyn Verifier>>)> {
-    let model = load_generator(&section.model, section.max_batch, runtime)?;
+) -> Result<ReviserModels> {
+    let model = loader.generator(&section.model, section.max_batch, runtime)?;
     let orm = section
         .verifier
         .as_ref()
-        .map(|v| load_verifier(v, runtime, config))
+        .map(|v| loader.verifier(v, runtime, config))
         .transpose()?;
     Ok((model, orm))
 }

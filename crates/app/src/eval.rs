@@ -3,16 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ttc_core::{
-    AnswerFormat, EvalRecord, Generator, MethodSpec, SamplingParams, Selector, Solver, Verifier,
-};
+use ttc_core::{AnswerFormat, EvalRecord, MethodSpec, SamplingParams, Selector, Solver, Verifier};
 use ttc_orchestrator::{Plan, Progress, RunFiles};
 use ttc_reviser::Reviser;
 use ttc_search::{SearchSettings, Searcher, Strategy};
 
-use crate::components::{
-    default_revision_selector, load_generator, load_reviser, load_verifier, questions,
-};
+use crate::components::{Loader, OnnxLoader, default_revision_selector, load_reviser, questions};
 use crate::error::{Result, bail};
 use crate::run_file::{RunFile, RuntimeSection};
 use crate::solvers::{
@@ -63,9 +59,19 @@ fn diagnostic_strategies(file: &RunFile, path: &Path) -> Result<Vec<Strategy>> {
         .collect()
 }
 
+/// Runs (or resumes) the sweep of `options.run_file` on its ONNX models.
 pub fn run(options: &EvalOptions, progress: &mut dyn FnMut(Progress)) -> Result<Evaluated> {
+    run_with(options, &OnnxLoader, progress)
+}
+
+/// [`run`] with the models from `loader`.
+pub fn run_with(
+    options: &EvalOptions,
+    loader: &dyn Loader,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Evaluated> {
     let file = RunFile::load(&options.run_file)?;
-    let (out_dir, records, generator_parameters) = sweep(&file, options, progress)?;
+    let (out_dir, records, generator_parameters) = sweep(&file, options, loader, progress)?;
     Ok(Evaluated {
         files: RunFiles::in_dir(&out_dir),
         out_dir,
@@ -80,6 +86,7 @@ pub fn run(options: &EvalOptions, progress: &mut dyn FnMut(Progress)) -> Result<
 fn sweep(
     file: &RunFile,
     options: &EvalOptions,
+    loader: &dyn Loader,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(PathBuf, Vec<EvalRecord>, Option<u64>)> {
     let path = &options.run_file;
@@ -164,22 +171,22 @@ fn sweep(
 
     let gen_section = file.generator(path)?;
     let settings = file.search_settings(gen_section);
-    let generator = load_generator(&gen_section.model, gen_section.max_batch, &runtime)?;
+    let generator = loader.generator(&gen_section.model, gen_section.max_batch, &runtime)?;
     let verifier: Option<Box<dyn Verifier>> = file
         .verifier
         .as_ref()
-        .map(|v| load_verifier(v, &runtime, path))
+        .map(|v| loader.verifier(v, &runtime, path))
         .transpose()?;
     let answers = file.answers.grade_mode();
     let searcher = Searcher {
-        generator: &generator,
+        generator: generator.as_ref(),
         verifier: verifier.as_deref(),
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
     };
     let (reviser_model, orm) = match (&file.reviser, groups.is_empty()) {
         (Some(r), false) => {
-            let (model, orm) = load_reviser(r, &runtime, path)?;
+            let (model, orm) = load_reviser(loader, r, &runtime, path)?;
             (Some(model), orm)
         }
         _ => (None, None),
@@ -189,7 +196,7 @@ fn sweep(
             .into_iter()
             .map(|(ratio, selectors)| {
                 let reviser = Reviser {
-                    generator: g,
+                    generator: g.as_ref(),
                     verifier: orm.as_deref(),
                     answers: &answers as &dyn AnswerFormat,
                     settings: &file.revision,
@@ -219,7 +226,7 @@ fn sweep(
     let diagnostic_verifier: Option<Box<dyn Verifier>> = file
         .diagnostic
         .as_ref()
-        .map(|d| load_verifier(&d.verifier, &runtime, path))
+        .map(|d| loader.verifier(&d.verifier, &runtime, path))
         .transpose()?;
     let mut solvers_owned = solvers_owned;
     if let (Some(d), Some(v)) = (&file.diagnostic, &diagnostic_verifier) {
@@ -229,22 +236,26 @@ fn sweep(
         };
         let name = d.verifier.describe();
         for strategy in &diagnostic {
-            solvers_owned.push(Box::new(DiagnosticSolver {
-                inner: SearchSolver {
-                    searcher,
-                    strategy: *strategy,
-                },
-                verifier: name.clone(),
-            }));
+            let inner = SearchSolver {
+                searcher,
+                strategy: *strategy,
+            };
+            let solver = DiagnosticSolver::new(inner, &name).map_err(|e| {
+                crate::error::Error::Config(format!(
+                    "{}: [diagnostic] verifier: {e}",
+                    path.display()
+                ))
+            })?;
+            solvers_owned.push(Box::new(solver));
         }
     }
     let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();
-    let sampler =
-        (verifier.is_some() && file.difficulty.samples > 0).then_some(BestOfNSampler { searcher });
+    let sampler = (verifier.is_some() && file.difficulty_samples() > 0)
+        .then_some(BestOfNSampler { searcher });
     let reference_model = file
         .reference
         .as_ref()
-        .map(|r| load_generator(&r.model, r.max_batch, &runtime))
+        .map(|r| loader.generator(&r.model, r.max_batch, &runtime))
         .transpose()?;
     let greedy = SearchSettings {
         sampling: SamplingParams::GREEDY,
@@ -252,7 +263,7 @@ fn sweep(
     };
     let reference = reference_model.as_ref().map(|g| GreedyReference {
         searcher: Searcher {
-            generator: g,
+            generator: g.as_ref(),
             verifier: None,
             answers: &answers as &dyn AnswerFormat,
             settings: &greedy,
@@ -260,14 +271,14 @@ fn sweep(
         name: g.info().name.clone(),
     });
     let grade = move |gold: &str, pred: &str| {
-        ttc_dataset::grade(gold, pred, answers).is_ok_and(|v| v.correct)
+        ttc_math_grade::grade(gold, pred, answers).is_ok_and(|v| v.correct)
     };
     let plan = Plan {
         questions: &questions,
         solvers: &solvers,
         budgets,
         seeds: sweep.seeds.clone(),
-        difficulty_samples: file.difficulty.samples,
+        difficulty_samples: file.difficulty_samples(),
         sampler: sampler
             .as_ref()
             .map(|s| s as &dyn ttc_orchestrator::Sampler),

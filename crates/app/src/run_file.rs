@@ -8,7 +8,7 @@ use ttc_core::{
     ExecutionProvider, FallbackPolicy, MethodSpec, RuntimeSettings, SamplingParams,
     ScoreAggregation, Selector,
 };
-use ttc_dataset::{AnswerSpec, ExtractRules, GradeMode};
+use ttc_math_grade::{AnswerSpec, ExtractRules, GradeMode};
 use ttc_prm_verifier::AdapterConfig;
 use ttc_reviser::ReviserSettings;
 use ttc_search::SearchSettings;
@@ -33,8 +33,9 @@ pub struct RunFile {
     pub revision: ReviserSettings,
     pub dataset: Option<DatasetSection>,
     pub sweep: Option<SweepSection>,
-    #[serde(default)]
-    pub difficulty: DifficultySection,
+    /// Without it, no difficulty samples are drawn: no bins, no per-bin analysis,
+    /// no policy.
+    pub difficulty: Option<DifficultySection>,
     pub reference: Option<ReferenceSection>,
     pub diagnostic: Option<DiagnosticSection>,
     pub output: Option<OutputSection>,
@@ -111,12 +112,21 @@ fn default_seeds() -> Vec<u64> {
 }
 
 /// `[difficulty]`: samples per question for oracle (pass@1) and predicted (mean
-/// verifier score) difficulty bins.
+/// verifier score) difficulty bins. The table is opt-in (each sample is a full
+/// generation, 16 per question by default once the table is there); `samples = 0`
+/// turns it off as leaving the table out does.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DifficultySection {
     pub samples: usize,
     pub bins: usize,
+}
+
+impl RunFile {
+    /// Difficulty samples per question: 0 without a `[difficulty]` table.
+    pub fn difficulty_samples(&self) -> usize {
+        self.difficulty.as_ref().map_or(0, |d| d.samples)
+    }
 }
 
 impl Default for DifficultySection {

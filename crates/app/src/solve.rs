@@ -4,22 +4,24 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ttc_core::{AnswerFormat, Compute, Generator, MethodSpec, RuntimeSettings, Selector};
-use ttc_difficulty::{BinEdges, Probe, ProbeCharge, ProbeSettings};
+use ttc_core::{AnswerFormat, Compute, MethodSpec, RuntimeSettings, Selector};
+use ttc_difficulty::{Probe, ProbeCharge, ProbeSettings};
 use ttc_reviser::{ChainSplit, Reviser, RevisionOutcome};
 use ttc_search::{SearchOutcome, Searcher, Strategy};
 
-use crate::components::{default_revision_selector, load_generator, load_reviser, load_verifier};
+use crate::components::{Loader, default_revision_selector, load_reviser};
 use crate::error::{Error, Result, bail};
 use crate::run_file::RunFile;
 
-/// A loaded run file and the runtime it runs on.
+/// A loaded run file, the runtime it runs on and where its models come from
+/// ([`crate::components::OnnxLoader`] for ONNX model folders).
 #[derive(Debug)]
 pub struct Setup<'a> {
     pub file: &'a RunFile,
     /// The run file's path, for errors.
     pub path: &'a Path,
     pub runtime: &'a RuntimeSettings,
+    pub loader: &'a dyn Loader,
 }
 
 /// Runs a search strategy on `question` with the `[generator]`, `[verifier]` (unless
@@ -35,10 +37,11 @@ pub fn search(
         file,
         path,
         runtime,
+        loader,
     } = *setup;
     let gen_section = file.generator(path)?;
     let settings = file.search_settings(gen_section);
-    let generator = load_generator(&gen_section.model, gen_section.max_batch, runtime)?;
+    let generator = loader.generator(&gen_section.model, gen_section.max_batch, runtime)?;
     let needs_verifier = !matches!(
         strategy,
         Strategy::BestOfN {
@@ -46,7 +49,7 @@ pub fn search(
         }
     );
     let verifier = match (&file.verifier, needs_verifier) {
-        (Some(v), true) => Some(load_verifier(v, runtime, path)?),
+        (Some(v), true) => Some(loader.verifier(v, runtime, path)?),
         (None, true) => bail!(
             "{}: --strategy {} needs a [verifier] table",
             path.display(),
@@ -56,7 +59,7 @@ pub fn search(
     };
     let answers = file.answers.grade_mode();
     let searcher = Searcher {
-        generator: &generator,
+        generator: generator.as_ref(),
         verifier: verifier.as_deref(),
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
@@ -93,6 +96,7 @@ pub fn revise(
         file,
         path,
         runtime,
+        loader,
     } = *setup;
     let Some(section) = &file.reviser else {
         bail!(
@@ -102,11 +106,11 @@ pub fn revise(
     };
     // Check the split before loading anything.
     let split = ChainSplit::from_ratio(budget, ratio)?;
-    let (generator, verifier) = load_reviser(section, runtime, path)?;
+    let (generator, verifier) = load_reviser(loader, section, runtime, path)?;
     let selector = selector.unwrap_or(default_revision_selector(verifier.is_some()));
     let answers = file.answers.grade_mode();
     let reviser = Reviser {
-        generator: &generator,
+        generator: generator.as_ref(),
         verifier: verifier.as_deref(),
         answers: &answers as &dyn AnswerFormat,
         settings: &file.revision,
@@ -132,6 +136,7 @@ pub struct PolicyOutcome {
     pub probe_samples: usize,
     pub probe_mean_score: f64,
     pub bin: usize,
+    /// The chosen method's label ([`ttc_core::MethodId::label`]).
     pub method: String,
     /// The budget the method ran with (the budget less the probe).
     pub method_budget: usize,
@@ -157,36 +162,32 @@ pub fn with_policy(
         file,
         path: config,
         runtime,
+        loader,
     } = *setup;
     let policy = ttc_policy::Policy::read(policy_path)?;
-    let edges = policy
-        .difficulty
-        .statistic
-        .parse()
-        .and_then(|statistic| BinEdges::new(statistic, policy.difficulty.edges.clone()))?;
     let probe = Probe::new(
         ProbeSettings {
             samples: probe_samples,
             charge: ProbeCharge::WithinBudget,
         },
-        edges,
+        policy.difficulty.clone(),
     )
     .map_err(|e| Error::Config(format!("{}: {e}", policy_path.display())))?;
     // Probe samples are not reused: every setting the policy may choose is run afresh.
     let split = probe.split_budget(budget, false)?;
     let gen_section = file.generator(config)?;
     let settings = file.search_settings(gen_section);
-    let generator = load_generator(&gen_section.model, gen_section.max_batch, runtime)?;
+    let generator = loader.generator(&gen_section.model, gen_section.max_batch, runtime)?;
     let Some(v) = &file.verifier else {
         bail!(
             "{}: --policy needs a [verifier] table: the probe scores its samples",
             config.display()
         );
     };
-    let verifier = load_verifier(v, runtime, config)?;
+    let verifier = loader.verifier(v, runtime, config)?;
     let answers = file.answers.grade_mode();
     let searcher = Searcher {
-        generator: &generator,
+        generator: generator.as_ref(),
         verifier: Some(verifier.as_ref()),
         answers: &answers as &dyn AnswerFormat,
         settings: &settings,
@@ -209,10 +210,18 @@ pub fn with_policy(
     let remaining = split.strategy_budget;
     let lookup = policy.choose(assessed.bin, remaining)?;
     let choice = lookup.choice;
-    let method: MethodSpec = choice
-        .method
-        .parse()
-        .map_err(|e| Error::Config(format!("{}: {e}", policy_path.display())))?;
+    if let Some(v) = choice.method.verifier() {
+        bail!(
+            "{}: the policy chose {} for bin {} at N = {}, scored by the verifier `{v}`; \
+             `ttc solve --policy` scores with the run file's [verifier] only: refit the policy \
+             on a sweep without runs against other verifiers",
+            policy_path.display(),
+            choice.method.label(),
+            choice.bin,
+            choice.budget
+        );
+    }
+    let method = choice.method.method();
     tracing::info!(probe_mean_score = format!("{:.3}", assessed.mean_score), bin = choice.bin, method = %choice.method, "policy choice");
     let mut compute = assessed.compute.clone();
     let (method_budget, answer, outcome) = match (method, Strategy::from_spec(method)) {
@@ -248,9 +257,9 @@ pub fn with_policy(
                     config.display()
                 );
             }
-            let (reviser_model, orm) = load_reviser(section, runtime, config)?;
+            let (reviser_model, orm) = load_reviser(loader, section, runtime, config)?;
             let reviser = Reviser {
-                generator: &reviser_model,
+                generator: reviser_model.as_ref(),
                 verifier: orm.as_deref(),
                 answers: &answers as &dyn AnswerFormat,
                 settings: &file.revision,
@@ -265,7 +274,7 @@ pub fn with_policy(
         probe_samples,
         probe_mean_score: assessed.mean_score,
         bin: choice.bin,
-        method: choice.method.clone(),
+        method: choice.method.label(),
         method_budget,
         compute,
         answer,

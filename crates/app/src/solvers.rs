@@ -2,11 +2,13 @@
 //! reference model it needs, built from concrete components. Methods are named in
 //! core's grammar ([`MethodSpec`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ttc_core::{Compute, Family, MethodSpec, Result, Selector, Solved, Solver, Vote, select};
+use ttc_core::{
+    Compute, MethodId, MethodSpec, Param, Params, Result, Selector, Solved, Solver, Vote, select,
+};
 use ttc_orchestrator::{Reference, Sampler};
 use ttc_reviser::{ChainSplit, Reviser};
 use ttc_search::{Searcher, Strategy};
@@ -34,17 +36,10 @@ fn scaled(c: &Compute, part: usize, whole: usize) -> Compute {
     }
 }
 
-impl Solver for SearchSolver<'_> {
-    fn label(&self) -> String {
-        self.strategy.label()
-    }
-
-    fn family(&self) -> &'static str {
-        MethodSpec::from(self.strategy).family().name()
-    }
-
-    fn params(&self) -> BTreeMap<String, serde_json::Value> {
-        // f32 settings printed as written, not as their f64 expansion.
+impl SearchSolver<'_> {
+    /// The temperature as the run file wrote it (an f32 printed as written, not as its
+    /// f64 expansion).
+    fn params(&self) -> Params {
         let t: f64 = self
             .searcher
             .settings
@@ -53,7 +48,15 @@ impl Solver for SearchSolver<'_> {
             .to_string()
             .parse()
             .unwrap_or(0.0);
-        BTreeMap::from([("temperature".to_string(), serde_json::json!(t))])
+        Params::from([("temperature".to_string(), Param::Float(t))])
+    }
+}
+
+impl Solver for SearchSolver<'_> {
+    fn method(&self) -> MethodId {
+        MethodId::new(MethodSpec::from(self.strategy))
+            .with_params(self.params())
+            .expect("a finite temperature")
     }
 
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
@@ -86,24 +89,26 @@ impl Solver for SearchSolver<'_> {
 
 /// A search method run against the `[diagnostic]` verifier instead of the main one:
 /// labelled `METHOD@VERIFIER` and of family `diagnostic`, which no fitted policy
-/// chooses from (it may know more than any deployable verifier).
+/// chooses from (it may know more than any deployable verifier). `method` is the
+/// identity, checked when the solver is built ([`DiagnosticSolver::new`]).
 #[derive(Debug)]
 pub struct DiagnosticSolver<'a> {
-    pub inner: SearchSolver<'a>,
-    pub verifier: String,
+    inner: SearchSolver<'a>,
+    method: MethodId,
+}
+
+impl<'a> DiagnosticSolver<'a> {
+    /// `inner` against the verifier named `verifier`; fails when the name cannot be
+    /// written in a label.
+    pub fn new(inner: SearchSolver<'a>, verifier: &str) -> Result<Self> {
+        let method = inner.method().diagnostic(verifier)?;
+        Ok(DiagnosticSolver { inner, method })
+    }
 }
 
 impl Solver for DiagnosticSolver<'_> {
-    fn label(&self) -> String {
-        format!("{}@{}", self.inner.label(), self.verifier)
-    }
-
-    fn family(&self) -> &'static str {
-        "diagnostic"
-    }
-
-    fn params(&self) -> BTreeMap<String, serde_json::Value> {
-        self.inner.params()
+    fn method(&self) -> MethodId {
+        self.method.clone()
     }
 
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
@@ -248,26 +253,17 @@ impl ReviseSolver<'_> {
 }
 
 impl Solver for ReviseSolver<'_> {
-    fn label(&self) -> String {
-        MethodSpec::Revise {
+    /// The rule is a param even when the label leaves it out (the run's default).
+    fn method(&self) -> MethodId {
+        MethodId::new(MethodSpec::Revise {
             ratio: self.group.ratio,
             selector: self.selector_in_label.then_some(self.selector()),
-        }
-        .to_string()
-    }
-
-    fn family(&self) -> &'static str {
-        Family::Revisions.name()
-    }
-
-    fn params(&self) -> BTreeMap<String, serde_json::Value> {
-        BTreeMap::from([
-            ("ratio".to_string(), serde_json::json!(self.group.ratio)),
-            (
-                "selector".to_string(),
-                serde_json::to_value(self.selector()).unwrap_or_default(),
-            ),
-        ])
+        })
+        .with_params(Params::from([
+            ("ratio".to_string(), Param::Float(self.group.ratio)),
+            ("selector".to_string(), Param::from(self.selector().name())),
+        ]))
+        .expect("a finite ratio")
     }
 
     fn supports(&self, budget: usize) -> bool {
@@ -373,7 +369,10 @@ mod tests {
             selector_in_label: true,
         };
         let (majority, weighted) = (solver(0), solver(1));
-        assert_eq!(majority.label(), "revise-r1-majority");
+        assert_eq!(
+            majority.method().key(),
+            "revise-r1-majority{ratio=1,selector=\"majority\"}"
+        );
         // Questions interleaved, and the second rule asking first for one of them.
         let a0 = majority.solve("a", 4, 1).unwrap();
         let b1 = weighted.solve("b", 4, 1).unwrap();

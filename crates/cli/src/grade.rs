@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
-use ttc_dataset::{AnswerSpec, ExtractRules, GradeMode, Verdict, grade};
+use ttc_math_grade::{AnswerSpec, ExtractRules, GradeMode, Verdict, grade};
 
 /// Decide whether predicted answers equal gold answers.
 ///
@@ -73,7 +73,7 @@ pub(crate) struct GradeArgs {
 
 fn parse_rules(s: &str) -> Result<ExtractRules, String> {
     s.parse()
-        .map_err(|e: ttc_dataset::DatasetError| e.to_string())
+        .map_err(|e: ttc_math_grade::GradeError| e.to_string())
 }
 
 impl GradeArgs {
@@ -88,7 +88,7 @@ impl GradeArgs {
 
 fn parse_mode(s: &str) -> Result<GradeMode, String> {
     s.parse()
-        .map_err(|e: ttc_dataset::DatasetError| e.to_string())
+        .map_err(|e: ttc_math_grade::GradeError| e.to_string())
 }
 
 /// Runs `ttc grade`; `verbose` is the global `-v` count (shows normalised forms).

@@ -156,6 +156,7 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
         file: &file,
         path: &config,
         runtime: &runtime,
+        loader: &ttc_app::components::OnnxLoader,
     };
     let q = &args.question;
     if let Some(policy) = &args.policy {

@@ -9,6 +9,7 @@ mod compute;
 mod error;
 mod generation;
 pub mod hash;
+mod identity;
 mod method;
 mod record;
 mod runtime;
@@ -27,6 +28,7 @@ pub use generation::{
     ChatMessage, Completion, FinishReason, Generator, ModelInfo, Prompt, SamplingParams, Sequence,
     SequenceCache, StopCriteria,
 };
+pub use identity::{MethodId, Param, Params};
 pub use method::{BeamWidth, Family, MethodSpec, parse_ratio, ratio_text};
 pub use record::{DifficultyRecord, EvalRecord, ReferenceRecord};
 pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings};

@@ -11,7 +11,8 @@
 //! | `revise-r4-majority` | the same with its selection rule named (`-weighted`, `-naive`) |
 //!
 //! Ratios are powers of two. `Display` writes exactly what `FromStr` reads, and
-//! serde uses the same text.
+//! serde uses the same text. What a record holds beside the method (the verifier,
+//! the family, the params) is [`crate::MethodId`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -73,21 +74,39 @@ impl FromStr for BeamWidth {
 }
 
 /// Which kind of method: what policies choose between and reports group by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Serde uses [`Family::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
     BestOfN,
     Search,
     Revisions,
+    /// A search method run against a diagnostic verifier (see
+    /// [`crate::MethodId::diagnostic`]): reported, never chosen by a policy. No
+    /// [`MethodSpec`] is of this family by itself.
+    Diagnostic,
 }
 
 impl Family {
-    /// `best-of-n`, `search`, `revisions`, as records name it.
+    /// `best-of-n`, `search`, `revisions`, `diagnostic`, as records name it.
     pub fn name(self) -> &'static str {
         match self {
             Family::BestOfN => "best-of-n",
             Family::Search => "search",
             Family::Revisions => "revisions",
+            Family::Diagnostic => "diagnostic",
         }
+    }
+
+    /// The family named `name` ([`Family::name`]).
+    pub fn from_name(name: &str) -> Option<Family> {
+        [
+            Family::BestOfN,
+            Family::Search,
+            Family::Revisions,
+            Family::Diagnostic,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
     }
 }
 

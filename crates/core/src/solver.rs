@@ -1,6 +1,4 @@
-use std::collections::BTreeMap;
-
-use crate::{Compute, Result};
+use crate::{Compute, MethodId, Result};
 
 /// One answer to one question and what it cost.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,17 +19,10 @@ pub struct Solved {
 /// A test-time method with its settings fixed: search, best-of-N or revisions. The
 /// evaluation orchestrator runs methods only through this trait.
 pub trait Solver: Send + Sync {
-    /// A name that identifies the setting across budgets, e.g. `beam-m4`, `revise-r4`.
-    fn label(&self) -> String;
-
-    /// `best-of-n`, `search`, `revisions`, or `diagnostic` (a method run against a
-    /// diagnostic verifier, which reports show but no policy chooses).
-    fn family(&self) -> &'static str;
-
-    /// Settings beyond the label, for reports.
-    fn params(&self) -> BTreeMap<String, serde_json::Value> {
-        BTreeMap::new()
-    }
+    /// The setting's identity across budgets and seeds, as its records carry it:
+    /// `beam-m4`, `revise-r4`, `beam-m4@demo-step-checker` (family `diagnostic`),
+    /// with params beyond the method's text (a temperature).
+    fn method(&self) -> MethodId;
 
     /// Whether the method can spend exactly `budget` generations (a revision split
     /// needs chains x length = N over powers of two). Sweeps skip the others.

@@ -732,7 +732,7 @@ enum Line {
 fn read_line(line: &str) -> Line {
     let line = line.trim();
     if let Some(answer) = line.strip_prefix("Answer:") {
-        return crate::answer::parse_integer(answer).map_or(Line::Other, Line::Answer);
+        return ttc_math_grade::answer::parse_integer(answer).map_or(Line::Other, Line::Answer);
     }
     let step = || -> Option<Line> {
         let (lhs, result) = line.split_once('=')?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while building, reading, writing or grading datasets.
+/// Everything that can go wrong while building, reading or writing datasets.
 ///
 /// Messages name the file, line or value at fault and say what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -64,16 +64,6 @@ pub enum DatasetError {
     /// A request for a split is inconsistent (e.g. a count larger than a fixed split).
     #[error("{0}")]
     InvalidRequest(String),
-    /// A gold answer cannot be graded in the requested mode.
-    #[error("gold answer {gold:?} is not {expected}; {hint}")]
-    BadGold {
-        /// The offending gold answer.
-        gold: String,
-        /// What it should have been.
-        expected: &'static str,
-        /// What to do.
-        hint: &'static str,
-    },
 }
 
 /// Result alias of this crate.

@@ -76,7 +76,11 @@ impl std::fmt::Debug for Plan<'_> {
             .field("questions", &self.questions.len())
             .field(
                 "solvers",
-                &self.solvers.iter().map(|s| s.label()).collect::<Vec<_>>(),
+                &self
+                    .solvers
+                    .iter()
+                    .map(|s| s.method().key())
+                    .collect::<Vec<_>>(),
             )
             .field("budgets", &self.budgets)
             .field("seeds", &self.seeds)
@@ -239,7 +243,8 @@ pub fn run_with_hook(
             tick(&mut state, resumed);
         }
         for solver in plan.solvers {
-            let label = solver.label();
+            let method = solver.method();
+            let label = method.label();
             for &seed in &plan.seeds {
                 let missing: Vec<usize> = plan
                     .budgets
@@ -281,9 +286,7 @@ pub fn run_with_hook(
                     let record = EvalRecord {
                         question: q.id.clone(),
                         level: q.level,
-                        method: label.clone(),
-                        family: solver.family().to_string(),
-                        params: solver.params(),
+                        method: method.clone(),
                         budget: *budget,
                         seed,
                         correct: correct(&s.answer),

@@ -3,14 +3,24 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use ttc_core::{Error, Result};
+use serde::{Deserialize, Deserializer, Serialize};
+use ttc_core::{Error, Family, MethodId, MethodSpec, Params, Result};
+use ttc_difficulty::BinEdges;
 
 use crate::fit::Fit;
-use crate::sweep::{Param, Setting};
 
-/// The policy file format this crate reads and writes.
-pub const POLICY_FORMAT: u32 = 1;
+/// The policy file format this crate writes.
+///
+/// - 2: each choice's method is a [`MethodId`] (`method`, `family`, `params`), and
+///   methods are checked when the file is read;
+/// - 1: the same without `family`. Read as well: the family is the method's own
+///   (format 1 policies never chose a diagnostic run), the methods checked the same.
+///
+/// Readers older than format 2 refuse a format-2 file by its `format` line.
+pub const POLICY_FORMAT: u32 = 2;
+
+/// The formats [`Policy::read`] accepts.
+const READS: [u32; 2] = [1, 2];
 
 /// Where a policy came from. The caller fills every field; nothing is read from git.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,57 +38,6 @@ pub struct Provenance {
     pub notes: Option<String>,
 }
 
-/// The difficulty bin edges the sweep's bins were made with: the same shape as
-/// `ttc_difficulty::BinEdges` in files (`statistic`, `bins`, `edges`), so a caller can
-/// hand them over with `BinEdges::new(statistic.parse()?, edges)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DifficultyEdges {
-    /// `mean-verifier-score` (predicted, usable at inference) or `pass-at-1` (oracle).
-    pub statistic: String,
-    pub bins: usize,
-    /// Non-increasing; a value v is in bin `1 + #{e : v < e}` (bin 1 the easiest).
-    pub edges: Vec<f64>,
-}
-
-impl DifficultyEdges {
-    /// The bin (1 = easiest) of a question whose difficulty statistic is `value`.
-    pub fn bin(&self, value: f64) -> Result<usize> {
-        if value.is_nan() {
-            return Err(Error::invalid("difficulty value", "NaN cannot be binned"));
-        }
-        Ok(1 + self.edges.partition_point(|&e| value < e))
-    }
-
-    fn check(&self) -> std::result::Result<(), String> {
-        if self.statistic.trim().is_empty() {
-            return Err(
-                "`difficulty.statistic` is empty; use `mean-verifier-score` or `pass-at-1`".into(),
-            );
-        }
-        if self.bins != self.edges.len() + 1 {
-            return Err(format!(
-                "`difficulty.bins = {}` but {} edges are given; k bins need k - 1 edges",
-                self.bins,
-                self.edges.len()
-            ));
-        }
-        if self.edges.iter().any(|e| e.is_nan()) {
-            return Err("`difficulty.edges` holds NaN".into());
-        }
-        if let Some(i) = self.edges.windows(2).position(|w| w[1] > w[0]) {
-            return Err(format!(
-                "`difficulty.edges` increase at edge {} ({} after {}); edges run from the \
-                 easiest boundary down",
-                i + 2,
-                self.edges[i + 1],
-                self.edges[i]
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// How the policy was fitted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -94,38 +53,107 @@ pub struct FitSummary {
 
 /// The setting chosen for one (bin, budget).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(try_from = "ChoiceFields", into = "ChoiceFields")]
 pub struct Choice {
     pub bin: usize,
     pub budget: usize,
-    pub method: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, Param>,
+    /// The setting: method, verifier, family, params.
+    pub method: MethodId,
     /// Accuracy on all the cell's questions (in-sample).
     pub accuracy: f64,
     /// Two-fold cross-validated accuracy, when both folds had questions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_out_accuracy: Option<f64>,
     pub questions: usize,
     pub mean_generations: f64,
     pub mean_flops: f64,
 }
 
-impl Choice {
-    pub fn setting(&self) -> Setting {
-        Setting {
-            method: self.method.clone(),
-            params: self.params.clone(),
+/// A choice's `method` text, parsed where it is read so that a mistyped method is
+/// reported at its own line and column.
+struct Label(MethodSpec, Option<String>);
+
+impl<'de> Deserialize<'de> for Label {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let (method, verifier) = MethodId::parse_label(&text).map_err(serde::de::Error::custom)?;
+        Ok(Label(method, verifier))
+    }
+}
+
+impl Serialize for Label {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match &self.1 {
+            Some(v) => s.collect_str(&format_args!("{}@{v}", self.0)),
+            None => s.collect_str(&self.0),
+        }
+    }
+}
+
+/// The file shape of [`Choice`]: the method's identity as [`MethodId`]'s fields.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ChoiceFields {
+    bin: usize,
+    budget: usize,
+    method: Label,
+    #[serde(default)]
+    family: Option<Family>,
+    #[serde(default, skip_serializing_if = "Params::is_empty")]
+    params: Params,
+    accuracy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    held_out_accuracy: Option<f64>,
+    questions: usize,
+    mean_generations: f64,
+    mean_flops: f64,
+}
+
+impl TryFrom<ChoiceFields> for Choice {
+    type Error = Error;
+
+    fn try_from(f: ChoiceFields) -> Result<Self> {
+        let Label(method, verifier) = f.method;
+        let label = match &verifier {
+            Some(v) => format!("{method}@{v}"),
+            None => method.to_string(),
+        };
+        Ok(Choice {
+            method: MethodId::from_fields(&label, f.family, f.params)?,
+            bin: f.bin,
+            budget: f.budget,
+            accuracy: f.accuracy,
+            held_out_accuracy: f.held_out_accuracy,
+            questions: f.questions,
+            mean_generations: f.mean_generations,
+            mean_flops: f.mean_flops,
+        })
+    }
+}
+
+impl From<Choice> for ChoiceFields {
+    fn from(c: Choice) -> Self {
+        ChoiceFields {
+            method: Label(c.method.method(), c.method.verifier().map(str::to_string)),
+            family: Some(c.method.family()),
+            params: c.method.params().clone(),
+            bin: c.bin,
+            budget: c.budget,
+            accuracy: c.accuracy,
+            held_out_accuracy: c.held_out_accuracy,
+            questions: c.questions,
+            mean_generations: c.mean_generations,
+            mean_flops: c.mean_flops,
         }
     }
 }
 
 /// A compute-optimal policy: for each difficulty bin and budget, the setting to run.
 ///
-/// In TOML (keys kebab-case, unknown keys rejected):
+/// In TOML (keys kebab-case, unknown keys rejected; a mistyped method, bad edges or
+/// a choice outside the bins is an error naming the file and line):
 ///
 /// ```toml
-/// format = 1
+/// format = 2
 ///
 /// [provenance]
 /// dataset = "MATH-500 test"
@@ -151,6 +179,7 @@ impl Choice {
 /// bin = 1
 /// budget = 4
 /// method = "best-of-n-weighted"
+/// family = "best-of-n"
 /// accuracy = 0.92
 /// held-out-accuracy = 0.9
 /// questions = 100
@@ -162,7 +191,8 @@ impl Choice {
 pub struct Policy {
     pub format: u32,
     pub provenance: Provenance,
-    pub difficulty: DifficultyEdges,
+    /// The edges the sweep's bins came from (`ttc_difficulty`'s own type and shape).
+    pub difficulty: BinEdges,
     pub fit: FitSummary,
     /// Ordered by bin, then budget.
     #[serde(rename = "choice")]
@@ -187,7 +217,7 @@ impl Lookup<'_> {
 impl Fit {
     /// Writes the fit down as a policy: every cell's best setting, with the
     /// difficulty edges the sweep's bins came from and the caller's provenance.
-    pub fn to_policy(&self, provenance: Provenance, difficulty: DifficultyEdges) -> Result<Policy> {
+    pub fn to_policy(&self, provenance: Provenance, difficulty: BinEdges) -> Result<Policy> {
         let choices = self
             .cells
             .iter()
@@ -196,8 +226,7 @@ impl Fit {
                 Choice {
                     bin: c.bin,
                     budget: c.budget,
-                    method: best.setting.method.clone(),
-                    params: best.setting.params.clone(),
+                    method: best.setting.clone(),
                     accuracy: best.accuracy,
                     held_out_accuracy: c.held_out_accuracy,
                     questions: c.questions,
@@ -230,12 +259,12 @@ impl Policy {
     /// largest fitted budget not above `budget`. Fails, saying what is available,
     /// when the bin is outside the policy or `budget` is below every fitted budget.
     pub fn choose(&self, bin: usize, budget: usize) -> Result<Lookup<'_>> {
-        if !(1..=self.difficulty.bins).contains(&bin) {
+        if !(1..=self.difficulty.bins()).contains(&bin) {
             return Err(Error::invalid(
                 "difficulty bin",
                 format!(
                     "bin {bin} is outside this policy's bins 1..={}",
-                    self.difficulty.bins
+                    self.difficulty.bins()
                 ),
             ));
         }
@@ -298,7 +327,24 @@ impl Policy {
     }
 
     /// Reads a policy from TOML text; `origin` names it in errors (a path or `<memory>`).
+    /// The format is checked first, so a file of another format is refused by its
+    /// `format` line rather than by the first key this reader does not know.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct FormatOnly {
+            format: u32,
+        }
+        let refused = |m: String| Error::invalid(format!("policy file {}", origin.display()), m);
+        match toml::from_str::<FormatOnly>(text) {
+            Ok(FormatOnly { format }) if !READS.contains(&format) => {
+                return Err(refused(format!(
+                    "`format = {format}` is not supported (this ttc reads formats 1 and \
+                     {POLICY_FORMAT}); refit the policy with this ttc (`ttc eval` writes \
+                     policy.toml into the run folder) or use the ttc that wrote it"
+                )));
+            }
+            _ => {}
+        }
         let policy: Policy = toml::from_str(text).map_err(|e| {
             Error::invalid(
                 format!("policy file {}", origin.display()),
@@ -335,11 +381,12 @@ impl Policy {
     /// Checks the policy as a whole; on failure, the index of the offending choice
     /// (if one) and what to fix.
     fn check(&self) -> std::result::Result<(), (Option<usize>, String)> {
-        if self.format != POLICY_FORMAT {
+        if !READS.contains(&self.format) {
             return Err((
                 None,
                 format!(
-                    "`format = {}` is not supported (this ttc reads format {POLICY_FORMAT}); refit the policy",
+                    "`format = {}` is not supported (this ttc reads formats 1 and \
+                     {POLICY_FORMAT}); refit the policy",
                     self.format
                 ),
             ));
@@ -372,7 +419,6 @@ impl Policy {
                 ),
             ));
         }
-        self.difficulty.check().map_err(|m| (None, m))?;
         let mut seen = HashSet::new();
         for (i, c) in self.choices.iter().enumerate() {
             let at = |m: String| {
@@ -381,10 +427,11 @@ impl Policy {
                     format!("choice {} (bin {}, budget {}): {m}", i + 1, c.bin, c.budget),
                 )
             };
-            if !(1..=self.difficulty.bins).contains(&c.bin) {
+            if !(1..=self.difficulty.bins()).contains(&c.bin) {
                 return Err(at(format!(
                     "bin {} is outside the difficulty bins 1..={}",
-                    c.bin, self.difficulty.bins
+                    c.bin,
+                    self.difficulty.bins()
                 )));
             }
             if c.budget == 0 {
@@ -395,7 +442,12 @@ impl Policy {
                     "a second choice for this bin and budget; keep one".into()
                 ));
             }
-            c.setting().validate().map_err(at)?;
+            if c.method.family() == Family::Diagnostic {
+                return Err(at(format!(
+                    "`{}` is a diagnostic run; a policy chooses only deployable settings",
+                    c.method.label()
+                )));
+            }
             for (name, v) in [
                 ("accuracy", Some(c.accuracy)),
                 ("held-out-accuracy", c.held_out_accuracy),
@@ -433,13 +485,14 @@ fn choice_line(text: &str, index: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ttc_core::Param;
+    use ttc_difficulty::Statistic;
 
     fn choice(bin: usize, budget: usize, method: &str) -> Choice {
         Choice {
             bin,
             budget,
-            method: method.into(),
-            params: BTreeMap::new(),
+            method: MethodId::new(method.parse().unwrap()),
             accuracy: 0.5,
             held_out_accuracy: Some(0.4),
             questions: 10,
@@ -458,11 +511,7 @@ mod tests {
                 created: "2025-01-31".into(),
                 notes: None,
             },
-            difficulty: DifficultyEdges {
-                statistic: "mean-verifier-score".into(),
-                bins: 3,
-                edges: vec![0.7, 0.3],
-            },
+            difficulty: BinEdges::new(Statistic::MeanVerifierScore, vec![0.7, 0.3]).unwrap(),
             fit: FitSummary {
                 folds: 2,
                 fold_seed: 0,
@@ -485,8 +534,8 @@ mod tests {
         let p = policy();
         let l = p.choose(1, 16).unwrap();
         assert_eq!(
-            (l.choice.method.as_str(), l.choice.budget, l.exact()),
-            ("majority", 16, true)
+            (l.choice.method.key(), l.choice.budget, l.exact()),
+            ("majority".to_string(), 16, true)
         );
         let l = p.choose(1, 63).unwrap();
         assert_eq!((l.choice.budget, l.exact(), l.requested), (16, false, 63));
@@ -524,16 +573,16 @@ mod tests {
     fn choose_for_value_bins_with_the_edges() {
         let p = policy();
         assert_eq!(
-            p.choose_for_value(0.9, 16).unwrap().choice.method,
+            p.choose_for_value(0.9, 16).unwrap().choice.method.key(),
             "majority"
         );
         assert_eq!(p.choose_for_value(0.7, 16).unwrap().choice.bin, 1);
         assert_eq!(
-            p.choose_for_value(0.5, 16).unwrap().choice.method,
+            p.choose_for_value(0.5, 16).unwrap().choice.method.key(),
             "beam-m4"
         );
         assert_eq!(
-            p.choose_for_value(0.1, 16).unwrap().choice.method,
+            p.choose_for_value(0.1, 16).unwrap().choice.method.key(),
             "dvts-m4"
         );
         assert!(p.choose_for_value(f64::NAN, 16).is_err());
@@ -542,9 +591,11 @@ mod tests {
     #[test]
     fn toml_round_trips_exactly() {
         let mut p = policy();
-        p.choices[0]
-            .params
-            .insert("temperature".into(), Param::Float(0.8));
+        p.choices[0].method = p.choices[0]
+            .method
+            .clone()
+            .with_params(Params::from([("temperature".into(), Param::Float(0.8))]))
+            .unwrap();
         p.choices[1].held_out_accuracy = None;
         p.provenance.notes = Some("first fit".into());
         let text = p.to_toml().unwrap();
@@ -553,19 +604,42 @@ mod tests {
     }
 
     #[test]
-    fn validation_errors_name_the_file_line_and_choice() {
+    fn validation_errors_name_the_file_and_line() {
         let text = policy().to_toml().unwrap();
-        let bad = text.replacen("method = \"beam-m4\"", "method = \"\"", 1);
+        let line_of =
+            |text: &str, needle: &str| 1 + text.lines().position(|l| l == needle).unwrap();
+        // A mistyped method: the line of the method itself, and the grammar.
+        let bad = text.replacen("method = \"beam-m4\"", "method = \"beam-4\"", 1);
         let err = Policy::from_toml(&bad, Path::new("p.toml"))
             .unwrap_err()
             .to_string();
-        let line = bad.lines().position(|l| l == "method = \"\"").unwrap();
-        // The 4th [[choice]] header sits a few lines above the bad method line.
-        let header = choice_line(&bad, 3).unwrap();
-        assert!(header <= line, "{header} {line}");
+        let line = line_of(&bad, "method = \"beam-4\"");
+        assert!(err.contains("policy file p.toml"), "{err}");
+        assert!(err.contains(&format!("line {line}")), "{err}");
+        assert!(err.contains("\"beam-4\": use majority"), "{err}");
+        // A family that is not the method's.
+        let bad = text.replacen("family = \"search\"", "family = \"revisions\"", 1);
+        let err = Policy::from_toml(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not its family `search`"), "{err}");
+        // Edges that increase: the `[difficulty]` table's line.
+        let bad = text.replacen("edges = [0.7, 0.3]", "edges = [0.3, 0.7]", 1);
+        let err = Policy::from_toml(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("edges must not increase"), "{err}");
+        assert!(err.contains("line "), "{err}");
+        // A bin outside the edges' bins: the line of its `[[choice]]`.
+        let bad = text.replacen("bin = 3", "bin = 4", 1);
+        let err = Policy::from_toml(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        let header = choice_line(&bad, 5).unwrap();
         assert!(
             err.contains(&format!(
-                "policy file p.toml:{header}: choice 4 (bin 2, budget 4): `method` is empty"
+                "policy file p.toml:{header}: choice 6 (bin 4, budget 16): bin 4 is outside \
+                 the difficulty bins 1..=3"
             )),
             "{err}"
         );
@@ -574,12 +648,12 @@ mod tests {
     #[test]
     fn whole_file_checks() {
         let mut p = policy();
-        p.format = 2;
+        p.format = 3;
         assert!(
             p.to_toml()
                 .unwrap_err()
                 .to_string()
-                .contains("`format = 2` is not supported")
+                .contains("`format = 3` is not supported")
         );
         let mut p = policy();
         p.provenance.dataset = " ".into();
@@ -598,23 +672,17 @@ mod tests {
                 .contains("`provenance.models` is empty")
         );
         let mut p = policy();
-        p.difficulty.bins = 5;
+        p.choices[0].method = MethodId::new(p.choices[0].method.method())
+            .diagnostic("demo-step-checker")
+            .unwrap();
         assert!(
             p.to_toml()
                 .unwrap_err()
                 .to_string()
-                .contains("`difficulty.bins = 5` but 2 edges")
+                .contains("is a diagnostic run")
         );
         let mut p = policy();
-        p.difficulty.edges = vec![0.3, 0.7];
-        assert!(
-            p.to_toml()
-                .unwrap_err()
-                .to_string()
-                .contains("increase at edge 2")
-        );
-        let mut p = policy();
-        p.choices.push(choice(1, 4, "x"));
+        p.choices.push(choice(1, 4, "beam-m4"));
         assert!(
             p.to_toml()
                 .unwrap_err()

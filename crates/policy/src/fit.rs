@@ -4,11 +4,11 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use ttc_core::{Error, Result};
+use ttc_core::{Error, MethodId, Result};
 
 use crate::efficiency::Curve;
 use crate::folds::{Fold, Folds};
-use crate::sweep::{Setting, Sweep};
+use crate::sweep::Sweep;
 
 /// Accuracies closer than this count as equal, so the tie-break decides.
 const ACCURACY_TIE: f64 = 1e-12;
@@ -32,7 +32,7 @@ pub struct MeanCost {
 /// How one setting did on a set of questions in one (bin, budget) cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SettingScore {
-    pub setting: Setting,
+    pub setting: MethodId,
     /// Mean over questions of the fraction of seeds that were correct.
     pub accuracy: f64,
     /// Questions it ran on.
@@ -47,7 +47,7 @@ pub struct SettingScore {
 pub struct FoldChoice {
     /// The fold the setting was chosen on.
     pub chosen_on: Fold,
-    pub setting: Setting,
+    pub setting: MethodId,
     /// Its accuracy on the fold it was chosen on.
     pub fold_accuracy: f64,
     /// Its accuracy on the other fold.
@@ -96,7 +96,7 @@ pub struct Fit {
 type Runs = BTreeMap<u64, (bool, usize, usize, f64)>;
 
 struct SettingRuns<'a> {
-    setting: Setting,
+    setting: MethodId,
     by_question: BTreeMap<&'a str, Runs>,
 }
 
@@ -104,7 +104,7 @@ struct SettingRuns<'a> {
 ///
 /// For every (bin, budget) the setting with the highest accuracy wins; ties go to the
 /// lower mean generations, then mean FLOPs, then mean tokens, then the setting's
-/// name ([`Setting::key`]) in byte order. Accuracy is the mean over questions of the
+/// name ([`MethodId::key`]) in byte order. Accuracy is the mean over questions of the
 /// fraction of a question's seeds that were correct. The questions are split into
 /// two folds ([`Folds`], stratified by bin, seeded by `options.fold_seed`): the
 /// setting chosen on fold A is scored on fold B and the one chosen on B on A, and the
@@ -129,7 +129,7 @@ pub fn fit(sweep: &Sweep, options: &FitOptions) -> Result<Fit> {
             .or_default()
             .entry(r.setting_key())
             .or_insert_with(|| SettingRuns {
-                setting: r.setting(),
+                setting: r.method.clone(),
                 by_question: BTreeMap::new(),
             });
         runs.by_question
@@ -306,8 +306,7 @@ mod tests {
         SweepRecord {
             question: q.into(),
             bin,
-            method: method.into(),
-            params: BTreeMap::new(),
+            method: MethodId::new(method.parse().unwrap()),
             budget,
             seed,
             correct: ok,
@@ -367,14 +366,14 @@ mod tests {
         let mut records = Vec::new();
         for q in &qs {
             let in_a = folds.fold_of(q) == Some(Fold::A);
-            records.push(rec(q, 1, "x", 8, 0, in_a));
-            records.push(rec(q, 1, "y", 8, 0, !in_a));
+            records.push(rec(q, 1, "beam-m4", 8, 0, in_a));
+            records.push(rec(q, 1, "dvts-m4", 8, 0, !in_a));
         }
         let fit = fit(&Sweep::new(records).unwrap(), &FitOptions { fold_seed: 0 }).unwrap();
         let c = fit.cell(1, 8).unwrap();
-        assert_eq!(c.folds[0].setting.key(), "x");
+        assert_eq!(c.folds[0].setting.key(), "beam-m4");
         assert_eq!(c.folds[0].fold_accuracy, 1.0);
-        assert_eq!(c.folds[1].setting.key(), "y");
+        assert_eq!(c.folds[1].setting.key(), "dvts-m4");
         assert_eq!(c.held_out_accuracy, Some(0.0));
         assert_eq!(c.candidates[0].accuracy, 0.5);
         assert_eq!(c.candidates[1].accuracy, 0.5);
@@ -386,13 +385,13 @@ mod tests {
         for i in 0..4 {
             let q = format!("q{i}");
             records.push(rec(&q, 1, "lookahead-m4-k1", 4, 0, true));
-            records.push(rec(&q, 1, "zeta", 4, 0, true));
-            records.push(rec(&q, 1, "alpha", 4, 0, true));
+            records.push(rec(&q, 1, "dvts-m4", 4, 0, true));
+            records.push(rec(&q, 1, "beam-m4", 4, 0, true));
         }
         // lookahead costs twice the generations at the same budget.
         for r in records
             .iter_mut()
-            .filter(|r| r.method.starts_with("lookahead"))
+            .filter(|r| r.method.label().starts_with("lookahead"))
         {
             r.compute.generations = 8;
         }
@@ -402,15 +401,15 @@ mod tests {
             .iter()
             .map(|c| c.setting.key())
             .collect();
-        assert_eq!(names, vec!["alpha", "zeta", "lookahead-m4-k1"]);
+        assert_eq!(names, vec!["beam-m4", "dvts-m4", "lookahead-m4-k1"]);
     }
 
     #[test]
     fn seeds_are_averaged_per_question_first() {
         // q0: 4 seeds, 1 right (0.25); q1: 1 seed, right (1.0). Question mean: 0.625.
-        let mut records = vec![rec("q1", 1, "m", 2, 0, true)];
+        let mut records = vec![rec("q1", 1, "majority", 2, 0, true)];
         for seed in 0..4 {
-            records.push(rec("q0", 1, "m", 2, seed, seed == 0));
+            records.push(rec("q0", 1, "majority", 2, seed, seed == 0));
         }
         let fit = fit(&Sweep::new(records).unwrap(), &FitOptions::default()).unwrap();
         let best = fit.cells[0].best();
@@ -419,7 +418,7 @@ mod tests {
 
     #[test]
     fn a_lone_question_has_no_held_out_accuracy() {
-        let records = vec![rec("q", 3, "m", 16, 0, true)];
+        let records = vec![rec("q", 3, "majority", 16, 0, true)];
         let fit = fit(&Sweep::new(records).unwrap(), &FitOptions::default()).unwrap();
         assert_eq!(fit.cells[0].held_out_accuracy, None);
         assert!(fit.cells[0].folds.is_empty());
@@ -432,10 +431,10 @@ mod tests {
     fn curves_weight_bins_by_questions() {
         let mut records = Vec::new();
         for i in 0..6 {
-            records.push(rec(&format!("e{i}"), 1, "m", 4, 0, true));
+            records.push(rec(&format!("e{i}"), 1, "majority", 4, 0, true));
         }
         for i in 0..2 {
-            records.push(rec(&format!("h{i}"), 2, "m", 4, 0, false));
+            records.push(rec(&format!("h{i}"), 2, "majority", 4, 0, false));
         }
         let fit = fit(&Sweep::new(records).unwrap(), &FitOptions::default()).unwrap();
         assert_eq!(fit.in_sample_curve().unwrap().points(), &[(4, 0.75)]);

@@ -2,8 +2,8 @@
 //! question of a given difficulty at a given budget.
 //!
 //! 1. **Sweep** ([`Sweep`], JSON Lines): one [`SweepRecord`] per (question, setting,
-//!    budget, seed): the question's difficulty bin, the method label and extra
-//!    params (a [`Setting`]), the budget N in generations, whether the answer was
+//!    budget, seed): the question's difficulty bin, the setting (core's
+//!    [`ttc_core::MethodId`]), the budget N in generations, whether the answer was
 //!    correct, and what it cost ([`Cost`]: generations, generated tokens, FLOPs).
 //! 2. **Fit** ([`fit`]): for each (bin, budget) the setting with the highest
 //!    accuracy, ties to lower mean compute then name. Questions are split into two
@@ -11,8 +11,9 @@
 //!    chosen on one fold is scored on the other, both ways, and the mean is the
 //!    cell's held-out accuracy, the number to report. The policy itself is chosen on
 //!    all questions.
-//! 3. **Policy file** ([`Policy`], TOML): provenance filled by the caller, the
-//!    difficulty edges the bins came from, how it was fitted, and one [`Choice`]
+//! 3. **Policy file** ([`Policy`], TOML, format [`POLICY_FORMAT`]): provenance
+//!    filled by the caller, the difficulty edges the bins came from
+//!    (`ttc_difficulty::BinEdges`), how it was fitted, and one [`Choice`]
 //!    per (bin, budget). [`Policy::choose`] applies it: the choice at the largest
 //!    fitted budget not above the requested one.
 //! 4. **Report helpers**: [`efficiency`] (the budget a baseline needs to match the
@@ -20,10 +21,10 @@
 //!    and [`flops_match`] (the FLOPs-matched generation budget against a larger
 //!    model).
 //!
-//! This crate depends on no sibling but `ttc-core`: it reads difficulty bins from
-//! the sweep and edges from the policy file, in the same shape `ttc-difficulty`
-//! writes them. The policy file is a data artifact this crate owns (like a dataset
-//! file), not run configuration, so it is read here, with `deny_unknown_fields`.
+//! It reads difficulty bins from the sweep, and its policy files hold
+//! `ttc-difficulty`'s bin edges; it runs no model. The policy file is a data
+//! artifact this crate owns (like a dataset file), not run configuration, so it is
+//! read here, with `deny_unknown_fields`, and checked as it is read.
 
 mod efficiency;
 mod file;
@@ -33,8 +34,8 @@ mod folds;
 mod sweep;
 
 pub use efficiency::{Curve, Efficiency, MatchedBudget, efficiency};
-pub use file::{Choice, DifficultyEdges, FitSummary, Lookup, POLICY_FORMAT, Policy, Provenance};
+pub use file::{Choice, FitSummary, Lookup, POLICY_FORMAT, Policy, Provenance};
 pub use fit::{Cell, Fit, FitOptions, FoldChoice, MeanCost, SettingScore, fit};
 pub use flops::{FlopsMatch, flops_match, inference_multiplier};
 pub use folds::{Fold, Folds, question_hash};
-pub use sweep::{Cost, Param, Setting, Sweep, SweepRecord};
+pub use sweep::{Cost, Sweep, SweepRecord};

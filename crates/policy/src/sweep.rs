@@ -1,105 +1,12 @@
 //! Sweep results: one record per (question, setting, budget, seed), as JSON Lines.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use ttc_core::{Compute, Error, Result};
-
-/// One hyperparameter value of a setting.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Param {
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Text(String),
-}
-
-impl fmt::Display for Param {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Param::Bool(b) => write!(f, "{b}"),
-            Param::Int(i) => write!(f, "{i}"),
-            Param::Float(x) => write!(f, "{x}"),
-            Param::Text(s) => write!(f, "{s:?}"),
-        }
-    }
-}
-
-/// A method and its hyperparameters: what the policy chooses between.
-///
-/// `method` is the strategy's label (`majority`, `best-of-n-weighted`, `beam-m4`,
-/// `lookahead-m4-k1`, `dvts-m4`, `revise-c4x4`, ...), which already names the swept
-/// hyperparameters; `params` holds any others (e.g. a temperature). Two settings are
-/// the same when their [`Setting::key`]s are: `beam-m4`, or `beam-m4{temperature=0.8}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Setting {
-    pub method: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, Param>,
-}
-
-impl Setting {
-    /// A setting with no extra parameters.
-    pub fn method(label: impl Into<String>) -> Self {
-        Setting {
-            method: label.into(),
-            params: BTreeMap::new(),
-        }
-    }
-
-    /// The canonical name: the method, then the parameters in key order in braces.
-    pub fn key(&self) -> String {
-        self.to_string()
-    }
-
-    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
-        validate_setting(&self.method, &self.params)
-    }
-}
-
-fn validate_setting(
-    method: &str,
-    params: &BTreeMap<String, Param>,
-) -> std::result::Result<(), String> {
-    if method.trim().is_empty() {
-        return Err("`method` is empty; give the strategy's label, e.g. `beam-m4`".into());
-    }
-    for (k, v) in params {
-        if let Param::Float(x) = v
-            && !x.is_finite()
-        {
-            return Err(format!("parameter `{k}` is {x}; use a finite number"));
-        }
-    }
-    Ok(())
-}
-
-fn write_key(method: &str, params: &BTreeMap<String, Param>) -> String {
-    let mut key = method.to_string();
-    if !params.is_empty() {
-        key.push('{');
-        for (i, (k, v)) in params.iter().enumerate() {
-            if i > 0 {
-                key.push(',');
-            }
-            key.push_str(&format!("{k}={v}"));
-        }
-        key.push('}');
-    }
-    key
-}
-
-impl fmt::Display for Setting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&write_key(&self.method, &self.params))
-    }
-}
+use ttc_core::{Compute, Error, Family, MethodId, Params, Result};
 
 /// What one run cost: generations (the paper's unit), generated tokens, and FLOPs of
 /// every model that ran.
@@ -123,21 +30,21 @@ impl From<&Compute> for Cost {
     }
 }
 
-/// One run of one setting on one question at one budget with one seed.
+/// One run of one setting on one question at one budget with one seed. A setting,
+/// what the policy chooses between, is a method's identity ([`MethodId`]): two
+/// settings are the same when their keys ([`MethodId::key`]) are.
 ///
-/// As a JSON line (`params` may be left out when empty):
-/// `{"question":"test/algebra/1.json","bin":2,"method":"beam-m4","params":{"temperature":0.8},"budget":16,"seed":0,"correct":true,"compute":{"generations":16,"tokens":5120,"flops":1.2e12}}`
+/// As a JSON line (`params` left out when empty; `family` may be left out, and is
+/// then the method's own, as in sweep files written before it was recorded):
+/// `{"question":"test/algebra/1.json","bin":2,"method":"beam-m4","family":"search","params":{"temperature":0.8},"budget":16,"seed":0,"correct":true,"compute":{"generations":16,"tokens":5120,"flops":1.2e12}}`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "SweepFields", into = "SweepFields")]
 pub struct SweepRecord {
     pub question: String,
     /// Difficulty bin, 1 = easiest (oracle or predicted; the policy file says which).
     pub bin: usize,
-    /// The strategy's label, e.g. `beam-m4` (see [`Setting`]).
-    pub method: String,
-    /// Further hyperparameters not named by the label.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, Param>,
+    /// The setting that ran.
+    pub method: MethodId,
     /// Budget N in generations.
     pub budget: usize,
     pub seed: u64,
@@ -145,18 +52,59 @@ pub struct SweepRecord {
     pub compute: Cost,
 }
 
-impl SweepRecord {
-    /// The setting this record ran: its method and params.
-    pub fn setting(&self) -> Setting {
-        Setting {
-            method: self.method.clone(),
-            params: self.params.clone(),
+/// The file shape of [`SweepRecord`]: the method's identity as [`MethodId`]'s fields.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFields {
+    question: String,
+    bin: usize,
+    method: String,
+    #[serde(default)]
+    family: Option<Family>,
+    #[serde(default, skip_serializing_if = "Params::is_empty")]
+    params: Params,
+    budget: usize,
+    seed: u64,
+    correct: bool,
+    compute: Cost,
+}
+
+impl TryFrom<SweepFields> for SweepRecord {
+    type Error = Error;
+
+    fn try_from(f: SweepFields) -> Result<Self> {
+        Ok(SweepRecord {
+            method: MethodId::from_fields(&f.method, f.family, f.params)?,
+            question: f.question,
+            bin: f.bin,
+            budget: f.budget,
+            seed: f.seed,
+            correct: f.correct,
+            compute: f.compute,
+        })
+    }
+}
+
+impl From<SweepRecord> for SweepFields {
+    fn from(r: SweepRecord) -> Self {
+        SweepFields {
+            method: r.method.label(),
+            family: Some(r.method.family()),
+            params: r.method.params().clone(),
+            question: r.question,
+            bin: r.bin,
+            budget: r.budget,
+            seed: r.seed,
+            correct: r.correct,
+            compute: r.compute,
         }
     }
+}
 
-    /// The setting's canonical name ([`Setting::key`]).
+impl SweepRecord {
+    /// The setting's canonical name ([`MethodId::key`]).
     pub fn setting_key(&self) -> String {
-        write_key(&self.method, &self.params)
+        self.method.key()
     }
 
     /// Checks one record on its own; the message says what to fix.
@@ -173,7 +121,7 @@ impl SweepRecord {
                 self.compute.flops
             ));
         }
-        validate_setting(&self.method, &self.params)
+        Ok(())
     }
 }
 
@@ -213,8 +161,8 @@ impl Sweep {
                     format!("sweep line {}:{}", path.display(), bad.line),
                     format!(
                         "{}{}; fix or remove this line (each line is one JSON object with \
-                     question, bin, method, params (optional), budget, seed, correct and \
-                     compute {{generations, tokens, flops}})",
+                         question, bin, method, family and params (optional), budget, seed, \
+                         correct and compute {{generations, tokens, flops}})",
                         bad.column
                             .map_or(String::new(), |c| format!("column {c}: ")),
                         bad.message
@@ -252,7 +200,7 @@ impl Sweep {
     /// Accuracy against budget of one setting over all questions (mean over questions
     /// of the mean over seeds), e.g. the best-of-N baseline for [`crate::efficiency`].
     /// Fails when the setting is not in the sweep.
-    pub fn curve(&self, setting: &Setting) -> Result<crate::Curve> {
+    pub fn curve(&self, setting: &MethodId) -> Result<crate::Curve> {
         let key = setting.key();
         // budget -> question -> (correct, runs)
         let mut per: BTreeMap<usize, BTreeMap<&str, (usize, usize)>> = BTreeMap::new();
@@ -329,39 +277,12 @@ mod tests {
         SweepRecord {
             question: q.into(),
             bin,
-            method: method.into(),
-            params: BTreeMap::new(),
+            method: MethodId::new(method.parse().unwrap()),
             budget,
             seed,
             correct: true,
             compute: Cost::default(),
         }
-    }
-
-    #[test]
-    fn setting_keys_are_canonical() {
-        let mut s = Setting::method("beam-m4");
-        assert_eq!(s.key(), "beam-m4");
-        s.params.insert("temperature".into(), Param::Float(0.8));
-        s.params
-            .insert("aggregation".into(), Param::Text("last".into()));
-        s.params.insert("rounds".into(), Param::Int(40));
-        s.params.insert("chat".into(), Param::Bool(false));
-        assert_eq!(
-            s.key(),
-            "beam-m4{aggregation=\"last\",chat=false,rounds=40,temperature=0.8}"
-        );
-    }
-
-    #[test]
-    fn params_read_from_json_keep_their_types() {
-        let s: Setting =
-            serde_json::from_str(r#"{"method":"x","params":{"a":1,"b":0.5,"c":"s","d":true}}"#)
-                .unwrap();
-        assert_eq!(s.params["a"], Param::Int(1));
-        assert_eq!(s.params["b"], Param::Float(0.5));
-        assert_eq!(s.params["c"], Param::Text("s".into()));
-        assert_eq!(s.params["d"], Param::Bool(true));
     }
 
     #[test]
@@ -386,28 +307,26 @@ mod tests {
 
     #[test]
     fn bad_records_are_named() {
-        let err = Sweep::new(vec![record("a", 0, "m", 1, 0)]).unwrap_err();
+        let err = Sweep::new(vec![record("a", 0, "majority", 1, 0)]).unwrap_err();
         assert!(
             err.to_string().contains("sweep record 0: `bin` is 0"),
             "{err}"
         );
-        let err = Sweep::new(vec![record("a", 1, "m", 0, 0)]).unwrap_err();
+        let err = Sweep::new(vec![record("a", 1, "majority", 0, 0)]).unwrap_err();
         assert!(err.to_string().contains("`budget` is 0"), "{err}");
-        let err = Sweep::new(vec![record("a", 1, " ", 1, 0)]).unwrap_err();
-        assert!(err.to_string().contains("`method` is empty"), "{err}");
-        let mut r = record("a", 1, "m", 1, 0);
+        let mut r = record("a", 1, "majority", 1, 0);
         r.compute.flops = f64::NAN;
         let err = Sweep::new(vec![r]).unwrap_err();
         assert!(err.to_string().contains("`compute.flops` is NaN"), "{err}");
-        let mut r = record("a", 1, "m", 1, 0);
-        r.params.insert("t".into(), Param::Float(f64::INFINITY));
-        assert!(Sweep::new(vec![r]).is_err());
     }
 
     #[test]
     fn conflicts_name_both_records() {
-        let err =
-            Sweep::new(vec![record("a", 1, "m", 4, 0), record("a", 2, "n", 4, 0)]).unwrap_err();
+        let err = Sweep::new(vec![
+            record("a", 1, "majority", 4, 0),
+            record("a", 2, "beam-m4", 4, 0),
+        ])
+        .unwrap_err();
         assert!(
             err.to_string().contains(
                 "sweep record 1: question `a` is in bin 2 here but in bin 1 at sweep record 0"
@@ -415,9 +334,9 @@ mod tests {
             "{err}"
         );
         let err = Sweep::new(vec![
-            record("a", 1, "m", 4, 0),
-            record("a", 1, "m", 4, 1),
-            record("a", 1, "m", 4, 0),
+            record("a", 1, "majority", 4, 0),
+            record("a", 1, "majority", 4, 1),
+            record("a", 1, "majority", 4, 0),
         ])
         .unwrap_err();
         assert!(
@@ -446,9 +365,13 @@ mod tests {
         records.push(r);
         records.push(record("q2", 1, "beam-m4", 4, 0));
         let sweep = Sweep::new(records).unwrap();
-        let c = sweep.curve(&Setting::method("best-of-n-weighted")).unwrap();
+        let c = sweep
+            .curve(&MethodId::new("best-of-n-weighted".parse().unwrap()))
+            .unwrap();
         assert_eq!(c.points(), &[(4, 0.75), (16, 0.0)]);
-        let err = sweep.curve(&Setting::method("dvts-m4")).unwrap_err();
+        let err = sweep
+            .curve(&MethodId::new("dvts-m4".parse().unwrap()))
+            .unwrap_err();
         assert!(
             err.to_string().contains("`dvts-m4` has no records"),
             "{err}"

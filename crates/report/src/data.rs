@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use ttc_core::{Error, EvalRecord, Result};
+use ttc_core::{Error, EvalRecord, MethodId, MethodSpec, Result};
 
 use crate::input::ReportInput;
 use crate::stats::{Bootstrap, Estimate};
@@ -109,8 +109,11 @@ impl Bins {
 #[derive(Debug)]
 pub(crate) struct Data {
     pub(crate) cells: BTreeMap<(String, usize), Cell>,
-    /// Methods in display order (family, then label), with their family.
+    /// Method keys ([`MethodId::key`]) in display order (family, then key), with
+    /// their family's name.
     pub(crate) methods: Vec<(String, String)>,
+    /// Each key's method.
+    ids: BTreeMap<String, MethodId>,
     pub(crate) questions: BTreeSet<String>,
     pub(crate) bins: Bins,
     pub(crate) boot: Bootstrap,
@@ -138,19 +141,20 @@ impl Data {
         }
         let bins = Bins::from_input(input)?;
         let mut cells: BTreeMap<(String, usize), Cell> = BTreeMap::new();
-        let mut families: BTreeMap<String, String> = BTreeMap::new();
+        let mut ids: BTreeMap<String, MethodId> = BTreeMap::new();
         let mut questions = BTreeSet::new();
         for r in &input.results {
             check(r)?;
-            let key = method_key(r);
-            if let Some(f) = families.insert(key.clone(), r.family.clone())
-                && f != r.family
+            let key = r.method.key();
+            if let Some(id) = ids.insert(key.clone(), r.method.clone())
+                && id.family() != r.method.family()
             {
                 return Err(Error::invalid(
                     format!("method {key}"),
                     format!(
-                        "it is in two families, `{f}` and `{}`; a label must name one method",
-                        r.family
+                        "it is in two families, `{}` and `{}`; a label must name one method",
+                        id.family().name(),
+                        r.method.family().name()
                     ),
                 ));
             }
@@ -169,7 +173,10 @@ impl Data {
             c.flops += r.compute.total_flops();
             c.seconds += r.seconds;
         }
-        let mut methods: Vec<(String, String)> = families.into_iter().collect();
+        let mut methods: Vec<(String, String)> = ids
+            .iter()
+            .map(|(k, id)| (k.clone(), id.family().name().to_string()))
+            .collect();
         methods.sort_by(|a, b| {
             family_rank(&a.1)
                 .cmp(&family_rank(&b.1))
@@ -179,6 +186,7 @@ impl Data {
         Ok(Data {
             cells,
             methods,
+            ids,
             questions,
             bins,
             boot: input.options.bootstrap,
@@ -192,10 +200,7 @@ impl Data {
         if let Some((m, _)) = self.methods.iter().find(|(m, _)| m == name) {
             return Some(m);
         }
-        let mut with_label = self
-            .methods
-            .iter()
-            .filter(|(m, _)| m.split('{').next() == Some(name));
+        let mut with_label = self.methods.iter().filter(|(m, _)| self.label(m) == name);
         match (with_label.next(), with_label.next()) {
             (Some((m, _)), None) => Some(m),
             _ => None,
@@ -211,8 +216,27 @@ impl Data {
         }
         self.methods
             .iter()
-            .find(|(m, _)| m.split('{').next() == Some(name))
+            .find(|(m, _)| self.label(m) == name)
             .map(|(m, _)| m.as_str())
+    }
+
+    /// The label ([`MethodId::label`]) of the method with key `key`.
+    fn label(&self, key: &str) -> String {
+        self.ids.get(key).map(MethodId::label).unwrap_or_default()
+    }
+
+    /// Diagnostic methods paired with the same setting against the run's own
+    /// verifier: (diagnostic key, base key, verifier name), in display order.
+    pub(crate) fn diagnostic_pairs(&self) -> Vec<(&str, String, &str)> {
+        self.methods
+            .iter()
+            .filter_map(|(key, _)| {
+                let id = &self.ids[key];
+                let verifier = id.verifier()?;
+                (id.family() == ttc_core::Family::Diagnostic)
+                    .then(|| (key.as_str(), id.without_verifier().key(), verifier))
+            })
+            .collect()
     }
 
     /// The budgets a method ran at, ascending.
@@ -297,48 +321,11 @@ pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
 }
 
-/// A method's identity: its label, then any params in key order in braces, as
-/// `ttc-policy`'s `Setting::key` writes it (`beam-m4`, `beam-m4{temperature=0.8}`).
-pub(crate) fn method_key(r: &EvalRecord) -> String {
-    let mut key = r.method.clone();
-    if !r.params.is_empty() {
-        let parts: Vec<String> = r
-            .params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", param_text(v)))
-            .collect();
-        key.push('{');
-        key.push_str(&parts.join(","));
-        key.push('}');
-    }
-    key
-}
-
-/// A param value as `ttc-policy`'s `Param` prints it: integers plain, other numbers
-/// as Rust prints an f64 (`1` for 1.0), text quoted.
-pub(crate) fn param_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => i.to_string(),
-            (None, Some(x)) => x.to_string(),
-            _ => n.to_string(),
-        },
-        serde_json::Value::String(t) => format!("{t:?}"),
-        other => other.to_string(),
-    }
-}
-
 fn check(r: &EvalRecord) -> Result<()> {
     if r.budget == 0 {
         return Err(Error::invalid(
             format!("record of question {} method {}", r.question, r.method),
             "its budget is 0; budgets count generations and start at 1",
-        ));
-    }
-    if r.method.trim().is_empty() {
-        return Err(Error::invalid(
-            format!("record of question {}", r.question),
-            "its method label is empty",
         ));
     }
     Ok(())
@@ -351,126 +338,50 @@ pub(crate) struct RevisionSplit {
     pub(crate) ratio: f64,
     /// (chains, length), when whole numbers.
     pub(crate) split: Option<(usize, usize)>,
-    /// The label with the split or ratio replaced by `{split}` / `{ratio}`: names the
-    /// variant the setting belongs to.
+    /// The setting's key with its ratio replaced by `{ratio}` (and the `ratio` param
+    /// left out): names the variant the setting belongs to, which the other params
+    /// tell apart (`revise-r{ratio}-majority{selector="majority"}`).
     pub(crate) variant: String,
 }
 
-/// Finds the last `<digits>x<digits>` in a label: (start, end, chains, length).
-fn find_split(label: &str) -> Option<(usize, usize, usize, usize)> {
-    let b = label.as_bytes();
-    let digits = |mut i: usize| {
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        i
+/// A revision setting's split at `budget`, from the method's sequential ratio
+/// (`revise-r4`: chains = sqrt(N / 4), length = sqrt(N x 4)). None for other methods.
+pub(crate) fn revision_split(method: &MethodId, budget: usize) -> Option<RevisionSplit> {
+    let MethodSpec::Revise { ratio, selector } = method.method() else {
+        return None;
     };
-    let mut found = None;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()) {
-            let mid = digits(i);
-            if mid + 1 < b.len() && b[mid] == b'x' && b[mid + 1].is_ascii_digit() {
-                let end = digits(mid + 1);
-                if let (Ok(c), Ok(l)) = (label[i..mid].parse(), label[mid + 1..end].parse()) {
-                    found = Some((i, end, c, l));
-                }
-                i = end;
-                continue;
-            }
-            i = mid;
-        } else {
-            i += 1;
-        }
+    let mut variant = String::from("revise-r{ratio}");
+    if let Some(s) = selector {
+        variant.push('-');
+        variant.push_str(s.name());
     }
-    found
-}
-
-/// Finds a `-r<R>` or `-r1/<R>` ratio in a label (`revise-r4`, `revise-r1/4`):
-/// (start, end, ratio), the span covering the `r` and the number.
-fn find_ratio(label: &str) -> Option<(usize, usize, f64)> {
-    let b = label.as_bytes();
-    let digits = |mut i: usize| {
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        i
-    };
-    let mut found = None;
-    for i in 1..b.len().saturating_sub(1) {
-        if b[i] == b'r' && b[i - 1] == b'-' && b[i + 1].is_ascii_digit() {
-            let num_end = digits(i + 1);
-            let num: f64 = label[i + 1..num_end].parse().ok()?;
-            let (end, ratio) =
-                if num_end + 1 < b.len() && b[num_end] == b'/' && b[num_end + 1].is_ascii_digit() {
-                    let den_end = digits(num_end + 1);
-                    let den: f64 = label[num_end + 1..den_end].parse().ok()?;
-                    (den_end, num / den)
-                } else {
-                    (num_end, num)
-                };
-            if (end == b.len() || b[end] == b'-' || b[end] == b'{') && ratio > 0.0 {
-                found = Some((i, end, ratio));
-            }
-        }
+    if let Some(v) = method.verifier() {
+        variant.push('@');
+        variant.push_str(v);
     }
-    found
-}
-
-/// A revision setting's split at `budget`, from (in this order) the params `chains`
-/// and `length`, a `{chains}x{length}` in the label (`revise-4x4`), the param
-/// `ratio` (or `sequential-ratio`), or a ratio in the label (`revise-r4`,
-/// `revise-r1/4`), with N = chains x length. None when none of them is there.
-pub(crate) fn revision_split(
-    label: &str,
-    params: &BTreeMap<String, serde_json::Value>,
-    budget: usize,
-) -> Option<RevisionSplit> {
-    let number = |k: &str| params.get(k).and_then(serde_json::Value::as_f64);
-    let replace = |s: usize, e: usize, with: &str| format!("{}{with}{}", &label[..s], &label[e..]);
-    let split_variant = || match find_split(label) {
-        Some((s, e, _, _)) => replace(s, e, "{split}"),
-        None => match find_ratio(label) {
-            Some((s, e, _)) => replace(s, e, "r{ratio}"),
-            None => label.to_string(),
-        },
-    };
-    if let (Some(c), Some(l)) = (number("chains"), number("length"))
-        && c >= 1.0
-        && l >= 1.0
-    {
-        let (c, l) = (c as usize, l as usize);
-        return Some(RevisionSplit {
-            ratio: l as f64 / c as f64,
-            split: Some((c, l)),
-            variant: split_variant(),
-        });
+    let others: Vec<String> = method
+        .params()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "ratio")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !others.is_empty() {
+        variant.push('{');
+        variant.push_str(&others.join(","));
+        variant.push('}');
     }
-    if let Some((s, e, c, l)) = find_split(label)
-        && c >= 1
-        && l >= 1
-    {
-        return Some(RevisionSplit {
-            ratio: l as f64 / c as f64,
-            split: Some((c, l)),
-            variant: replace(s, e, "{split}"),
-        });
-    }
-    let ratio = number("ratio")
-        .or_else(|| number("sequential-ratio"))
-        .or_else(|| find_ratio(label).map(|r| r.2))
-        .filter(|r| r.is_finite() && *r > 0.0)?;
-    // chains = sqrt(N / ratio), length = sqrt(N x ratio).
     let chains = (budget as f64 / ratio).sqrt();
     let whole = (chains - chains.round()).abs() < 1e-9 && chains.round() >= 1.0;
-    let split = whole.then(|| {
-        let c = chains.round() as usize;
-        (c, budget / c)
-    });
+    let split = whole
+        .then(|| {
+            let c = chains.round() as usize;
+            (c, budget / c)
+        })
+        .filter(|(c, l)| c * l == budget);
     Some(RevisionSplit {
         ratio,
-        split: split.filter(|(c, l)| c * l == budget),
-        variant: split_variant(),
+        split,
+        variant,
     })
 }
 
@@ -503,48 +414,49 @@ mod tests {
     }
 
     #[test]
-    fn revision_splits_from_labels_and_params() {
-        let none = BTreeMap::new();
-        let split = |label: &str, params: &BTreeMap<String, serde_json::Value>, n: usize| {
-            revision_split(label, params, n).map(|s| (s.ratio, s.split, s.variant))
+    fn revision_splits_follow_the_ratio_of_the_method() {
+        let id = |text: &str, params: &[(&str, ttc_core::Param)]| {
+            MethodId::new(text.parse().unwrap())
+                .with_params(
+                    params
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                )
+                .unwrap()
         };
+        let split =
+            |m: &MethodId, n: usize| revision_split(m, n).map(|s| (s.ratio, s.split, s.variant));
+        assert_eq!(split(&id("beam-m4", &[]), 16), None);
         assert_eq!(
-            split("revise-4x16", &none, 64),
-            Some((4.0, Some((4, 16)), "revise-{split}".into()))
-        );
-        assert_eq!(
-            split("revise-c2x8-majority", &none, 16),
-            Some((4.0, Some((2, 8)), "revise-c{split}-majority".into()))
-        );
-        assert_eq!(split("beam-m4", &none, 16), None);
-        assert_eq!(split("revisions", &none, 16), None);
-        // The CLI's labels: a ratio, the split following from the budget.
-        assert_eq!(
-            split("revise-r4", &none, 16),
+            split(&id("revise-r4", &[]), 16),
             Some((4.0, Some((2, 8)), "revise-r{ratio}".into()))
         );
         assert_eq!(
-            split("revise-r1/4", &none, 64),
+            split(&id("revise-r1/4", &[]), 64),
             Some((0.25, Some((16, 4)), "revise-r{ratio}".into()))
         );
         // No whole split (16 / 2 is not a square): the ratio alone.
         assert_eq!(
-            split("revise-r2", &none, 16),
+            split(&id("revise-r2", &[]), 16),
             Some((2.0, None, "revise-r{ratio}".into()))
         );
-        let mut p = BTreeMap::new();
-        p.insert("ratio".to_string(), serde_json::json!(0.25));
-        p.insert("selector".to_string(), serde_json::json!("weighted"));
-        assert_eq!(
-            split("revise-r1/4", &p, 4),
-            Some((0.25, Some((4, 1)), "revise-r{ratio}".into()))
+        // As the sweep writes them: the ratio param is the split's, the rule tells
+        // variants apart.
+        let written = id(
+            "revise-r1/4-majority",
+            &[
+                ("ratio", ttc_core::Param::Float(0.25)),
+                ("selector", ttc_core::Param::from("majority")),
+            ],
         );
-        let mut p = BTreeMap::new();
-        p.insert("chains".to_string(), serde_json::json!(8));
-        p.insert("length".to_string(), serde_json::json!(2));
         assert_eq!(
-            split("revisions", &p, 16),
-            Some((0.25, Some((8, 2)), "revisions".into()))
+            split(&written, 4),
+            Some((
+                0.25,
+                Some((4, 1)),
+                "revise-r{ratio}-majority{selector=\"majority\"}".into()
+            ))
         );
     }
 }

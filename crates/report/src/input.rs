@@ -34,6 +34,10 @@ pub struct ReportInput {
     /// The FLOPs-matched comparison's budgets (section 4).
     pub flops_matched: Option<FlopsMatched>,
     pub options: ReportOptions,
+    /// What the run left out and why, printed under the header (e.g. a run file
+    /// without `[difficulty]`: no difficulty samples, so no bins and no policy).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// How the report computes and labels.

@@ -18,7 +18,7 @@
 //! let outcome = Reviser {
 //!     generator: &reviser,
 //!     verifier: None, // an ORM for `Selector::Weighted`
-//!     answers: &ttc_dataset::GradeMode::Integer,
+//!     answers: &ttc_math_grade::GradeMode::Integer,
 //!     settings: &settings,
 //! }
 //! .solve("Start with 37. Add 5. What is the result?", split, Selector::Majority, 1)?;

@@ -15,8 +15,8 @@ use ttc_core::{
     AnswerFormat, Generator, Prompt, SamplingParams, ScoreRequest, StopCriteria, Verifier,
 };
 use ttc_dataset::demo::{DemoWorld, Split};
-use ttc_dataset::{GradeMode, grade};
 use ttc_generator::OnnxGenerator;
+use ttc_math_grade::{GradeMode, grade};
 use ttc_prm_verifier::{Preset, PrmAdapter, PrmVerifier, ScoreMode};
 
 fn root() -> PathBuf {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ttc_core::testing::ScriptedGenerator;
 use ttc_core::{
-    Compute, DifficultyRecord, EvalRecord, Generator, Prompt, ReferenceRecord, Result,
+    Compute, DifficultyRecord, EvalRecord, Generator, MethodId, Prompt, ReferenceRecord, Result,
     SamplingParams, Solved, Solver, StopCriteria,
 };
 use ttc_orchestrator::{
@@ -55,11 +55,8 @@ fn vote(texts: &[String]) -> Solved {
 }
 
 impl Solver for Vote {
-    fn label(&self) -> String {
-        self.label.into()
-    }
-    fn family(&self) -> &'static str {
-        "best-of-n"
+    fn method(&self) -> MethodId {
+        MethodId::new(self.label.parse().expect("a method in core's grammar"))
     }
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
         Ok(vote(&samples(&self.generator, question, budget, seed)?))
@@ -143,12 +140,12 @@ fn a_run_interrupted_at_any_record_resumes_to_the_same_records() {
     let shared = Vote {
         generator: ScriptedGenerator::default(),
         shared: true,
-        label: "shared",
+        label: "majority",
     };
     let single = Vote {
         generator: ScriptedGenerator::default(),
         shared: false,
-        label: "single",
+        label: "best-of-n-naive",
     };
     let solvers: Vec<&dyn Solver> = vec![&shared, &single];
     let sampler = Scored(ScriptedGenerator::default());

@@ -4,9 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
+use ttc_core::{Family, MethodId, Param, Params};
+use ttc_difficulty::{BinEdges, Statistic};
 use ttc_policy::{
-    Cost, DifficultyEdges, FitOptions, Fold, Folds, Param, Policy, Provenance, Setting, Sweep,
-    SweepRecord, efficiency, fit,
+    Cost, FitOptions, Fold, Folds, POLICY_FORMAT, Policy, Provenance, Sweep, SweepRecord,
+    efficiency, fit,
 };
 
 fn tmp(name: &str) -> PathBuf {
@@ -19,8 +21,7 @@ fn rec(q: &str, bin: usize, method: &str, budget: usize, seed: u64, ok: bool) ->
     SweepRecord {
         question: q.into(),
         bin,
-        method: method.into(),
-        params: BTreeMap::new(),
+        method: id(method),
         budget,
         seed,
         correct: ok,
@@ -30,6 +31,10 @@ fn rec(q: &str, bin: usize, method: &str, budget: usize, seed: u64, ok: bool) ->
             flops: 2.0e9 * budget as f64,
         },
     }
+}
+
+fn id(method: &str) -> MethodId {
+    MethodId::new(method.parse().unwrap())
 }
 
 fn provenance() -> Provenance {
@@ -45,12 +50,8 @@ fn provenance() -> Provenance {
     }
 }
 
-fn edges() -> DifficultyEdges {
-    DifficultyEdges {
-        statistic: "mean-verifier-score".into(),
-        bins: 2,
-        edges: vec![0.5],
-    }
+fn edges() -> BinEdges {
+    BinEdges::new(Statistic::MeanVerifierScore, vec![0.5]).unwrap()
 }
 
 /// A sweep where best-of-N wins on easy questions and beam search on hard ones, and
@@ -75,20 +76,22 @@ fn demo_sweep() -> Sweep {
 #[test]
 fn sweep_files_round_trip() {
     let mut records = demo_sweep().into_records();
-    records[0]
-        .params
-        .insert("temperature".into(), Param::Float(0.8));
+    records[0].method = records[0]
+        .method
+        .clone()
+        .with_params(Params::from([("temperature".into(), Param::Float(0.8))]))
+        .unwrap();
     let sweep = Sweep::new(records).unwrap();
     let path = tmp("round-trip/sweep.jsonl");
     sweep.write(&path).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         text.lines().next().unwrap(),
-        r#"{"question":"easy00","bin":1,"method":"best-of-n-weighted","params":{"temperature":0.8},"budget":4,"seed":0,"correct":true,"compute":{"generations":4,"tokens":400,"flops":8000000000.0}}"#
+        r#"{"question":"easy00","bin":1,"method":"best-of-n-weighted","family":"best-of-n","params":{"temperature":0.8},"budget":4,"seed":0,"correct":true,"compute":{"generations":4,"tokens":400,"flops":8000000000.0}}"#
     );
     assert_eq!(
         text.lines().nth(1).unwrap(),
-        r#"{"question":"easy00","bin":1,"method":"beam-m4","budget":4,"seed":0,"correct":true,"compute":{"generations":4,"tokens":400,"flops":8000000000.0}}"#
+        r#"{"question":"easy00","bin":1,"method":"beam-m4","family":"search","budget":4,"seed":0,"correct":true,"compute":{"generations":4,"tokens":400,"flops":8000000000.0}}"#
     );
     assert_eq!(Sweep::read(&path).unwrap(), sweep);
 }
@@ -155,11 +158,11 @@ fn fit_write_read_apply() {
     let head: Vec<&str> = text
         .lines()
         .skip_while(|l| l.starts_with('#') || l.is_empty())
-        .take(31)
+        .take(32)
         .collect();
     assert_eq!(
         head.join("\n"),
-        r#"format = 1
+        r#"format = 2
 
 [provenance]
 dataset = "demo test"
@@ -185,6 +188,7 @@ questions = 24
 bin = 1
 budget = 4
 method = "best-of-n-weighted"
+family = "best-of-n"
 accuracy = 0.8333333333333334
 held-out-accuracy = 0.8333333333333334
 questions = 12
@@ -193,10 +197,14 @@ mean-flops = 8000000000.0
 "#
         .trim_end()
     );
-    let chosen: Vec<(usize, usize, &str)> = back
+    let chosen: Vec<(usize, usize, String)> = back
         .choices
         .iter()
-        .map(|c| (c.bin, c.budget, c.method.as_str()))
+        .map(|c| (c.bin, c.budget, c.method.key()))
+        .collect();
+    let chosen: Vec<(usize, usize, &str)> = chosen
+        .iter()
+        .map(|(b, n, m)| (*b, *n, m.as_str()))
         .collect();
     assert_eq!(
         chosen,
@@ -212,14 +220,14 @@ mean-flops = 8000000000.0
     // Applying it: a hard question (low probe score) at N = 32 gets the N = 16 choice.
     let l = back.choose_for_value(0.2, 32).unwrap();
     assert_eq!(
-        (l.choice.method.as_str(), l.choice.budget, l.exact()),
+        (l.choice.method.key().as_str(), l.choice.budget, l.exact()),
         ("beam-m4", 16, false)
     );
     let err = back.choose(1, 2).unwrap_err().to_string();
     assert!(err.contains("N = 2 is below the smallest budget"), "{err}");
 
     // Efficiency against best-of-N on the same sweep.
-    let baseline = sweep.curve(&Setting::method("best-of-n-weighted")).unwrap();
+    let baseline = sweep.curve(&id("best-of-n-weighted")).unwrap();
     let in_sample = fitted.in_sample_curve().unwrap();
     // Policy at 4: (10 + 4) / 24. Best-of-N has (10 + 2) / 24 at 4 and (11 + 4) / 24 at
     // 16, so it gets there in between.
@@ -304,31 +312,87 @@ fn the_documented_policy_example_reads_and_applies() {
         policy.provenance.models["generator"],
         "Qwen2.5-0.5B-Instruct"
     );
-    assert_eq!(policy.difficulty.edges, vec![0.81, 0.66, 0.43, 0.2]);
+    assert_eq!(policy.difficulty.edges(), [0.81, 0.66, 0.43, 0.2]);
     let l = policy.choose_for_value(0.9, 8).unwrap();
     assert_eq!(
-        (l.choice.method.as_str(), l.choice.budget),
+        (l.choice.method.key().as_str(), l.choice.budget),
         ("best-of-n-weighted", 4)
     );
     assert_eq!(l.choice.held_out_accuracy, Some(0.9));
 }
 
+/// The policy the last release shipped, in format 1 (no `family`), kept as it was
+/// written.
+const FORMAT_1_POLICY: &str = include_str!("format-1-policy.toml");
+
 #[test]
-fn difficulty_edges_travel_between_the_crates_unchanged() {
-    use ttc_difficulty::{BinEdges, Statistic};
-    let values: Vec<f64> = (0..50).map(|i| f64::from(i * 7 % 50) / 50.0).collect();
-    let learned = BinEdges::learn(Statistic::MeanVerifierScore, &values, 5).unwrap();
-    let text = toml::to_string(&learned).unwrap();
-    let here: DifficultyEdges = toml::from_str(&text).unwrap();
-    assert_eq!(here.statistic, "mean-verifier-score");
-    assert_eq!(here.edges, learned.edges());
-    for v in [-1.0, 0.0, 0.13, 0.5, 0.77, 0.98, 2.0] {
-        assert_eq!(here.bin(v).unwrap(), learned.bin(v).unwrap(), "{v}");
+fn format_1_policies_load_with_the_family_of_each_method() {
+    assert_eq!(POLICY_FORMAT, 2);
+    let policy = Policy::from_toml(FORMAT_1_POLICY, Path::new("format-1-policy.toml")).unwrap();
+    assert_eq!(policy.format, 1);
+    assert_eq!(policy.choices.len(), 15);
+    assert_eq!(policy.difficulty.statistic(), Statistic::MeanVerifierScore);
+    assert_eq!(policy.difficulty.bins(), 5);
+    let first = &policy.choices[0];
+    assert_eq!(
+        (
+            first.bin,
+            first.budget,
+            first.method.key(),
+            first.method.family()
+        ),
+        (1, 1, "beam-m4".to_string(), Family::Search)
+    );
+    let families: BTreeSet<Family> = policy.choices.iter().map(|c| c.method.family()).collect();
+    assert!(!families.contains(&Family::Diagnostic), "{families:?}");
+    for c in &policy.choices {
+        assert_eq!(c.method.family(), c.method.method().family());
     }
-    let back = BinEdges::new(here.statistic.parse().unwrap(), here.edges.clone()).unwrap();
-    assert_eq!(back, learned);
-    let again: BinEdges = toml::from_str(&toml::to_string(&here).unwrap()).unwrap();
-    assert_eq!(again, learned);
+    // Written again, it is a format-2 file with the same choices.
+    let mut now = policy.clone();
+    now.format = POLICY_FORMAT;
+    let text = now.to_toml().unwrap();
+    assert!(text.contains("format = 2\n"), "{text}");
+    assert!(text.contains("family = \"search\""), "{text}");
+    let back = Policy::from_toml(&text, Path::new("p.toml")).unwrap();
+    assert_eq!(back.choices, policy.choices);
+}
+
+#[test]
+fn other_formats_are_refused_by_their_format_line_with_what_to_do() {
+    // A later format may have keys this reader does not know: the format is read first.
+    let later = FORMAT_1_POLICY
+        .replace("format = 1", "format = 3")
+        .replace("[fit]", "[probe]\nsamples = 16\n\n[fit]");
+    let err = Policy::from_toml(&later, Path::new("later.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("policy file later.toml"), "{err}");
+    assert!(err.contains("`format = 3` is not supported"), "{err}");
+    assert!(err.contains("refit the policy with this ttc"), "{err}");
+    // A format-1 file with a method outside the grammar fails at its line.
+    let bad = FORMAT_1_POLICY.replacen("method = \"beam-m4\"", "method = \"revise-4x4\"", 1);
+    let line = 1 + bad
+        .lines()
+        .position(|l| l == "method = \"revise-4x4\"")
+        .unwrap();
+    let err = Policy::from_toml(&bad, Path::new("old.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("line {line}")), "{err}");
+    assert!(err.contains("\"revise-4x4\""), "{err}");
+}
+
+#[test]
+fn sweep_lines_without_a_family_take_the_methods() {
+    let path = tmp("no-family.jsonl");
+    std::fs::write(
+        &path,
+        r#"{"question":"q1","bin":1,"method":"dvts-m4","budget":4,"seed":0,"correct":true,"compute":{"generations":4,"tokens":10,"flops":1.0}}"#,
+    )
+    .unwrap();
+    let sweep = Sweep::read(&path).unwrap();
+    assert_eq!(sweep.records()[0].method.family(), Family::Search);
 }
 
 // ---- properties ----
@@ -419,11 +483,9 @@ proptest! {
                 prop_assert!(cell.best().accuracy >= c.accuracy - 1e-12);
             }
         }
-        let policy = fitted.to_policy(provenance(), DifficultyEdges {
-            statistic: "pass-at-1".into(), bins: 3, edges: vec![0.7, 0.3],
-        }).unwrap();
+        let policy = fitted.to_policy(provenance(), BinEdges::new(Statistic::PassAt1, vec![0.7, 0.3]).unwrap()).unwrap();
         for c in &policy.choices {
-            prop_assert!(records.iter().any(|r| r.bin == c.bin && r.budget == c.budget && r.setting_key() == c.setting().key()));
+            prop_assert!(records.iter().any(|r| r.bin == c.bin && r.budget == c.budget && r.setting_key() == c.method.key()));
         }
     }
 
@@ -493,7 +555,7 @@ proptest! {
     fn choose_takes_the_largest_fitted_budget_not_above(records in sweeps(2), asked in 0usize..40) {
         let policy = fit(&Sweep::new(records).unwrap(), &FitOptions::default())
             .unwrap()
-            .to_policy(provenance(), DifficultyEdges { statistic: "pass-at-1".into(), bins: 3, edges: vec![0.7, 0.3] })
+            .to_policy(provenance(), BinEdges::new(Statistic::PassAt1, vec![0.7, 0.3]).unwrap())
             .unwrap();
         for bin in 1..=3 {
             let fitted: Vec<usize> = policy.choices.iter().filter(|c| c.bin == bin).map(|c| c.budget).collect();

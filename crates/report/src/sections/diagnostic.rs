@@ -8,20 +8,7 @@ use crate::data::Data;
 /// Diagnostic methods (`METHOD@VERIFIER{params}`) paired with the same method run
 /// against the run's own verifier: (diagnostic key, base key, verifier name).
 pub(super) fn diagnostic_pairs(data: &Data) -> Vec<(&str, String, &str)> {
-    data.methods
-        .iter()
-        .filter(|(_, f)| f == "diagnostic")
-        .filter_map(|(m, _)| {
-            let (label, params) = m.split_once('{').unwrap_or((m.as_str(), ""));
-            let (base, verifier) = label.rsplit_once('@')?;
-            let base = if params.is_empty() {
-                base.to_string()
-            } else {
-                format!("{base}{{{params}")
-            };
-            Some((m.as_str(), base, verifier))
-        })
-        .collect()
+    data.diagnostic_pairs()
 }
 
 /// Only for runs with diagnostic methods: an optional extra, not a section of the

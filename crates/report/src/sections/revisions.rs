@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use ttc_core::Transitions;
+use ttc_core::{Family, Transitions};
 
 use super::{ACCURACY_AXIS, RATIO_AXIS, Rendered, bin_title, ci_note, md, pct, point, slug};
-use crate::data::{Data, method_key, natural_cmp, param_text, revision_split};
+use crate::data::{Data, natural_cmp, revision_split};
 use crate::input::ReportInput;
 use crate::svg::{Figure, Mark, Panel, Series, XScale, pow2_label};
 
@@ -28,9 +28,6 @@ pub(super) fn split_text(ratio: f64, split: Option<(usize, usize)>) -> String {
     }
 }
 
-/// Params that describe the split itself, not a variant of the method.
-const SPLIT_PARAMS: [&str; 4] = ["chains", "length", "ratio", "sequential-ratio"];
-
 /// Per budget, each revision setting that ran: (sequential ratio, chains x length,
 /// method key), most parallel first.
 type SplitsByBudget = BTreeMap<usize, Vec<(f64, Option<(usize, usize)>, String)>>;
@@ -42,24 +39,13 @@ pub(super) fn revision_section(r: &mut Rendered, input: &ReportInput, data: &Dat
     let mut variants: BTreeMap<String, SplitsByBudget> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for rec in &input.results {
-        let key = method_key(rec);
-        if rec.family != "revisions" || !seen.insert((key.clone(), rec.budget)) {
+        let key = rec.method.key();
+        if rec.method.family() != Family::Revisions || !seen.insert((key.clone(), rec.budget)) {
             continue;
         }
-        if let Some(split) = revision_split(&rec.method, &rec.params, rec.budget) {
-            let mut v = split.variant;
-            // Other params (not the split's) tell variants apart.
-            let other: Vec<String> = rec
-                .params
-                .iter()
-                .filter(|(k, _)| !SPLIT_PARAMS.contains(&k.as_str()))
-                .map(|(k, x)| format!("{k}={}", param_text(x)))
-                .collect();
-            if !other.is_empty() {
-                v = format!("{v}{{{}}}", other.join(","));
-            }
+        if let Some(split) = revision_split(&rec.method, rec.budget) {
             variants
-                .entry(v)
+                .entry(split.variant)
                 .or_default()
                 .entry(rec.budget)
                 .or_default()
@@ -194,7 +180,7 @@ fn transitions_table(r: &mut Rendered, input: &ReportInput) {
     for rec in &input.results {
         if let Some(t) = &rec.transitions {
             pooled
-                .entry((method_key(rec), rec.budget))
+                .entry((rec.method.key(), rec.budget))
                 .or_default()
                 .absorb(t);
         }

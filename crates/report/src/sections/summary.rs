@@ -44,6 +44,9 @@ pub(super) fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
         b.resamples,
         b.seed
     );
+    for note in &input.notes {
+        let _ = write!(r.markdown, "*Note: {note}*\n\n");
+    }
 }
 
 pub(super) fn summary_table(r: &mut Rendered, data: &Data) {

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ttc_core::{Compute, DifficultyRecord, EvalRecord, ReferenceRecord};
+use ttc_core::{
+    Compute, DifficultyRecord, EvalRecord, Family, MethodId, Param, Params, ReferenceRecord,
+};
 use ttc_report::{
     BinAssignment, Bound, EfficiencyRow, FlopsMatched, FoldSetting, MatchedBudget, PolicyCurve,
     PolicyPoint, QuestionFold, QuestionOutcome, ReportInput, render_report, write_report,
@@ -17,6 +19,18 @@ const QUESTIONS: usize = 50;
 
 fn q(i: usize) -> String {
     format!("q{i:02}")
+}
+
+/// The method `label` of family `family`, checked as a results file's would be.
+fn id(label: &str, family: &str) -> MethodId {
+    MethodId::from_fields(label, Family::from_name(family), Params::new()).unwrap()
+}
+
+/// `id` with params.
+fn with(id: &MethodId, params: &[(&str, Param)]) -> MethodId {
+    let mut all = id.params().clone();
+    all.extend(params.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    id.clone().with_params(all).unwrap()
 }
 
 fn bin_of(i: usize) -> usize {
@@ -40,12 +54,13 @@ fn thresholds() -> Vec<(&'static str, &'static str, Thresholds)> {
             vec![(1, 10), (4, 15), (16, 20), (64, 25)],
         ),
         ("beam-m4", "search", vec![(4, 20), (16, 25), (64, 27)]),
-        ("revise-4x1", "revisions", vec![(4, 12)]),
-        ("revise-2x2", "revisions", vec![(4, 17)]),
-        ("revise-1x4", "revisions", vec![(4, 14)]),
-        ("revise-16x1", "revisions", vec![(16, 15)]),
-        ("revise-4x4", "revisions", vec![(16, 22)]),
-        ("revise-1x16", "revisions", vec![(16, 19)]),
+        // Sequential ratio length / chains: 4x1 and 16x1 are fully parallel, 2x2
+        // and 4x4 ratio 1, 1x4 and 1x16 fully sequential.
+        ("revise-r1/4", "revisions", vec![(4, 12)]),
+        ("revise-r1", "revisions", vec![(4, 17), (16, 22)]),
+        ("revise-r4", "revisions", vec![(4, 14)]),
+        ("revise-r1/16", "revisions", vec![(16, 15)]),
+        ("revise-r16", "revisions", vec![(16, 19)]),
     ]
 }
 
@@ -58,9 +73,7 @@ fn records() -> Vec<EvalRecord> {
                     out.push(EvalRecord {
                         question: q(i),
                         level: bin_of(i) as u8,
-                        method: method.into(),
-                        family: family.into(),
-                        params: BTreeMap::new(),
+                        method: id(method, family),
                         budget,
                         seed,
                         answer: Some("1".into()),
@@ -186,6 +199,7 @@ fn full_input() -> ReportInput {
             ],
         }),
         options: Default::default(),
+        notes: Vec::new(),
     }
 }
 
@@ -250,7 +264,7 @@ fn full_report_has_every_section_and_the_expected_numbers() {
         ]
     );
     assert!(summary.skipped.is_empty(), "{:?}", summary.skipped);
-    assert_eq!((summary.questions, summary.methods), (50, 9));
+    assert_eq!((summary.questions, summary.methods), (50, 8));
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     for (method, _, _) in thresholds() {
         assert!(md.contains(&format!("| {method} |")), "{method}");
@@ -402,7 +416,7 @@ fn missing_inputs_skip_sections_with_a_note() {
     let input = ReportInput {
         results: records()
             .into_iter()
-            .filter(|r| r.family != "revisions")
+            .filter(|r| r.method.family() != Family::Revisions)
             .collect(),
         ..Default::default()
     };
@@ -472,13 +486,11 @@ fn params_tell_methods_apart_and_the_baseline_is_found_by_label() {
     let mut input = full_input();
     let mut extra = Vec::new();
     for r in &mut input.results {
-        if r.method == "best-of-n-weighted" {
-            r.params
-                .insert("temperature".into(), serde_json::json!(0.8));
+        if r.method.key() == "best-of-n-weighted" {
+            r.method = with(&r.method, &[("temperature", Param::Float(0.8))]);
             // The same label at another temperature, always wrong.
             let mut hot = r.clone();
-            hot.params
-                .insert("temperature".into(), serde_json::json!(1.2));
+            hot.method = with(&hot.method, &[("temperature", Param::Float(1.2))]);
             hot.correct = false;
             extra.push(hot);
         }
@@ -486,7 +498,7 @@ fn params_tell_methods_apart_and_the_baseline_is_found_by_label() {
     input.results.extend(extra);
     let (files, summary) = render_report(&input).unwrap();
     let md = &files[0].1;
-    assert_eq!(summary.methods, 10);
+    assert_eq!(summary.methods, 9);
     assert!(
         md.contains("| best-of-n-weighted{temperature=0.8} | best-of-n | 16 | 50 | 100 | 40.0% [")
     );
@@ -509,12 +521,11 @@ fn fitted_policy(input: &ReportInput) -> (PolicyCurve, ttc_policy::Curve) {
     let records: Vec<ttc_policy::SweepRecord> = input
         .results
         .iter()
-        .filter(|r| r.family != "revisions" && r.budget >= 4)
+        .filter(|r| r.method.family() != Family::Revisions && r.budget >= 4)
         .map(|r| ttc_policy::SweepRecord {
             question: r.question.clone(),
             bin: bins[r.question.as_str()],
             method: r.method.clone(),
-            params: BTreeMap::new(),
             budget: r.budget,
             seed: r.seed,
             correct: r.correct,
@@ -630,9 +641,9 @@ mod any_input {
         ("majority", "best-of-n"),
         ("best-of-n-weighted", "best-of-n"),
         ("beam-m4", "search"),
-        ("revise-2x2", "revisions"),
-        ("revise-1x4", "revisions"),
-        ("revise-4x1", "revisions"),
+        ("revise-r1", "revisions"),
+        ("revise-r4", "revisions"),
+        ("revise-r1/4", "revisions"),
     ];
 
     /// (question, method, budget exponent, seed, correct)
@@ -657,9 +668,7 @@ mod any_input {
                 EvalRecord {
                     question: q(qi),
                     level: 1,
-                    method: method.into(),
-                    family: family.into(),
-                    params: BTreeMap::new(),
+                    method: id(method, family),
                     budget,
                     seed,
                     answer: None,
@@ -812,12 +821,13 @@ fn revisions_labelled_by_ratio_as_the_cli_writes_them() {
             results.push(EvalRecord {
                 question: q(i),
                 level: 1,
-                method: label.into(),
-                family: "revisions".into(),
-                params: BTreeMap::from([
-                    ("ratio".to_string(), serde_json::json!(ratio)),
-                    ("selector".to_string(), serde_json::json!("weighted")),
-                ]),
+                method: with(
+                    &id(label, "revisions"),
+                    &[
+                        ("ratio", Param::Float(ratio)),
+                        ("selector", Param::from("weighted")),
+                    ],
+                ),
                 budget,
                 seed: 0,
                 answer: None,
@@ -860,15 +870,14 @@ fn diagnostic_methods_are_reported_beside_their_base_method() {
     let base: Vec<EvalRecord> = input
         .results
         .iter()
-        .filter(|r| r.method == "beam-m4" && r.budget <= 16)
+        .filter(|r| r.method.key() == "beam-m4" && r.budget <= 16)
         .cloned()
         .collect();
     // The same method against a perfect verifier: t = 30 at N = 4, 35 at N = 16.
     for mut r in base {
         let t = if r.budget == 4 { 30 } else { 35 };
         let i: usize = r.question[1..].parse().unwrap();
-        r.method = "beam-m4@demo-step-checker".into();
-        r.family = "diagnostic".into();
+        r.method = r.method.diagnostic("demo-step-checker").unwrap();
         r.correct = i < t;
         input.results.push(r);
     }
@@ -920,7 +929,7 @@ fn paired_comparisons_are_differences_on_the_same_questions() {
     // Labels with params (as ttc eval writes them) pair up when the params agree.
     let mut input = full_input();
     for r in &mut input.results {
-        r.method = format!("{}{{temperature=0.8}}", r.method);
+        r.method = with(&r.method, &[("temperature", Param::Float(0.8))]);
     }
     let (files, _) = render_report(&input).unwrap();
     let md = &files[0].1;

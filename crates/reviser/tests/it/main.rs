@@ -523,7 +523,7 @@ fn the_verifier_sees_earlier_attempts_when_asked() {
 
 #[test]
 fn transitions_are_counted_with_demo_grading() {
-    use ttc_dataset::{GradeMode, grade};
+    use ttc_math_grade::{GradeMode, grade};
     let st = settings();
     let out = Reviser {
         generator: generator(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ttc_dataset::{GradeMode, grade};
+use ttc_math_grade::{GradeMode, grade};
 
 /// One row of the table.
 pub(crate) struct Row {

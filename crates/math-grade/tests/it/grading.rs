@@ -1,7 +1,7 @@
 //! MATH-style grading beyond the answer table (`answers.rs`): keys, the demo
 //! world's answers in both modes, robustness.
 
-use ttc_dataset::{GradeMode, answer_key, grade};
+use ttc_math_grade::{GradeMode, answer_key, grade};
 
 /// Kinds of the answer table where the canonical key is exact: two answers of these
 /// kinds are equivalent exactly when their keys are equal.
@@ -72,7 +72,7 @@ fn demo_answers_grade_in_both_modes() {
 
 mod robustness {
     use proptest::prelude::*;
-    use ttc_dataset::{GradeMode, MathAnswer, answer::extract_answer, grade};
+    use ttc_math_grade::{GradeMode, MathAnswer, answer::extract_answer, grade};
 
     const PIECES: &[&str] = &[
         "\\frac",

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::answer::{extract_boxed, last_box_start, parse_integer};
-use crate::error::{DatasetError, Result};
+use crate::error::{GradeError, Result};
 use crate::extract::{ExtractRule, ExtractRules};
 use crate::math::MathAnswer;
 
@@ -36,12 +36,12 @@ impl fmt::Display for GradeMode {
 }
 
 impl FromStr for GradeMode {
-    type Err = DatasetError;
+    type Err = GradeError;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "integer" | "int" => Ok(GradeMode::Integer),
             "math" => Ok(GradeMode::Math),
-            other => Err(DatasetError::InvalidRequest(format!(
+            other => Err(GradeError::InvalidRequest(format!(
                 "unknown grading mode {other:?}; use integer or math"
             ))),
         }
@@ -131,7 +131,7 @@ pub fn grade(gold: &str, pred: &str, spec: impl Into<AnswerSpec>) -> Result<Verd
     let pred_part = pred_part.map(|(_, a)| a);
     match mode {
         GradeMode::Integer => {
-            let g = parse_integer(gold_part).ok_or_else(|| DatasetError::BadGold {
+            let g = parse_integer(gold_part).ok_or_else(|| GradeError::BadGold {
                 gold: gold.to_owned(),
                 expected: "an integer",
                 hint: "grade this data with the math mode",

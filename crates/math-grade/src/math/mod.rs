@@ -10,10 +10,11 @@
 
 mod clean;
 mod expr;
+mod solve;
 
 use std::fmt;
 
-use clean::{clean, replace_command};
+use clean::{AND, clean, replace_command};
 use expr::{Ast, Num};
 
 /// A normalised MATH-style answer. Its `Display` is a canonical key: equal keys
@@ -39,11 +40,23 @@ enum Node {
     },
     Set(Vec<Node>),
     /// `x = 5`, `(x, y) = (1, 2)`: a value with the name it is given. `lhs` is the
-    /// name as an expression, when it reads as one (for comparing equations).
+    /// name as an expression, when it reads as one (for comparing equations);
+    /// `name` the name as written (spaces dropped).
     Assign {
         lhs: Option<Ast>,
+        name: Option<String>,
         value: Box<Node>,
     },
+    /// `a = 3, b = 1`: values given under distinct names, an ordered tuple whose
+    /// items carry names.
+    Named {
+        names: Vec<String>,
+        values: Vec<Node>,
+    },
+    /// `5:9`, `1:2:3`: a ratio, equal to any multiple of itself.
+    Ratio(Vec<Node>),
+    /// `x > -1 \text{ and } x < 3`: inequalities that hold together.
+    All(Vec<Node>),
     /// `a < b`, `a \le b`, `a = b`, `a \ne b` (two sides).
     Relation {
         rel: Rel,
@@ -184,6 +197,37 @@ fn bracketed(s: &str) -> Option<(&str, &str, &str)> {
     (depth == 0).then_some((open, inner, close))
 }
 
+/// Whether the math `s` (as written in a solution) only names a quantity: `k`,
+/// `a_1`, `f(2)`, `\overline{AB}`, not a value.
+pub(crate) fn names_a_quantity(s: &str) -> bool {
+    is_simple_lhs(&clean(s))
+}
+
+/// Whether `s` states a ratio under names: `AB:BC = 2:3`.
+pub(crate) fn states_a_ratio(s: &str) -> bool {
+    s.split_once('=')
+        .is_some_and(|(lhs, _)| is_ratio_of_names(&clean(lhs)))
+}
+
+/// `S_1 : S_2`, `a:b:c`: a ratio of names, the left side of a stated ratio.
+fn is_ratio_of_names(s: &str) -> bool {
+    let parts = split_top(s, ":");
+    parts.len() >= 2 && parts.iter().all(|p| is_simple_name(p.trim()))
+}
+
+/// Whether a comma is followed by a space: then it separates list items
+/// (`1, 000` is the list 1, 0), never thousands.
+fn comma_space(s: &str) -> bool {
+    s.match_indices(',')
+        .any(|(i, _)| s[i + 1..].starts_with(char::is_whitespace))
+}
+
+/// Whether `s` is one group in plain braces, `{1, 2, 3}`.
+fn plain_braced(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+    (crate::answer::closing_brace(&format!("{inner}}}")) == Some(inner.len())).then_some(inner)
+}
+
 /// Whether `s` names what an answer is about rather than being a value: a
 /// variable (`x`, `a_1`, `\theta`, `AB`), a function value (`f(2)`, `p(x)`), or
 /// a tuple of those (`(x, y)`). No digits or operators outside arguments.
@@ -316,7 +360,7 @@ fn number_format(s: &str) -> Option<String> {
 /// thousands separators (every later part exactly three digits).
 fn rejoin_thousands(s: &str) -> Option<String> {
     let parts = split_top(s, ",");
-    if parts.len() < 2 {
+    if parts.len() < 2 || comma_space(s) {
         return None;
     }
     let three = |g: &str| {
@@ -409,22 +453,28 @@ fn structure(s: &str, depth: u32) -> Node {
         let last = approx[approx.len() - 1];
         return recurse(if is_simple_lhs(first) { last } else { first });
     }
-    if let Some(plain) = number_format(&squash(s)) {
+    if !comma_space(s)
+        && let Some(plain) = number_format(&squash(s))
+    {
         return atom(&plain);
     }
     if let Some(joined) = rejoin_thousands(s) {
         return recurse(&joined);
     }
     if bracketed(s).is_none() {
-        let items: Vec<&str> = split_top(s, ",")
-            .into_iter()
-            .filter(|i| !i.trim().is_empty())
-            .collect();
-        if items.len() > 1 {
-            return set_of(items.into_iter().map(recurse).collect());
+        if let Some(node) = list(s, depth) {
+            return node;
+        }
+        if let Some(inner) = plain_braced(s)
+            && !top_level(inner, ",").is_empty()
+        {
+            return set_of(split_top(inner, ",").into_iter().map(recurse).collect());
         }
     }
     if let Some(node) = relation(s, depth) {
+        return node;
+    }
+    if let Some(node) = ratio(s, depth) {
         return node;
     }
     if let Some(node) = matrix(s, depth) {
@@ -459,6 +509,126 @@ fn structure(s: &str, depth: u32) -> Node {
         return Node::Set(vec![atom(&plus), atom(&minus)]);
     }
     atom(s)
+}
+
+/// A list: items separated by `;` (groups, each a tuple when it is a list
+/// itself: `1, 2; 3, 4`), else by `,` and "and"/"or". Inequalities joined by "and"
+/// hold together; values under distinct names form a named tuple (`a=3, b=1`),
+/// repeated names a list of them (`a=3, b=1, a=4, b=2`).
+fn list(s: &str, depth: u32) -> Option<Node> {
+    let recurse = |part: &str| structure(part, depth + 1);
+    let nonempty = |parts: Vec<&str>| -> Vec<String> {
+        parts
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let groups = nonempty(split_top(s, ";"));
+    if groups.len() > 1 {
+        let items = groups
+            .iter()
+            .map(|g| match recurse(g) {
+                Node::Set(items) => Node::Tuple {
+                    open: "(".into(),
+                    close: ")".into(),
+                    items,
+                },
+                other => other,
+            })
+            .collect();
+        return Some(Node::Set(items));
+    }
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut joined_by_and = false;
+    for (i, sep) in top_level_any(s, &[",", AND]) {
+        parts.push(&s[start..i]);
+        joined_by_and |= sep == AND;
+        start = i + sep.len();
+    }
+    parts.push(&s[start..]);
+    let items: Vec<Node> = nonempty(parts).iter().map(|p| recurse(p)).collect();
+    if items.len() < 2 {
+        return None;
+    }
+    let inequality = |n: &Node| match n {
+        Node::Relation { rel, .. } => *rel != Rel::Eq,
+        Node::Chain { .. } => true,
+        _ => false,
+    };
+    if joined_by_and && items.iter().all(inequality) {
+        return Some(Node::All(items));
+    }
+    Some(named(items).unwrap_or_else(set_of))
+}
+
+/// Values under names, `a=3, b=1` (a named tuple) or `a=3, b=1, a=4, b=2` (a set of
+/// them); `Err` gives the items back when they are not all named, or when one
+/// name repeats right away (`x = 1, x = 2` is a set of values).
+fn named(items: Vec<Node>) -> Result<Node, Vec<Node>> {
+    let names: Option<Vec<String>> = items
+        .iter()
+        .map(|n| match n {
+            Node::Assign {
+                name: Some(name), ..
+            } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let Some(names) = names else {
+        return Err(items);
+    };
+    let period = names[1..]
+        .iter()
+        .position(|n| *n == names[0])
+        .map_or(names.len(), |i| i + 1);
+    let first: Vec<&String> = names[..period].iter().collect();
+    let distinct = first
+        .iter()
+        .enumerate()
+        .all(|(i, n)| !first[..i].contains(n));
+    let regular = period >= 2
+        && names.len() % period == 0
+        && names
+            .chunks(period)
+            .all(|chunk| chunk.len() == first.len() && chunk.iter().all(|n| first.contains(&n)));
+    if !(distinct && regular) {
+        return Err(items);
+    }
+    let values: Vec<Node> = items
+        .into_iter()
+        .map(|n| match n {
+            Node::Assign { value, .. } => *value,
+            other => other,
+        })
+        .collect();
+    let mut tuples: Vec<Node> = names
+        .chunks(period)
+        .zip(values.chunks(period))
+        .map(|(names, values)| Node::Named {
+            names: names.to_vec(),
+            values: values.to_vec(),
+        })
+        .collect();
+    Ok(if tuples.len() == 1 {
+        tuples.remove(0)
+    } else {
+        Node::Set(tuples)
+    })
+}
+
+/// `5:9`, `1 : 2 : 3`: a ratio of numbers or expressions.
+fn ratio(s: &str, depth: u32) -> Option<Node> {
+    let parts = split_top(s, ":");
+    if parts.len() < 2 || parts.iter().any(|p| p.trim().is_empty()) {
+        return None;
+    }
+    let items: Vec<Node> = parts.into_iter().map(|p| structure(p, depth + 1)).collect();
+    items
+        .iter()
+        .all(|n| matches!(n, Node::Number(_) | Node::Expr { .. }))
+        .then_some(Node::Ratio(items))
 }
 
 /// The relation symbols, as [`clean`] spells them.
@@ -534,9 +704,10 @@ fn relation(s: &str, depth: u32) -> Option<Node> {
             return Some(recurse(rhs));
         }
         if let [lhs, rhs] = sides[..] {
-            if is_simple_lhs(lhs) {
+            if is_simple_lhs(lhs) || is_ratio_of_names(lhs) {
                 return Some(Node::Assign {
                     lhs: (symbols[0] == "=").then(|| expr::parse(lhs)).flatten(),
+                    name: is_simple_lhs(lhs).then(|| squash(lhs)),
                     value: Box::new(recurse(rhs)),
                 });
             }
@@ -637,8 +808,15 @@ fn sample(name: &str, k: u64) -> f64 {
 
 fn expr_equivalent(a: &Ast, b: &Ast) -> bool {
     let mut agreeing = 0;
-    for k in 0..SAMPLE_POINTS {
-        let var = |name: &str| sample(name, k);
+    // Absolute values hide signs at positive points: sample negative ones too.
+    let signs: &[f64] = if a.has_abs() || b.has_abs() {
+        &[1.0, -1.0]
+    } else {
+        &[1.0]
+    };
+    for k in 0..SAMPLE_POINTS * signs.len() as u64 {
+        let sign = signs[(k % signs.len() as u64) as usize];
+        let var = |name: &str| sign * sample(name, k);
         let (x, y) = (a.eval(&var), b.eval(&var));
         match (x.is_finite(), y.is_finite()) {
             (false, false) => continue,
@@ -654,7 +832,9 @@ const RELATION_SAMPLES: u64 = 5;
 /// Whether `d1 = 0` and `d2 = 0` (or `< 0`, ...) say the same: `d1 / d2` is one
 /// constant at every sample point, positive for inequalities.
 fn proportional(rel: Rel, d1: &Ast, d2: &Ast) -> bool {
-    if !d1.has_vars() || !d2.has_vars() {
+    // An absolute value is not proportional to anything at positive samples alone;
+    // one-variable cases are compared by their solution sets.
+    if !d1.has_vars() || !d2.has_vars() || d1.has_abs() || d2.has_abs() {
         return false;
     }
     let mut ratio: Option<f64> = None;
@@ -780,6 +960,28 @@ impl Node {
     }
 
     fn equivalent(&self, other: &Node) -> bool {
+        self.equivalent_as_written(other) || self.equivalent_as_sets(other)
+    }
+
+    /// Inequalities, intervals and unions of them, compared by the set of reals
+    /// they describe (at least one side written as an inequality).
+    fn equivalent_as_sets(&self, other: &Node) -> bool {
+        let candidate = |n: &Node| {
+            matches!(
+                n,
+                Node::Relation { .. } | Node::Chain { .. } | Node::All(_) | Node::Set(_)
+            ) || matches!(n, Node::Assign { value, .. } if matches!(**value, Node::Tuple { .. } | Node::Set(_)))
+        };
+        if !candidate(self) && !candidate(other) {
+            return false;
+        }
+        match (solve::solution_set(self), solve::solution_set(other)) {
+            (Some((a, ia)), Some((b, ib))) => (ia || ib) && a.equals(&b),
+            _ => false,
+        }
+    }
+
+    fn equivalent_as_written(&self, other: &Node) -> bool {
         match (self, other) {
             (Node::Assign { value: a, .. }, Node::Assign { value: b, .. }) => a.equivalent(b),
             (Node::Relation { .. }, Node::Relation { .. }) => self.relations_equivalent(other),
@@ -836,6 +1038,48 @@ impl Node {
                     && i1.len() == i2.len()
                     && i1.iter().zip(i2).all(|(a, b)| a.equivalent(b))
             }
+            (Node::Set(set), Node::Tuple { open, close, items })
+            | (Node::Tuple { open, close, items }, Node::Set(set))
+                if open == "(" && close == ")" =>
+            {
+                set_matches_tuple(set, items)
+            }
+            (
+                Node::Named {
+                    names: n1,
+                    values: v1,
+                },
+                Node::Named {
+                    names: n2,
+                    values: v2,
+                },
+            ) => {
+                if n1.len() != n2.len() {
+                    return false;
+                }
+                let same_names = n1.iter().all(|n| n2.contains(n));
+                if same_names {
+                    n1.iter().zip(v1).all(|(name, a)| {
+                        n2.iter()
+                            .zip(v2)
+                            .any(|(other, b)| other == name && a.equivalent(b))
+                    })
+                } else {
+                    v1.iter().zip(v2).all(|(a, b)| a.equivalent(b))
+                }
+            }
+            (Node::Named { values, .. }, Node::Tuple { open, close, items })
+            | (Node::Tuple { open, close, items }, Node::Named { values, .. })
+                if open == "(" && close == ")" =>
+            {
+                in_order(values, items)
+            }
+            (Node::Named { values, .. }, Node::Set(items))
+            | (Node::Set(items), Node::Named { values, .. }) => in_order(values, items),
+            (Node::Ratio(a), Node::Ratio(b)) => proportional_ratios(a, b),
+            (Node::Ratio(r), Node::Number(n)) | (Node::Number(n), Node::Ratio(r)) => {
+                ratio_is_fraction(r, *n)
+            }
             (Node::Set(a), Node::Set(b)) => {
                 if a.len() != b.len() {
                     return false;
@@ -852,6 +1096,62 @@ impl Node {
             _ => false,
         }
     }
+}
+
+/// Items equal one by one, in order.
+fn in_order(a: &[Node], b: &[Node]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.equivalent(y))
+}
+
+/// A set written in braces (or as a bare list) against the same values in
+/// parentheses: equal in the order written (a bare list may be an ordered pair,
+/// so `2, 1` is not `(1, 2)`).
+fn set_matches_tuple(set: &[Node], items: &[Node]) -> bool {
+    if set.len() < 2 || set.len() != items.len() {
+        return false;
+    }
+    in_order(set, items)
+}
+
+/// The items of a ratio as numbers, if they all are.
+fn ratio_numbers(r: &[Node]) -> Option<Vec<Num>> {
+    r.iter()
+        .map(|n| match n {
+            Node::Number(n) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `a_1 : ... : a_k` and `b_1 : ... : b_k` with `a_i b_1 = b_i a_1` for every i;
+/// ratios of expressions item by item.
+fn proportional_ratios(a: &[Node], b: &[Node]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (Some(x), Some(y)) = (ratio_numbers(a), ratio_numbers(b)) else {
+        return in_order(a, b);
+    };
+    if x[0].is_zero() || y[0].is_zero() {
+        return in_order(a, b);
+    }
+    x.iter()
+        .zip(&y)
+        .all(|(xi, yi)| match (xi.mul(y[0]), yi.mul(x[0])) {
+            (Some(l), Some(r)) => l.equals(r),
+            _ => false,
+        })
+}
+
+/// `3:4` against `\frac34`: a two-term ratio read as a fraction; not against an
+/// integer (`2:1` is not the answer `2`).
+fn ratio_is_fraction(r: &[Node], n: Num) -> bool {
+    let Some(x) = ratio_numbers(r) else {
+        return false;
+    };
+    let [p, q] = x[..] else { return false };
+    let integer = n.to_f64().fract() == 0.0;
+    !integer && p.div(q).is_some_and(|v| v.equals(n))
 }
 
 fn write_chain(f: &mut fmt::Formatter<'_>, rels: &[Rel], sides: &[Node]) -> fmt::Result {
@@ -881,6 +1181,22 @@ impl fmt::Display for Node {
                 write!(f, "\\{{{}\\}}", items.join(","))
             }
             Node::Assign { value, .. } => value.fmt(f),
+            Node::Named { names, values } => {
+                let items: Vec<String> = names
+                    .iter()
+                    .zip(values)
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect();
+                write!(f, "({})", items.join(","))
+            }
+            Node::Ratio(items) => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                f.write_str(&items.join(":"))
+            }
+            Node::All(items) => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                f.write_str(&items.join("\\land "))
+            }
             Node::Relation { rel, sides } => write_chain(f, std::slice::from_ref(rel), sides),
             Node::Chain { rels, sides } => write_chain(f, rels, sides),
         }

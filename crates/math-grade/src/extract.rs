@@ -5,18 +5,18 @@
 //!
 //! | rule | finds |
 //! |---|---|
-//! | `boxed` | the content of the last `\boxed{...}` or `\fbox{...}` (nested braces) |
+//! | `boxed` | the content of the last `\boxed{...}` or `\fbox{...}` (nested braces); boxes joined only by separators (`$\boxed{1}$ and $\boxed{2}$`) are one answer |
 //! | `final-answer` | what follows the last "final answer is", "final answer:" or "answer is" |
 //! | `answer-line` | the text after `Answer:` on the last line starting with it (the demo world) |
 //! | `bare` | the whole text, when it reads as a bare answer rather than prose |
-//! | `last-math` | the content of the last `$...$`, `$$...$$`, `\(...\)` or `\[...\]` |
+//! | `last-math` | the content of the last `$...$`, `$$...$$`, `\(...\)` or `\[...\]`; a number stated after it instead, when the math only names the quantity (`the smallest $k$ is 12`) or the number follows "is" (`a multiple of $4$, which is 20`) |
 //! | `last-number` | the last number standing alone (not inside a word) |
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::answer::{closing_brace, extract_answer_line, extract_boxed};
-use crate::error::{DatasetError, Result};
+use crate::answer::{closing_brace, extract_answer_line, extract_boxed_group};
+use crate::error::{GradeError, Result};
 
 /// One way of finding the final answer in a solution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
@@ -62,7 +62,7 @@ impl ExtractRule {
     /// The answer this rule finds in `text`, trimmed, or `None`.
     pub fn apply(self, text: &str) -> Option<&str> {
         let found = match self {
-            ExtractRule::Boxed => extract_boxed(text),
+            ExtractRule::Boxed => extract_boxed_group(text),
             ExtractRule::FinalAnswer => final_answer(text),
             ExtractRule::AnswerLine => extract_answer_line(text),
             ExtractRule::Bare => bare(text),
@@ -103,14 +103,14 @@ impl fmt::Display for ExtractRule {
 }
 
 impl FromStr for ExtractRule {
-    type Err = DatasetError;
+    type Err = GradeError;
     fn from_str(s: &str) -> Result<Self> {
         ExtractRule::ALL
             .into_iter()
             .find(|r| r.name() == s.trim())
             .ok_or_else(|| {
                 let names: Vec<&str> = ExtractRule::ALL.iter().map(|r| r.name()).collect();
-                DatasetError::InvalidRequest(format!(
+                GradeError::InvalidRequest(format!(
                     "unknown answer extraction rule {s:?}; use {}",
                     names.join(", ")
                 ))
@@ -164,7 +164,7 @@ impl ExtractRules {
     /// The rules from a list; fails on an empty list or a repeated rule.
     pub fn new(rules: &[ExtractRule]) -> Result<ExtractRules> {
         if rules.is_empty() {
-            return Err(DatasetError::InvalidRequest(
+            return Err(GradeError::InvalidRequest(
                 "the list of answer extraction rules is empty".into(),
             ));
         }
@@ -174,7 +174,7 @@ impl ExtractRules {
         };
         for (i, rule) in rules.iter().enumerate() {
             if rules[..i].contains(rule) {
-                return Err(DatasetError::InvalidRequest(format!(
+                return Err(GradeError::InvalidRequest(format!(
                     "answer extraction rule {rule} is listed twice"
                 )));
             }
@@ -215,7 +215,7 @@ impl fmt::Display for ExtractRules {
 }
 
 impl FromStr for ExtractRules {
-    type Err = DatasetError;
+    type Err = GradeError;
     /// A comma-separated list of rule names, e.g. `boxed,last-number`.
     fn from_str(s: &str) -> Result<Self> {
         let rules = s
@@ -341,12 +341,48 @@ fn first_math(text: &str) -> Option<(usize, usize)> {
 }
 
 /// The content of the last non-empty math environment.
+///
+/// Sentences often end by stating the value in words after the math: "so the
+/// smallest $k$ is 12", "a multiple of $4$ below 21, which is 20". A number later
+/// in the same sentence wins when the math only names a quantity (`k`, `a_1`,
+/// `f(2)`) or when "is", "are", "equals" or "=" stands right before the number.
 fn last_math(text: &str) -> Option<&str> {
-    math_spans(text, false)
+    let (start, end) = math_spans(text, false)
         .into_iter()
         .rev()
-        .map(|(s, e)| text[s..e].trim())
-        .find(|m| !m.is_empty())
+        .find(|(s, e)| !text[*s..*e].trim().is_empty())?;
+    let math = text[start..end].trim();
+    let after = &text[end..];
+    let after = ["$$", "$", "\\)", "\\]"]
+        .iter()
+        .find_map(|close| after.strip_prefix(close))
+        .unwrap_or(after);
+    if let Some(number) = stated_number(after)
+        && (crate::math::names_a_quantity(math) || number.1)
+    {
+        return Some(number.0);
+    }
+    Some(math)
+}
+
+/// The last number of `after` (text following a math span) when it stands in the
+/// same sentence, and whether a copula ("is", "=", ...) stands right before it.
+fn stated_number(after: &str) -> Option<(&str, bool)> {
+    let number = last_number(after)?;
+    let at = number.as_ptr() as usize - after.as_ptr() as usize;
+    let between = &after[..at];
+    let sentence_ends = between.contains('\n')
+        || [". ", "? ", "! ", ": "]
+            .iter()
+            .any(|end| between.contains(end));
+    if sentence_ends || between.contains(['$', '\\']) {
+        return None;
+    }
+    let lead = between.trim_end().to_ascii_lowercase();
+    let copula = ["is", "are", "equals", "was", "be", "="]
+        .iter()
+        .any(|w| lead.ends_with(w) && !lead[..lead.len() - w.len()].ends_with(char::is_alphabetic));
+    Some((number, copula))
 }
 
 /// Words that do not make a text prose: joining words, units and counted nouns.
@@ -375,11 +411,16 @@ fn bare(text: &str) -> Option<&str> {
     // `Soucis : 2,74`: a word and a colon introduce an answer, they are not one.
     if t.match_indices(':')
         .any(|(i, _)| t[..i].trim_end().ends_with(char::is_alphabetic))
+        && !crate::math::states_a_ratio(t)
     {
         return None;
     }
     let mut words = 0;
-    let mut rest = t;
+    // The names of a stated ratio (`AB:BC = 2:3`) are not prose.
+    let mut rest = match t.split_once('=') {
+        Some((_, value)) if crate::math::states_a_ratio(t) => value,
+        _ => t,
+    };
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('\\') {
             let name_len = match after.find(|c: char| !c.is_ascii_alphabetic()) {

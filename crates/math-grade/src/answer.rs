@@ -59,6 +59,109 @@ pub fn extract_boxed(text: &str) -> Option<&str> {
     Some(trimmed[..end].trim()).filter(|a| !a.is_empty())
 }
 
+/// The boxes (`\boxed{...}` / `\fbox{...}` with braces) of `text`, in order: the
+/// byte range of each whole box and of its content.
+fn boxes(text: &str) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let mut found = Vec::new();
+    for cmd in ["\\boxed", "\\fbox"] {
+        for (i, _) in text.match_indices(cmd) {
+            let rest = &text[i + cmd.len()..];
+            let trimmed = rest.trim_start();
+            let Some(inner) = trimmed.strip_prefix('{') else {
+                continue;
+            };
+            let Some(len) = closing_brace(inner) else {
+                continue;
+            };
+            let start = text.len() - inner.len();
+            found.push((i..start + len + 1, start..start + len));
+        }
+    }
+    found.sort_by_key(|(whole, _)| whole.start);
+    found
+}
+
+/// Whether the text between two boxes only joins them into one answer: spaces,
+/// math delimiters, `,` `;` `&`, "and"/"or" (also in `\text{}`), spacing
+/// commands, and a name with `=` before the next box (`$x=\boxed{1}$ or
+/// $x=\boxed{2}$`). At least one separator must be there, or only spaces and
+/// delimiters.
+fn joins_boxes(glue: &str) -> bool {
+    if glue.len() > 48 || glue.contains("\n\n") {
+        return false;
+    }
+    let mut g = glue.to_owned();
+    for (from, to) in [
+        ("\\text{", " "),
+        ("\\textrm{", " "),
+        ("\\mbox{", " "),
+        ("\\quad", " "),
+        ("\\qquad", " "),
+        ("\\(", " "),
+        ("\\)", " "),
+        ("\\[", " "),
+        ("\\]", " "),
+        ("\\,", " "),
+        ("\\;", " "),
+        ("\\ ", " "),
+        ("$", " "),
+        ("}", " "),
+        (",", " , "),
+        (";", " ; "),
+        ("&", " & "),
+        ("=", " = "),
+    ] {
+        g = g.replace(from, to);
+    }
+    let words: Vec<&str> = g.split_whitespace().collect();
+    let name = |w: &str| {
+        w.len() <= 12
+            && w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '\\')
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "\\_{}^'".contains(c))
+    };
+    let mut i = 0;
+    while i < words.len() {
+        match words[i] {
+            "," | ";" | "&" | "and" | "or" => i += 1,
+            w if name(w) && words.get(i + 1) == Some(&"=") && i + 2 == words.len() => i += 2,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The last group of boxes that together give one answer (see [`joins_boxes`]),
+/// as the span from the first box's `\boxed` to the last box's closing brace; a
+/// lone box (or a group whose boxes all hold the same answer) gives its content.
+///
+/// `None` if there is no box, or the last one is not closed.
+pub fn extract_boxed_group(text: &str) -> Option<&str> {
+    let last = extract_boxed(text)?;
+    let boxes = boxes(text);
+    let Some(((last_whole, last_inner), earlier)) = boxes.split_last() else {
+        return Some(last);
+    };
+    if text[last_inner.clone()].trim() != last {
+        return Some(last);
+    }
+    let mut first = last_whole.start;
+    let mut end_of_previous = first;
+    for (whole, _) in earlier.iter().rev() {
+        if whole.end > end_of_previous || !joins_boxes(&text[whole.end..end_of_previous]) {
+            break;
+        }
+        first = whole.start;
+        end_of_previous = whole.start;
+    }
+    let group = &text[first..last_whole.end];
+    let same = boxes
+        .iter()
+        .filter(|(whole, _)| whole.start >= first)
+        .all(|(_, inner)| text[inner.clone()].trim() == last);
+    Some(if same { last } else { group })
+}
+
 /// The index of the `}` closing an already opened `{`, skipping `\`-escapes.
 pub(crate) fn closing_brace(s: &str) -> Option<usize> {
     let mut depth = 0usize;

@@ -160,6 +160,49 @@ impl Num {
         Num::approx(float(self.to_f64(), other.to_f64()))
     }
 
+    pub(super) fn add(self, other: Num) -> Option<Num> {
+        self.binary(other, Ratio::add, |x, y| x + y)
+    }
+
+    pub(super) fn mul(self, other: Num) -> Option<Num> {
+        self.binary(other, Ratio::mul, |x, y| x * y)
+    }
+
+    pub(super) fn neg(self) -> Option<Num> {
+        self.mul(Num::Exact(Ratio::int(-1)))
+    }
+
+    pub(super) fn div(self, other: Num) -> Option<Num> {
+        if other.is_zero() {
+            return None;
+        }
+        self.binary(other, |x, y| x.mul(y.recip()?), |x, y| x / y)
+    }
+
+    pub(super) fn int(n: i128) -> Num {
+        Num::Exact(Ratio::int(n))
+    }
+
+    pub(super) fn is_zero(self) -> bool {
+        match self {
+            Num::Exact(r) => r.num == 0,
+            Num::Approx(x) => x.abs() < 1e-12,
+        }
+    }
+
+    /// The square root, exact for perfect squares; `None` for a negative number.
+    pub(super) fn sqrt(self) -> Option<Num> {
+        if self.to_f64() < 0.0 {
+            return None;
+        }
+        if let Num::Exact(r) = self
+            && let Some(root) = r.root(2)
+        {
+            return Some(Num::Exact(root));
+        }
+        Num::approx(self.to_f64().sqrt())
+    }
+
     /// Whether two numbers are equal: exactly, within a relative 1e-9 once one is
     /// irrational, or as a decimal of six or more places rounds the other
     /// (`0.083333` for `\frac{1}{12}`, `1.414214` for `\sqrt{2}`).
@@ -248,6 +291,8 @@ enum Tok {
     Op(char),
     Open(char),
     Close(char),
+    /// `|`: opens or closes an absolute value.
+    Bar,
 }
 
 /// Splits an expression into tokens; `None` for anything the evaluator does not
@@ -299,6 +344,7 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
                 "sqrt" => Tok::Cmd("sqrt"),
                 "pi" => Tok::Cmd("pi"),
                 "cdot" | "times" => Tok::Op('*'),
+                "lvert" | "rvert" | "vert" => Tok::Bar,
                 "div" => Tok::Op('/'),
                 n if GREEK.contains(&n) => Tok::Var(name),
                 _ => return None,
@@ -308,6 +354,7 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
                 '+' | '-' | '*' | '/' | '^' => Tok::Op(c),
                 '(' | '[' | '{' => Tok::Open(c),
                 ')' | ']' | '}' => Tok::Close(c),
+                '|' => Tok::Bar,
                 _ => return None,
             });
             i += 1;
@@ -329,11 +376,15 @@ pub(super) enum Ast {
     Div(Box<Ast>, Box<Ast>),
     Pow(Box<Ast>, Box<Ast>),
     Root(u32, Box<Ast>),
+    Abs(Box<Ast>),
 }
 
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// How many `|...|` are open: inside one, a `|` closes it rather than
+    /// starting an implicit product.
+    bars: usize,
 }
 
 fn parse_literal(text: &str) -> Option<Num> {
@@ -395,6 +446,9 @@ impl Parser {
                     left = Ast::Div(Box::new(left), Box::new(self.signed()?));
                 }
                 Some(Tok::Num(_) | Tok::Var(_) | Tok::Cmd(_) | Tok::Open(_)) => {
+                    left = Ast::Mul(Box::new(left), Box::new(self.power()?));
+                }
+                Some(Tok::Bar) if self.bars == 0 => {
                     left = Ast::Mul(Box::new(left), Box::new(self.power()?));
                 }
                 _ => return Some(left),
@@ -492,8 +546,18 @@ impl Parser {
                 }
                 Some(Ast::Root(index, Box::new(self.argument()?)))
             }
+            Tok::Bar => {
+                self.bars += 1;
+                let inner = self.expr();
+                self.bars -= 1;
+                self.expect(Tok::Bar)?;
+                Some(Ast::Abs(Box::new(inner?)))
+            }
             Tok::Open(open) => {
-                let inner = self.expr()?;
+                let outer_bars = std::mem::take(&mut self.bars);
+                let inner = self.expr();
+                self.bars = outer_bars;
+                let inner = inner?;
                 let close = match open {
                     '(' => ')',
                     '[' => ']',
@@ -525,7 +589,11 @@ pub(super) fn parse(s: &str) -> Option<Ast> {
             return None;
         }
     }
-    let mut parser = Parser { toks, pos: 0 };
+    let mut parser = Parser {
+        toks,
+        pos: 0,
+        bars: 0,
+    };
     let ast = parser.expr()?;
     (parser.pos == parser.toks.len()).then_some(ast)
 }
@@ -535,11 +603,47 @@ impl Ast {
         match self {
             Ast::Var(_) => true,
             Ast::Lit(_) | Ast::Pi => false,
-            Ast::Neg(a) | Ast::Root(_, a) => a.has_vars(),
+            Ast::Neg(a) | Ast::Root(_, a) | Ast::Abs(a) => a.has_vars(),
             Ast::Add(a, b) | Ast::Sub(a, b) | Ast::Mul(a, b) | Ast::Div(a, b) | Ast::Pow(a, b) => {
                 a.has_vars() || b.has_vars()
             }
         }
+    }
+
+    /// Whether an absolute value occurs (its sign is lost at positive samples).
+    pub(super) fn has_abs(&self) -> bool {
+        match self {
+            Ast::Abs(_) => true,
+            Ast::Lit(_) | Ast::Pi | Ast::Var(_) => false,
+            Ast::Neg(a) | Ast::Root(_, a) => a.has_abs(),
+            Ast::Add(a, b) | Ast::Sub(a, b) | Ast::Mul(a, b) | Ast::Div(a, b) | Ast::Pow(a, b) => {
+                a.has_abs() || b.has_abs()
+            }
+        }
+    }
+
+    /// The variables, sorted, without repeats.
+    pub(super) fn vars(&self) -> Vec<String> {
+        fn walk(ast: &Ast, out: &mut Vec<String>) {
+            match ast {
+                Ast::Var(v) => out.push(v.clone()),
+                Ast::Lit(_) | Ast::Pi => {}
+                Ast::Neg(a) | Ast::Root(_, a) | Ast::Abs(a) => walk(a, out),
+                Ast::Add(a, b)
+                | Ast::Sub(a, b)
+                | Ast::Mul(a, b)
+                | Ast::Div(a, b)
+                | Ast::Pow(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The value of a variable-free expression; `None` on division by zero, an
@@ -582,6 +686,14 @@ impl Ast {
                 }
                 Num::approx(base.to_f64().powf(exp.to_f64()))
             }
+            Ast::Abs(a) => {
+                let x = a.value()?;
+                if x.to_f64() < 0.0 {
+                    x.binary(Num::Exact(Ratio::int(-1)), Ratio::mul, |x, y| x * y)
+                } else {
+                    Some(x)
+                }
+            }
             Ast::Root(k, a) => {
                 let x = a.value()?;
                 if let Num::Exact(r) = x
@@ -607,6 +719,7 @@ impl Ast {
             Ast::Div(a, b) => a.eval(var) / b.eval(var),
             Ast::Pow(a, b) => a.eval(var).powf(b.eval(var)),
             Ast::Root(k, a) => real_root(a.eval(var), *k),
+            Ast::Abs(a) => a.eval(var).abs(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Grading throughput: `cargo bench -p ttc-dataset --bench grade [-- --pairs N
+//! Grading throughput: `cargo bench -p ttc-math-grade --bench grade [-- --pairs N
 //! --repeats R]` grades N pairs (default 10,000) in math mode with the default
 //! extraction rules and prints one JSON line with the best of R runs (default 5):
 //! wall-clock `seconds` and, on Linux, the CPU time the process spent
@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use ttc_dataset::{GradeMode, grade};
+use ttc_math_grade::{GradeMode, grade};
 
 fn parse_args() -> Result<(usize, usize), String> {
     let (mut pairs, mut repeats) = (10_000usize, 5usize);

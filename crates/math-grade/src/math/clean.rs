@@ -149,6 +149,10 @@ pub(super) fn clean(raw: &str) -> String {
     s = strip_math_delimiters(&s);
     // Protect the row separator `\\` from the one-character commands below.
     replace_in(&mut s, "\\\\", ROW_BREAK);
+    for delimiter in ["\\(", "\\)", "\\[", "\\]"] {
+        replace_in(&mut s, delimiter, " ");
+    }
+    s = unwrap_boxes(&s);
     replace_in(&mut s, "\\$", "");
     replace_in(&mut s, "$", "");
     for (from, to) in [
@@ -202,8 +206,13 @@ pub(super) fn clean(raw: &str) -> String {
     s = brace_sqrt_arguments(&s);
     s = brace_frac_arguments(&s);
     s = drop_trailing_unit_words(&s);
+    // The reals as a set: one interval.
+    for reals in ["\\mathbb{R}", "\\mathbb R", "all real numbers"] {
+        replace_in(&mut s, reals, "(-\\infty, \\infty)");
+    }
     s = replace_word(&s, "or", ",");
-    s = replace_word(&s, "and", ",");
+    s = replace_word(&s, "and", AND);
+    s = replace_command(&s, "colon", ":");
     let trimmed = s.trim();
     let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
     trimmed.trim().replace(ROW_BREAK, "\\\\")
@@ -295,6 +304,50 @@ fn join_digit_groups(s: &str) -> String {
             continue;
         }
         let c = s[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+/// Stands for the word "and" between two parts of an answer: a list separator,
+/// except between inequalities, where it intersects their solution sets.
+pub(super) const AND: &str = "\u{2}";
+
+/// `\boxed{A}` (or `\fbox{A}`) anywhere becomes `A`; boxes separated only by
+/// spaces and math delimiters (`$\boxed{1}$ $\boxed{2}$`) become the list `A, B`.
+fn unwrap_boxes(s: &str) -> String {
+    if !s.contains("\\boxed") && !s.contains("\\fbox") {
+        return s.to_owned();
+    }
+    let box_at = |rest: &str| -> Option<usize> {
+        ["\\boxed", "\\fbox"].iter().find_map(|cmd| {
+            let after = rest.strip_prefix(cmd)?;
+            let trimmed = after.trim_start();
+            trimmed
+                .starts_with('{')
+                .then(|| rest.len() - trimmed.len() + 1)
+        })
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let rest = &s[i..];
+        if let Some(open) = box_at(rest)
+            && let Some(len) = closing_brace(&rest[open..])
+        {
+            out.push_str(&rest[open..open + len]);
+            i += open + len + 1;
+            let gap = s[i..]
+                .find(|c: char| !(c.is_whitespace() || c == '$'))
+                .unwrap_or(s.len() - i);
+            if box_at(&s[i + gap..]).is_some() {
+                out.push_str(", ");
+                i += gap;
+            }
+            continue;
+        }
+        let c = rest.chars().next().unwrap_or(' ');
         out.push(c);
         i += c.len_utf8();
     }

@@ -1,0 +1,423 @@
+//! The application's `eval`, analysis and `solve --policy` paths on core's test
+//! doubles, through the [`Loader`] seam: no ONNX Runtime, no model folder.
+//!
+//! The scripted generator answers `Answer: 7` to every question (then the end
+//! token), and the questions' gold answers are 7 for the first four and 3 for
+//! the last two, so every method is right on exactly the first four questions and
+//! every number below follows from that.
+
+use std::path::{Path, PathBuf};
+
+use ttc_app::components::Loader;
+use ttc_app::eval::{EvalOptions, run_with};
+use ttc_app::run_file::{RunFile, VerifierSection};
+use ttc_app::solve::{Setup, with_policy};
+use ttc_core::testing::{ConstantVerifier, HashVerifier, Next, ScriptedGenerator};
+use ttc_core::{DifficultyRecord, EvalRecord, Family, Generator, RuntimeSettings, Verifier};
+
+/// What the scripted generator writes, whatever the question.
+const ANSWER: &str = "Answer: 7";
+
+/// Core's test doubles by folder name: every generator answers `7`; the verifier
+/// `high` scores every step 0.9, `low` 0.1, any other hashes the steps.
+#[derive(Debug)]
+struct Doubles;
+
+impl Loader for Doubles {
+    fn generator(
+        &self,
+        _model: &Path,
+        _max_batch: Option<usize>,
+        _runtime: &RuntimeSettings,
+    ) -> ttc_app::Result<Box<dyn Generator>> {
+        Ok(Box::new(ScriptedGenerator::new(|text, _| {
+            match ANSWER.chars().nth(text.chars().count()) {
+                Some(c) => Next::Char(c),
+                None => Next::Eos,
+            }
+        })))
+    }
+
+    fn verifier(
+        &self,
+        section: &VerifierSection,
+        _runtime: &RuntimeSettings,
+        _config: &Path,
+    ) -> ttc_app::Result<Box<dyn Verifier>> {
+        let name = section
+            .model
+            .as_ref()
+            .and_then(|m| m.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        Ok(match name {
+            "high" => Box::new(ConstantVerifier::new(0.9)),
+            "low" => Box::new(ConstantVerifier::new(0.1)),
+            _ => Box::new(HashVerifier::default()),
+        })
+    }
+}
+
+/// A fresh folder for one test, with the six questions as `questions.jsonl`.
+fn workspace(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("ttc-app-it")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines: Vec<String> = (0..6)
+        .map(|i| {
+            let gold = if i < 4 { 7 } else { 3 };
+            format!(
+                r#"{{"problem":"What is {i} + {}?","solution":"Answer: {gold}","answer":"{gold}","level":1,"unique_id":"q{i}"}}"#,
+                gold - i
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("questions.jsonl"), lines.join("\n") + "\n").unwrap();
+    dir
+}
+
+const RUN: &str = r#"
+[generator]
+model = "models/generator"
+prompt-template = "Question: {question}\nSolution:\n"
+
+[verifier]
+model = "models/hash"
+adapter = { preset = "demo" }
+
+[search]
+step-delimiter = "\n"
+temperature = 0.8
+max-step-tokens = 12
+max-solution-tokens = 24
+max-rounds = 2
+
+[answers]
+format = "integer"
+
+[dataset]
+path = "questions.jsonl"
+
+[sweep]
+methods = ["majority", "best-of-n-weighted", "beam-m2"]
+budgets = [1, 2, 4]
+seeds = [0]
+
+[output]
+dir = "out"
+"#;
+
+const DIFFICULTY: &str = "\n[difficulty]\nsamples = 4\nbins = 2\n";
+
+fn eval(dir: &Path, run: &str) -> ttc_app::eval::Evaluated {
+    let path = dir.join("run.toml");
+    std::fs::write(&path, run).unwrap();
+    let options = EvalOptions {
+        run_file: path,
+        ..EvalOptions::default()
+    };
+    run_with(&options, &Doubles, &mut |_| {}).unwrap()
+}
+
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Records without their wall time, in a fixed order.
+fn comparable(records: &[EvalRecord]) -> Vec<EvalRecord> {
+    let mut out: Vec<EvalRecord> = records
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            r.seconds = 0.0;
+            r
+        })
+        .collect();
+    out.sort_by_key(|r| (r.question.clone(), r.method.key(), r.budget, r.seed));
+    out
+}
+
+#[test]
+fn a_sweep_records_every_setting_and_the_analysis_bins_fits_and_reports() {
+    let dir = workspace("sweep");
+    let run = eval(&dir, &format!("{RUN}{DIFFICULTY}"));
+    let out = dir.join("out");
+    assert_eq!(run.out_dir, out);
+
+    // 6 questions x 3 methods x 3 budgets x 1 seed, right on exactly q0-q3.
+    assert_eq!(run.records.len(), 54);
+    for r in &run.records {
+        let i: usize = r.question[1..].parse().unwrap();
+        assert_eq!(r.answer.as_deref(), Some("7"), "{r:?}");
+        assert_eq!(r.correct, i < 4, "{r:?}");
+        assert_eq!(r.compute.generations, r.budget, "{r:?}");
+        let family = match r.method.label().as_str() {
+            "beam-m2" => Family::Search,
+            _ => Family::BestOfN,
+        };
+        assert_eq!(r.method.family(), family);
+        assert_eq!(
+            r.method.key(),
+            format!("{}{{temperature=0.8}}", r.method.label())
+        );
+    }
+    let table = ttc_app::analysis::accuracy_table(&run.records);
+    for method in ["majority", "best-of-n-weighted", "beam-m2"] {
+        assert!(
+            table.contains(&format!(
+                "| {method} | 0.667 (4/6) | 0.667 (4/6) | 0.667 (4/6) |"
+            )),
+            "{table}"
+        );
+    }
+    // The file holds exactly what the run returned.
+    let on_disk: Vec<EvalRecord> = read_lines(&out.join("results.jsonl"));
+    assert_eq!(comparable(&on_disk), comparable(&run.records));
+
+    // Difficulty: 4 samples a question, all `7`: pass@1 1 on q0-q3, 0 on q4-q5.
+    let difficulty: Vec<DifficultyRecord> = read_lines(&out.join("difficulty.jsonl"));
+    assert_eq!(difficulty.len(), 6);
+    for d in &difficulty {
+        let i: usize = d.question[1..].parse().unwrap();
+        assert_eq!(
+            (d.samples, d.correct),
+            (4, if i < 4 { 4 } else { 0 }),
+            "{d:?}"
+        );
+        assert_eq!(d.scores.len(), 4);
+    }
+
+    ttc_app::analysis::analyse(&run).unwrap();
+    // Oracle bins: the solved questions are the easy bin.
+    let bins: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bins.json")).unwrap()).unwrap();
+    let oracle: Vec<(String, u64)> = bins
+        .iter()
+        .map(|b| {
+            (
+                b["question"].as_str().unwrap().to_string(),
+                b["oracle_bin"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        oracle,
+        (0..6)
+            .map(|i| (format!("q{i}"), if i < 4 { 1 } else { 2 }))
+            .collect::<Vec<_>>()
+    );
+    // Every sample is the same text, so every question has the same mean verifier
+    // score: one tie group, all in predicted bin 1.
+    assert!(bins.iter().all(|b| b["predicted_bin"] == 1), "{bins:?}");
+
+    // The sweep the policy was fitted on: the same runs with their predicted bins.
+    let sweep = ttc_policy::Sweep::read(out.join("sweep.jsonl")).unwrap();
+    assert_eq!(sweep.records().len(), 54);
+    assert!(sweep.records().iter().all(|r| r.bin == 1));
+    // The policy: all settings equally accurate (4/6) at every budget, so the
+    // cheapest wins: majority, which pays for no verifier.
+    let policy = ttc_policy::Policy::read(out.join("policy.toml")).unwrap();
+    assert_eq!(policy.format, ttc_policy::POLICY_FORMAT);
+    assert_eq!(policy.difficulty.bins(), 2);
+    let chosen: Vec<(usize, usize, String, f64)> = policy
+        .choices
+        .iter()
+        .map(|c| (c.bin, c.budget, c.method.key(), c.accuracy))
+        .collect();
+    let want: Vec<(usize, usize, String, f64)> = [1, 2, 4]
+        .into_iter()
+        .map(|n| (1, n, "majority{temperature=0.8}".to_string(), 4.0 / 6.0))
+        .collect();
+    assert_eq!(chosen, want);
+
+    // The report: every method, its accuracy, and the per-bin section on the
+    // oracle bins (bin 1 all right, bin 2 all wrong).
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("54 evaluation records: 6 questions, 3 methods"),
+        "{md}"
+    );
+    assert!(!md.contains("*Note:"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let accuracy = json["accuracy"].as_array().unwrap();
+    assert_eq!(accuracy.len(), 9);
+    for a in accuracy {
+        let v = a["accuracy"]["value"].as_f64().unwrap();
+        assert!((v - 4.0 / 6.0).abs() < 1e-12, "{a}");
+    }
+    assert!(std::fs::metadata(out.join("accuracy-by-bin.svg")).is_ok());
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_to_the_records_of_an_uninterrupted_one() {
+    let dir = workspace("resume");
+    let whole = eval(&dir, &format!("{RUN}{DIFFICULTY}"));
+    let results = dir.join("out").join("results.jsonl");
+    let text = std::fs::read_to_string(&results).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 54);
+    // Killed after 20 records, the 21st half written.
+    let torn = format!(
+        "{}\n{}",
+        lines[..20].join("\n"),
+        &lines[20][..lines[20].len() / 2]
+    );
+    std::fs::write(&results, torn).unwrap();
+    let resumed = eval(&dir, &format!("{RUN}{DIFFICULTY}"));
+    assert_eq!(comparable(&resumed.records), comparable(&whole.records));
+    // The 20 kept records are kept as they were (wall time included).
+    let again = std::fs::read_to_string(&results).unwrap();
+    assert_eq!(again.lines().take(20).collect::<Vec<_>>(), lines[..20]);
+    assert_eq!(again.lines().count(), 54);
+}
+
+#[test]
+fn without_a_difficulty_table_nothing_is_sampled_and_the_report_says_why() {
+    let dir = workspace("no-difficulty");
+    let run = eval(&dir, RUN);
+    let out = dir.join("out");
+    let file = RunFile::load(&dir.join("run.toml")).unwrap();
+    assert_eq!(file.difficulty_samples(), 0);
+    assert_eq!(run.records.len(), 54);
+    let difficulty: Vec<DifficultyRecord> = read_lines(&out.join("difficulty.jsonl"));
+    assert!(difficulty.is_empty(), "{difficulty:?}");
+    // Each record's generations are its own method's: no probe samples either.
+    let generations: usize = run.records.iter().map(|r| r.compute.generations).sum();
+    assert_eq!(generations, 6 * 3 * (1 + 2 + 4));
+
+    ttc_app::analysis::analyse(&run).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains(
+            "*Note: the run file has no [difficulty] table: no difficulty samples were drawn, \
+             so there are no difficulty bins, no per-bin analysis and no fitted policy"
+        ),
+        "{md}"
+    );
+    for absent in [
+        "bins.json",
+        "sweep.jsonl",
+        "policy.toml",
+        "accuracy-by-bin.svg",
+    ] {
+        assert!(!out.join(absent).exists(), "{absent}");
+    }
+    // With the table but `samples = 0`, the note says that instead.
+    let dir = workspace("zero-samples");
+    let run = eval(&dir, &format!("{RUN}\n[difficulty]\nsamples = 0\n"));
+    ttc_app::analysis::analyse(&run).unwrap();
+    let md = std::fs::read_to_string(dir.join("out").join("report.md")).unwrap();
+    assert!(md.contains("*Note: [difficulty] samples = 0"), "{md}");
+}
+
+/// A format-2 policy over two predicted bins split at a mean score of 0.5: the easy
+/// bin runs majority, the hard one beam search, each fitted at N = 2.
+const POLICY: &str = r#"format = 2
+
+[provenance]
+dataset = "six questions"
+sweep = "sweep.jsonl"
+created = "2025-01-31"
+
+[provenance.models]
+generator = "scripted"
+
+[difficulty]
+statistic = "mean-verifier-score"
+bins = 2
+edges = [0.5]
+
+[fit]
+folds = 2
+fold-seed = 0
+records = 12
+questions = 6
+
+[[choice]]
+bin = 1
+budget = 2
+method = "majority"
+family = "best-of-n"
+accuracy = 0.75
+questions = 3
+mean-generations = 2.0
+mean-flops = 100.0
+
+[[choice]]
+bin = 2
+budget = 2
+method = "beam-m2"
+family = "search"
+accuracy = 0.5
+questions = 3
+mean-generations = 2.0
+mean-flops = 200.0
+"#;
+
+#[test]
+fn solve_with_a_policy_probes_bins_and_runs_the_cells_choice_on_what_is_left() {
+    let dir = workspace("policy");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let runtime = RuntimeSettings::default();
+    for (verifier, bin, method) in [("high", 1, "majority"), ("low", 2, "beam-m2")] {
+        let run = RUN.replace("models/hash", &format!("models/{verifier}"));
+        std::fs::write(dir.join("run.toml"), &run).unwrap();
+        let file = RunFile::load(&dir.join("run.toml")).unwrap();
+        let setup = Setup {
+            file: &file,
+            path: &dir.join("run.toml"),
+            runtime: &runtime,
+            loader: &Doubles,
+        };
+        // N = 4: the 2 probe samples are paid from it, the choice runs at N = 2.
+        let out = with_policy(&setup, &policy, "What is 3 + 4?", 4, 2, 0).unwrap();
+        assert_eq!(out.probe_samples, 2);
+        let score = if verifier == "high" { 0.9 } else { 0.1 };
+        assert!(
+            (out.probe_mean_score - score).abs() < 1e-6,
+            "{}",
+            out.probe_mean_score
+        );
+        assert_eq!(
+            (out.bin, out.method.as_str(), out.method_budget),
+            (bin, method, 2)
+        );
+        assert_eq!(out.compute.generations, 4, "probe and method together");
+        assert_eq!(out.answer.as_deref(), Some("7"));
+    }
+
+    // Below the probe plus the smallest fitted budget: refused with what to do.
+    let file = RunFile::load(&dir.join("run.toml")).unwrap();
+    let setup = Setup {
+        file: &file,
+        path: &dir.join("run.toml"),
+        runtime: &runtime,
+        loader: &Doubles,
+    };
+    let err = with_policy(&setup, &policy, "q", 3, 2, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("N = 1 is below the smallest budget"), "{err}");
+
+    // A mistyped method is refused when the file is read, at its line.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, POLICY.replace("\"beam-m2\"", "\"beam-2\"")).unwrap();
+    let line = 1 + POLICY
+        .lines()
+        .position(|l| l == "method = \"beam-m2\"")
+        .unwrap();
+    let err = with_policy(&setup, &bad, "q", 4, 2, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    assert!(err.contains(&format!("line {line}")), "{err}");
+    assert!(err.contains("\"beam-2\""), "{err}");
+}
