@@ -477,9 +477,8 @@ mod tests {
     use super::*;
 
     fn parse(name: &str, text: &str) -> Result<RunFile> {
-        let dir = std::env::temp_dir().join(format!("ttc-run-file-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         RunFile::load(&path)
     }

@@ -1,10 +1,10 @@
 //! `ttc generate`: sample continuations of prompts.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 use ttc_core::{ChatMessage, Completion, Generator, Prompt, SamplingParams, StopCriteria};
 use ttc_generator::OnnxGenerator;
@@ -85,18 +85,14 @@ fn unescape(s: &str) -> String {
 fn read_prompts(args: &GenerateArgs) -> Result<Vec<String>> {
     let mut prompts = args.prompt.clone();
     if let Some(path) = &args.prompts {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("opening prompts file {}", path.display()))?;
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.with_context(|| format!("reading {}", path.display()))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let value: serde_json::Value = serde_json::from_str(&line)
-                .with_context(|| format!("{}:{}: not a JSON object", path.display(), i + 1))?;
-            match value.get("prompt").and_then(serde_json::Value::as_str) {
+        for line in ttc_jsonl::read::<serde_json::Value>(path)? {
+            match line.value.get("prompt").and_then(serde_json::Value::as_str) {
                 Some(p) => prompts.push(p.to_string()),
-                None => bail!("{}:{}: no string field \"prompt\"", path.display(), i + 1),
+                None => bail!(
+                    "{}:{}: no string field \"prompt\"",
+                    path.display(),
+                    line.number
+                ),
             }
         }
     }

@@ -8,6 +8,7 @@ mod answer;
 mod compute;
 mod error;
 mod generation;
+pub mod hash;
 mod identity;
 mod method;
 mod record;

@@ -198,7 +198,8 @@ fn missing_runtime_library_is_a_clear_error() {
 
 #[test]
 fn unreadable_or_bogus_library_is_a_clear_error() {
-    let bogus = std::env::temp_dir().join(format!("ttc-bogus-{}.so", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let bogus = tmp.path().join("ttc-bogus.so");
     std::fs::write(&bogus, b"not a shared library").unwrap();
     let dir = fixture("tiny-llama");
     let out = Command::new(env!("CARGO_BIN_EXE_ttc"))
@@ -269,7 +270,8 @@ fn cuda_fallback_policy_from_flags() {
 
 #[test]
 fn bad_prompts_file_names_the_line() {
-    let path = std::env::temp_dir().join(format!("ttc-prompts-{}.jsonl", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ttc-prompts.jsonl");
     std::fs::write(&path, "{\"prompt\": \"ok\"}\n{\"text\": \"no prompt\"}\n").unwrap();
     let dir = fixture("tiny-llama");
     let out = ttc(&[
@@ -319,6 +321,7 @@ fn config(name: &str) -> PathBuf {
 
 #[test]
 fn solve_runs_every_strategy_and_writes_a_trace() {
+    let tmp = tempfile::tempdir().unwrap();
     let run = config("fixtures.toml");
     for strategy in [
         "majority",
@@ -328,8 +331,7 @@ fn solve_runs_every_strategy_and_writes_a_trace() {
         "lookahead",
         "dvts",
     ] {
-        let trace =
-            std::env::temp_dir().join(format!("ttc-trace-{strategy}-{}.json", std::process::id()));
+        let trace = tmp.path().join(format!("ttc-trace-{strategy}.json"));
         let out = ttc(&[
             "solve",
             "--config",
@@ -383,7 +385,8 @@ fn solve_runs_every_strategy_and_writes_a_trace() {
 
 #[test]
 fn solve_reports_bad_run_files() {
-    let path = std::env::temp_dir().join(format!("ttc-bad-run-{}.toml", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ttc-bad-run.toml");
     std::fs::write(
         &path,
         "[generator]\nmodel = \"x\"\n[search]\nfinal-selector = \"best\"\n",
@@ -410,8 +413,9 @@ fn solve_reports_bad_run_files() {
 
 #[test]
 fn solve_with_revisions_splits_the_budget_into_chains() {
+    let tmp = tempfile::tempdir().unwrap();
     let run = config("fixtures.toml");
-    let trace = std::env::temp_dir().join(format!("ttc-trace-revise-{}.json", std::process::id()));
+    let trace = tmp.path().join("ttc-trace-revise.json");
     let out = ttc(&[
         "solve",
         "--config",
@@ -473,8 +477,9 @@ fn run_records(dir: &Path) -> Vec<String> {
 
 #[test]
 fn an_eval_does_not_resume_with_a_model_changed_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
     // The fixture sweep with its model folders copied, so one can be changed.
-    let base = std::env::temp_dir().join(format!("ttc-eval-models-{}", std::process::id()));
+    let base = tmp.path().join("ttc-eval-models");
     std::fs::create_dir_all(&base).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures");
     let mut text = std::fs::read_to_string(config("fixtures-eval.toml")).unwrap();
@@ -530,8 +535,9 @@ fn an_eval_does_not_resume_with_a_model_changed_in_place() {
 
 #[test]
 fn an_interrupted_eval_resumes_to_the_same_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
     let run = config("fixtures-eval.toml");
-    let base = std::env::temp_dir().join(format!("ttc-eval-{}", std::process::id()));
+    let base = tmp.path().join("ttc-eval");
     let whole = base.join("whole");
     let out = ttc(&[
         "eval",
@@ -699,8 +705,9 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
 
 #[test]
 fn eval_refuses_verifier_selection_without_an_orm() {
-    let path = std::env::temp_dir().join(format!("ttc-no-orm-{}.toml", std::process::id()));
-    let out_dir = std::env::temp_dir().join(format!("ttc-no-orm-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ttc-no-orm.toml");
+    let out_dir = tmp.path().join("ttc-no-orm");
     let model = fixture("tiny-llama");
     let model = model.to_str().unwrap();
     std::fs::write(
@@ -728,7 +735,8 @@ fn eval_refuses_verifier_selection_without_an_orm() {
 
 #[test]
 fn eval_refuses_to_mix_two_run_files_in_one_folder() {
-    let dir = std::env::temp_dir().join(format!("ttc-eval-mix-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ttc-eval-mix");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("run.toml"), "# another run\n").unwrap();
     let run = config("fixtures-eval.toml");
@@ -816,8 +824,9 @@ fn check_same_as_the_method_alone(
 
 #[test]
 fn solve_applies_a_fitted_policy_after_a_probe() {
+    let tmp = tempfile::tempdir().unwrap();
     let run = config("fixtures-eval.toml");
-    let dir = std::env::temp_dir().join(format!("ttc-eval-policy-{}", std::process::id()));
+    let dir = tmp.path().join("ttc-eval-policy");
     let out = ttc(&[
         "eval",
         run.to_str().unwrap(),
@@ -871,7 +880,8 @@ fn solve_applies_a_fitted_policy_after_a_probe() {
 /// ones read fewer tokens than with `--no-cache` and score the same, bad lines named.
 #[test]
 fn score_reads_a_jsonl_file_and_continues_lines_that_extend_earlier_ones() {
-    let dir = std::env::temp_dir().join(format!("ttc-cli-score-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ttc-cli-score");
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("in.jsonl");
     std::fs::write(

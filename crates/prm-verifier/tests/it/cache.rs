@@ -201,10 +201,10 @@ fn continued_scores_equal_full_rescoring_rlhflow() {
 
 /// A copy of the causal fixture whose chat template writes the length of each
 /// message before it: adding a step changes tokens before the first step.
-fn fixture_with_counting_template() -> std::path::PathBuf {
+fn fixture_with_counting_template() -> tempfile::TempDir {
     let src = fixture("tiny-prm-causal");
-    let dir = std::env::temp_dir().join(format!("ttc-prm-counting-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     for entry in std::fs::read_dir(&src).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
@@ -223,12 +223,13 @@ fn fixture_with_counting_template() -> std::path::PathBuf {
     );
     cfg["chat_template"] = serde_json::Value::String(counted);
     std::fs::write(&path, serde_json::to_string(&cfg).unwrap()).unwrap();
-    dir
+    tmp
 }
 
 #[test]
 fn a_layout_that_cannot_be_continued_is_rescored_in_full_and_counted() {
     let dir = fixture_with_counting_template();
+    let dir = dir.path();
     let adapter = PrmAdapter {
         layout: Layout::Chat {
             system: None,
@@ -242,7 +243,7 @@ fn a_layout_that_cannot_be_continued_is_rescored_in_full_and_counted() {
         },
         mode: Default::default(),
     };
-    let v = PrmVerifier::load(&dir, &adapter, &ttc_core::RuntimeSettings::default()).unwrap();
+    let v = PrmVerifier::load(dir, &adapter, &ttc_core::RuntimeSettings::default()).unwrap();
     let why = v
         .cache_bytes_per_token()
         .expect_err("the counting template cannot be continued");
@@ -266,7 +267,7 @@ fn a_layout_that_cannot_be_continued_is_rescored_in_full_and_counted() {
         second.reread_tokens > 0 && second.reread_tokens <= covered,
         "re-read counted"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

@@ -75,14 +75,12 @@ impl Verifier for Hashed {
             .iter()
             .map(|r| {
                 seen.push(r.question.to_string());
-                let mut h: u64 = 1469598103934665603;
+                let mut h = ttc_core::hash::FNV1A_OFFSET;
                 let scores = r
                     .steps
                     .iter()
                     .map(|s| {
-                        for b in s.bytes() {
-                            h = (h ^ u64::from(b)).wrapping_mul(1099511628211);
-                        }
+                        h = ttc_core::hash::fnv1a_extend(h, s.as_bytes());
                         (h >> 40) as f32 / (1u64 << 24) as f32
                     })
                     .collect();
