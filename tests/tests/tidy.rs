@@ -88,13 +88,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shells", &["cli", "xtask"]),
 ];
 
-/// Edges allowed inside one layer: every crate builds on core's types and errors,
-/// the report draws the policy crate's fits, and the demo world reads its answer
-/// lines with the grader's integer parser.
+/// Edges allowed inside one layer (ARCHITECTURE.md draws them as solid arrows): every
+/// crate builds on core's types and errors, and the demo world reads its answer lines
+/// with the grader's integer parser. (Tests may use a sibling anyway: dashed arrows.)
 const SAME_LAYER: &[(&str, &str)] = &[
     ("onnx", "core"),
     ("model-folder", "core"),
-    ("report", "policy"),
     ("dataset", "math-grade"),
 ];
 
@@ -187,7 +186,8 @@ fn the_layer_rule_refuses_edges_it_should() {
     assert!(check_edge("policy", "report", false).is_err());
     assert!(check_edge("difficulty", "search", false).is_err());
     assert!(check_edge("app", "cli", false).is_err());
-    assert!(check_edge("report", "policy", false).is_ok());
+    assert!(check_edge("report", "policy", false).is_err());
+    assert!(check_edge("report", "policy", true).is_ok());
     assert!(check_edge("dataset", "math-grade", false).is_ok());
     assert!(check_edge("math-grade", "dataset", false).is_err());
     assert!(check_edge("search", "math-grade", false).is_err());
@@ -318,4 +318,554 @@ fn cited_paths_are_found_in_text() {
         &["crates/", "docs/"],
     );
     assert_eq!(found, ["crates/core/src/lib.rs", "docs/method.md"]);
+}
+
+/// A crate's workspace dependencies: what it uses, and what only its tests use.
+type Edges = std::collections::BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>;
+
+/// The workspace edges the manifests declare (`ttc-tests`, the test harness, left out).
+fn manifest_edges() -> Edges {
+    let ws = |m: &toml::Table, sections: &[&str]| -> BTreeSet<String> {
+        deps_in(m, sections)
+            .into_iter()
+            .filter_map(|d| d.strip_prefix("ttc-").map(str::to_string))
+            .filter(|d| d != "tests")
+            .collect()
+    };
+    all_manifests()
+        .into_iter()
+        .map(|(dir, m)| {
+            let uses = ws(&m, &["dependencies", "build-dependencies"]);
+            let tests = &ws(&m, &["dev-dependencies"]) - &uses;
+            (dir, (uses, tests))
+        })
+        .collect()
+}
+
+const EDGE_TABLE_HEADER: &str = "| crate | uses | its tests also use |";
+
+/// ARCHITECTURE.md's edge table: `| `crate` | a, b | c |`, `—` for none.
+fn documented_edges(arch: &str) -> Result<Edges, String> {
+    let mut lines = arch.lines().skip_while(|l| l.trim() != EDGE_TABLE_HEADER);
+    if lines.next().is_none() {
+        return Err(format!(
+            "ARCHITECTURE.md has no edge table (header `{EDGE_TABLE_HEADER}`)"
+        ));
+    }
+    let names = |cell: &str| -> BTreeSet<String> {
+        cell.split(',')
+            .map(|s| s.trim().trim_matches('`').to_string())
+            .filter(|s| !s.is_empty() && s != "—")
+            .collect()
+    };
+    let mut out = Edges::new();
+    for line in lines.skip(1).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
+        let [krate, uses, tests] = cells[..] else {
+            return Err(format!("edge table row `{line}`: expected three cells"));
+        };
+        let krate = krate.trim().trim_matches('`').to_string();
+        if out
+            .insert(krate.clone(), (names(uses), names(tests)))
+            .is_some()
+        {
+            return Err(format!("edge table: `{krate}` has two rows"));
+        }
+    }
+    Ok(out)
+}
+
+/// Every difference between the documented edges and the manifests', both ways.
+fn edge_differences(doc: &Edges, manifests: &Edges) -> Vec<String> {
+    let mut out = Vec::new();
+    let none = (BTreeSet::new(), BTreeSet::new());
+    for krate in doc.keys().chain(manifests.keys()).collect::<BTreeSet<_>>() {
+        if !manifests.contains_key(krate) {
+            out.push(format!(
+                "the edge table has a row for `{krate}`, no such crate"
+            ));
+            continue;
+        }
+        if !doc.contains_key(krate) {
+            out.push(format!("the edge table has no row for `{krate}`"));
+        }
+        let (d, m) = (
+            doc.get(krate).unwrap_or(&none),
+            manifests.get(krate).unwrap_or(&none),
+        );
+        for (what, d, m) in [("uses", &d.0, &m.0), ("its tests also use", &d.1, &m.1)] {
+            for dep in m - d {
+                out.push(format!(
+                    "{krate} -> {dep} ({what}) is in the manifest, not in ARCHITECTURE.md's edge table"
+                ));
+            }
+            for dep in d - m {
+                out.push(format!(
+                    "{krate} -> {dep} ({what}) is in ARCHITECTURE.md's edge table, not in the manifest"
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The Bird's-eye view diagram: the first code block after its heading.
+fn diagram(arch: &str) -> Vec<&str> {
+    arch.lines()
+        .skip_while(|l| !l.starts_with("## Bird's-eye view"))
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect()
+}
+
+/// The arrows drawn between crates: `a ──► b` (a uses b), `b ◄── a`, and dashed
+/// `a ╌╌► b` / `b ◄╌╌ a` (only a's tests use b). Returns (from, to, tests only).
+fn drawn_edges(diagram: &[&str]) -> Result<BTreeSet<(String, String, bool)>, String> {
+    let mut out = BTreeSet::new();
+    for line in diagram {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            let is_line = |c: char| c == '─' || c == '╌';
+            let (forward, body) = if let Some(b) = w.strip_suffix('►') {
+                (true, b)
+            } else if let Some(b) = w.strip_prefix('◄') {
+                (false, b)
+            } else {
+                continue;
+            };
+            if body.is_empty() || !body.chars().all(is_line) {
+                return Err(format!("diagram line `{line}`: `{w}` is not an arrow"));
+            }
+            let (Some(left), Some(right)) = (i.checked_sub(1).map(|j| words[j]), words.get(i + 1))
+            else {
+                return Err(format!(
+                    "diagram line `{line}`: `{w}` has no crate at one end"
+                ));
+            };
+            for end in [left, *right] {
+                if layer_of(end).is_none() {
+                    return Err(format!(
+                        "diagram line `{line}`: `{end}` at an end of `{w}` is no crate"
+                    ));
+                }
+            }
+            let (from, to) = if forward {
+                (left, *right)
+            } else {
+                (*right, left)
+            };
+            out.insert((from.to_string(), to.to_string(), body.contains('╌')));
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn the_architecture_edge_table_equals_the_manifests() {
+    let arch = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).unwrap();
+    let doc = documented_edges(&arch).unwrap();
+    let errors = edge_differences(&doc, &manifest_edges());
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn the_diagram_draws_exactly_the_same_layer_edges() {
+    // Arrows inside a layer are the edges the layer rule needs told; a bare `│` only
+    // stacks the layers. Every drawn arrow is a real edge, every same-layer edge is
+    // drawn, and a dashed arrow is one only tests use.
+    let arch = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).unwrap();
+    let drawn = drawn_edges(&diagram(&arch)).unwrap();
+    let mut same_layer = BTreeSet::new();
+    for (from, (uses, tests)) in manifest_edges() {
+        for (deps, test_only) in [(uses, false), (tests, true)] {
+            for to in deps {
+                if layer_of(&from).map(|l| l.0) == layer_of(&to).map(|l| l.0) {
+                    same_layer.insert((from.clone(), to, test_only));
+                }
+            }
+        }
+    }
+    let show = |s: &BTreeSet<(String, String, bool)>| -> Vec<String> {
+        s.iter()
+            .map(|(a, b, t)| format!("{a} {} {b}", if *t { "╌╌►" } else { "──►" }))
+            .collect()
+    };
+    assert_eq!(
+        show(&drawn),
+        show(&same_layer),
+        "ARCHITECTURE.md's diagram (left) and the manifests' same-layer edges (right) differ"
+    );
+    // Same-layer edges a library may have are exactly those drawn.
+    let allowed: BTreeSet<(String, String)> = SAME_LAYER
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let drawn_uses: BTreeSet<(String, String)> = drawn
+        .iter()
+        .filter(|e| !e.2)
+        .map(|(a, b, _)| (a.clone(), b.clone()))
+        .collect();
+    assert_eq!(
+        drawn_uses, allowed,
+        "the diagram's solid arrows and SAME_LAYER differ"
+    );
+}
+
+#[test]
+fn the_diagram_rows_hold_the_layers() {
+    let arch = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).unwrap();
+    let rows = diagram(&arch);
+    for (layer, crates) in LAYERS {
+        let row = rows
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(layer))
+            .unwrap_or_else(|| panic!("the diagram has no row `{layer}`"));
+        let words: BTreeSet<&str> = row
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .collect();
+        for krate in *crates {
+            assert!(
+                words.contains(krate),
+                "the diagram's {layer} row lacks {krate}"
+            );
+        }
+    }
+}
+
+#[test]
+fn edge_checks_fail_on_a_missing_or_extra_edge() {
+    let arch = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).unwrap();
+    let doc = documented_edges(&arch).unwrap();
+    assert!(edge_differences(&doc, &doc).is_empty());
+
+    // A manifest gains a dependency the table does not show.
+    let mut gained = doc.clone();
+    gained.get_mut("search").unwrap().0.insert("jsonl".into());
+    assert_eq!(
+        edge_differences(&doc, &gained),
+        ["search -> jsonl (uses) is in the manifest, not in ARCHITECTURE.md's edge table"]
+    );
+    // A manifest loses one the table shows (here a tests-only one).
+    let mut lost = doc.clone();
+    assert!(lost.get_mut("report").unwrap().1.remove("policy"));
+    assert_eq!(
+        edge_differences(&doc, &lost),
+        [
+            "report -> policy (its tests also use) is in ARCHITECTURE.md's edge table, not in the manifest"
+        ]
+    );
+    // A crate with no row, and a row for no crate.
+    let mut renamed = doc.clone();
+    let row = renamed.remove("jsonl").unwrap();
+    renamed.insert("json-lines".into(), row);
+    let errors = edge_differences(&renamed, &doc);
+    assert!(
+        errors.iter().any(|e| e.contains("no row for `jsonl`")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("`json-lines`, no such crate")),
+        "{errors:?}"
+    );
+
+    // The table parser reads cells, backticks and `—`.
+    let table = format!(
+        "x\n{EDGE_TABLE_HEADER}\n|---|---|---|\n| `core` | — | — |\n| `search` | core | core, math-grade |\nafter\n"
+    );
+    let parsed = documented_edges(&table).unwrap();
+    assert_eq!(parsed["core"], (BTreeSet::new(), BTreeSet::new()));
+    assert_eq!(parsed["search"].1.len(), 2);
+    assert!(documented_edges("no table").is_err());
+
+    // Arrows both ways and dashed; a broken arrow or a non-crate end is an error.
+    let drawn = drawn_edges(&[
+        " models   dataset ──► math-grade",
+        " x  core ◄── onnx  report ╌╌► policy",
+    ])
+    .unwrap();
+    let want: BTreeSet<(String, String, bool)> = [
+        ("dataset", "math-grade", false),
+        ("onnx", "core", false),
+        ("report", "policy", true),
+    ]
+    .iter()
+    .map(|(a, b, t)| (a.to_string(), b.to_string(), *t))
+    .collect();
+    assert_eq!(drawn, want);
+    assert!(drawn_edges(&["a ──► core"]).is_err());
+    assert!(drawn_edges(&["onnx ─x► core"]).is_err());
+    assert!(drawn_edges(&["onnx ──►"]).is_err());
+}
+
+/// Whether `text` names the crate `ort` (`ort::` not inside a longer path segment).
+fn names_ort(text: &str) -> bool {
+    text.match_indices("ort::").any(|(i, _)| {
+        text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+    })
+}
+
+/// Whether `word` occurs in `text` as a whole identifier.
+fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        text[..i].chars().next_back().is_none_or(|c| !ident(c))
+            && text[i + word.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !ident(c))
+    })
+}
+
+/// Whether `body` calls a function named `name` (`name(`, `Type::name(`).
+fn calls(body: &str, name: &str) -> bool {
+    body.match_indices(&format!("{name}(")).any(|(i, _)| {
+        body[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+    })
+}
+
+/// The names a file imports from ort (`use ort::a::{B, C as D};` gives B and D).
+fn ort_imports(src: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = src;
+    while let Some(i) = rest.find("use ort::") {
+        let end = rest[i..].find(';').map_or(rest.len(), |j| i + j);
+        let stmt = &rest[i + "use ort::".len()..end];
+        for item in stmt.split([',', '{', '}']) {
+            let item = item.trim();
+            let name = match item.split_once(" as ") {
+                Some((_, alias)) => alias.trim(),
+                None => item.rsplit("::").next().unwrap_or(""),
+            };
+            if !name.is_empty() && name != "self" && name != "*" {
+                out.insert(name.to_string());
+            }
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// A function of ttc-onnx: where it is, whether it is public and takes `self`, its
+/// signature and its body.
+struct OnnxFn {
+    file: String,
+    owner: Option<String>,
+    name: String,
+    public: bool,
+    receiver: bool,
+    signature: String,
+    body: String,
+}
+
+/// The functions of one source file, rustfmt's layout assumed: a body ends at the
+/// first `}` indented as its `fn` line; `impl` blocks start at column 0.
+fn functions(file: &str, src: &str) -> Vec<OnnxFn> {
+    let lines: Vec<&str> = src.lines().collect();
+    let mut out = Vec::new();
+    let mut owner = None;
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("impl") {
+            // `impl Foo {`, `impl<T> Foo<T> {`, `impl Trait for Foo {`: the type.
+            let head = line.trim_end_matches('{').trim();
+            let ty = head.rsplit(" for ").next().unwrap_or(head);
+            let ty = ty.split_whitespace().last().unwrap_or("");
+            owner = Some(ty.split('<').next().unwrap_or(ty).to_string());
+        } else if line.starts_with('}') {
+            owner = None;
+        }
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let (public, rest) = if let Some(r) = trimmed.strip_prefix("pub fn ") {
+            (true, r)
+        } else if let Some(r) = trimmed
+            .strip_prefix("fn ")
+            .or_else(|| trimmed.strip_prefix("pub(crate) fn "))
+        {
+            (false, r)
+        } else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let sig_end = (i..lines.len())
+            .find(|&j| lines[j].trim_end().ends_with('{') || lines[j].trim_end().ends_with(';'))
+            .unwrap_or(i);
+        let signature = lines[i..=sig_end].join("\n");
+        let closing = format!("{indent}}}");
+        let body_end = (sig_end..lines.len())
+            .find(|&j| lines[j] == closing || (j == sig_end && lines[j].trim_end().ends_with('}')))
+            .unwrap_or(lines.len() - 1);
+        let flat: String = signature.split_whitespace().collect();
+        let receiver = ["(self", "(&self", "(&mutself", "(mutself"]
+            .iter()
+            .any(|r| flat.contains(r));
+        out.push(OnnxFn {
+            file: file.to_string(),
+            owner: if indent.is_empty() {
+                None
+            } else {
+                owner.clone()
+            },
+            name,
+            public,
+            receiver,
+            signature,
+            body: lines[sig_end + 1..=body_end.max(sig_end)].join("\n"),
+        });
+    }
+    out
+}
+
+/// Where the ONNX Runtime boundary is broken, by the rule ARCHITECTURE.md states for
+/// ttc-onnx: (1) no public item's signature names an ort type; (2) a public function
+/// without `self` (a constructor or free function) that reaches ort, directly or
+/// through another such function, is `OnnxModel::load` or the loader `runtime`, so
+/// nothing calls ort before the library is loaded. `files` are (name, source).
+fn ort_boundary_violations(files: &[(String, String)]) -> Vec<String> {
+    const ALLOWED: &[(Option<&str>, &str)] = &[(Some("OnnxModel"), "load"), (None, "runtime")];
+    let mut errors = Vec::new();
+    let mut fns = Vec::new();
+    for (file, src) in files {
+        let imports = ort_imports(src);
+        let mentions_ort = |t: &str| names_ort(t) || imports.iter().any(|w| has_word(t, w));
+        for (n, line) in src.lines().enumerate() {
+            let t = line.trim_start();
+            if t.starts_with("pub ") && !t.starts_with("pub fn ") && mentions_ort(t) {
+                errors.push(format!(
+                    "{file}:{}: a public item names an ort type: {t}",
+                    n + 1
+                ));
+            }
+        }
+        for f in functions(file, src) {
+            if f.public && mentions_ort(&f.signature) {
+                errors.push(format!(
+                    "{file}: the signature of pub fn {} names an ort type",
+                    f.name
+                ));
+            }
+            let direct = mentions_ort(&f.body);
+            fns.push((f, direct));
+        }
+    }
+    // Reaching ort through a constructor or free function that does.
+    loop {
+        let reaching: Vec<String> = fns
+            .iter()
+            .filter(|(f, r)| *r && !f.receiver)
+            .map(|(f, _)| f.name.clone())
+            .collect();
+        let mut changed = false;
+        for (f, r) in fns.iter_mut() {
+            if !*r && reaching.iter().any(|n| calls(&f.body, n)) {
+                *r = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (f, reaches) in &fns {
+        if f.public
+            && !f.receiver
+            && *reaches
+            && !ALLOWED.contains(&(f.owner.as_deref(), &f.name[..]))
+        {
+            let owner = f
+                .owner
+                .as_deref()
+                .map(|o| format!("{o}::"))
+                .unwrap_or_default();
+            errors.push(format!(
+                "{}: pub fn {owner}{} reaches ort without a loaded library; only OnnxModel::load and runtime may (build plain Rust data and hand it to ort inside OnnxModel)",
+                f.file, f.name
+            ));
+        }
+    }
+    errors
+}
+
+fn onnx_sources() -> Vec<(String, String)> {
+    let dir = workspace_root().join("crates/onnx/src");
+    let mut files = Vec::new();
+    text_files(&dir, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn only_onnx_names_ort_in_source() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    text_files(&root.join("crates"), &mut files);
+    text_files(&root.join("xtask"), &mut files);
+    let onnx = root.join("crates/onnx");
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs") && !p.starts_with(&onnx))
+        .filter(|p| names_ort(&std::fs::read_to_string(p).unwrap()))
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "files outside crates/onnx that name ort: {offenders:?}"
+    );
+}
+
+#[test]
+fn no_public_constructor_reaches_ort_outside_onnx_model() {
+    let files = onnx_sources();
+    let fns: usize = files.iter().map(|(f, s)| functions(f, s).len()).sum();
+    assert!(
+        fns > 20,
+        "only {fns} functions found in crates/onnx: is the scan broken?"
+    );
+    let errors = ort_boundary_violations(&files);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn the_ort_boundary_rule_catches_what_it_should() {
+    let file = |src: &str| vec![("x.rs".to_string(), src.to_string())];
+    // The shape of today's crate passes.
+    let ok = "use ort::session::Session;\n\npub struct OnnxModel {\n    session: Session,\n}\n\nimpl OnnxModel {\n    pub fn load(path: &Path) -> Result<OnnxModel> {\n        let s = Session::builder()?;\n    }\n\n    pub fn shape(&self) -> Vec<usize> {\n        self.session.shape()\n    }\n}\n\npub fn runtime() -> Result<()> {\n    ort::init_from(p)?;\n}\n";
+    assert_eq!(ort_boundary_violations(&file(ok)), Vec::<String>::new());
+    // A public constructor outside OnnxModel that builds an ort value...
+    let direct = "use ort::value::Tensor as OrtTensor;\n\nimpl Tensor {\n    pub fn f32(d: Vec<f32>) -> Result<Tensor> {\n        OrtTensor::from_array(d)\n    }\n}\n";
+    let errors = ort_boundary_violations(&file(direct));
+    assert!(
+        errors.len() == 1 && errors[0].contains("pub fn Tensor::f32"),
+        "{errors:?}"
+    );
+    // ...or does so through a private helper.
+    let indirect = "impl Tensor {\n    pub fn i64(d: Vec<i64>) -> Tensor {\n        Tensor::make(d)\n    }\n\n    fn make(d: Vec<i64>) -> Tensor {\n        ort::value::Tensor::from_array(d)\n    }\n}\n";
+    let errors = ort_boundary_violations(&file(indirect));
+    assert!(
+        errors.len() == 1 && errors[0].contains("pub fn Tensor::i64"),
+        "{errors:?}"
+    );
+    // A public signature or field that names an ort type.
+    let leak = "use ort::session::Session;\n\npub struct Handle {\n    pub session: Session,\n}\n\npub fn raw(m: &OnnxModel) -> &ort::session::Session {\n    todo()\n}\n";
+    let errors = ort_boundary_violations(&file(leak));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(names_ort("use ort::x;") && names_ort("(ort::Error)") && !names_ort("sort::x"));
 }

@@ -7,6 +7,7 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{TensorElementType, ValueType};
 use ttc_core::{ActiveProvider, Error, ExecutionProvider, FallbackPolicy, Result, RuntimeSettings};
 
+use crate::tensor::Repr;
 use crate::{Tensor, runtime};
 
 /// Element type of a graph input or output.
@@ -186,15 +187,18 @@ impl OnnxModel {
         let mut t = ort::value::Tensor::<f32>::new(arena, shape.to_vec())
             .map_err(|e| Error::invalid("tensor", e.to_string()))?;
         fill(t.extract_tensor_mut().1);
-        Ok(Tensor(t.into_dyn()))
+        Ok(Tensor(Repr::Ort(t.into_dyn())))
     }
 
     /// Runs the graph on named inputs and returns the outputs named in `wanted` (all when empty).
     pub fn run<N: AsRef<str>>(&self, inputs: Vec<(N, Tensor)>, wanted: &[&str]) -> Result<Outputs> {
-        let values: Vec<(&str, ort::session::SessionInputValue<'_>)> = inputs
-            .iter()
-            .map(|(n, t)| (n.as_ref(), (&t.0).into()))
-            .collect();
+        // Inputs built from Rust data become ONNX Runtime values here (buffers move).
+        let owned = inputs
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.into_ort()?)))
+            .collect::<Result<Vec<_>>>()?;
+        let values: Vec<(&str, ort::session::SessionInputValue<'_>)> =
+            owned.iter().map(|(n, v)| (n.as_ref(), v.into())).collect();
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = session.run(values).map_err(|e| Error::Inference {
             model: self.path.display().to_string(),
@@ -211,7 +215,7 @@ impl OnnxModel {
                 model: self.path.display().to_string(),
                 message: format!("the run produced no output `{name}`"),
             })?;
-            taken.push((name, Tensor(value)));
+            taken.push((name, Tensor(Repr::Ort(value))));
         }
         Ok(Outputs(taken))
     }
