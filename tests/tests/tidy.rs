@@ -741,7 +741,9 @@ fn ort_boundary_violations(files: &[(String, String)]) -> Vec<String> {
         let mentions_ort = |t: &str| names_ort(t) || imports.iter().any(|w| has_word(t, w));
         for (n, line) in src.lines().enumerate() {
             let t = line.trim_start();
-            if t.starts_with("pub ") && !t.starts_with("pub fn ") && mentions_ort(t) {
+            // `pub struct Tensor(pub(crate) Repr)`: what follows `pub(crate)` is private.
+            let public = t.split("pub(").next().unwrap_or(t);
+            if t.starts_with("pub ") && !t.starts_with("pub fn ") && mentions_ort(public) {
                 errors.push(format!(
                     "{file}:{}: a public item names an ort type: {t}",
                     n + 1
@@ -867,5 +869,11 @@ fn the_ort_boundary_rule_catches_what_it_should() {
     let leak = "use ort::session::Session;\n\npub struct Handle {\n    pub session: Session,\n}\n\npub fn raw(m: &OnnxModel) -> &ort::session::Session {\n    todo()\n}\n";
     let errors = ort_boundary_violations(&file(leak));
     assert_eq!(errors.len(), 2, "{errors:?}");
+    // A crate-private field of a public type is not public.
+    let private = "use ort::value::DynValue;\n\npub struct Tensor(pub(crate) DynValue);\n";
+    assert_eq!(
+        ort_boundary_violations(&file(private)),
+        Vec::<String>::new()
+    );
     assert!(names_ort("use ort::x;") && names_ort("(ort::Error)") && !names_ort("sort::x"));
 }
