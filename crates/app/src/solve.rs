@@ -42,12 +42,7 @@ pub fn search(
     let gen_section = file.generator(path)?;
     let settings = file.search_settings(gen_section);
     let generator = loader.generator(&gen_section.model, gen_section.max_batch, runtime)?;
-    let needs_verifier = !matches!(
-        strategy,
-        Strategy::BestOfN {
-            selector: Selector::Majority
-        }
-    );
+    let needs_verifier = strategy.needs_verifier();
     let verifier = match (&file.verifier, needs_verifier) {
         (Some(v), true) => Some(loader.verifier(v, runtime, path)?),
         (None, true) => bail!(

@@ -4,6 +4,24 @@ use ttc_core::{Result, StopCriteria};
 
 use crate::{Compute, NodeStatus, SearchOutcome, Searcher, Selector, TraceNode};
 
+/// The generator's greedy answer: one sample at temperature 0 (top-k and top-p do
+/// not matter at temperature 0), unscored.
+pub(crate) fn greedy(s: &Searcher<'_>, question: &str, seed: u64) -> Result<SearchOutcome> {
+    let settings = crate::SearchSettings {
+        sampling: ttc_core::SamplingParams::GREEDY,
+        ..s.settings.clone()
+    };
+    let greedy = Searcher {
+        settings: &settings,
+        verifier: None,
+        ..*s
+    };
+    let mut out = run(&greedy, question, 1, Selector::Majority, seed)?;
+    // One sample: it is the answer whether or not it parses.
+    out.chosen = out.answer.as_ref().map(|_| 0);
+    Ok(out)
+}
+
 pub(crate) fn run(
     s: &Searcher<'_>,
     question: &str,

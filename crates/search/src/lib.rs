@@ -6,6 +6,7 @@
 //!
 //! | method | what N buys | `generations` |
 //! |---|---|---|
+//! | greedy | one greedy (temperature 0) sample, no verifier; N must be 1 | 1 |
 //! | majority, best-of-N naive / weighted | N full samples | N |
 //! | beam search, width M | N beams; each round keeps the top N/M prefixes and samples M next steps from each (N steps a round) until every beam has finished or 40 rounds | N |
 //! | lookahead k, width M | beam search where each candidate step is scored after k more greedy steps | N x (k + 1) |
@@ -123,13 +124,16 @@ impl Searcher<'_> {
         if budget == 0 {
             return Err(Error::invalid("budget", "0 (use at least 1 generation)"));
         }
-        let needs_verifier = !matches!(
-            strategy,
-            Strategy::BestOfN {
-                selector: Selector::Majority
-            }
-        );
-        if needs_verifier && self.verifier.is_none() {
+        if *strategy == Strategy::Greedy && budget != 1 {
+            return Err(Error::invalid(
+                "budget",
+                format!(
+                    "N = {budget} for greedy, which spends exactly one generation: use N = 1 \
+                     (or best-of-n-weighted / majority to spend {budget})"
+                ),
+            ));
+        }
+        if strategy.needs_verifier() && self.verifier.is_none() {
             return Err(Error::invalid(
                 "strategy",
                 format!(
@@ -140,6 +144,7 @@ impl Searcher<'_> {
         }
         let _span = tracing::debug_span!("search", strategy = %strategy.label(), budget).entered();
         let mut outcome = match *strategy {
+            Strategy::Greedy => best_of_n::greedy(self, question, seed)?,
             Strategy::BestOfN { selector } => {
                 best_of_n::run(self, question, budget, selector, seed)?
             }

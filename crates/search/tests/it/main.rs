@@ -301,3 +301,52 @@ fn bad_settings_are_named() {
         .is_err()
     );
 }
+
+#[test]
+fn greedy_is_one_unscored_temperature_zero_sample() {
+    let st = settings();
+    let s = Searcher {
+        generator: generator(),
+        verifier: None,
+        answers: &LastChar,
+        settings: &st,
+    };
+    let a = s.solve("12 + 7 =", &Strategy::Greedy, 1, 0).unwrap();
+    let b = s.solve("12 + 7 =", &Strategy::Greedy, 1, 99).unwrap();
+    assert_eq!(a.strategy, "greedy");
+    assert_eq!(a.candidates.len(), 1);
+    // Temperature 0 whatever the run's sampling: the seed does not matter.
+    assert_eq!(a.candidates[0].text, b.candidates[0].text);
+    assert!(a.candidates[0].step_scores.is_empty());
+    assert_eq!(a.compute.generations, 1);
+    assert_eq!(a.compute.verifier_tokens, 0);
+    assert_eq!(a.compute.verifier_flops, 0.0);
+    assert!(a.compute.generated_tokens > 0);
+    assert_eq!(
+        a.compute.generator_flops,
+        2.0 * 1000.0 * a.compute.generator_processed_tokens as f64
+    );
+    assert_eq!(a.answer, LastChar.extract(&a.candidates[0].text));
+    // The same text as a one-sample best-of-N at temperature 0.
+    let st0 = SearchSettings {
+        sampling: ttc_core::SamplingParams::GREEDY,
+        ..settings()
+    };
+    let s0 = Searcher {
+        settings: &st0,
+        ..s
+    };
+    let m = s0
+        .solve(
+            "12 + 7 =",
+            &Strategy::BestOfN {
+                selector: Selector::Majority,
+            },
+            1,
+            5,
+        )
+        .unwrap();
+    assert_eq!(m.candidates[0].text, a.candidates[0].text);
+    let err = s.solve("12 + 7 =", &Strategy::Greedy, 4, 0).unwrap_err();
+    assert!(err.to_string().contains("N = 4 for greedy"), "{err}");
+}
