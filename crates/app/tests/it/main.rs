@@ -421,3 +421,36 @@ fn solve_with_a_policy_probes_bins_and_runs_the_cells_choice_on_what_is_left() {
     assert!(err.contains(&format!("line {line}")), "{err}");
     assert!(err.contains("\"beam-2\""), "{err}");
 }
+
+#[test]
+fn greedy_runs_once_at_n_1_whatever_the_sweeps_budgets() {
+    let dir = workspace("greedy");
+    let run = eval(
+        &dir,
+        &RUN.replace(
+            r#"methods = ["majority", "best-of-n-weighted", "beam-m2"]"#,
+            r#"methods = ["greedy", "majority"]"#,
+        )
+        .replace("budgets = [1, 2, 4]", "budgets = [2, 4]"),
+    );
+    let greedy: Vec<&EvalRecord> = run
+        .records
+        .iter()
+        .filter(|r| r.method.label() == "greedy")
+        .collect();
+    // One record a question, at N = 1, beside majority's 2 x 6.
+    assert_eq!(greedy.len(), 6);
+    assert_eq!(run.records.len(), 6 + 2 * 6);
+    for r in greedy {
+        assert_eq!((r.budget, r.compute.generations), (1, 1), "{r:?}");
+        // No params: greedy decoding does not use the run's temperature.
+        assert_eq!(r.method.key(), "greedy");
+        assert_eq!(r.method.family(), Family::BestOfN);
+        assert_eq!(r.compute.verifier_tokens, 0);
+        assert!(r.compute.generator_flops > 0.0);
+        let i: usize = r.question[1..].parse().unwrap();
+        assert_eq!(r.correct, i < 4);
+    }
+    let table = ttc_app::analysis::accuracy_table(&run.records);
+    assert!(table.contains("| greedy | 0.667 (4/6) | - | - |"), "{table}");
+}
