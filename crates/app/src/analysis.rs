@@ -121,6 +121,7 @@ fn sweep_records(
                 bin,
                 method: r.method.clone(),
                 budget: r.budget,
+                method_budget: None,
                 seed: r.seed,
                 correct: r.correct,
                 compute: Cost::from(&r.compute),

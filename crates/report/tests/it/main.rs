@@ -527,6 +527,7 @@ fn fitted_policy(input: &ReportInput) -> (PolicyCurve, ttc_policy::Curve) {
             bin: bins[r.question.as_str()],
             method: r.method.clone(),
             budget: r.budget,
+            method_budget: None,
             seed: r.seed,
             correct: r.correct,
             compute: (&r.compute).into(),
