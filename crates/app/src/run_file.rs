@@ -115,11 +115,18 @@ fn default_seeds() -> Vec<u64> {
 /// verifier score) difficulty bins. The table is opt-in (each sample is a full
 /// generation, 16 per question by default once the table is there); `samples = 0`
 /// turns it off as leaving the table out does.
+///
+/// `probe-samples` (default 4, at most `samples`) is the inference-time probe the
+/// policy is fitted for (docs/method.md §5): predicted bins are the mean score of a
+/// question's first `probe-samples` samples, the probe is paid from the budget N,
+/// and best-of-N settings reuse its samples. The fitted policy stores it, and
+/// `ttc solve --policy` draws that many probe samples by default.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DifficultySection {
     pub samples: usize,
     pub bins: usize,
+    pub probe_samples: usize,
 }
 
 impl RunFile {
@@ -134,6 +141,7 @@ impl Default for DifficultySection {
         DifficultySection {
             samples: 16,
             bins: 5,
+            probe_samples: 4,
         }
     }
 }
@@ -387,6 +395,18 @@ impl RunFile {
         }
         if let Some(o) = &mut file.output {
             o.dir = base.join(&o.dir);
+        }
+        if let Some(d) = &file.difficulty
+            && d.samples > 0
+            && !(1..=d.samples).contains(&d.probe_samples)
+        {
+            return Err(Error::Config(format!(
+                "{}: [difficulty] probe-samples = {} must be between 1 and samples = {} (the \
+                 probe's bins are the mean score of a question's first probe-samples samples)",
+                path.display(),
+                d.probe_samples,
+                d.samples
+            )));
         }
         if let Some(r) = &mut file.reviser {
             r.model = base.join(&r.model);

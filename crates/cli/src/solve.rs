@@ -57,9 +57,11 @@ pub(crate) struct SolveArgs {
     /// that bin and budget. Replaces --strategy.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Samples of the difficulty probe; they are paid from the budget.
-    #[arg(long, default_value_t = 4)]
-    probe_samples: usize,
+    /// Samples of the difficulty probe; default: the probe the policy was fitted
+    /// with (its `[probe] samples`). They are paid from the budget, and a best-of-N
+    /// choice takes them as its first samples.
+    #[arg(long)]
+    probe_samples: Option<usize>,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -171,13 +173,14 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
     let q = &args.question;
     if let Some(policy) = &args.policy {
         let budget = args.budget(None);
-        let p = args.probe_samples;
-        if p == 0 || p >= budget {
+        if let Some(p) = args.probe_samples
+            && (p == 0 || p > budget)
+        {
             bail!(
-                "--probe-samples {p} must be at least 1 and below --budget {budget} (the probe is paid from the budget)"
+                "--probe-samples {p} must be at least 1 and at most --budget {budget} (the probe is paid from the budget)"
             );
         }
-        let out = with_policy(&setup, policy, q, budget, p, args.seed)?;
+        let out = with_policy(&setup, policy, q, budget, args.probe_samples, args.seed)?;
         return write_outcome(&args, &out, &out, out.answer.as_deref());
     }
     let method = args.method()?;

@@ -166,6 +166,51 @@ impl Searcher<'_> {
         Ok(outcome)
     }
 
+    /// Best-of-N at budget N that takes `first`, the candidates of an earlier
+    /// best-of-N run on the same question with the same seed (a difficulty probe),
+    /// as its first samples and draws only the rest: the answer is the one a full
+    /// run at N would give, and `compute` counts the new samples alone
+    /// (`generations` = N - `first.len()`). For weighted and naive selection `first`
+    /// must carry its scores (a probe's samples are scored).
+    pub fn best_of_n_after(
+        &self,
+        question: &str,
+        first: &[Candidate],
+        selector: Selector,
+        budget: usize,
+        seed: u64,
+    ) -> Result<SearchOutcome> {
+        self.settings.validate()?;
+        let strategy = Strategy::BestOfN { selector };
+        if first.len() > budget || budget == 0 {
+            return Err(Error::invalid(
+                "budget",
+                format!(
+                    "N = {budget} for best-of-N after {} earlier samples; N must be at least \
+                     1 and at least the samples reused",
+                    first.len()
+                ),
+            ));
+        }
+        if strategy.needs_verifier() && self.verifier.is_none() {
+            return Err(Error::invalid(
+                "strategy",
+                format!("{} needs a verifier", strategy.label()),
+            ));
+        }
+        if strategy.needs_verifier() && first.iter().any(|c| c.score.is_none() && !c.steps.is_empty()) {
+            return Err(Error::invalid(
+                "reused samples",
+                "they carry no verifier scores; reuse scored samples for weighted or naive selection",
+            ));
+        }
+        let mut outcome = best_of_n::run_after(self, question, budget, selector, seed, first)?;
+        outcome.strategy = strategy.label();
+        outcome.budget = budget;
+        outcome.compute.generations = budget - first.len();
+        Ok(outcome)
+    }
+
     fn prompt(&self, question: &str) -> Prompt {
         let text = self
             .settings

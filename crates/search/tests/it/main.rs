@@ -350,3 +350,43 @@ fn greedy_is_one_unscored_temperature_zero_sample() {
     let err = s.solve("12 + 7 =", &Strategy::Greedy, 4, 0).unwrap_err();
     assert!(err.to_string().contains("N = 4 for greedy"), "{err}");
 }
+
+#[test]
+fn best_of_n_after_a_probe_is_the_full_run_paying_only_the_new_samples() {
+    let v = hashed();
+    let st = settings();
+    let s = Searcher {
+        generator: generator(),
+        verifier: Some(&v),
+        answers: &LastChar,
+        settings: &st,
+    };
+    let weighted = Strategy::BestOfN {
+        selector: Selector::Weighted,
+    };
+    for selector in [Selector::Weighted, Selector::Majority, Selector::Naive] {
+        let full = s
+            .solve("12 + 7 =", &Strategy::BestOfN { selector }, 8, 3)
+            .unwrap();
+        let probe = s.solve("12 + 7 =", &weighted, 3, 3).unwrap();
+        let after = s
+            .best_of_n_after("12 + 7 =", &probe.candidates, selector, 8, 3)
+            .unwrap();
+        let texts = |o: &SearchOutcome| o.candidates.iter().map(|c| c.text.clone()).collect::<Vec<_>>();
+        assert_eq!(texts(&after), texts(&full), "{selector:?}");
+        assert_eq!(after.answer, full.answer, "{selector:?}");
+        assert_eq!(after.chosen, full.chosen, "{selector:?}");
+        assert_eq!(after.compute.generations, 5);
+        let new_tokens: usize = full.candidates[3..]
+            .iter()
+            .map(|c| c.text.chars().count())
+            .sum::<usize>();
+        assert!(after.compute.generated_tokens >= new_tokens);
+        assert!(after.compute.generated_tokens < full.compute.generated_tokens);
+    }
+    let probe = s.solve("12 + 7 =", &weighted, 3, 3).unwrap();
+    let err = s
+        .best_of_n_after("12 + 7 =", &probe.candidates, Selector::Weighted, 2, 3)
+        .unwrap_err();
+    assert!(err.to_string().contains("at least the samples reused"), "{err}");
+}
