@@ -1,5 +1,6 @@
 //! `ttc eval`: a sweep from a run file, run resumably through the orchestrator.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use ttc_search::{SearchSettings, Searcher, Strategy};
 use crate::components::{Loader, OnnxLoader, default_revision_selector, load_reviser, questions};
 use crate::error::{Result, bail};
 use crate::run_file::{RunFile, RuntimeSection};
+use crate::shard::{Machine, Shard, ShardManifest};
 use crate::solvers::{
     BestOfNSampler, DiagnosticSolver, GreedyReference, ReviseSolver, RevisionGroup, SearchSolver,
 };
@@ -25,6 +27,22 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// Runtime settings given as flags, over the run file's `[runtime]`.
     pub runtime: RuntimeSection,
+    /// Run only this shard's questions, into `OUTPUT/shard-I-of-N`.
+    pub shard: Option<Shard>,
+}
+
+/// What an eval reports while it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvalEvent {
+    /// The models are loaded and the sweep begins: this run's share of the work.
+    Started {
+        shard: Option<Shard>,
+        /// Questions this run holds, of the (limited) dataset's.
+        questions: usize,
+        dataset: usize,
+        out_dir: PathBuf,
+    },
+    Progress(Progress),
 }
 
 /// A finished sweep: where it is and what it holds.
@@ -38,6 +56,10 @@ pub struct Evaluated {
     pub generator_parameters: Option<u64>,
     pub run_file: PathBuf,
     pub file: RunFile,
+    /// The shard this run was (its analysis waits for `ttc merge`).
+    pub shard: Option<Shard>,
+    /// The run stopped early because the caller's hook asked it to.
+    pub interrupted: bool,
 }
 
 /// The `[diagnostic]` table's methods: search strategies only (revisions have their
@@ -60,18 +82,31 @@ fn diagnostic_strategies(file: &RunFile, path: &Path) -> Result<Vec<Strategy>> {
 }
 
 /// Runs (or resumes) the sweep of `options.run_file` on its ONNX models.
-pub fn run(options: &EvalOptions, progress: &mut dyn FnMut(Progress)) -> Result<Evaluated> {
-    run_with(options, &OnnxLoader, progress)
+pub fn run(options: &EvalOptions, events: &mut dyn FnMut(EvalEvent)) -> Result<Evaluated> {
+    run_with(options, &OnnxLoader, events)
 }
 
 /// [`run`] with the models from `loader`.
 pub fn run_with(
     options: &EvalOptions,
     loader: &dyn Loader,
-    progress: &mut dyn FnMut(Progress),
+    events: &mut dyn FnMut(EvalEvent),
+) -> Result<Evaluated> {
+    run_with_hook(options, loader, events, &mut |_| ControlFlow::Continue(()))
+}
+
+/// [`run_with`], calling `after_record(n)` once the n-th record of this call is on
+/// disk; `Break` stops the run there, as a kill between two writes would (tests
+/// stop runs at a chosen record this way).
+pub fn run_with_hook(
+    options: &EvalOptions,
+    loader: &dyn Loader,
+    events: &mut dyn FnMut(EvalEvent),
+    after_record: &mut dyn FnMut(usize) -> ControlFlow<()>,
 ) -> Result<Evaluated> {
     let file = RunFile::load(&options.run_file)?;
-    let (out_dir, records, generator_parameters) = sweep(&file, options, loader, progress)?;
+    let (out_dir, records, generator_parameters, interrupted) =
+        sweep(&file, options, loader, events, after_record)?;
     Ok(Evaluated {
         files: RunFiles::in_dir(&out_dir),
         out_dir,
@@ -79,16 +114,20 @@ pub fn run_with(
         generator_parameters,
         run_file: options.run_file.clone(),
         file,
+        shard: options.shard,
+        interrupted,
     })
 }
 
-/// The sweep of a loaded run file: (output folder, records, generator parameters).
+/// The sweep of a loaded run file: (output folder, records, generator parameters,
+/// interrupted).
 fn sweep(
     file: &RunFile,
     options: &EvalOptions,
     loader: &dyn Loader,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(PathBuf, Vec<EvalRecord>, Option<u64>)> {
+    events: &mut dyn FnMut(EvalEvent),
+    after_record: &mut dyn FnMut(usize) -> ControlFlow<()>,
+) -> Result<(PathBuf, Vec<EvalRecord>, Option<u64>, bool)> {
     let path = &options.run_file;
     let runtime = file.runtime.resolve(&options.runtime);
     let Some(sweep) = &file.sweep else {
@@ -113,6 +152,20 @@ fn sweep(
         (None, None) => bail!("{}: no [output] dir and no --output", path.display()),
     };
     let questions = questions(file, path, options.limit)?;
+    // The limit applies first; a shard then keeps the positions it holds.
+    let dataset: Vec<String> = questions.iter().map(|q| q.id.clone()).collect();
+    let (questions, out_dir) = match options.shard {
+        Some(shard) => (
+            questions
+                .into_iter()
+                .enumerate()
+                .filter(|(p, _)| shard.holds(*p))
+                .map(|(_, q)| q)
+                .collect(),
+            out_dir.join(shard.folder_name()),
+        ),
+        None => (questions, out_dir),
+    };
     // Everything that can be checked without the models is checked first.
     let has_orm = file.reviser.as_ref().is_some_and(|r| r.verifier.is_some());
     let revision_selector = sweep
@@ -296,9 +349,45 @@ fn sweep(
         let kept = out_dir.join("run.toml");
         std::fs::write(&kept, text).map_err(|e| ttc_core::Error::io(&kept, e))?;
     }
+    let generator_parameters = Some(generator.info().parameters);
+    if let Some(shard) = options.shard {
+        let records_per_question = solvers
+            .iter()
+            .map(|s| plan.budgets.iter().filter(|&&b| s.supports(b)).count())
+            .sum::<usize>()
+            * plan.seeds.len();
+        ShardManifest {
+            shard,
+            run_file: path.clone(),
+            dataset: dataset.clone(),
+            records_per_question,
+            methods: solvers.iter().map(|s| s.method().to_string()).collect(),
+            difficulty: plan.sampler.is_some() && plan.difficulty_samples > 0,
+            reference: plan.reference.is_some(),
+            generator_parameters,
+            machines: vec![Machine {
+                provider: generator.info().provider.active.to_string(),
+                onnxruntime: ttc_onnx::loaded()
+                    .map_or_else(|| "not loaded".to_string(), |rt| rt.build_info()),
+                cpu: crate::shard::cpu_name(),
+            }],
+        }
+        .check_or_record(&out_dir)?;
+    }
     tracing::info!(questions = questions.len(), methods = solvers.len(), output = %out_dir.display(), "sweep starting");
+    events(EvalEvent::Started {
+        shard: options.shard,
+        questions: questions.len(),
+        dataset: dataset.len(),
+        out_dir: out_dir.clone(),
+    });
     let files = RunFiles::in_dir(&out_dir);
-    let summary = ttc_orchestrator::run(&plan, &files, progress)?;
+    let summary = ttc_orchestrator::run_with_hook(
+        &plan,
+        &files,
+        &mut |p| events(EvalEvent::Progress(p)),
+        after_record,
+    )?;
     tracing::info!(
         written = summary.records_written,
         resumed = summary.records_resumed,
@@ -306,8 +395,7 @@ fn sweep(
         "sweep done"
     );
     let records: Vec<EvalRecord> = ttc_orchestrator::read_records(&files.results)?;
-    let generator_parameters = Some(generator.info().parameters);
-    Ok((out_dir, records, generator_parameters))
+    Ok((out_dir, records, generator_parameters, summary.interrupted))
 }
 
 /// A sweep method resolved against the run file: a search strategy, or a revision

@@ -7,18 +7,26 @@
 //!   budget from one run, revision rules sharing one set of chains).
 //! - [`solve`]: answering one question with a method or with a fitted policy.
 //! - [`score`]: a reward model on its own, over given solutions.
-//! - [`eval`]: a resumable sweep from a run file.
+//! - [`data`]: demo-world datasets written as JSONL.
+//! - [`grade`]: verdicts for a JSONL file of answer pairs.
+//! - [`eval`]: a resumable sweep from a run file, whole or one shard of it.
+//! - [`shard`]: which questions a shard runs and where its number comes from.
+//! - [`merge`]: shard folders checked and joined into one run folder.
 //! - [`analysis`]: what a finished sweep yields (difficulty bins, report, policy).
 //!
 //! The binary parses flags, calls these and prints; this crate prints nothing.
 
 pub mod analysis;
 pub mod components;
+pub mod data;
 mod error;
 pub mod eval;
+pub mod grade;
+pub mod merge;
 pub mod run_file;
 mod run_models;
 pub mod score;
+pub mod shard;
 pub mod solve;
 pub mod solvers;
 

@@ -58,18 +58,55 @@ pub struct RuntimeSection {
 impl RuntimeSection {
     /// `over` (flags) over this table over the defaults.
     pub fn resolve(&self, over: &RuntimeSection) -> RuntimeSettings {
-        let file = self.clone();
-        let over = over.clone();
+        let s = self.under(over);
         let d = RuntimeSettings::default();
         RuntimeSettings {
+            library: s.library,
+            provider: s.provider.unwrap_or(d.provider),
+            fallback: s.fallback.unwrap_or(d.fallback),
+            device_id: s.device_id.unwrap_or(d.device_id),
+            fp16: s.fp16.unwrap_or(d.fp16),
+            engine_cache: s.engine_cache,
+            threads: s.threads,
+        }
+    }
+
+    /// This table with each key `over` sets replaced by `over`'s.
+    pub fn under(&self, over: &RuntimeSection) -> RuntimeSection {
+        let (file, over) = (self.clone(), over.clone());
+        RuntimeSection {
             library: over.library.or(file.library),
-            provider: over.provider.or(file.provider).unwrap_or(d.provider),
-            fallback: over.fallback.or(file.fallback).unwrap_or(d.fallback),
-            device_id: over.device_id.or(file.device_id).unwrap_or(d.device_id),
-            fp16: over.fp16.unwrap_or(false) || file.fp16.unwrap_or(d.fp16),
+            provider: over.provider.or(file.provider),
+            fallback: over.fallback.or(file.fallback),
+            device_id: over.device_id.or(file.device_id),
+            fp16: over.fp16.or(file.fp16),
             engine_cache: over.engine_cache.or(file.engine_cache),
             threads: over.threads.or(file.threads),
         }
+    }
+
+    /// The `[runtime]` table of a file given beside a run file (`ttc eval RUN.toml
+    /// --config cuda.toml`); an error when the file has any other table, which would
+    /// otherwise be ignored.
+    pub fn load_alone(path: &Path) -> Result<RuntimeSection> {
+        let text = std::fs::read_to_string(path).map_err(|e| ttc_core::Error::io(path, e))?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let others: Vec<String> = table
+            .keys()
+            .filter(|k| *k != "runtime")
+            .map(|k| format!("[{k}]"))
+            .collect();
+        if !others.is_empty() {
+            bail!(
+                "{}: beside a run file, --config gives runtime settings only (its [runtime] \
+                 table, over the run file's); it also has {}: move them into the run file, \
+                 or give this file as the run file",
+                path.display(),
+                others.join(", ")
+            );
+        }
+        Ok(RunFile::parse(&text, path)?.runtime)
     }
 }
 
@@ -368,8 +405,14 @@ impl RunFile {
     /// Reads `path`; errors name the file, line and allowed values.
     pub fn load(path: &Path) -> Result<RunFile> {
         let text = std::fs::read_to_string(path).map_err(|e| ttc_core::Error::io(path, e))?;
+        RunFile::parse(&text, path)
+    }
+
+    /// Parses `text` as the run file at `path`: relative paths resolve against its
+    /// folder, and errors name it (`ttc merge` reads a shard's kept copy this way).
+    pub fn parse(text: &str, path: &Path) -> Result<RunFile> {
         let mut file: RunFile =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         file.runtime.library = file.runtime.library.map(|p| base.join(p));
         file.runtime.engine_cache = file.runtime.engine_cache.map(|p| base.join(p));
@@ -624,6 +667,49 @@ mod tests {
         let resolved = rt.resolve(&flags);
         assert_eq!(resolved.provider, ExecutionProvider::Cuda);
         assert_eq!(resolved.device_id, 2);
+    }
+
+    #[test]
+    fn a_flag_turns_fp16_off_over_the_run_file() {
+        let file = parse("fp16.toml", "[runtime]\nfp16 = true\n")
+            .unwrap()
+            .runtime;
+        let flag = |fp16| RuntimeSection {
+            fp16,
+            ..RuntimeSection::default()
+        };
+        assert!(file.resolve(&flag(None)).fp16);
+        assert!(!file.resolve(&flag(Some(false))).fp16);
+        assert!(RuntimeSection::default().resolve(&flag(Some(true))).fp16);
+    }
+
+    #[test]
+    fn a_runtime_file_beside_a_run_file_has_only_a_runtime_table() {
+        let dir = std::env::temp_dir().join(format!("ttc-runtime-alone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gpu.toml");
+        std::fs::write(
+            &path,
+            "[runtime]\nprovider = \"cuda\"\nlibrary = \"ort.so\"\n",
+        )
+        .unwrap();
+        let rt = RuntimeSection::load_alone(&path).unwrap();
+        assert_eq!(rt.provider, Some(ExecutionProvider::Cuda));
+        assert_eq!(rt.library, Some(dir.join("ort.so")));
+        // Laid under flags, over a run file's table.
+        let over = RuntimeSection {
+            device_id: Some(3),
+            ..RuntimeSection::default()
+        };
+        let both = rt.under(&over);
+        assert_eq!(
+            (both.provider, both.device_id),
+            (Some(ExecutionProvider::Cuda), Some(3))
+        );
+        std::fs::write(&path, "[runtime]\nthreads = 2\n[sweep]\nbudgets = [1]\n").unwrap();
+        let err = RuntimeSection::load_alone(&path).unwrap_err().to_string();
+        assert!(err.contains("gpu.toml") && err.contains("[sweep]"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

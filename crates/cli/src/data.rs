@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use ttc_dataset::DifficultyMix;
-use ttc_dataset::demo::{DemoWorld, FIXED_SPLIT_SIZE, Split};
+use ttc_dataset::demo::Split;
 
 /// Write demo-world datasets (multi-step arithmetic problems with step-by-step
 /// solutions) as MATH-500-style JSONL.
@@ -67,84 +67,17 @@ pub(crate) fn run(args: DataArgs) -> Result<()> {
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
-    match (args.split, args.count, args.seed) {
-        (Split::Train, None, _) => {
-            bail!("--split train needs --count N: the training stream is endless")
-        }
-        (Split::Validation | Split::Test, _, Some(_)) => bail!(
-            "the {} set is fixed; --seed applies to --split train only",
-            args.split
-        ),
-        (Split::Validation | Split::Test, Some(n), _) if n > FIXED_SPLIT_SIZE => bail!(
-            "the {} set has {FIXED_SPLIT_SIZE} problems; give --count {FIXED_SPLIT_SIZE} or less",
-            args.split
-        ),
-        _ => {}
-    }
-    let world = match &args.mix {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let mix: DifficultyMix = toml::from_str(&text)
-                .with_context(|| format!("invalid difficulty mix in {}", path.display()))?;
-            DemoWorld::new(mix).with_context(|| format!("in {}", path.display()))?
-        }
-        None => DemoWorld::default(),
-    };
-    let seed = match args.split {
-        Split::Train => Some(args.seed.unwrap_or(0)),
-        _ => None,
-    };
-    let written = world
-        .write_split(&args.out, args.split, args.count, seed)
-        .with_context(|| format!("cannot write the {} split", args.split))?;
+    let written = ttc_app::data::write_split(
+        args.split,
+        args.count,
+        args.seed,
+        args.mix.as_deref(),
+        &args.out,
+    )?;
     tracing::info!(
         "wrote {written} {} problems to {}",
         args.split,
         args.out.display()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(split: Split, count: Option<usize>, seed: Option<u64>, out: PathBuf) -> GenerateArgs {
-        GenerateArgs {
-            split,
-            count,
-            seed,
-            mix: None,
-            out,
-        }
-    }
-
-    #[test]
-    fn writes_a_prefix_of_the_test_set_and_checks_flags() {
-        let dir = std::env::temp_dir().join(format!("ttc-cli-data-{}", std::process::id()));
-        let out = dir.join("test.jsonl");
-        generate(args(Split::Test, Some(4), None, out.clone())).unwrap();
-        let problems = ttc_dataset::read_problems(&out).unwrap();
-        let ids: Vec<&str> = problems.iter().map(|p| p.unique_id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "demo/test/00000",
-                "demo/test/00001",
-                "demo/test/00002",
-                "demo/test/00003"
-            ]
-        );
-
-        let out = dir.join("train.jsonl");
-        generate(args(Split::Train, Some(3), Some(9), out.clone())).unwrap();
-        let expected = DemoWorld::default().train_problems(9, 3);
-        assert_eq!(ttc_dataset::read_problems(&out).unwrap(), expected);
-
-        let err = generate(args(Split::Train, None, None, out.clone())).unwrap_err();
-        assert!(err.to_string().contains("--count"), "{err}");
-        let err = generate(args(Split::Validation, None, Some(1), out)).unwrap_err();
-        assert!(err.to_string().contains("--seed"), "{err}");
-    }
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
-use ttc_math_grade::{AnswerSpec, ExtractRules, GradeMode, Verdict, grade};
+use ttc_app::grade::{Fields, add_verdict, grade_jsonl};
+use ttc_math_grade::{AnswerSpec, ExtractRules, GradeMode, grade};
 
 /// Decide whether predicted answers equal gold answers.
 ///
@@ -131,42 +132,6 @@ pub(crate) fn run(args: GradeArgs, verbose: u8) -> Result<()> {
     Ok(())
 }
 
-fn add_verdict(obj: &mut Map<String, Value>, verdict: &Verdict, explain: bool) {
-    obj.insert("correct".into(), verdict.correct.into());
-    if explain {
-        obj.insert(
-            "pred_extracted".into(),
-            verdict
-                .extracted
-                .as_deref()
-                .map_or(Value::Null, Value::from),
-        );
-        obj.insert(
-            "extract_rule".into(),
-            verdict.rule.map_or(Value::Null, |r| Value::from(r.name())),
-        );
-        obj.insert("gold_normalized".into(), verdict.gold.as_str().into());
-        obj.insert(
-            "pred_normalized".into(),
-            verdict.pred.as_deref().map_or(Value::Null, Value::from),
-        );
-    }
-}
-
-/// A field as answer text: strings as they are, numbers in decimal.
-fn answer_field(obj: &Map<String, Value>, field: &str) -> Result<String, String> {
-    match obj.get(field) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(other) => Err(format!(
-            "field {field:?} must be a string or a number, found {other}"
-        )),
-        None => Err(format!(
-            "missing field {field:?} (set the field name with --gold-field/--pred-field)"
-        )),
-    }
-}
-
 fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
     let name = path.display().to_string();
     let input: Box<dyn BufRead> = if path.as_os_str() == "-" {
@@ -175,51 +140,23 @@ fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
         Box::new(BufReader::new(file))
     };
-    let spec = args.spec();
-    // Grade every line before writing anything, so a bad line leaves no partial output.
-    let mut graded = Vec::new();
-    let mut correct = 0usize;
-    for (index, line) in input.lines().enumerate() {
-        let at = || format!("{name}:{}", index + 1);
-        let line = line.with_context(|| format!("cannot read {}", at()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut obj = match serde_json::from_str::<Value>(&line) {
-            Ok(Value::Object(obj)) => obj,
-            Ok(_) => bail!(
-                "{}: expected a JSON object with {:?} and {:?} fields",
-                at(),
-                args.gold_field,
-                args.pred_field
-            ),
-            Err(e) => bail!("{}: invalid JSON ({e}); fix or remove this line", at()),
-        };
-        let gold =
-            answer_field(&obj, &args.gold_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
-        let pred =
-            answer_field(&obj, &args.pred_field).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
-        let verdict = grade(&gold, &pred, spec).with_context(at)?;
-        correct += usize::from(verdict.correct);
-        add_verdict(&mut obj, &verdict, explain);
-        graded.push(Value::Object(obj));
-    }
+    let fields = Fields {
+        gold: &args.gold_field,
+        pred: &args.pred_field,
+    };
+    let graded = grade_jsonl(input, &name, fields, args.spec(), explain)?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(out) => Box::new(BufWriter::new(
             File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    for obj in &graded {
+    for obj in &graded.lines {
         writeln!(out, "{obj}")?;
     }
-    let total = graded.len();
     out.flush()?;
-    let share = if total == 0 {
-        0.0
-    } else {
-        100.0 * correct as f64 / total as f64
-    };
+    let (total, correct) = (graded.lines.len(), graded.correct);
+    let share = 100.0 * correct as f64 / total.max(1) as f64;
     tracing::info!("graded {total} pairs from {name}: {correct} correct ({share:.1}%)");
     Ok(())
 }
@@ -228,77 +165,8 @@ fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn args(jsonl: &Path, out: &Path) -> GradeArgs {
-        GradeArgs {
-            gold: None,
-            pred: None,
-            jsonl: Some(jsonl.to_path_buf()),
-            gold_field: "answer".into(),
-            pred_field: "pred".into(),
-            out: Some(out.to_path_buf()),
-            mode: GradeMode::Math,
-            extract: None,
-            json: false,
-            explain: false,
-        }
-    }
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ttc-cli-grade-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
-    fn jsonl_lines_get_a_verdict_and_keep_their_fields() {
-        let dir = temp_dir("ok");
-        let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
-        std::fs::write(
-            &input,
-            "{\"answer\": \"\\\\frac{1}{2}\", \"pred\": \"\\\\boxed{0.5}\", \"id\": 7}\n\n\
-             {\"answer\": 3, \"pred\": \"Answer: 4\"}\n",
-        )
-        .unwrap();
-        run(args(&input, &output), 1).unwrap();
-        let lines: Vec<Value> = std::fs::read_to_string(&output)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(
-            (&lines[0]["correct"], &lines[0]["id"]),
-            (&Value::Bool(true), &Value::from(7))
-        );
-        assert_eq!(lines[0]["pred_normalized"], "1/2");
-        assert_eq!(lines[1]["correct"], false);
-    }
-
-    #[test]
-    fn a_bad_line_is_named_and_nothing_is_written() {
-        let dir = temp_dir("bad");
-        let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
-        std::fs::write(
-            &input,
-            "{\"answer\": \"1\", \"pred\": \"1\"}\n{\"answer\": \"1\"}\n",
-        )
-        .unwrap();
-        let err = format!("{:#}", run(args(&input, &output), 0).unwrap_err());
-        assert!(
-            err.contains("in.jsonl:2") && err.contains("\"pred\""),
-            "{err}"
-        );
-        assert!(!output.exists());
-        std::fs::write(&input, "{\"answer\": \"1\", \"pred\": \"1\"}\nnot json\n").unwrap();
-        let err = format!("{:#}", run(args(&input, &output), 0).unwrap_err());
-        assert!(
-            err.contains("in.jsonl:2") && err.contains("invalid JSON"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn extract_finds_answers_in_whole_solutions() {
+    fn extract_flags_parse_to_rules() {
         use clap::Parser;
         #[derive(clap::Parser)]
         struct Cli {
@@ -318,80 +186,7 @@ mod tests {
             err.contains("\"boxd\"") && err.contains("last-math"),
             "{err}"
         );
-        assert_eq!(
-            parse(&["--jsonl", "x", "--mode", "integer"])
-                .unwrap()
-                .spec()
-                .rules,
-            ExtractRules::ANCHORED
-        );
-
-        let dir = temp_dir("extract");
-        let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
-        let lines = [
-            (
-                r"\frac{2}{3}",
-                r"Two of the three win, so the probability is $\dfrac{2}{3}$.",
-            ),
-            (
-                "42",
-                "Final Answer: The final answer is $42$. I hope it is correct.",
-            ),
-            ("x > 3", r"Dividing by $2$ gives \[3 < x.\]"),
-            ("5", "We get 7 first. Then 5 remains."),
-        ];
-        let text: String = lines
-            .iter()
-            .map(|(g, p)| format!("{}\n", serde_json::json!({"answer": g, "pred": p})))
-            .collect();
-        std::fs::write(&input, text).unwrap();
-        let mut a = args(&input, &output);
-        a.extract = Some(ExtractRules::GRADING);
-        a.explain = true;
-        run(a, 0).unwrap();
-        let graded: Vec<Value> = std::fs::read_to_string(&output)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let found: Vec<(&Value, &Value, &Value)> = graded
-            .iter()
-            .map(|g| (&g["correct"], &g["pred_extracted"], &g["extract_rule"]))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                (
-                    &Value::Bool(true),
-                    &Value::from(r"\dfrac{2}{3}"),
-                    &Value::from("last-math")
-                ),
-                (
-                    &Value::Bool(true),
-                    &Value::from("42"),
-                    &Value::from("final-answer")
-                ),
-                (
-                    &Value::Bool(true),
-                    &Value::from("3 < x"),
-                    &Value::from("last-math")
-                ),
-                (
-                    &Value::Bool(true),
-                    &Value::from("5"),
-                    &Value::from("last-number")
-                ),
-            ]
-        );
-        // With only `boxed`, no rule matches and the whole solution is compared.
-        let mut a = args(&input, &output);
-        a.extract = Some("boxed".parse().unwrap());
-        run(a, 0).unwrap();
-        let correct = std::fs::read_to_string(&output)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("\"correct\":true"))
-            .count();
-        assert_eq!(correct, 0);
+        let integer = parse(&["--jsonl", "x", "--mode", "integer"]).unwrap();
+        assert_eq!(integer.spec().rules, ExtractRules::ANCHORED);
     }
 }

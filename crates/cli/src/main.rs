@@ -7,6 +7,7 @@ mod data;
 mod eval;
 mod generate;
 mod grade;
+mod merge;
 mod score;
 mod settings;
 mod solve;
@@ -20,7 +21,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "ttc", version, about, long_about = None)]
 struct Cli {
-    /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides it.
+    /// More log output on stderr: warnings and errors by default, -v info, -vv debug,
+    /// -vvv trace (RUST_LOG overrides it). Long work shows progress whatever the level.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -35,6 +37,8 @@ enum Command {
     Solve(solve::SolveArgs),
     /// Run an evaluation sweep from a run file (resumable), then fit the policy.
     Eval(eval::EvalArgs),
+    /// Merge the shard folders of a sharded eval into one run folder, then analyse it.
+    Merge(merge::MergeArgs),
     /// Score solutions step by step with a reward model (PRM or ORM).
     Score(score::ScoreArgs),
     Grade(grade::GradeArgs),
@@ -43,8 +47,9 @@ enum Command {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn,ttc=info",
-        1 => "debug",
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Solve(args) => solve::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Score(args) => score::run(args),
         Command::Grade(args) => grade::run(args, cli.verbose),
         Command::Data(args) => data::run(args),

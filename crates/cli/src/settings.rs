@@ -10,6 +10,7 @@ use ttc_core::{ExecutionProvider, FallbackPolicy, RuntimeSettings};
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct RuntimeArgs {
     /// TOML run file (see config/); its `[runtime]` table sets the defaults below.
+    /// Beside `ttc eval RUN.toml`: a file with only a `[runtime]` table, over RUN.toml's.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// ONNX Runtime library (default: run file, then ORT_DYLIB_PATH, then `cargo xtask setup`'s install).
@@ -24,9 +25,12 @@ pub(crate) struct RuntimeArgs {
     /// GPU ordinal for cuda and tensorrt.
     #[arg(long)]
     pub(crate) device_id: Option<i32>,
-    /// TensorRT: build fp16 engines.
-    #[arg(long)]
+    /// TensorRT: build fp16 engines (over the run file's `fp16`).
+    #[arg(long, overrides_with = "no_fp16")]
     pub(crate) fp16: bool,
+    /// TensorRT: build fp32 engines, whatever the run file's `fp16` says.
+    #[arg(long, overrides_with = "fp16")]
+    pub(crate) no_fp16: bool,
     /// TensorRT: cache built engines in this folder.
     #[arg(long, value_name = "DIR")]
     pub(crate) engine_cache: Option<PathBuf>,
@@ -72,7 +76,7 @@ impl RuntimeArgs {
                 FallbackArg::Error => FallbackPolicy::Error,
             }),
             device_id: self.device_id,
-            fp16: self.fp16.then_some(true),
+            fp16: (self.fp16 || self.no_fp16).then_some(self.fp16),
             engine_cache: self.engine_cache.clone(),
             threads: self.threads,
         }

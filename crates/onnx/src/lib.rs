@@ -19,7 +19,7 @@ mod session;
 mod tensor;
 
 pub use library::{
-    LibrarySource, ResolvedLibrary, Runtime, project_library_path, resolve_library, runtime,
+    LibrarySource, ResolvedLibrary, Runtime, loaded, project_library_path, resolve_library, runtime,
 };
 pub use session::{DType, OnnxModel, Outputs, TensorSpec};
 pub use tensor::Tensor;

@@ -83,12 +83,41 @@ impl Runtime {
     pub fn library(&self) -> &ResolvedLibrary {
         &self.library
     }
+
+    /// ONNX Runtime's version (from the library's file name, `libonnxruntime.so.X.Y.Z`,
+    /// when it has one) and build (commit, build type), which a run records: another
+    /// build may compute slightly different floats.
+    pub fn build_info(&self) -> String {
+        let name = self
+            .library
+            .path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        let version = name
+            .split_once(".so.")
+            .map(|(_, v)| v)
+            .filter(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            .unwrap_or("version unknown");
+        // The build string ends with the compiler flags, which say nothing to a reader.
+        let info = ort::info().trim_start_matches("ORT Build Info: ");
+        let keep: Vec<&str> = info
+            .split(", ")
+            .filter(|part| !part.starts_with("cmake"))
+            .collect();
+        format!("ONNX Runtime {version} ({})", keep.join(", "))
+    }
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 /// Serialises first loads, so that a failed load can be retried with another path
 /// (for instance after `cargo xtask setup`) while a successful one stays for good.
 static LOADING: Mutex<()> = Mutex::new(());
+
+/// ONNX Runtime if this process has loaded it (a run on test doubles has not).
+pub fn loaded() -> Option<&'static Runtime> {
+    RUNTIME.get()
+}
 
 /// Loads ONNX Runtime once per process and returns it. A later call asking for a
 /// different library gets an error: ONNX Runtime cannot be loaded twice.

@@ -6,6 +6,8 @@
 //! the last two, so every method is right on exactly the first four questions and
 //! every number below follows from that.
 
+mod shard;
+
 use std::path::{Path, PathBuf};
 
 use ttc_app::components::Loader;

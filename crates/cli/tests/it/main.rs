@@ -1,6 +1,7 @@
 //! The `ttc` binary end to end, as a user runs it.
 
 mod demo_models;
+mod shard;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
