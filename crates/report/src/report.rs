@@ -148,8 +148,11 @@ fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
          verifier tokens are the tokens the reward model read (a candidate continued from \
          its cache is read once; \"re-read\" counts tokens a verifier that could not continue \
          read again); FLOPs = 2 x parameters x tokens processed, per model (the generator or \
-         reviser, and the verifier). Difficulty probes are counted when they \
-         run at inference, not in the oracle binning. **Seconds** are wall-clock; where \
+         reviser, and the verifier). The difficulty probe (docs/method.md §5) is paid \
+         from the budget N: the policy fitted on predicted bins (policy.toml) counts it \
+         in every cell, best-of-N settings reuse its samples and the others run on N \
+         minus the probe; the compute-optimal curves of section 2 are fitted on oracle \
+         bins, which need ground truth, so they have no probe (the paper's analysis). **Seconds** are wall-clock; where \
          one run answers several budgets (best-of-N and majority sample once at the \
          largest), its time is split pro rata to N, as its compute is, and revision \
          settings that differ only in selection rule share one set of chains, whose \
@@ -1248,8 +1251,8 @@ fn difficulty_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
         let _ = writeln!(
             r.markdown,
             "Oracle bins cut pass@1 (from {} samples per question) into {n} quantile bins, \
-             bin 1 easiest; predicted bins cut the mean verifier final-answer score the \
-             same way. The difficulty samples cost {} generations, {} generated tokens and \
+             bin 1 easiest; predicted bins cut the mean verifier final-answer score of the \
+             probe (each question's first `[difficulty] probe-samples` samples) the same way. The difficulty samples cost {} generations, {} generated tokens and \
              {} FLOPs in all (not part of any method's budget).\n\n\
              | oracle bin | questions | pass@1 min | pass@1 mean | pass@1 max | mean verifier score |\n\
              |---:|---:|---:|---:|---:|---:|",
