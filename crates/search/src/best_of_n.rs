@@ -60,7 +60,16 @@ pub(crate) fn run_after(
         vec![Vec::new(); n]
     } else {
         let refs: Vec<&[String]> = steps.iter().map(Vec::as_slice).collect();
-        s.score(question, &refs, &mut compute)?
+        let logprobs = if s.wants_logprobs() {
+            completions
+                .iter()
+                .zip(&steps)
+                .map(|(c, st)| s.step_logprobs(c, st))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        s.score(question, &refs, &logprobs, &mut compute)?
     };
     let new: Vec<Candidate> = seqs
         .iter()

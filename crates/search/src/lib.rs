@@ -262,10 +262,11 @@ impl Searcher<'_> {
         &self,
         question: &str,
         steps: &[&[String]],
+        logprobs: &[Vec<Vec<f32>>],
         compute: &mut Compute,
     ) -> Result<Vec<Vec<f32>>> {
         Ok(self
-            .score_continuing(question, steps, &[], compute)?
+            .score_continuing(question, steps, logprobs, &[], compute)?
             .into_iter()
             .map(|(scores, _)| scores)
             .collect())
@@ -273,11 +274,14 @@ impl Searcher<'_> {
 
     /// Scores each step list, continuing from `prior[i]` (the state returned for a
     /// prefix of list i) where given; returns the scores and the state to continue
-    /// each list from. Adds the verifier's tokens to `compute`.
+    /// each list from. `logprobs[i][j]` are the generator's log-probabilities of
+    /// step j of list i, for a verifier that reads them (`confidence`). Adds the
+    /// verifier's tokens to `compute`.
     fn score_continuing(
         &self,
         question: &str,
         steps: &[&[String]],
+        logprobs: &[Vec<Vec<f32>>],
         prior: &[Option<VerifierState>],
         compute: &mut Compute,
     ) -> Result<Vec<(Vec<f32>, Option<VerifierState>)>> {
@@ -286,7 +290,11 @@ impl Searcher<'_> {
             .iter()
             .map(|s| ScoreRequest { question, steps: s })
             .collect();
-        let scored = verifier.score_continuing(&requests, prior)?;
+        let scored = if verifier.reads_logprobs() {
+            verifier.score_sampled(&requests, logprobs, prior)?
+        } else {
+            verifier.score_continuing(&requests, prior)?
+        };
         let params = verifier.info().parameters;
         Ok(scored
             .into_iter()
@@ -296,6 +304,57 @@ impl Searcher<'_> {
                 (c.scores.scores, c.state)
             })
             .collect())
+    }
+
+    /// Whether the verifier scores from the generator's log-probabilities, so that
+    /// the search must keep them per step.
+    fn wants_logprobs(&self) -> bool {
+        self.verifier.is_some_and(|v| v.reads_logprobs())
+    }
+
+    /// A full sample's token log-probabilities shared out over its `steps` (as
+    /// [`Searcher::split_steps`] cut its text): a token goes to the last step that
+    /// starts at or before it, so delimiters go to the step they end, as in beam
+    /// search, where a step is sampled up to its delimiter. Step starts are found by
+    /// decoding token prefixes, a binary search per step.
+    fn step_logprobs(&self, completion: &Completion, steps: &[String]) -> Result<Vec<Vec<f32>>> {
+        let tokens = &completion.token_ids;
+        let mut out = vec![Vec::new(); steps.len()];
+        if steps.is_empty() {
+            return Ok(out);
+        }
+        // Byte offset in the text where each step starts.
+        let d = self.settings.step_delimiter.as_str();
+        let text = &completion.text;
+        let mut starts = Vec::with_capacity(steps.len());
+        let mut at = 0;
+        for piece in text.split(d) {
+            if !piece.trim().is_empty() {
+                starts.push(at);
+            }
+            at += piece.len() + d.len();
+        }
+        // For each step but the first, its first token: the smallest i whose prefix
+        // tokens[..i] decodes to at least its start (prefix lengths grow with i).
+        let decoded_len = |i: usize| -> Result<usize> { Ok(self.generator.decode(&tokens[..i])?.len()) };
+        let mut next_first = Vec::with_capacity(steps.len());
+        for &end in starts.iter().skip(1).take(steps.len() - 1) {
+            let (mut lo, mut hi) = (0, tokens.len());
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if decoded_len(mid)? >= end {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            next_first.push(lo);
+        }
+        for (i, &lp) in completion.logprobs.iter().enumerate() {
+            let step = next_first.iter().filter(|&&f| f <= i).count();
+            out[step.min(steps.len() - 1)].push(lp);
+        }
+        Ok(out)
     }
 
     /// The candidate list's winner by `selector`.
