@@ -252,6 +252,11 @@ pub enum BuiltinVerifier {
     /// The demo world's exact step checker (1 for a right step, 0 from the first
     /// wrong one on): a diagnostic upper bound, demo questions only.
     DemoStepChecker,
+    /// The generator's own confidence, label-free and untrained
+    /// ([`ttc_core::ConfidenceVerifier`]): a step scores the geometric-mean
+    /// probability of its tokens under the generator's raw distribution. For search
+    /// and best-of-N only (it scores sampled steps), so not in `[reviser.verifier]`.
+    Confidence,
 }
 
 /// What a `[verifier]` table resolved to.
@@ -293,7 +298,7 @@ impl VerifierSection {
                 path.display()
             ),
             (None, None, None) => bail!(
-                "{}: [{table}] names no verifier; give `model` and `adapter`, or `builtin = \"demo-step-checker\"`",
+                "{}: [{table}] names no verifier; give `model` and `adapter`, or `builtin = \"confidence\"` / `\"demo-step-checker\"`",
                 path.display()
             ),
             (_, _, Some(_)) => bail!(
@@ -320,6 +325,7 @@ impl VerifierSection {
             VerifierSource::Builtin(BuiltinVerifier::DemoStepChecker) => {
                 ttc_dataset::checker::DEMO_STEP_CHECKER.to_string()
             }
+            VerifierSource::Builtin(BuiltinVerifier::Confidence) => "confidence".to_string(),
         }
     }
 }
@@ -455,6 +461,14 @@ impl RunFile {
             r.model = base.join(&r.model);
             if let Some(v) = &mut r.verifier {
                 rebase(v, "reviser.verifier")?;
+                if v.builtin == Some(BuiltinVerifier::Confidence) {
+                    bail!(
+                        "{}: [reviser.verifier] builtin = \"confidence\" cannot select revisions: \
+                         it scores steps from the log-probabilities of a search's own samples; \
+                         use an ORM model, or leave [reviser.verifier] out (majority)",
+                        path.display()
+                    );
+                }
             }
         }
         Ok(file)

@@ -46,6 +46,10 @@ impl Loader for Doubles {
         _runtime: &RuntimeSettings,
         _config: &Path,
     ) -> ttc_app::Result<Box<dyn Verifier>> {
+        if section.builtin.is_some() {
+            // Built-in verifiers run no model: the production loader's own.
+            return ttc_app::components::load_verifier(section, _runtime, _config);
+        }
         let name = section
             .model
             .as_ref()
@@ -547,4 +551,77 @@ fn the_sweep_and_solve_with_its_policy_choose_and_split_alike() {
         assert_eq!(solved.compute.generations, record.compute.generations);
         assert_eq!(solved.answer.as_deref(), Some("7"));
     }
+}
+
+/// The built-in `confidence` verifier, selected from a run file: as `[verifier]` it
+/// scores weighted best-of-N and beam search from the generator's log-probabilities
+/// (no verifier tokens), and as a `[diagnostic]` verifier its runs read
+/// `METHOD@confidence`.
+#[test]
+fn the_confidence_verifier_is_selected_from_run_files() {
+    let dir = workspace("confidence");
+    let text = RUN
+        .replace(
+            "model = \"models/hash\"\nadapter = { preset = \"demo\" }",
+            "builtin = \"confidence\"",
+        )
+        .replace(
+            r#"methods = ["majority", "best-of-n-weighted", "beam-m2"]"#,
+            r#"methods = ["best-of-n-weighted", "beam-m2"]"#,
+        )
+        + "\n[diagnostic]\nmethods = [\"beam-m2\"]\nverifier = { builtin = \"confidence\" }\n";
+    let run = eval(&dir, &text);
+    let labels: std::collections::BTreeSet<String> =
+        run.records.iter().map(|r| r.method.label()).collect();
+    assert_eq!(
+        labels.into_iter().collect::<Vec<_>>(),
+        ["beam-m2", "beam-m2@confidence", "best-of-n-weighted"]
+    );
+    for r in &run.records {
+        assert_eq!(r.compute.verifier_tokens, 0, "{r:?}");
+        assert_eq!(r.compute.verifier_flops, 0.0, "{r:?}");
+        assert_eq!(r.correct, r.question[1..].parse::<usize>().unwrap() < 4);
+        if r.method.label() == "beam-m2@confidence" {
+            assert_eq!(r.method.family(), Family::Diagnostic);
+        }
+    }
+    // The scores themselves: `ttc solve` on the same run file, weighted best-of-N.
+    let file = RunFile::load(&dir.join("run.toml")).unwrap();
+    let runtime = RuntimeSettings::default();
+    let setup = Setup {
+        file: &file,
+        path: &dir.join("run.toml"),
+        runtime: &runtime,
+        loader: &Doubles,
+    };
+    let out = ttc_app::solve::search(
+        &setup,
+        "What is 3 + 4?",
+        &ttc_search::Strategy::BestOfN {
+            selector: ttc_core::Selector::Weighted,
+        },
+        2,
+        0,
+    )
+    .unwrap();
+    // Every sample is `Answer: 7` then EOS, one step: its score is the geometric
+    // mean of the scripted log-probabilities of those characters and the EOS.
+    let mut lps: Vec<f32> = ANSWER
+        .chars()
+        .map(|c| ttc_core::testing::scripted_logprob(Next::Char(c)))
+        .collect();
+    lps.push(ttc_core::testing::scripted_logprob(Next::Eos));
+    let want = ttc_core::ConfidenceVerifier::step_score(&lps);
+    for c in &out.candidates {
+        assert_eq!(c.step_scores.len(), 1);
+        assert!((c.step_scores[0] - want).abs() < 1e-6, "{c:?} vs {want}");
+    }
+    // Not as the reviser's ORM: refused when the run file is read.
+    std::fs::write(
+        dir.join("bad.toml"),
+        format!("{RUN}\n[reviser]\nmodel = \"models/reviser\"\nverifier = {{ builtin = \"confidence\" }}\n"),
+    )
+    .unwrap();
+    let err = RunFile::load(&dir.join("bad.toml")).unwrap_err().to_string();
+    assert!(err.contains("[reviser.verifier] builtin = \"confidence\" cannot select revisions"), "{err}");
 }
