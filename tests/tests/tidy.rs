@@ -71,7 +71,10 @@ fn only_the_onnx_crate_uses_ort() {
 /// dependencies are in lower layers; the exceptions are listed in [`SAME_LAYER`]
 /// and [`FORBIDDEN`]. ARCHITECTURE.md draws the same picture.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundation", &["core", "onnx", "model-folder", "kv-cache"]),
+    (
+        "foundation",
+        &["core", "onnx", "model-folder", "kv-cache", "jsonl"],
+    ),
     (
         "models",
         &["generator", "prm-verifier", "dataset", "math-grade"],
@@ -204,4 +207,115 @@ fn libraries_do_not_use_anyhow() {
             "crates/{dir} uses anyhow"
         );
     }
+}
+
+#[test]
+fn every_crate_root_opens_with_a_module_doc() {
+    let mut roots: Vec<_> = crate_dirs()
+        .into_iter()
+        .map(|d| workspace_root().join("crates").join(d).join("src"))
+        .map(|src| {
+            let lib = src.join("lib.rs");
+            if lib.is_file() {
+                lib
+            } else {
+                src.join("main.rs")
+            }
+        })
+        .collect();
+    roots.push(workspace_root().join("xtask/src/main.rs"));
+    roots.push(workspace_root().join("tests/src/lib.rs"));
+    for root in roots {
+        let text = std::fs::read_to_string(&root).unwrap();
+        assert!(
+            text.starts_with("//!"),
+            "{} does not open with a module doc (`//!`)",
+            root.display()
+        );
+    }
+}
+
+/// Source and documentation files to check, under `dir` (target and hidden folders
+/// skipped).
+fn text_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            text_files(&path, out);
+        } else if ["rs", "md", "toml", "py"]
+            .iter()
+            .any(|e| path.extension().is_some_and(|x| x == *e))
+        {
+            out.push(path);
+        }
+    }
+}
+
+/// Repository paths cited in `text`: words starting with one of `prefixes`.
+fn cited_paths(text: &str, prefixes: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in text.char_indices() {
+        let rest = &text[i..];
+        let starts_word = text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || "_./-".contains(c)));
+        if !starts_word || !prefixes.iter().any(|p| rest.starts_with(p)) {
+            continue;
+        }
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_./-".contains(c)))
+            .unwrap_or(rest.len());
+        let path = rest[..end].trim_end_matches(['.', '/']);
+        // Placeholders and paths built at run time (`crates/*`, `../target`) are not files.
+        if !path.contains("..") && path.split('/').count() > 1 {
+            out.push(path.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn cited_repository_paths_exist() {
+    let root = workspace_root();
+    let mut files = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    for dir in ["crates", "docs", "xtask", "tests", "config"] {
+        text_files(&root.join(dir), &mut files);
+    }
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for path in cited_paths(&text, &["crates/", "docs/", "xtask/"]) {
+            checked += 1;
+            if !root.join(&path).exists() {
+                missing.push(format!(
+                    "{}: {path}",
+                    file.strip_prefix(&root).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(
+        checked > 100,
+        "only {checked} cited paths found: is the scan broken?"
+    );
+    assert!(
+        missing.is_empty(),
+        "cited paths that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn cited_paths_are_found_in_text() {
+    let found = cited_paths(
+        "see `crates/core/src/lib.rs`, docs/method.md. Not mycrates/x or crates/*.",
+        &["crates/", "docs/"],
+    );
+    assert_eq!(found, ["crates/core/src/lib.rs", "docs/method.md"]);
 }

@@ -45,7 +45,17 @@ from transformers import (
 )
 
 from export import export_checkpoint
-from make_fixtures import BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, FixtureError, corpus, write_json
+from make_fixtures import (
+    BOS,
+    BOS_ID,
+    EOS,
+    EOS_ID,
+    PAD,
+    PAD_ID,
+    FixtureError,
+    corpus,
+    write_json,
+)
 
 VOCAB_SIZE = 512
 MAX_POSITIONS = 4096

@@ -101,7 +101,11 @@ fn today() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() / 86_400)
         .unwrap_or(0) as i64;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    civil_date(days)
+}
+
+/// The date `days` after 1970-01-01 as YYYY-MM-DD (Howard Hinnant's algorithm).
+fn civil_date(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -446,9 +450,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn today_is_a_date() {
+    fn dates_are_the_calendars() {
+        // Days since 1970-01-01 and their dates (Python's datetime), across month
+        // ends, leap days, a century that is not leap, and before the epoch.
+        for (days, date) in [
+            (0, "1970-01-01"),
+            (-1, "1969-12-31"),
+            (59, "1970-03-01"),
+            (11_016, "2000-02-29"),
+            (11_017, "2000-03-01"),
+            (19_782, "2024-02-29"),
+            (20_088, "2024-12-31"),
+            (20_792, "2026-12-05"),
+            (47_540, "2100-02-28"),
+            (47_541, "2100-03-01"),
+        ] {
+            assert_eq!(civil_date(days), date, "day {days}");
+        }
+        // Every day from 1900 to 2400 follows the one before by the Gregorian rules.
+        let parse = |s: &str| -> (i64, i64, i64) {
+            let p: Vec<i64> = s.split('-').map(|x| x.parse().unwrap()).collect();
+            (p[0], p[1], p[2])
+        };
+        let month_days = |y: i64, m: i64| match m {
+            2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let mut last = parse(&civil_date(-25_567));
+        assert_eq!(last, (1900, 1, 1));
+        for days in -25_566..157_000 {
+            let (y, m, d) = parse(&civil_date(days));
+            let expected = if last.2 < month_days(last.0, last.1) {
+                (last.0, last.1, last.2 + 1)
+            } else if last.1 < 12 {
+                (last.0, last.1 + 1, 1)
+            } else {
+                (last.0 + 1, 1, 1)
+            };
+            assert_eq!((y, m, d), expected, "day {days}");
+            last = (y, m, d);
+        }
+        // Today's date is the clock's day, whatever day the test runs.
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let t = today();
-        assert_eq!(t.len(), 10);
-        assert!(t.starts_with("20"));
+        let days = (secs / 86_400) as i64;
+        assert!(
+            t == civil_date(days) || t == civil_date(days + 1),
+            "{t} on day {days}"
+        );
     }
 }

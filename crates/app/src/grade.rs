@@ -1,7 +1,5 @@
 //! `ttc grade --jsonl`: a verdict for each line of a file of (gold, prediction) pairs.
 
-use std::io::BufRead;
-
 use serde_json::{Map, Value};
 use ttc_math_grade::{AnswerSpec, Verdict, grade};
 
@@ -58,20 +56,17 @@ fn answer_field(obj: &Map<String, Value>, field: &str) -> Result<String, String>
 /// blank lines are skipped. Everything is graded before anything is returned, so a
 /// bad line leaves no partial output.
 pub fn grade_jsonl(
-    input: impl BufRead,
+    text: &str,
     name: &str,
     fields: Fields<'_>,
     spec: AnswerSpec,
     explain: bool,
 ) -> Result<Graded> {
     let mut graded = Graded::default();
-    for (index, line) in input.lines().enumerate() {
-        let at = || format!("{name}:{}", index + 1);
-        let line = line.map_err(|e| Error::Config(format!("cannot read {}: {e}", at())))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut obj = match serde_json::from_str::<Value>(&line) {
+    for line in ttc_jsonl::parse_lines::<Value>(text) {
+        let number = line.as_ref().map_or_else(|bad| bad.line, |l| l.number);
+        let at = || format!("{name}:{number}");
+        let mut obj = match line.map(|l| l.value) {
             Ok(Value::Object(obj)) => obj,
             Ok(_) => bail!(
                 "{}: expected a JSON object with {:?} and {:?} fields",
@@ -79,7 +74,7 @@ pub fn grade_jsonl(
                 fields.gold,
                 fields.pred
             ),
-            Err(e) => bail!("{}: invalid JSON ({e}); fix or remove this line", at()),
+            Err(bad) => bail!("{name}:{bad} (invalid JSON); fix or remove this line"),
         };
         let field =
             |f: &str| answer_field(&obj, f).map_err(|e| Error::Config(format!("{}: {e}", at())));
@@ -115,7 +110,7 @@ mod tests {
     fn jsonl_lines_get_a_verdict_and_keep_their_fields() {
         let input = "{\"answer\": \"\\\\frac{1}{2}\", \"pred\": \"\\\\boxed{0.5}\", \"id\": 7}\n\n\
                      {\"answer\": 3, \"pred\": \"Answer: 4\"}\n";
-        let graded = grade_jsonl(input.as_bytes(), "in.jsonl", FIELDS, math(None), true).unwrap();
+        let graded = grade_jsonl(&input, "in.jsonl", FIELDS, math(None), true).unwrap();
         let lines = &graded.lines;
         assert_eq!((lines.len(), graded.correct), (2, 1));
         assert_eq!(
@@ -129,7 +124,7 @@ mod tests {
     #[test]
     fn a_bad_line_is_named() {
         let grade = |text: &str| {
-            grade_jsonl(text.as_bytes(), "in.jsonl", FIELDS, math(None), false)
+            grade_jsonl(&text, "in.jsonl", FIELDS, math(None), false)
                 .unwrap_err()
                 .to_string()
         };
@@ -164,7 +159,7 @@ mod tests {
             .map(|(g, p)| format!("{}\n", serde_json::json!({"answer": g, "pred": p})))
             .collect();
         let all = math(Some(ExtractRules::GRADING));
-        let graded = grade_jsonl(text.as_bytes(), "in", FIELDS, all, true).unwrap();
+        let graded = grade_jsonl(&text, "in", FIELDS, all, true).unwrap();
         let found: Vec<(&Value, &Value, &Value)> = graded
             .lines
             .iter()
@@ -186,7 +181,7 @@ mod tests {
         );
         // With only `boxed`, no rule matches and the whole solution is compared.
         let boxed = math(Some("boxed".parse().unwrap()));
-        let graded = grade_jsonl(text.as_bytes(), "in", FIELDS, boxed, false).unwrap();
+        let graded = grade_jsonl(&text, "in", FIELDS, boxed, false).unwrap();
         assert_eq!(graded.correct, 0);
     }
 }

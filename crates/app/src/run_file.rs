@@ -511,9 +511,8 @@ mod tests {
     use super::*;
 
     fn parse(name: &str, text: &str) -> Result<RunFile> {
-        let dir = std::env::temp_dir().join(format!("ttc-run-file-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         RunFile::load(&path)
     }
@@ -661,6 +660,64 @@ mod tests {
             let err = parse("ans-bad.toml", text).unwrap_err().to_string();
             assert!(err.contains(wanted) && err.contains("line 2"), "{err}");
         }
+    }
+
+    /// The configuration ttc-reviser documents, copied into a run file as it
+    /// stands, is accepted and gives the defaults; misplaced or misspelled keys are
+    /// refused as a run file refuses them.
+    #[test]
+    fn the_reviser_crates_documented_config_parses_to_the_defaults() {
+        let docs = include_str!("../../reviser/src/lib.rs");
+        let block: String = docs
+            .lines()
+            .skip_while(|l| *l != "//! ```toml")
+            .skip(1)
+            .take_while(|l| *l != "//! ```")
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        assert!(block.contains("[revision.layout]"), "{block}");
+        let f = parse("reviser-docs.toml", &block).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.revision, ReviserSettings::default());
+        assert!(f.reviser.is_none(), "the settings table names no model");
+
+        let f = parse(
+            "revision-partial.toml",
+            "[revision]\ncontext-attempts = 2\n[revision.layout]\nrevision = \"Fix:\\n\"\n",
+        )
+        .unwrap();
+        assert_eq!(f.revision.context_attempts, 2);
+        assert_eq!(f.revision.layout.revision, "Fix:\n");
+        assert_eq!(
+            f.revision.layout.attempt,
+            ReviserSettings::default().layout.attempt
+        );
+
+        for (name, text, wanted) in [
+            // The old documented form: settings in the model's table.
+            (
+                "reviser-settings.toml",
+                "[reviser]\nmodel = \"r\"\ncontext-attempts = 2\n",
+                "context-attempts",
+            ),
+            (
+                "revision-typo.toml",
+                "[revision]\ncontext-atempts = 2\n",
+                "context-atempts",
+            ),
+        ] {
+            let err = parse(name, text).unwrap_err().to_string();
+            assert!(
+                err.contains(wanted) && err.contains(name) && err.contains("line "),
+                "{err}"
+            );
+        }
+        let err = parse(
+            "revision-context.toml",
+            "[revision]\nverifier-context = \"all\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("earlier-attempts"), "{err}");
     }
 
     #[test]

@@ -233,17 +233,14 @@ mod tests {
     use super::*;
 
     /// A fresh folder under the system's temporary folder for one test.
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("ttc-run-models-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn scratch() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
     }
 
     #[test]
     fn a_digest_changes_with_the_head_the_tail_and_the_size_only() {
-        let dir = scratch("digest");
+        let tmp = scratch();
+        let dir = tmp.path().to_path_buf();
         let path = dir.join("model.onnx");
         let body = vec![7u8; 3 * SPAN as usize];
         std::fs::write(&path, &body).unwrap();
@@ -260,12 +257,12 @@ mod tests {
         }
         std::fs::write(&path, &body[..body.len() - 1]).unwrap();
         assert_ne!(fingerprint(&path).unwrap(), base);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_resumed_run_with_another_model_is_refused_and_names_it() {
-        let dir = scratch("resume");
+        let tmp = scratch();
+        let dir = tmp.path().to_path_buf();
         let roles = json!({ "generator": { "model.onnx": { "bytes": 1, "digest": "a" } },
                             "verifier": { "model.onnx": { "bytes": 2, "digest": "b" } } });
         let first = json!({ "format": FORMAT, "models": roles });
@@ -281,7 +278,6 @@ mod tests {
         // A new run in a folder records its own models.
         check_or_record(&dir, &second, false).unwrap();
         check_or_record(&dir, &second, true).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A model folder with every fingerprinted file, and a run file naming it.
@@ -298,7 +294,8 @@ mod tests {
 
     #[test]
     fn every_file_that_changes_behaviour_is_covered() {
-        let dir = scratch("covered");
+        let tmp = scratch();
+        let dir = tmp.path().to_path_buf();
         let file = model_folder(&dir);
         let base = fingerprints(&file).unwrap();
         check_or_record(&dir, &base, false).unwrap();
@@ -312,12 +309,12 @@ mod tests {
             std::fs::write(&path, format!("{name} v1")).unwrap();
         }
         check_or_record(&dir, &fingerprints(&file).unwrap(), true).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_format_1_fingerprint_resumes_on_its_files_and_is_upgraded() {
-        let dir = scratch("v1");
+        let tmp = scratch();
+        let dir = tmp.path().to_path_buf();
         let file = model_folder(&dir);
         let now = fingerprints(&file).unwrap();
         // What a run folder from before the format key holds.
@@ -333,6 +330,5 @@ mod tests {
         std::fs::write(dir.join(NAME), other.to_string()).unwrap();
         let err = check_or_record(&dir, &now, true).unwrap_err().to_string();
         assert!(err.contains("generator changed"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -49,27 +49,20 @@ pub fn read_lines(path: &Path) -> Result<Vec<ScoreLine>> {
     };
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<ScoreLine>(raw) {
-            Ok(mut l) if l.steps.is_empty() => {
-                l.line = Some(i + 1);
-                errors.push(format!(
-                    "{}:{}: `steps` is empty; give at least one step",
-                    path.display(),
-                    i + 1
-                ));
-            }
-            Ok(mut l) => {
-                l.line = Some(i + 1);
-                lines.push(l);
-            }
-            Err(e) => errors.push(format!(
-                "{}:{}: {e}; each line is {{\"problem\": \"...\", \"steps\": [\"...\", ...]}}",
+    for parsed in ttc_jsonl::parse_lines::<ScoreLine>(&text) {
+        match parsed {
+            Ok(l) if l.value.steps.is_empty() => errors.push(format!(
+                "{}:{}: `steps` is empty; give at least one step",
                 path.display(),
-                i + 1
+                l.number
+            )),
+            Ok(mut l) => {
+                l.value.line = Some(l.number);
+                lines.push(l.value);
+            }
+            Err(bad) => errors.push(format!(
+                "{}:{bad}; each line is {{\"problem\": \"...\", \"steps\": [\"...\", ...]}}",
+                path.display(),
             )),
         }
     }
@@ -264,9 +257,8 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named_by_number() {
-        let dir = std::env::temp_dir().join(format!("ttc-score-lines-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("in.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
         std::fs::write(
             &path,
             "{\"problem\": \"q\", \"steps\": [\"a\"]}\n\n{\"problem\": \"q\"}\n{\"question\": \"q\", \"steps\": []}\nnot json\n",

@@ -1,10 +1,10 @@
 //! `ttc generate`: sample continuations of prompts.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 use ttc_core::{ChatMessage, Completion, Generator, Prompt, SamplingParams, StopCriteria};
 use ttc_generator::OnnxGenerator;
@@ -45,7 +45,8 @@ pub(crate) struct GenerateArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Most new tokens per sample.
+    /// Most new tokens per sample; a sample also stops at the model's last position
+    /// (max_position_embeddings), with a warning.
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
     /// Stop once this string is generated (repeatable; "\n" and "\t" escapes work).
@@ -84,18 +85,14 @@ fn unescape(s: &str) -> String {
 fn read_prompts(args: &GenerateArgs) -> Result<Vec<String>> {
     let mut prompts = args.prompt.clone();
     if let Some(path) = &args.prompts {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("opening prompts file {}", path.display()))?;
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.with_context(|| format!("reading {}", path.display()))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let value: serde_json::Value = serde_json::from_str(&line)
-                .with_context(|| format!("{}:{}: not a JSON object", path.display(), i + 1))?;
-            match value.get("prompt").and_then(serde_json::Value::as_str) {
+        for line in ttc_jsonl::read::<serde_json::Value>(path)? {
+            match line.value.get("prompt").and_then(serde_json::Value::as_str) {
                 Some(p) => prompts.push(p.to_string()),
-                None => bail!("{}:{}: no string field \"prompt\"", path.display(), i + 1),
+                None => bail!(
+                    "{}:{}: no string field \"prompt\"",
+                    path.display(),
+                    line.number
+                ),
             }
         }
     }
@@ -133,6 +130,28 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
             Prompt::Text(text.clone())
         };
         let start = generator.start(&prompt, args.seed.wrapping_add(i as u64))?;
+        if let Some(max) = generator.info().max_positions {
+            let len = start.tokens.len();
+            if len >= max {
+                bail!(
+                    "prompt {} is {len} tokens but {} holds {max} positions \
+                     (max_position_embeddings in config.json): no room for a new token; \
+                     shorten the prompt",
+                    i + 1,
+                    args.model.display()
+                );
+            }
+            if len + args.max_new_tokens > max {
+                tracing::warn!(
+                    "prompt {} is {len} tokens: with --max-new-tokens {} it would run past the \
+                     model's {max} positions (max_position_embeddings in config.json); its \
+                     samples stop after at most {} new tokens (finish reason `length`)",
+                    i + 1,
+                    args.max_new_tokens,
+                    max - len
+                );
+            }
+        }
         seqs.extend(start.fork(args.samples));
     }
     let began = Instant::now();

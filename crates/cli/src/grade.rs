@@ -1,7 +1,7 @@
 //! `ttc grade`: decide whether predicted answers equal gold answers.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -134,17 +134,16 @@ pub(crate) fn run(args: GradeArgs, verbose: u8) -> Result<()> {
 
 fn grade_file(args: &GradeArgs, path: &Path, explain: bool) -> Result<()> {
     let name = path.display().to_string();
-    let input: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
     } else {
-        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        Box::new(BufReader::new(file))
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?
     };
     let fields = Fields {
         gold: &args.gold_field,
         pred: &args.pred_field,
     };
-    let graded = grade_jsonl(input, &name, fields, args.spec(), explain)?;
+    let graded = grade_jsonl(&text, &name, fields, args.spec(), explain)?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(out) => Box::new(BufWriter::new(
             File::create(out).with_context(|| format!("cannot create {}", out.display()))?,

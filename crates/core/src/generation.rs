@@ -111,7 +111,8 @@ pub enum FinishReason {
     Eos,
     /// A stop string appeared (for example the end of a step).
     Stop,
-    /// `max_new_tokens` was reached.
+    /// `max_new_tokens` was reached, or the model's last position
+    /// (`ModelInfo::max_positions`).
     Length,
 }
 
@@ -205,7 +206,8 @@ pub struct ModelInfo {
     pub parameters: u64,
     pub provider: ActiveProvider,
     /// The longest sequence the model was built for (`max_position_embeddings`),
-    /// when it declares one: callers that compose long prompts fit them to it.
+    /// when it declares one: callers that compose long prompts fit them to it, and
+    /// generation stops there.
     pub max_positions: Option<usize>,
 }
 

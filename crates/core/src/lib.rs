@@ -9,6 +9,7 @@ mod compute;
 mod confidence;
 mod error;
 mod generation;
+pub mod hash;
 mod identity;
 mod method;
 mod record;

@@ -122,9 +122,7 @@ impl ScriptedGenerator {
             let u = if sampling.temperature > 0.0 {
                 seq.rng.next_f64()
             } else {
-                let h = seq.text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-                });
+                let h = crate::hash::fnv1a(seq.text.as_bytes());
                 (h >> 11) as f64 / (1u64 << 53) as f64
             };
             let next = match (self.script)(&seq.text, u) {
@@ -318,12 +316,10 @@ impl HashVerifier {
     fn run(&self, r: &ScoreRequest<'_>, from: Option<&HashState>) -> (Continued, HashState) {
         let (mut h, mut scores, skip) = match from {
             Some(s) => (s.hash, s.scores.clone(), s.steps.len()),
-            None => (0xcbf2_9ce4_8422_2325, Vec::new(), 0),
+            None => (crate::hash::FNV1A_OFFSET, Vec::new(), 0),
         };
         for s in &r.steps[skip..] {
-            for b in s.bytes() {
-                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            h = crate::hash::fnv1a_extend(h, s.as_bytes());
             scores.push((h >> 40) as f32 / (1u64 << 24) as f32);
         }
         let state = HashState {
@@ -383,6 +379,26 @@ impl Verifier for HashVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_doubles_are_those_of_earlier_releases() {
+        // Golden values: the algorithm crates' tests pin numbers computed on them.
+        let steps = ["2 + 3 = 5".to_string(), "The answer is 5".to_string()];
+        let request = ScoreRequest {
+            question: "q",
+            steps: &steps,
+        };
+        let v = HashVerifier::default().score(&[request]).unwrap();
+        let bits: Vec<u32> = v[0].scores.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(bits, [1062975314, 1050298456]);
+        let g = ScriptedGenerator::default();
+        let mut one = vec![g.start(&Prompt::Text("Q:".into()), 7).unwrap()];
+        let greedy = SamplingParams::with_temperature(0.0);
+        let a = g
+            .generate(&mut one, &greedy, &StopCriteria::max_tokens(30))
+            .unwrap();
+        assert_eq!(a[0].text, "+9\n\n31\n606882x5 \n\n0582 +33551\n");
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_text_whatever_the_batch() {

@@ -1,7 +1,7 @@
 //! Reading and writing JSON Lines files.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -39,30 +39,23 @@ pub fn read_jsonl<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<Vec<T>>
 }
 
 fn read_records<T: DeserializeOwned>(path: &Path, expected: &str) -> Result<Vec<T>> {
-    let file = File::open(path).map_err(|source| DatasetError::Io {
-        action: "cannot open",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut records = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| DatasetError::Io {
+    let lines = ttc_jsonl::read(path).map_err(|e| match e {
+        ttc_jsonl::JsonlError::Io { path, source } => DatasetError::Io {
             action: "cannot read",
-            path: path.to_path_buf(),
+            path,
             source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = serde_json::from_str(&line).map_err(|e| DatasetError::BadLine {
-            path: path.to_path_buf(),
-            line: index + 1,
-            message: e.to_string(),
+        },
+        ttc_jsonl::JsonlError::Line { path, bad } => DatasetError::BadLine {
+            path,
+            line: bad.line,
+            message: match bad.column {
+                Some(c) => format!("column {c}: {}", bad.message),
+                None => bad.message,
+            },
             expected: expected.to_owned(),
-        })?;
-        records.push(record);
-    }
-    Ok(records)
+        },
+    })?;
+    Ok(lines.into_iter().map(|l| l.value).collect())
 }
 
 /// Writes records as JSONL, one compact JSON object per line, creating parent

@@ -61,6 +61,9 @@ struct Row {
     context_tokens: usize,
     /// Where the decoding context starts in the sequence's tokens.
     ctx_start: usize,
+    /// The most new tokens: `max_new_tokens`, or fewer where the model's positions
+    /// end first.
+    limit: usize,
     finish: Option<FinishReason>,
     context_text: String,
 }
@@ -147,6 +150,18 @@ impl OnnxGenerator {
                     "it has no pending token to read",
                 ));
             }
+            if let Some(max) = self.info.max_positions
+                && s.tokens.len() > max
+            {
+                return Err(Error::invalid(
+                    "sequence",
+                    format!(
+                        "it is {} tokens long but {} holds {max} positions                          (max_position_embeddings in config.json); shorten it",
+                        s.tokens.len(),
+                        self.dir.display()
+                    ),
+                ));
+            }
         }
         let p = kv::padded_len(&caches);
         let n = rows.len();
@@ -211,6 +226,20 @@ impl OnnxGenerator {
         let mut out: Vec<Option<Completion>> = vec![None; seqs.len()];
         let mut live = Vec::new();
         for (i, s) in seqs.iter().enumerate() {
+            if let Some(max) = self.info.max_positions
+                && !s.ended
+                && stop.max_new_tokens > 0
+                && s.tokens.len() >= max
+            {
+                return Err(Error::invalid(
+                    format!("sequence {i}"),
+                    format!(
+                        "it is {} tokens long and {} holds {max} positions                          (max_position_embeddings in config.json): no room for a new token;                          shorten the prompt",
+                        s.tokens.len(),
+                        self.dir.display()
+                    ),
+                ));
+            }
             if s.ended || stop.max_new_tokens == 0 {
                 out[i] = Some(Completion {
                     token_ids: Vec::new(),
@@ -317,6 +346,12 @@ impl OnnxGenerator {
                 };
                 // A few tokens of context let the decoder place spaces and merges right.
                 let ctx_start = s.tokens.len().saturating_sub(DECODE_CONTEXT);
+                // A row stops at the model's last position, as at max_new_tokens: past
+                // it the model has no position embedding to read a token with.
+                let room = self
+                    .info
+                    .max_positions
+                    .map_or(usize::MAX, |m| m - s.tokens.len());
                 let context_text = self.codec.decode(&s.tokens[ctx_start..])?;
                 Ok(Row {
                     seq: i,
@@ -325,6 +360,7 @@ impl OnnxGenerator {
                     processed,
                     context_tokens: s.tokens.len(),
                     ctx_start,
+                    limit: stop.max_new_tokens.min(room),
                     finish: None,
                     context_text,
                 })
@@ -363,7 +399,7 @@ impl OnnxGenerator {
                             row.finish = Some(FinishReason::Stop);
                         }
                     }
-                    if row.finish.is_none() && row.new_ids.len() >= stop.max_new_tokens {
+                    if row.finish.is_none() && row.new_ids.len() >= row.limit {
                         row.finish = Some(FinishReason::Length);
                     }
                 }

@@ -10,6 +10,11 @@
 //! can be continued by one more step, or forked into children that share its state,
 //! without re-reading its prefix. Sequences that share a state and pending tokens
 //! (N samples of one prompt) are read once per call.
+//!
+//! A sequence never grows past the model's `max_position_embeddings`: generation
+//! stops at the last position with [`ttc_core::FinishReason::Length`], as at
+//! `max_new_tokens`, and a sequence that already fills the model is refused with
+//! an error that gives its length and the model's.
 
 mod generate;
 mod model_dir;

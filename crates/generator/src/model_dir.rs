@@ -1,11 +1,12 @@
 //! What the generator reads from its model folder (through `ttc-model-folder`), and
-//! whether the ONNX graph agrees with it.
+//! whether the ONNX graph agrees with it (on top of `ttc_onnx::GraphSignature`, the
+//! checks every Optimum export shares with the reward model's).
 
 use std::path::{Path, PathBuf};
 
 use ttc_core::{Error, Result};
 use ttc_model_folder::ModelFolder;
-use ttc_onnx::{DType, TensorSpec};
+use ttc_onnx::{GraphSignature, TensorSpec};
 
 /// Graph file names accepted, in order of preference.
 pub(crate) const GRAPH_FILES: [&str; 2] = ["model.onnx", "decoder_model_merged.onnx"];
@@ -59,10 +60,6 @@ pub(crate) struct Signature {
     pub(crate) has_use_cache_branch: bool,
 }
 
-fn dim(spec: &TensorSpec, i: usize) -> Option<usize> {
-    spec.shape.get(i).filter(|&&d| d > 0).map(|&d| d as usize)
-}
-
 /// Checks that `inputs`/`outputs` are a decoder with past key values matching `cfg`.
 pub(crate) fn check_signature(
     dir: &Path,
@@ -76,25 +73,16 @@ pub(crate) fn check_signature(
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let err = |m: String| Error::model(dir, format!("{file}: {m}"));
-    let find = |specs: &[TensorSpec], name: &str| specs.iter().find(|s| s.name == name).cloned();
-    for name in ["input_ids", "attention_mask"] {
-        match find(inputs, name) {
-            Some(s) if s.dtype == DType::I64 => {}
-            Some(s) => {
-                return Err(err(format!(
-                    "input `{name}` is {:?}, expected int64",
-                    s.dtype
-                )));
-            }
-            None => {
-                return Err(err(format!(
-                    "has no input `{name}`: not a text-generation export"
-                )));
-            }
-        }
-    }
-    let logits = find(outputs, "logits").ok_or_else(|| err("has no output `logits`".into()))?;
-    if let Some(v) = dim(&logits, 2)
+    let sig = GraphSignature::read(
+        inputs,
+        outputs,
+        &format!(
+            "not a text-generation export; export the model with `cargo xtask export SRC {}`",
+            dir.display()
+        ),
+    )
+    .map_err(err)?;
+    if let Some(v) = sig.logits_width()
         && v != cfg.vocab
     {
         return Err(err(format!(
@@ -102,61 +90,47 @@ pub(crate) fn check_signature(
             cfg.vocab
         )));
     }
-    let graph_layers = inputs
-        .iter()
-        .filter(|s| s.name.starts_with("past_key_values.") && s.name.ends_with(".key"))
-        .count();
-    if graph_layers == 0 {
+    let Some(past) = &sig.past else {
         return Err(err(
             "has no past_key_values.*.key inputs: export with `--task text-generation-with-past`"
                 .into(),
         ));
-    }
+    };
+    let graph_layers = past.layers();
     if graph_layers != cfg.layers {
         return Err(err(format!(
             "config.json declares num_hidden_layers = {} but the graph has {graph_layers} layers of past_key_values inputs",
             cfg.layers
         )));
     }
+    let find = |specs: &[TensorSpec], name: &str| specs.iter().find(|s| s.name == name).cloned();
     for i in 0..cfg.layers {
         for kind in ["key", "value"] {
-            let past = format!("past_key_values.{i}.{kind}");
+            let name = format!("past_key_values.{i}.{kind}");
             let present = format!("present.{i}.{kind}");
-            let p = find(inputs, &past).ok_or_else(|| err(format!("has no input `{past}`")))?;
+            let p =
+                find(&past.specs, &name).ok_or_else(|| err(format!("has no input `{name}`")))?;
             find(outputs, &present).ok_or_else(|| err(format!("has no output `{present}`")))?;
-            match p.dtype {
-                DType::F32 => {}
-                DType::F16 => {
-                    return Err(err(format!(
-                        "`{past}` is float16; only float32 KV caches are supported (export in fp32)"
-                    )));
-                }
-                ref d => {
-                    return Err(err(format!(
-                        "`{past}` has element type {d:?}, expected float32"
-                    )));
-                }
-            }
-            if let Some(h) = dim(&p, 1)
+            if let Some(h) = p.fixed_dim(1)
                 && h != cfg.kv_heads
             {
                 return Err(err(format!(
-                    "`{past}` has {h} KV heads but config.json implies {} (num_key_value_heads)",
+                    "`{name}` has {h} KV heads but config.json implies {} (num_key_value_heads)",
                     cfg.kv_heads
                 )));
             }
-            if let Some(d) = dim(&p, 3)
+            if let Some(d) = p.fixed_dim(3)
                 && d != cfg.head_dim
             {
                 return Err(err(format!(
-                    "`{past}` has head dim {d} but config.json implies {} (head_dim or hidden_size / num_attention_heads)",
+                    "`{name}` has head dim {d} but config.json implies {} (head_dim or hidden_size / num_attention_heads)",
                     cfg.head_dim
                 )));
             }
         }
     }
     Ok(Signature {
-        has_position_ids: find(inputs, "position_ids").is_some(),
-        has_use_cache_branch: find(inputs, "use_cache_branch").is_some(),
+        has_position_ids: sig.position_ids,
+        has_use_cache_branch: sig.use_cache_branch,
     })
 }

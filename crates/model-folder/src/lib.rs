@@ -177,14 +177,11 @@ impl ModelFolder {
 mod tests {
     use super::*;
 
-    fn folder(files: &[(&str, &str)]) -> PathBuf {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ttc-model-folder-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+    /// A model folder holding `files`, removed when dropped.
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
-            std::fs::write(dir.join(name), text).unwrap();
+            std::fs::write(dir.path().join(name), text).unwrap();
         }
         dir
     }
@@ -204,11 +201,11 @@ mod tests {
                 r#"{"eos_token_id": [5, 6], "pad_token_id": 7}"#,
             ),
         ]);
-        let f = ModelFolder::open(&dir).unwrap();
+        let f = ModelFolder::open(dir.path()).unwrap();
         assert_eq!(f.eos_ids(), vec![5, 6]);
         assert_eq!(f.pad_id(), Some(7));
         let dir = folder(&[("config.json", r#"{"eos_token_id": 2, "pad_token_id": 0}"#)]);
-        let f = ModelFolder::open(&dir).unwrap();
+        let f = ModelFolder::open(dir.path()).unwrap();
         assert_eq!(f.eos_ids(), vec![2]);
         assert_eq!(f.pad_id(), Some(0));
     }
@@ -220,7 +217,7 @@ mod tests {
             .to_string();
         assert!(err.contains("not a folder"), "{err}");
         let dir = folder(&[("config.json", "{}")]);
-        let f = ModelFolder::open(&dir).unwrap();
+        let f = ModelFolder::open(dir.path()).unwrap();
         let err = f
             .graph(&["model.onnx", "decoder_model_merged.onnx"], "export it")
             .unwrap_err()
@@ -231,7 +228,7 @@ mod tests {
         );
         let err = f.codec().unwrap_err().to_string();
         assert!(err.contains("no tokenizer.json"), "{err}");
-        let err = ModelFolder::open(&folder(&[("config.json", "{")]))
+        let err = ModelFolder::open(folder(&[("config.json", "{")]).path())
             .unwrap_err()
             .to_string();
         assert!(err.contains("invalid JSON"), "{err}");
@@ -266,7 +263,7 @@ mod tests {
                 "{% for m in messages %}{{ bos_token }}{{ m.role }}: {{ m.content }}{{ eos_token }}\n{% endfor %}",
             ),
         ]);
-        let codec = ModelFolder::open(&dir).unwrap().codec().unwrap();
+        let codec = ModelFolder::open(dir.path()).unwrap().codec().unwrap();
         assert_eq!(codec.bos_token(), None);
         assert_eq!(codec.eos_token(), Some("</s>"));
         assert_eq!(
@@ -278,14 +275,14 @@ mod tests {
             ("tokenizer.json", &tok),
             ("tokenizer_config.json", r#"{"chat_template": "{% for %}"}"#),
         ]);
-        let err = ModelFolder::open(&bad)
+        let err = ModelFolder::open(bad.path())
             .unwrap()
             .codec()
             .unwrap_err()
             .to_string();
         assert!(err.contains("chat_template"), "{err}");
         let none = folder(&[("config.json", "{}"), ("tokenizer.json", &tok)]);
-        let codec = ModelFolder::open(&none).unwrap().codec().unwrap();
+        let codec = ModelFolder::open(none.path()).unwrap().codec().unwrap();
         assert!(!codec.has_chat_template());
         assert!(
             codec

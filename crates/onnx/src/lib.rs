@@ -16,10 +16,12 @@
 
 mod library;
 mod session;
+mod signature;
 mod tensor;
 
 pub use library::{
     LibrarySource, ResolvedLibrary, Runtime, loaded, project_library_path, resolve_library, runtime,
 };
 pub use session::{DType, OnnxModel, Outputs, TensorSpec};
+pub use signature::{GraphSignature, PastInputs};
 pub use tensor::Tensor;

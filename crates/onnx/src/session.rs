@@ -28,6 +28,13 @@ pub struct TensorSpec {
     pub shape: Vec<i64>,
 }
 
+impl TensorSpec {
+    /// Dimension `i` when the graph fixes it (not dynamic).
+    pub fn fixed_dim(&self, i: usize) -> Option<usize> {
+        self.shape.get(i).filter(|&&d| d > 0).map(|&d| d as usize)
+    }
+}
+
 /// One ONNX model loaded into an ONNX Runtime session on the configured provider.
 #[derive(Debug)]
 pub struct OnnxModel {

@@ -27,41 +27,23 @@ pub fn append_record<T: Serialize>(path: &Path, record: &T) -> Result<()> {
 /// (no newline: the run was killed while writing it) is cut off the file; a bad
 /// line elsewhere is an error naming the file and line.
 pub fn read_records<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let complete = match text.rfind('\n') {
-        Some(i) => i + 1,
-        None => 0,
-    };
-    if complete < text.len() {
-        tracing::warn!(file = %path.display(), "dropping a torn last line left by an interrupted run");
+    let (lines, torn) = ttc_jsonl::read_appended(path).map_err(|e| match e {
+        ttc_jsonl::JsonlError::Io { source, .. } => Error::io(path, source),
+        e => Error::invalid(
+            "results file",
+            format!("{e}; fix or delete the line to resume"),
+        ),
+    })?;
+    if let Some(torn) = torn {
+        tracing::warn!(file = %path.display(), line = torn.line, "dropping a torn last line left by an interrupted run");
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        file.set_len(complete as u64)
+        file.set_len(torn.complete_bytes as u64)
             .map_err(|e| Error::io(path, e))?;
     }
-    text[..complete]
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                Error::invalid(
-                    "results file",
-                    format!(
-                        "{}:{}: {e}; fix or delete the line to resume",
-                        path.display(),
-                        i + 1
-                    ),
-                )
-            })
-        })
-        .collect()
+    Ok(lines.into_iter().map(|l| l.value).collect())
 }
 
 #[cfg(test)]
@@ -70,7 +52,8 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_dropped_and_the_file_repaired() {
-        let path = std::env::temp_dir().join(format!("ttc-jsonl-{}.jsonl", std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
         std::fs::write(&path, "[1]\n[2]\n[3").unwrap();
         let v: Vec<Vec<u32>> = read_records(&path).unwrap();
         assert_eq!(v, vec![vec![1], vec![2]]);
@@ -81,6 +64,5 @@ mod tests {
         std::fs::write(&path, "[1]\nnot json\n[3]\n").unwrap();
         let err = read_records::<Vec<u32>>(&path).unwrap_err().to_string();
         assert!(err.contains(":2:"), "{err}");
-        std::fs::remove_file(&path).ok();
     }
 }

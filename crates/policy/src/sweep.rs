@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -177,27 +177,23 @@ impl Sweep {
     /// are skipped). A malformed, invalid or conflicting line fails with `path:line`.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut records = Vec::new();
-        let mut lines = Vec::new();
-        for (index, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| Error::io(path, e))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let record: SweepRecord = serde_json::from_str(&line).map_err(|e| {
-                Error::invalid(
-                    format!("sweep line {}:{}", path.display(), index + 1),
+        let parsed: Vec<ttc_jsonl::Line<SweepRecord>> =
+            ttc_jsonl::read(path).map_err(|e| match e {
+                ttc_jsonl::JsonlError::Io { source, .. } => Error::io(path, source),
+                ttc_jsonl::JsonlError::Line { bad, .. } => Error::invalid(
+                    format!("sweep line {}:{}", path.display(), bad.line),
                     format!(
-                        "{e}; fix or remove this line (each line is one JSON object with \
+                        "{}{}; fix or remove this line (each line is one JSON object with \
                          question, bin, method, family and params (optional), budget, seed, \
-                         correct and compute {{generations, tokens, flops}})"
+                         correct and compute {{generations, tokens, flops}})",
+                        bad.column
+                            .map_or(String::new(), |c| format!("column {c}: ")),
+                        bad.message
                     ),
-                )
+                ),
             })?;
-            records.push(record);
-            lines.push(index + 1);
-        }
+        let lines: Vec<usize> = parsed.iter().map(|l| l.number).collect();
+        let records: Vec<SweepRecord> = parsed.into_iter().map(|l| l.value).collect();
         check_all(&records, |i| {
             format!("sweep line {}:{}", path.display(), lines[i])
         })?;

@@ -1,11 +1,12 @@
 //! The model folder's config.json and the ONNX graph's inputs and outputs, checked
-//! against the adapter when loading.
+//! against the adapter when loading, on top of `ttc_onnx::GraphSignature` (the
+//! checks every Optimum export shares with the generator's).
 
 use std::path::{Path, PathBuf};
 
 use ttc_core::{Error, Result};
 use ttc_model_folder::ModelFolder;
-use ttc_onnx::{DType, TensorSpec};
+use ttc_onnx::{GraphSignature, TensorSpec};
 
 use crate::adapter::Probability;
 
@@ -75,10 +76,6 @@ pub(crate) struct Signature {
     pub(crate) width: Option<usize>,
 }
 
-fn dim(spec: &TensorSpec, i: usize) -> Option<usize> {
-    spec.shape.get(i).filter(|&&d| d > 0).map(|&d| d as usize)
-}
-
 /// Checks the graph: token inputs, a per-token `logits` output whose width fits the
 /// adapter's probability (`labels` are the label-token ids of a causal LM).
 pub(crate) fn check(
@@ -90,126 +87,49 @@ pub(crate) fn check(
     labels: Option<[u32; 2]>,
 ) -> Result<Signature> {
     let err = |m: String| Error::model(dir, format!("model.onnx: {m}"));
-    let find = |specs: &[TensorSpec], name: &str| specs.iter().find(|s| s.name == name).cloned();
-    for name in ["input_ids", "attention_mask"] {
-        match find(inputs, name) {
-            Some(s) if s.dtype == DType::I64 => {}
-            Some(s) => {
-                return Err(err(format!(
-                    "input `{name}` is {:?}, expected int64",
-                    s.dtype
-                )));
-            }
-            None => {
-                return Err(err(format!(
-                    "has no input `{name}`; a PRM graph takes input_ids and attention_mask (an Optimum \
-                     token-classification or text-generation export)"
-                )));
-            }
-        }
-    }
-    let mut sig = Signature {
-        position_ids: false,
-        token_type_ids: false,
-        use_cache_branch: false,
-        past: None,
-        width: None,
-    };
-    let mut past_names = Vec::new();
-    for input in inputs {
-        let expect = |dtype: DType| {
-            if input.dtype == dtype {
-                Ok(())
-            } else {
-                Err(err(format!(
-                    "input `{}` is {:?}, expected {dtype:?}",
-                    input.name, input.dtype
-                )))
-            }
-        };
-        match input.name.as_str() {
-            "input_ids" | "attention_mask" => {}
-            "position_ids" => {
-                expect(DType::I64)?;
-                sig.position_ids = true;
-            }
-            "token_type_ids" => {
-                expect(DType::I64)?;
-                sig.token_type_ids = true;
-            }
-            "use_cache_branch" => {
-                expect(DType::Bool)?;
-                sig.use_cache_branch = true;
-            }
-            name if name.starts_with("past_key_values.") => {
-                if input.dtype == DType::F16 {
-                    return Err(err(format!(
-                        "`{name}` is float16; only float32 graphs are supported (export in fp32)"
-                    )));
-                }
-                expect(DType::F32)?;
-                past_names.push(input.clone());
-            }
-            name => {
-                return Err(err(format!(
-                    "has an input `{name}` a PRM run cannot fill; expected input_ids, attention_mask and \
-                     optionally position_ids, token_type_ids, past_key_values.*"
-                )));
-            }
-        }
-    }
-    if let Some(first) = past_names.first() {
-        let kv_heads = dim(first, 1).or(cfg.kv_heads).ok_or_else(|| {
-            err(format!(
-                "`{}` has no fixed head count and config.json has no num_key_value_heads",
-                first.name
-            ))
-        })?;
-        let head_dim = dim(first, 3).or(cfg.head_dim).ok_or_else(|| {
-            err(format!(
-                "`{}` has no fixed head size and config.json has no head_dim or hidden_size",
-                first.name
-            ))
-        })?;
-        let names: Vec<String> = past_names.into_iter().map(|s| s.name).collect();
-        let presents: Vec<String> = names
-            .iter()
-            .map(|n| n.replacen("past_key_values.", "present.", 1))
-            .collect();
-        let has_all = presents.iter().all(|p| find(outputs, p).is_some());
-        sig.past = Some(Past {
-            names,
-            presents: has_all.then_some(presents),
-            kv_heads,
-            head_dim,
-        });
-    }
-
-    let logits = find(outputs, "logits").ok_or_else(|| {
-        let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
-        err(format!(
-            "has no output `logits` (outputs: {})",
-            names.join(", ")
-        ))
-    })?;
-    match logits.dtype {
-        DType::F32 => {}
-        ref d => {
-            return Err(err(format!(
-                "output `logits` is {d:?}, expected float32 (export in fp32)"
-            )));
-        }
-    }
-    if logits.shape.len() != 3 {
+    let graph = GraphSignature::read(
+        inputs,
+        outputs,
+        "a PRM graph takes input_ids and attention_mask and returns per-token logits: export a \
+         classifier head with --task token-classification (not sequence-classification) or a \
+         causal LM with the default task",
+    )
+    .map_err(err)?;
+    if let Some(name) = graph.other_inputs.first() {
         return Err(err(format!(
-            "output `logits` has rank {} (shape {:?}); a PRM needs per-token logits [batch, sequence, \
-             labels]: export a classifier head with --task token-classification (not \
-             sequence-classification) or a causal LM with the default task",
-            logits.shape.len(),
-            logits.shape
+            "has an input `{name}` a PRM run cannot fill; expected input_ids, attention_mask and \
+             optionally position_ids, token_type_ids, past_key_values.*"
         )));
     }
-    sig.width = dim(&logits, 2);
+    let past = match &graph.past {
+        None => None,
+        Some(p) => {
+            let first = &p.specs[0].name;
+            let kv_heads = p.kv_heads().or(cfg.kv_heads).ok_or_else(|| {
+                err(format!(
+                    "`{first}` has no fixed head count and config.json has no num_key_value_heads"
+                ))
+            })?;
+            let head_dim = p.head_dim().or(cfg.head_dim).ok_or_else(|| {
+                err(format!(
+                    "`{first}` has no fixed head size and config.json has no head_dim or hidden_size"
+                ))
+            })?;
+            Some(Past {
+                names: p.names(),
+                presents: p.presents.clone(),
+                kv_heads,
+                head_dim,
+            })
+        }
+    };
+    let sig = Signature {
+        position_ids: graph.position_ids,
+        token_type_ids: graph.token_type_ids,
+        use_cache_branch: graph.use_cache_branch,
+        past,
+        width: graph.logits_width(),
+    };
     check_width(dir, cfg, sig.width, probability, labels)?;
     Ok(sig)
 }

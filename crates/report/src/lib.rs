@@ -74,7 +74,7 @@
 
 mod data;
 mod input;
-mod report;
+mod sections;
 mod stats;
 mod svg;
 
@@ -94,7 +94,7 @@ pub use stats::{Bootstrap, Bound, Estimate, budget_to_reach};
 /// then the figures.
 pub fn render_report(input: &ReportInput) -> Result<(Vec<(String, String)>, ReportSummary)> {
     let data = data::Data::new(input)?;
-    let rendered = report::render(input, &data);
+    let rendered = sections::render(input, &data);
     let mut summary = ReportSummary {
         files: Vec::new(),
         skipped: rendered.skipped,

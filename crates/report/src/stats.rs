@@ -50,15 +50,10 @@ impl Default for Bootstrap {
     }
 }
 
-/// FNV-1a: a stable hash of a key, so a stream does not depend on the order in
+/// A stable hash of a key (FNV-1a), so a stream does not depend on the order in
 /// which estimates are computed.
-pub(crate) fn stable_hash(key: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+fn stable_hash(key: &str) -> u64 {
+    ttc_core::hash::fnv1a(key.as_bytes())
 }
 
 fn mean(values: &[f64]) -> f64 {
@@ -168,6 +163,28 @@ pub fn budget_to_reach(curve: &[(usize, f64)], accuracy: f64) -> Option<Bound> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_are_those_of_earlier_releases() {
+        // Golden values: a report's intervals must not move between releases.
+        assert_eq!(stable_hash("beam-m4@16"), 0x0018_08e2_4a27_1973);
+        assert_eq!(
+            stable_hash("policy compute-optimal search@4#None"),
+            0xed6c_c9f1_84b6_fe5e
+        );
+        let b = Bootstrap {
+            resamples: 200,
+            confidence: 0.9,
+            seed: 3,
+        };
+        let e = b
+            .mean(&[1.0, 0.0, 0.5, 1.0, 0.0, 0.0, 1.0], "beam-m4@16")
+            .unwrap();
+        assert_eq!(
+            (e.value, e.lo, e.hi),
+            (0.5, 0.2821428571428569, 0.7857142857142857)
+        );
+    }
 
     fn outcomes(n: usize, correct_every: usize) -> Vec<f64> {
         (0..n)

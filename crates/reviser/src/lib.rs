@@ -13,7 +13,7 @@
 //! // `ttc solve --strategy revise --budget 16 --sequential-ratio 4 "question"`; the
 //! // application loads a model folder (`ttc_generator::OnnxGenerator`) here.
 //! let reviser = ttc_core::testing::ScriptedGenerator::default();
-//! let settings = ReviserSettings::default(); // or the run file's `[reviser]` table
+//! let settings = ReviserSettings::default(); // or the run file's `[revision]` table
 //! let split = ChainSplit::from_ratio(16, parse_ratio("4")?)?; // 2 chains x 8 attempts
 //! let outcome = Reviser {
 //!     generator: &reviser,
@@ -127,11 +127,12 @@
 //! # Configuration
 //!
 //! [`ReviserSettings`] is a serde struct (`deny_unknown_fields`, kebab-case keys,
-//! every key optional); the CLI reads it from a run file. With the defaults spelled
-//! out:
+//! every key optional); the application reads it from a run file's `[revision]`
+//! table (the `[reviser]` table names the reviser model and its ORM). With the
+//! defaults spelled out:
 //!
 //! ```toml
-//! [reviser]
+//! [revision]
 //! context-attempts = 4
 //! temperature = 0.8
 //! top-k = 0
@@ -143,7 +144,7 @@
 //! aggregation = "last"            # or "min", "product", "mean"
 //! verifier-context = "question"   # or "earlier-attempts"
 //!
-//! [reviser.layout]
+//! [revision.layout]
 //! question = "Question: {question}\n"
 //! attempt = "Attempt:\n{attempt}\n"
 //! revision = "Attempt:\n"

@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, parse_answer, prompt_text, read_jsonl, reference_answer, setup_offline, write_json_atomic  # noqa: E402
+from common import (  # noqa: E402
+    log,
+    parse_answer,
+    prompt_text,
+    read_jsonl,
+    reference_answer,
+    setup_offline,
+    write_json_atomic,
+)
 
 
 def generate(model, tok, prompts, *, sample, temperature, n, max_new_tokens):

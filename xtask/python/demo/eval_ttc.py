@@ -20,7 +20,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, parse_answer, prompt_text, read_jsonl, reference_answer, write_json_atomic  # noqa: E402
+from common import (  # noqa: E402
+    log,
+    parse_answer,
+    prompt_text,
+    read_jsonl,
+    reference_answer,
+    write_json_atomic,
+)
 from eval_lm import spread, text_histogram  # noqa: E402
 
 

@@ -23,8 +23,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, parse_answer, read_jsonl, reference_answer, write_json_atomic  # noqa: E402
-from prm_common import chunked_generate, fitted_context, reviser_prompt, steps_of, verifier_question  # noqa: E402
+from common import (  # noqa: E402
+    log,
+    parse_answer,
+    read_jsonl,
+    reference_answer,
+    write_json_atomic,
+)
+from prm_common import (  # noqa: E402
+    chunked_generate,
+    fitted_context,
+    reviser_prompt,
+    steps_of,
+    verifier_question,
+)
 
 
 def main() -> None:

@@ -174,8 +174,8 @@ def chunked_generate(ttc, model, prompts, *, n, temperature, seed, max_new_token
 
 def auroc(scores: list[float], labels: list[bool]) -> float | None:
     """Area under the ROC curve (ties count half); None if one class is empty."""
-    pos = [s for s, l in zip(scores, labels) if l]
-    neg = [s for s, l in zip(scores, labels) if not l]
+    pos = [s for s, good in zip(scores, labels) if good]
+    neg = [s for s, good in zip(scores, labels) if not good]
     if not pos or not neg:
         return None
     order = sorted(range(len(scores)), key=lambda i: scores[i])
@@ -188,7 +188,7 @@ def auroc(scores: list[float], labels: list[bool]) -> float | None:
         for k in range(i, j + 1):
             ranks[order[k]] = (i + j) / 2 + 1
         i = j + 1
-    r_pos = sum(r for r, l in zip(ranks, labels) if l)
+    r_pos = sum(r for r, good in zip(ranks, labels) if good)
     return (r_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
@@ -318,7 +318,7 @@ def exact_step_labels(reference_solution: str, steps: list[str]) -> list[bool]:
     """Oracle prefix labels of the demo world (as `ttc_dataset::demo::step_labels`): step i is
     correct while every line up to it equals the reference solution's line (the demo
     reference is the unique right chain of steps; spaces normalised)."""
-    ref = [" ".join(l.split()) for l in reference_solution.strip().split("\n") if l.strip()]
+    ref = [" ".join(line.split()) for line in reference_solution.strip().split("\n") if line.strip()]
     out, ok = [], True
     for i, s in enumerate(steps):
         ok = ok and i < len(ref) and " ".join(s.split()) == ref[i]

@@ -28,9 +28,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, parse_answer, prompt_text, read_jsonl, reference_answer, write_json_atomic  # noqa: E402
+from common import (  # noqa: E402
+    log,
+    parse_answer,
+    prompt_text,
+    read_jsonl,
+    reference_answer,
+    write_json_atomic,
+)
 from prm_common import chunked_generate, cut_at_answer  # noqa: E402
-
 
 # Rollouts per prefix drawn in one round (one ttc call per chunk of prefixes).
 ROUND = 4
@@ -139,11 +145,11 @@ def main() -> None:
         step_labels=n_labels,
         sample_tokens=s_stats["generated_tokens"], rollout_tokens=r_stats["generated_tokens"],
         ttc_wall_s=s_stats["wall_s"] + r_stats["wall_s"], wall_s_this_run=time.time() - t0,
-        mean_label=sum(sum(json.loads(l)["labels"]) for l in open(out_path)) / max(1, n_labels),
+        mean_label=sum(sum(json.loads(line)["labels"]) for line in open(out_path)) / max(1, n_labels),
     )
     # Intermediate labels (every step but the `Answer:` line) strictly between 0 and 1:
     # the ones that say more about a step than whether its question is solvable.
-    inter = [x for l in open(out_path) for x in json.loads(l)["labels"][:-1]]
+    inter = [x for line in open(out_path) for x in json.loads(line)["labels"][:-1]]
     summary["intermediate_labels"] = len(inter)
     summary["intermediate_soft_share"] = sum(0.0 < x < 1.0 for x in inter) / max(1, len(inter))
     write_json_atomic(work / "prm_data_summary.json", summary)

@@ -22,9 +22,23 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, parse_answer, reference_answer, setup_offline, write_json_atomic  # noqa: E402
-from prm_common import (OnnxRewardModel, auroc, exact_step_labels, read_json, select_majority, select_naive,  # noqa: E402
-                        select_weighted, steps_of)
+from common import (  # noqa: E402
+    log,
+    parse_answer,
+    reference_answer,
+    setup_offline,
+    write_json_atomic,
+)
+from prm_common import (  # noqa: E402
+    OnnxRewardModel,
+    auroc,
+    exact_step_labels,
+    read_json,
+    select_majority,
+    select_naive,
+    select_weighted,
+    steps_of,
+)
 
 
 def corrupt_steps(steps: list[str], bad: int) -> list[str] | None:
@@ -98,7 +112,7 @@ def main() -> None:
     # samples file carries the reference solutions).
     step_scores, step_truth = [], []
     if all("solution" in q for q in recs):
-        for (qi, si), s, (_, steps) in zip(where, scored, items):
+        for (qi, _si), s, (_, steps) in zip(where, scored, items):
             step_scores += s
             step_truth += exact_step_labels(recs[qi]["solution"], steps)
     res = dict(

@@ -24,8 +24,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, parse_answer, reference_answer, setup_offline, write_json_atomic  # noqa: E402
-from prm_common import auroc, newline_id, prm_ids, read_json, steps_of, token_logprobs  # noqa: E402
+from common import (  # noqa: E402
+    log,
+    parse_answer,
+    reference_answer,
+    setup_offline,
+    write_json_atomic,
+)
+from prm_common import (  # noqa: E402
+    auroc,
+    newline_id,
+    prm_ids,
+    read_json,
+    steps_of,
+    token_logprobs,
+)
 from prm_eval import corrupt_steps  # noqa: E402
 
 

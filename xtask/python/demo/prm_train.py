@@ -48,10 +48,25 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (completion_text, log, parse_answer, prompt_text, read_jsonl, reference_answer,  # noqa: E402
-                    setup_offline, write_json_atomic)
-from prm_common import (auroc, newline_id, padded_batch, prm_ids, read_json, steps_of,  # noqa: E402
-                        token_logprobs)
+from common import (  # noqa: E402
+    completion_text,
+    log,
+    parse_answer,
+    prompt_text,
+    read_jsonl,
+    reference_answer,
+    setup_offline,
+    write_json_atomic,
+)
+from prm_common import (  # noqa: E402
+    auroc,
+    newline_id,
+    padded_batch,
+    prm_ids,
+    read_json,
+    steps_of,
+    token_logprobs,
+)
 from prm_eval import corrupt_steps  # noqa: E402
 
 

@@ -21,8 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, parse_answer, write_json_atomic  # noqa: E402
-from prm_common import chunked_generate, cut_at_answer, read_json, reviser_prompt  # noqa: E402
-
+from prm_common import (  # noqa: E402
+    chunked_generate,
+    cut_at_answer,
+    read_json,
+    reviser_prompt,
+)
 
 
 def main() -> None:

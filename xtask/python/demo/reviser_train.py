@@ -21,7 +21,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, prompt_text, read_jsonl, setup_offline, write_json_atomic  # noqa: E402
+from common import (  # noqa: E402
+    log,
+    prompt_text,
+    read_jsonl,
+    setup_offline,
+    write_json_atomic,
+)
 from prm_common import reviser_prompt  # noqa: E402
 
 

@@ -57,8 +57,11 @@ def build(lm_config, head_layers: int, dropout: float = 0.0):
     """A SurprisePrm module for a Llama-family LM config (weights uninitialised);
     `dropout` applies to the score's input in training."""
     import torch
-    from transformers.models.llama.modeling_llama import (LlamaDecoderLayer, LlamaRMSNorm,
-                                                          LlamaRotaryEmbedding)
+    from transformers.models.llama.modeling_llama import (
+        LlamaDecoderLayer,
+        LlamaRMSNorm,
+        LlamaRotaryEmbedding,
+    )
 
     from export import additive_mask
 
@@ -221,8 +224,17 @@ def export(final: Path, out: Path) -> None:
     import torch
     from transformers import AutoTokenizer
 
-    from export import (BATCH, OPSET, PAST, SEQ, TOTAL, PastCache, check_with_past_parity, past_names,
-                        save_graph)
+    from export import (
+        BATCH,
+        OPSET,
+        PAST,
+        SEQ,
+        TOTAL,
+        PastCache,
+        check_with_past_parity,
+        past_names,
+        save_graph,
+    )
 
     tok = AutoTokenizer.from_pretrained(final)
     model, cfg, spec = load(final)

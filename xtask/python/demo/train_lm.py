@@ -29,7 +29,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import completion_text, log, prompt_text, read_jsonl, setup_offline, write_json_atomic  # noqa: E402
+from common import (  # noqa: E402
+    completion_text,
+    log,
+    prompt_text,
+    read_jsonl,
+    setup_offline,
+    write_json_atomic,
+)
 
 # Architectures. Parameter counts include the (tied) embedding matrix.
 SIZES = {
@@ -165,7 +172,6 @@ def lr_at(step: int, total: int, args) -> float:
 def evaluate(model, tok, valid_enc, valid_recs, pad_id):
     """Validation loss on completion tokens and greedy accuracy on up to 100 questions."""
     import torch
-
     from common import parse_answer, reference_answer
 
     model.eval()
@@ -209,7 +215,12 @@ def main() -> None:
     setup_offline(args.threads)
     import numpy as np
     import torch
-    from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import (
+        AutoTokenizer,
+        GenerationConfig,
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

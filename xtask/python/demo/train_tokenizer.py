@@ -14,11 +14,27 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BOS, EOS, PAD, SPECIAL_TOKENS, completion_text, log, prompt_text, read_jsonl  # noqa: E402
+from common import (  # noqa: E402
+    BOS,
+    EOS,
+    PAD,
+    SPECIAL_TOKENS,
+    completion_text,
+    log,
+    prompt_text,
+    read_jsonl,
+)
 
 
 def build(texts: list[str], vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(

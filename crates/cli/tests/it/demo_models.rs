@@ -509,8 +509,9 @@ fn demo_orm_reads_one_score_per_attempt_with_its_earlier_attempts() {
         "the earlier attempt does not change the ORM's score: {s:?}"
     );
     assert!(s[1].processed_tokens > s[0].processed_tokens);
-    // Reported, not asserted (the ORM is only required to run on its format):
-    // its one score per attempt, on pairs of reference solutions.
+    // On reference solutions against a copy with one step's result raised by one,
+    // the ORM is at chance (0.509 and 0.500 of 114 pairs when measured): it was
+    // trained on the reviser's attempts, whose errors look otherwise. Reported only.
     let plain = Preference::of(&wins(&v, &pairs, |p| p.question.clone())).last;
     let after = Preference::of(&wins(&v, &pairs, |p| {
         format!("{}\nAttempt:\n{}", p.question, p.bad.join("\n"))
@@ -519,6 +520,49 @@ fn demo_orm_reads_one_score_per_attempt_with_its_earlier_attempts() {
     eprintln!(
         "demo ORM: correct above corrupted on {plain:.3} (no earlier attempt) and {after:.3} (after one) of {} pairs",
         pairs.len()
+    );
+    // What it is for: telling a right attempt from a wrong one. On the generator's
+    // samples of the sampled test questions (a first attempt: no earlier one).
+    let mut scored: Vec<(f32, bool)> = Vec::new();
+    let mut within = Vec::new();
+    for q in sampled() {
+        let steps: Vec<Vec<String>> = q
+            .texts
+            .iter()
+            .map(|t| t.trim_end().lines().map(String::from).collect())
+            .collect();
+        let requests: Vec<ScoreRequest<'_>> = steps
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| ScoreRequest {
+                question: &q.question,
+                steps: s,
+            })
+            .collect();
+        let correct = steps.iter().zip(&q.correct).filter(|(s, _)| !s.is_empty());
+        let this: Vec<(f32, bool)> = v
+            .score(&requests)
+            .unwrap()
+            .iter()
+            .zip(correct)
+            .map(|(out, (_, &c))| (out.scores[0], c))
+            .collect();
+        if this.iter().any(|s| s.1) && !this.iter().all(|s| s.1) {
+            within.push(auroc(&this));
+        }
+        scored.extend(this);
+    }
+    let pooled = auroc(&scored);
+    let within_mean = within.iter().sum::<f64>() / within.len().max(1) as f64;
+    eprintln!(
+        "demo ORM on the generator's samples: AUROC {pooled:.3} over {} samples, {within_mean:.3} \
+         within a question (mean over {} mixed questions)",
+        scored.len(),
+        within.len()
+    );
+    assert!(
+        pooled >= ORM_POOLED_AUROC,
+        "the ORM's AUROC over the sampled questions is {pooled:.3}"
     );
 }
 
@@ -586,9 +630,82 @@ fn reviser_and_orm_run_through_ttc_solve() {
         }
     }
     assert_eq!(out["chains"][0]["attempts"][1]["context_attempts"], 1);
-    // A graded answer: the integer of one attempt's `Answer:` line.
-    let answer = out["answer"].as_str().expect("an answer");
-    assert!(answer.parse::<i64>().is_ok(), "{out}");
+    // Every attempt was scored by the ORM, and the answer is the one the ORM-weighted
+    // rule picks: per chain the answer whose scores sum highest (carried by its
+    // best-scored attempt), then across chains the same vote over those.
+    let chains: Vec<Vec<(Option<String>, f64)>> = out["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| votes(&c["attempts"]))
+        .collect();
+    let picks: Vec<(Option<String>, f64)> = chains
+        .iter()
+        .filter_map(|votes| {
+            let key = weighted_vote(votes)?;
+            let best = votes
+                .iter()
+                .filter(|v| v.0.as_deref() == Some(key.as_str()))
+                .map(|v| v.1)
+                .fold(f64::MIN, f64::max);
+            Some((Some(key), best))
+        })
+        .collect();
+    assert_eq!(
+        out["answer"].as_str(),
+        weighted_vote(&picks).as_deref(),
+        "{out}"
+    );
+    let pick = &out["chosen"];
+    let chosen = &out["chains"][pick["chain"].as_u64().unwrap() as usize]["attempts"]
+        [pick["attempt"].as_u64().unwrap() as usize];
+    assert_eq!(chosen["answer"], out["answer"], "{out}");
+    let compute = &out["compute"];
+    assert_eq!(compute["generations"], 8);
+    assert_eq!(compute["sampled_steps"], 8, "one completion per attempt");
+    let read: u64 = attempts
+        .iter()
+        .map(|a| a["generated_tokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(compute["generated_tokens"].as_u64(), Some(read));
+    assert!(compute["verifier_tokens"].as_u64().unwrap() > 0);
+}
+
+/// `(answer, score)` of each candidate or attempt in a JSON list.
+fn votes(list: &serde_json::Value) -> Vec<(Option<String>, f64)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let answer = c["answer"].as_str().map(String::from);
+            let score = c["score"].as_f64();
+            assert!(
+                answer.is_none() || score.is_some_and(|s| (0.0..=1.0).contains(&s)),
+                "an answered candidate without a probability: {c}"
+            );
+            (answer, score.unwrap_or(0.0))
+        })
+        .collect()
+}
+
+/// The answer whose scores sum highest (ties: the one seen first), as the paper's
+/// weighted best-of-N chooses.
+fn weighted_vote(votes: &[(Option<String>, f64)]) -> Option<String> {
+    let mut totals: Vec<(&str, f64)> = Vec::new();
+    for (answer, score) in votes {
+        let Some(a) = answer.as_deref() else { continue };
+        match totals.iter_mut().find(|t| t.0 == a) {
+            Some(t) => t.1 += score,
+            None => totals.push((a, *score)),
+        }
+    }
+    let mut best: Option<(&str, f64)> = None;
+    for t in totals {
+        if best.is_none_or(|b| t.1 > b.1) {
+            best = Some(t);
+        }
+    }
+    best.map(|b| b.0.to_string())
 }
 
 #[test]
@@ -605,12 +722,28 @@ fn prm_search_runs_through_ttc_solve() {
             "--json",
             question,
         ]);
+        let compute = &out["compute"];
         assert!(
-            out["compute"]["verifier_tokens"].as_u64().unwrap() > 0,
+            compute["verifier_tokens"].as_u64().unwrap() > 0,
             "{strategy}: {out}"
         );
-        let answer = out["answer"].as_str().expect("an answer");
-        assert!(answer.parse::<i64>().is_ok(), "{strategy}: {out}");
+        assert_eq!(compute["generations"], 8, "{strategy}: {out}");
+        // Best-of-N draws 8 whole solutions; beam search keeps 8 beams and expands
+        // them step by step, ending with 8 candidates too.
+        let candidates = votes(&out["candidates"]);
+        assert_eq!(candidates.len(), 8, "{strategy}: {out}");
+        let steps = compute["sampled_steps"].as_u64().unwrap();
+        match strategy {
+            "best-of-n" => assert_eq!(steps, 8, "one completion per sample"),
+            _ => assert!(steps > 8, "beam search samples step by step: {steps}"),
+        }
+        // The answer is the PRM-weighted vote over the candidates (the run file's
+        // final selector), not just any integer.
+        assert_eq!(
+            out["answer"].as_str(),
+            weighted_vote(&candidates).as_deref(),
+            "{strategy}: {out}"
+        );
     }
 }
 
@@ -626,9 +759,16 @@ const PAIRS: usize = 200;
 const PRM_PAIR_PREFERENCE: f64 = 0.85;
 const PRM_WITHIN_AUROC: f64 = 0.7;
 const PRM_POOLED_AUROC: f64 = 0.8;
+/// The ORM's floor on the generator's samples (its card: AUROC 0.912 on the
+/// reviser's attempts of 100 test questions): measured here 0.770 pooled over the
+/// 1,280 samples; 0.07 under it is about three standard errors. Within a question it
+/// does not rank the generator's samples (0.440 over 49 mixed questions), so that is
+/// printed, not asserted.
+const ORM_POOLED_AUROC: f64 = 0.7;
 
 #[test]
 fn the_shipped_demo_policy_applies_to_a_new_question() {
+    const QUESTION: &str = "Start with 23. Add 41. Subtract 12. What is the result?";
     let policy = root().join("config/demo-policy.toml");
     let text = std::fs::read_to_string(&policy).unwrap_or_else(|e| {
         panic!(
@@ -645,12 +785,7 @@ fn the_shipped_demo_policy_applies_to_a_new_question() {
         .arg(root().join("config/demo.toml"))
         .arg("--policy")
         .arg(&policy)
-        .args([
-            "--budget",
-            "16",
-            "--json",
-            "Start with 23. Add 41. Subtract 12. What is the result?",
-        ])
+        .args(["--budget", "16", "--json", QUESTION])
         .output()
         .expect("running ttc");
     assert!(
@@ -659,16 +794,15 @@ fn the_shipped_demo_policy_applies_to_a_new_question() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let method = v["method"].as_str().unwrap();
-    assert!(
-        text.contains(&format!("method = \"{method}\"")),
-        "{method} is not in the policy"
-    );
     assert!((1..=5).contains(&v["bin"].as_u64().unwrap()));
-    assert!(v["compute"]["generations"].as_u64().unwrap() <= 16);
-    // The answer is an integer; whether it is right (52) depends on the verifier the
-    // policy's method uses: with the demo PRM, which does not tell right steps from
-    // wrong ones (models/demo/prm/README.md), DVTS picks 53 here.
-    let answer = v["answer"].as_str().expect("an answer");
-    assert!(answer.parse::<i64>().is_ok(), "{v}");
+    // N = 16 less the default probe of 4 leaves 12: the cell of the largest fitted
+    // budget (1, 4, 16) not above it.
+    let choices: toml::Value = toml::from_str(&text).unwrap();
+    super::check_policy_choice(&v, &choices, 4, 12);
+    assert_eq!(v["compute"]["generations"].as_u64(), Some(16), "{v}");
+    // The answer is the chosen method's on the budget left, with the same seed.
+    // (Whether it is right depends on the probe's bin: over seeds 0-5 the probe put
+    // this question in bin 1 three times, where beam-m4 answers 52, right, and in bin
+    // 5 three times, where majority answers 53; so rightness is not asserted.)
+    super::check_same_as_the_method_alone(&v, &root().join("config/demo.toml"), QUESTION, 0, 4);
 }

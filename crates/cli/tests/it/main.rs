@@ -64,6 +64,72 @@ fn generate_samples_from_both_fixtures_as_json() {
     }
 }
 
+/// `ttc generate` stops a sample at the model's last position and says so; a
+/// prompt that fills the model is refused.
+#[test]
+fn generate_stops_at_the_models_positions_and_says_so() {
+    let dir = fixture("tiny-llama");
+    let max = 512; // max_position_embeddings in the fixture's config.json
+    let out = ttc(&[
+        "generate",
+        "--model",
+        dir.to_str().unwrap(),
+        "--prompt",
+        "The cat sat on",
+        "--temperature",
+        "0",
+        "--ignore-eos",
+        "--max-new-tokens",
+        "600",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = v["token_ids"].as_array().unwrap().len();
+    let prompt = v["context_tokens"].as_u64().unwrap() as usize;
+    assert_eq!(prompt + new, max, "{v}");
+    assert_eq!(v["finish_reason"], "length");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("prompt 1 is {prompt} tokens"))
+            && err.contains("512 positions")
+            && err.contains(&format!("at most {new} new tokens")),
+        "{err}"
+    );
+    // Within the limit: no warning.
+    let quiet = ttc(&[
+        "generate",
+        "--model",
+        dir.to_str().unwrap(),
+        "--prompt",
+        "The cat sat on",
+        "--max-new-tokens",
+        "4",
+    ]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains("max_position_embeddings"),
+        "{}",
+        stderr(&quiet)
+    );
+    let long = "one two three four five ".repeat(200);
+    let refused = ttc(&[
+        "generate",
+        "--model",
+        dir.to_str().unwrap(),
+        "--prompt",
+        "short",
+        "--prompt",
+        &long,
+    ]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains("prompt 2 is") && err.contains("512 positions") && err.contains("shorten"),
+        "{err}"
+    );
+}
+
 #[test]
 fn logs_on_a_pipe_carry_no_colour_codes() {
     let dir = fixture("tiny-llama");
@@ -132,7 +198,8 @@ fn missing_runtime_library_is_a_clear_error() {
 
 #[test]
 fn unreadable_or_bogus_library_is_a_clear_error() {
-    let bogus = std::env::temp_dir().join(format!("ttc-bogus-{}.so", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let bogus = tmp.path().join("ttc-bogus.so");
     std::fs::write(&bogus, b"not a shared library").unwrap();
     let dir = fixture("tiny-llama");
     let out = Command::new(env!("CARGO_BIN_EXE_ttc"))
@@ -203,7 +270,8 @@ fn cuda_fallback_policy_from_flags() {
 
 #[test]
 fn bad_prompts_file_names_the_line() {
-    let path = std::env::temp_dir().join(format!("ttc-prompts-{}.jsonl", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ttc-prompts.jsonl");
     std::fs::write(&path, "{\"prompt\": \"ok\"}\n{\"text\": \"no prompt\"}\n").unwrap();
     let dir = fixture("tiny-llama");
     let out = ttc(&[
@@ -253,6 +321,7 @@ fn config(name: &str) -> PathBuf {
 
 #[test]
 fn solve_runs_every_strategy_and_writes_a_trace() {
+    let tmp = tempfile::tempdir().unwrap();
     let run = config("fixtures.toml");
     for strategy in [
         "majority",
@@ -262,8 +331,7 @@ fn solve_runs_every_strategy_and_writes_a_trace() {
         "lookahead",
         "dvts",
     ] {
-        let trace =
-            std::env::temp_dir().join(format!("ttc-trace-{strategy}-{}.json", std::process::id()));
+        let trace = tmp.path().join(format!("ttc-trace-{strategy}.json"));
         let out = ttc(&[
             "solve",
             "--config",
@@ -317,7 +385,8 @@ fn solve_runs_every_strategy_and_writes_a_trace() {
 
 #[test]
 fn solve_reports_bad_run_files() {
-    let path = std::env::temp_dir().join(format!("ttc-bad-run-{}.toml", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ttc-bad-run.toml");
     std::fs::write(
         &path,
         "[generator]\nmodel = \"x\"\n[search]\nfinal-selector = \"best\"\n",
@@ -344,8 +413,9 @@ fn solve_reports_bad_run_files() {
 
 #[test]
 fn solve_with_revisions_splits_the_budget_into_chains() {
+    let tmp = tempfile::tempdir().unwrap();
     let run = config("fixtures.toml");
-    let trace = std::env::temp_dir().join(format!("ttc-trace-revise-{}.json", std::process::id()));
+    let trace = tmp.path().join("ttc-trace-revise.json");
     let out = ttc(&[
         "solve",
         "--config",
@@ -407,8 +477,9 @@ fn run_records(dir: &Path) -> Vec<String> {
 
 #[test]
 fn an_eval_does_not_resume_with_a_model_changed_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
     // The fixture sweep with its model folders copied, so one can be changed.
-    let base = std::env::temp_dir().join(format!("ttc-eval-models-{}", std::process::id()));
+    let base = tmp.path().join("ttc-eval-models");
     std::fs::create_dir_all(&base).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures");
     let mut text = std::fs::read_to_string(config("fixtures-eval.toml")).unwrap();
@@ -464,8 +535,9 @@ fn an_eval_does_not_resume_with_a_model_changed_in_place() {
 
 #[test]
 fn an_interrupted_eval_resumes_to_the_same_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
     let run = config("fixtures-eval.toml");
-    let base = std::env::temp_dir().join(format!("ttc-eval-{}", std::process::id()));
+    let base = tmp.path().join("ttc-eval");
     let whole = base.join("whole");
     let out = ttc(&[
         "eval",
@@ -558,15 +630,26 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
     }
     assert!(report.contains("### Attempt to attempt"), "{report}");
     assert!(report.contains("| revise-r1-majority{"), "{report}");
-    // Kill at pseudo-random points (from the clock), resume, compare.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    for (i, frac) in [0.15, 0.45, 0.75].iter().enumerate() {
+    // Kill once a share of the sweep's records is on disk (a hard kill, as a crash or
+    // a pre-empted job would be), check that the run was cut mid-way, resume, compare.
+    let results_of = |d: &Path| {
+        std::fs::read_to_string(d.join("results.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let total = results.lines().count();
+    let policy = |d: &Path| {
+        // The fit's date is the day it ran: a resume after midnight may differ.
+        std::fs::read_to_string(d.join("policy.toml"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("sweep =") && !l.starts_with("created ="))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (i, share) in [0.15, 0.45, 0.75].iter().enumerate() {
         let dir = base.join(format!("cut{i}"));
-        let jitter = (nanos >> (8 * i)) % 200;
-        let delay = std::time::Duration::from_millis((frac * 2000.0) as u64 + jitter);
+        let at = ((total as f64 * share) as usize).max(1);
         let mut child = Command::new(env!("CARGO_BIN_EXE_ttc"))
             .args([
                 "eval",
@@ -578,10 +661,26 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
-        child.kill().ok();
+        let began = std::time::Instant::now();
+        while results_of(&dir) < at {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before {at} records"
+            );
+            assert!(began.elapsed().as_secs() < 120, "no {at} records in 2 min");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        child.kill().unwrap();
         child.wait().unwrap();
-        let partial = run_records(&dir).len();
+        let partial = results_of(&dir);
+        assert!(
+            (at..total).contains(&partial),
+            "cut {i}: {partial} of {total} records when killed; the kill must fall mid-sweep"
+        );
+        assert!(
+            !dir.join("report.md").exists(),
+            "cut {i}: the run had finished"
+        );
         let out = ttc(&[
             "eval",
             run.to_str().unwrap(),
@@ -590,23 +689,15 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
         ]);
         assert!(
             out.status.success(),
-            "resume {i} after {delay:?} ({partial} records): {}",
+            "resume {i} after {partial} records: {}",
             stderr(&out)
         );
         assert_eq!(
             run_records(&dir),
             reference,
-            "resumed after {delay:?} with {partial} records on disk"
+            "resumed after {partial} of {total} records"
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout), table);
-        let policy = |d: &Path| {
-            std::fs::read_to_string(d.join("policy.toml"))
-                .unwrap()
-                .lines()
-                .filter(|l| !l.starts_with("sweep ="))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
         assert_eq!(policy(&dir), policy(&whole));
     }
     std::fs::remove_dir_all(&base).ok();
@@ -614,8 +705,9 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
 
 #[test]
 fn eval_refuses_verifier_selection_without_an_orm() {
-    let path = std::env::temp_dir().join(format!("ttc-no-orm-{}.toml", std::process::id()));
-    let out_dir = std::env::temp_dir().join(format!("ttc-no-orm-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ttc-no-orm.toml");
+    let out_dir = tmp.path().join("ttc-no-orm");
     let model = fixture("tiny-llama");
     let model = model.to_str().unwrap();
     std::fs::write(
@@ -643,7 +735,8 @@ fn eval_refuses_verifier_selection_without_an_orm() {
 
 #[test]
 fn eval_refuses_to_mix_two_run_files_in_one_folder() {
-    let dir = std::env::temp_dir().join(format!("ttc-eval-mix-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ttc-eval-mix");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("run.toml"), "# another run\n").unwrap();
     let run = config("fixtures-eval.toml");
@@ -662,10 +755,78 @@ fn eval_refuses_to_mix_two_run_files_in_one_folder() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `ttc solve --policy --json`'s output `v` ran the method the policy chose for
+/// its bin at the fitted budget `cell`, with `left` generations (the budget less the
+/// probe; a revision split needs a power of two, so a revision runs on `cell`).
+fn check_policy_choice(v: &serde_json::Value, policy: &toml::Value, cell: u64, left: u64) {
+    let bin = v["bin"].as_u64().unwrap();
+    let chosen: Vec<&toml::Value> = policy["choice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["bin"].as_integer() == Some(bin as i64))
+        .filter(|c| c["budget"].as_integer() == Some(cell as i64))
+        .collect();
+    assert_eq!(chosen.len(), 1, "one choice for bin {bin} at N = {cell}");
+    let method = v["method"].as_str().unwrap();
+    assert_eq!(
+        Some(method),
+        chosen[0]["method"].as_str(),
+        "bin {bin}, N = {cell}: {v}"
+    );
+    let budget = if method.starts_with("revise-") {
+        cell
+    } else {
+        left
+    };
+    assert_eq!(v["method_budget"].as_u64(), Some(budget), "{v}");
+}
+
+/// The policy's answer and compute are those of its chosen method run alone by
+/// `ttc solve --strategy METHOD` on the same budget and seed, plus the probe's
+/// `probe` generations.
+fn check_same_as_the_method_alone(
+    v: &serde_json::Value,
+    run: &Path,
+    question: &str,
+    seed: u64,
+    probe: u64,
+) {
+    let method = v["method"].as_str().unwrap();
+    let budget = v["method_budget"].as_u64().unwrap().to_string();
+    let seed = seed.to_string();
+    let out = ttc(&[
+        "solve",
+        "--config",
+        run.to_str().unwrap(),
+        "--strategy",
+        method,
+        "--budget",
+        &budget,
+        "--seed",
+        &seed,
+        "--json",
+        question,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alone: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["answer"], alone["answer"],
+        "{method}: {v}\nalone: {alone}"
+    );
+    let generations = |x: &serde_json::Value| x["compute"]["generations"].as_u64().unwrap();
+    assert_eq!(generations(v), probe + generations(&alone), "{v}");
+    assert_eq!(
+        v["outcome"]["compute"], alone["compute"],
+        "{method}: the chosen run's compute"
+    );
+}
+
 #[test]
 fn solve_applies_a_fitted_policy_after_a_probe() {
+    let tmp = tempfile::tempdir().unwrap();
     let run = config("fixtures-eval.toml");
-    let dir = std::env::temp_dir().join(format!("ttc-eval-policy-{}", std::process::id()));
+    let dir = tmp.path().join("ttc-eval-policy");
     let out = ttc(&[
         "eval",
         run.to_str().unwrap(),
@@ -674,7 +835,7 @@ fn solve_applies_a_fitted_policy_after_a_probe() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let policy = dir.join("policy.toml");
-    let choices = std::fs::read_to_string(&policy).unwrap();
+    let choices: toml::Value = toml::from_str(&std::fs::read_to_string(&policy).unwrap()).unwrap();
     let out = ttc(&[
         "solve",
         "--config",
@@ -690,17 +851,11 @@ fn solve_applies_a_fitted_policy_after_a_probe() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let method = v["method"].as_str().unwrap();
-    assert!(
-        choices.contains(&format!("method = \"{method}\"")),
-        "{method} is not in the policy"
-    );
     assert!((1..=2).contains(&v["bin"].as_u64().unwrap()));
-    let generations = v["compute"]["generations"].as_u64().unwrap();
-    assert!(
-        generations <= 8 && generations > 2,
-        "probe 2 + method within the budget: {generations}"
-    );
+    // N = 8 less the probe's 2 leaves 6: the cell of the largest fitted budget
+    // (1, 2, 4) not above it.
+    check_policy_choice(&v, &choices, 4, 6);
+    check_same_as_the_method_alone(&v, &run, "Start with 3. Add 4. What is the result?", 0, 2);
     let too_small = ttc(&[
         "solve",
         "--config",
@@ -725,7 +880,8 @@ fn solve_applies_a_fitted_policy_after_a_probe() {
 /// ones read fewer tokens than with `--no-cache` and score the same, bad lines named.
 #[test]
 fn score_reads_a_jsonl_file_and_continues_lines_that_extend_earlier_ones() {
-    let dir = std::env::temp_dir().join(format!("ttc-cli-score-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ttc-cli-score");
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("in.jsonl");
     std::fs::write(

@@ -5,12 +5,6 @@ use std::path::PathBuf;
 use ttc_dataset::demo::{self, Split};
 use ttc_dataset::{DatasetError, Problem, read_problems};
 
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("ttc-dataset-it-{}", std::process::id()))
-        .join(name)
-}
-
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -19,13 +13,14 @@ fn data(name: &str) -> PathBuf {
 
 #[test]
 fn written_splits_read_back_identically() {
-    let path = temp_path("train.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.jsonl");
     assert_eq!(demo::write_train(&path, 11, 300).unwrap(), 300);
     let back = read_problems(&path).unwrap();
     assert_eq!(back, demo::DemoWorld::default().train_problems(11, 300));
     assert_eq!(back[299].unique_id, "demo/train/000299");
 
-    let path = temp_path("nested/test.jsonl");
+    let path = dir.path().join("nested/test.jsonl");
     assert_eq!(demo::write_fixed(&path, Split::Test, Some(10)).unwrap(), 10);
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().count(), 10);

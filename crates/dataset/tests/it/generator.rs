@@ -243,11 +243,7 @@ fn the_test_set_is_stable() {
     );
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
+use ttc_core::hash::fnv1a;
 
 const GOLDEN_TEST_0: &str = r#"{"problem":"Start with 52. Subtract 11. Multiply by 5. Add 78. Add 29. Subtract 57. Subtract 56. Subtract 95. Subtract 20. What is the result?","solution":"52 - 11 = 41\n41 x 5 = 205\n205 + 78 = 283\n283 + 29 = 312\n312 - 57 = 255\n255 - 56 = 199\n199 - 95 = 104\n104 - 20 = 84\nAnswer: 84","answer":"84","level":3,"unique_id":"demo/test/00000","digits":2,"hard_steps":5,"operators":"+-x","steps":8}"#;
 const GOLDEN_SUMS: [u64; 3] = [

@@ -416,26 +416,27 @@ fn logprobs_are_those_of_the_chosen_tokens() {
     assert!(out[0].logprobs.iter().all(|&p| p <= 0.0));
 }
 
-fn copy_fixture(name: &str, tag: &str) -> PathBuf {
-    let dst = std::env::temp_dir().join(format!("ttc-it-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dst).unwrap();
+/// A copy of a fixture folder to change, removed when dropped.
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dst = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(fixture(name)).unwrap() {
         let p = entry.unwrap().path();
-        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        std::fs::copy(&p, dst.path().join(p.file_name().unwrap())).unwrap();
     }
     dst
 }
 
 #[test]
 fn config_that_disagrees_with_the_graph_is_rejected() {
-    let dir = copy_fixture("tiny-llama", "layers");
+    let dir = copy_fixture("tiny-llama");
+    let dir = dir.path();
     let cfg_path = dir.join("config.json");
     let mut cfg: Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     let layers = cfg["num_hidden_layers"].as_u64().unwrap();
     cfg["num_hidden_layers"] = Value::from(layers + 1);
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default())
+    let err = OnnxGenerator::load(dir, &RuntimeSettings::default())
         .unwrap_err()
         .to_string();
     assert!(
@@ -447,7 +448,7 @@ fn config_that_disagrees_with_the_graph_is_rejected() {
     cfg["num_hidden_layers"] = Value::from(layers);
     cfg["num_key_value_heads"] = Value::from(cfg["num_attention_heads"].as_u64().unwrap());
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default())
+    let err = OnnxGenerator::load(dir, &RuntimeSettings::default())
         .unwrap_err()
         .to_string();
     assert!(err.contains("KV heads"), "{err}");
@@ -456,9 +457,10 @@ fn config_that_disagrees_with_the_graph_is_rejected() {
 
 #[test]
 fn missing_files_are_named() {
-    let dir = copy_fixture("tiny-llama", "tok");
+    let dir = copy_fixture("tiny-llama");
+    let dir = dir.path();
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
-    let err = OnnxGenerator::load(&dir, &RuntimeSettings::default())
+    let err = OnnxGenerator::load(dir, &RuntimeSettings::default())
         .unwrap_err()
         .to_string();
     assert!(err.contains("tokenizer.json"), "{err}");
@@ -500,7 +502,8 @@ fn cuda_request_falls_back_to_cpu_or_errors_by_policy() {
 
 #[test]
 fn chat_template_can_come_from_chat_template_jinja() {
-    let dir = copy_fixture("tiny-llama", "jinja");
+    let dir = copy_fixture("tiny-llama");
+    let dir = dir.path();
     let cfg_path = dir.join("tokenizer_config.json");
     let mut cfg: Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
@@ -511,7 +514,7 @@ fn chat_template_can_come_from_chat_template_jinja() {
         role: "user".into(),
         content: "hi".into(),
     }];
-    let g = OnnxGenerator::load(&dir, &RuntimeSettings::default()).unwrap();
+    let g = OnnxGenerator::load(dir, &RuntimeSettings::default()).unwrap();
     assert!(
         g.render_chat(&messages)
             .unwrap_err()
@@ -519,7 +522,7 @@ fn chat_template_can_come_from_chat_template_jinja() {
             .contains("no chat_template")
     );
     std::fs::write(dir.join("chat_template.jinja"), template).unwrap();
-    let g = OnnxGenerator::load(&dir, &RuntimeSettings::default()).unwrap();
+    let g = OnnxGenerator::load(dir, &RuntimeSettings::default()).unwrap();
     assert_eq!(
         g.render_chat(&messages).unwrap(),
         load("tiny-llama").render_chat(&messages).unwrap()
@@ -595,4 +598,73 @@ fn appending_after_eos_continues_without_the_eos() {
         )
         .unwrap();
     assert_eq!(same[0].token_ids, more[0].token_ids);
+}
+
+/// A request for more tokens than the model has positions left stops at the last
+/// position (finish reason `length`), with the tokens it would have generated up to
+/// there; a sequence that fills the model is refused with both lengths named.
+#[test]
+fn generation_stops_at_the_models_last_position() {
+    let g = load("tiny-llama");
+    let max = g
+        .info()
+        .max_positions
+        .expect("the fixture declares 512 positions");
+    assert_eq!(max, 512);
+    let short = g.start(&Prompt::Text("The cat sat on".into()), 0).unwrap();
+    let long = g
+        .start(&Prompt::Text("one two three four five ".repeat(20)), 0)
+        .unwrap();
+    let lens = [short.tokens.len(), long.tokens.len()];
+    assert!(lens[0] < lens[1] && lens[1] < max, "{lens:?}");
+    let stop = StopCriteria {
+        ignore_eos: true,
+        ..StopCriteria::max_tokens(2 * max)
+    };
+    let mut seqs = vec![short.clone(), long];
+    let out = g
+        .generate(&mut seqs, &SamplingParams::GREEDY, &stop)
+        .unwrap();
+    for ((c, s), len) in out.iter().zip(&seqs).zip(lens) {
+        assert_eq!(c.finish_reason, FinishReason::Length);
+        assert_eq!(c.token_ids.len(), max - len, "prompt of {len} tokens");
+        assert_eq!(s.tokens.len(), max);
+    }
+    // The same tokens as a request that asked for exactly the room left.
+    let mut exact = vec![short];
+    let fitted = g
+        .generate(
+            &mut exact,
+            &SamplingParams::GREEDY,
+            &StopCriteria {
+                ignore_eos: true,
+                ..StopCriteria::max_tokens(max - lens[0])
+            },
+        )
+        .unwrap();
+    assert_eq!(fitted[0].token_ids, out[0].token_ids);
+    // A full sequence cannot take another token.
+    let err = g
+        .generate(&mut seqs[..1], &SamplingParams::GREEDY, &stop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("512 tokens long") && err.contains("512 positions"),
+        "{err}"
+    );
+    // Nor can a prompt longer than the model.
+    let mut too_long = vec![
+        g.start(&Prompt::Text("one two three four five ".repeat(200)), 0)
+            .unwrap(),
+    ];
+    let n = too_long[0].tokens.len();
+    assert!(n > max);
+    let err = g
+        .generate(&mut too_long, &SamplingParams::GREEDY, &stop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("{n} tokens long")) && err.contains("max_position_embeddings"),
+        "{err}"
+    );
 }

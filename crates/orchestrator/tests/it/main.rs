@@ -2,7 +2,7 @@
 //! resumes to exactly the records of an uninterrupted one.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ttc_core::testing::ScriptedGenerator;
 use ttc_core::{
@@ -130,11 +130,9 @@ fn records(dir: &Path) -> (Vec<EvalRecord>, Vec<DifficultyRecord>, Vec<Reference
     )
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ttc-orchestrator-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh folder for one run, removed when dropped.
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 #[test]
@@ -164,10 +162,11 @@ fn a_run_interrupted_at_any_record_resumes_to_the_same_records() {
         reference: Some(&reference),
         grade: &grade,
     };
-    let whole = scratch("whole");
-    let summary = run(&plan, &RunFiles::in_dir(&whole), &mut |_| {}).unwrap();
+    let whole = scratch();
+    let whole = whole.path();
+    let summary = run(&plan, &RunFiles::in_dir(whole), &mut |_| {}).unwrap();
     assert!(!summary.interrupted);
-    let expected = records(&whole);
+    let expected = records(whole);
     // Per question: 1 difficulty + 1 reference + 2 solvers x 2 seeds x 3 budgets.
     let total = questions.len() * (2 + 2 * 2 * 3);
     assert_eq!(
@@ -177,8 +176,9 @@ fn a_run_interrupted_at_any_record_resumes_to_the_same_records() {
 
     for stop_at in [1, 2, 3, 7, total / 2, total - 1] {
         for torn in [false, true] {
-            let dir = scratch(&format!("stop-{stop_at}-{torn}"));
-            let files = RunFiles::in_dir(&dir);
+            let dir = scratch();
+            let dir = dir.path();
+            let files = RunFiles::in_dir(dir);
             let first = run_with_hook(&plan, &files, &mut |_| {}, &mut |n| {
                 if n == stop_at {
                     ControlFlow::Break(())
@@ -205,7 +205,7 @@ fn a_run_interrupted_at_any_record_resumes_to_the_same_records() {
                 "stop at {stop_at}"
             );
             assert_eq!(
-                records(&dir),
+                records(dir),
                 expected,
                 "stopped at record {stop_at}, torn {torn}"
             );

@@ -29,9 +29,12 @@ fn continue_one(
 }
 
 /// Scores each golden case one step at a time from the previous step's state, and
-/// a batch of forks sharing one parent's state, against full rescoring.
+/// a batch of forks sharing one parent's state, against full rescoring: the same
+/// model with its cache off, each request read from its first token alone.
 fn check_continuation(folder: &str, golden_name: &str, preset: Preset) {
     let v = load(folder, &PrmAdapter::preset(preset));
+    let whole = load(folder, &PrmAdapter::preset(preset)).with_cache(false);
+    let rescore = |r: &ScoreRequest<'_>| whole.score(std::slice::from_ref(r)).unwrap().remove(0);
     let per_token = v
         .cache_bytes_per_token()
         .unwrap_or_else(|why| panic!("{folder} with {golden_name} should continue: {why}"));
@@ -42,13 +45,10 @@ fn check_continuation(folder: &str, golden_name: &str, preset: Preset) {
         let mut state: Option<VerifierState> = None;
         for k in 1..=case.steps.len() {
             let steps = &case.steps[..k];
-            let full = v
-                .score(&[ScoreRequest {
-                    question: &case.question,
-                    steps,
-                }])
-                .unwrap()
-                .remove(0);
+            let full = rescore(&ScoreRequest {
+                question: &case.question,
+                steps,
+            });
             let cont = continue_one(&v, &case.question, steps, state.take());
             let diff = worst(&cont.scores.scores, &full.scores);
             assert!(
@@ -79,12 +79,13 @@ fn check_continuation(folder: &str, golden_name: &str, preset: Preset) {
     assert!(checked > 0, "{golden_name}: no multi-step case");
 
     // Forks: one parent's state continued by different next steps in one batch,
-    // beside a request that starts from nothing.
+    // beside a request that starts from nothing. Three steps at least, so that the
+    // second step and the last differ.
     let case = gold
         .cases
         .iter()
-        .find(|c| c.steps.len() >= 2)
-        .expect("a multi-step case");
+        .find(|c| c.steps.len() >= 3)
+        .expect("a case of three steps or more");
     let parent = continue_one(&v, &case.question, &case.steps[..1], None).state;
     let a = case.steps[..2].to_vec();
     let mut b = case.steps[..1].to_vec();
@@ -110,16 +111,34 @@ fn check_continuation(folder: &str, golden_name: &str, preset: Preset) {
     ];
     let prior = [parent.clone(), parent, None];
     let batched = v.score_continuing(&requests, &prior).unwrap();
-    let full = v.score(&requests).unwrap();
+    let full: Vec<_> = requests.iter().map(rescore).collect();
     for (j, (c, f)) in batched.iter().zip(&full).enumerate() {
         let diff = worst(&c.scores.scores, &f.scores);
         assert!(
             diff < PARITY,
             "{golden_name} fork batch row {j}: differ by {diff}"
         );
+        assert_eq!(c.reread_tokens, 0, "{golden_name} fork batch row {j}");
+    }
+    // The reference read every token of every request: nothing came from a cache.
+    for (j, (f, r)) in full.iter().zip(&requests).enumerate() {
+        let tokens = whole.encode(r).unwrap().ids.len();
+        assert_eq!(
+            f.processed_tokens, tokens,
+            "{golden_name} reference row {j}"
+        );
     }
     assert!(batched[0].scores.processed_tokens < full[0].processed_tokens);
-    assert_eq!(batched[2].scores.processed_tokens, full[2].processed_tokens);
+    assert!(batched[1].scores.processed_tokens < full[1].processed_tokens);
+    // The forks' second steps differ, and so do their scores by more than the
+    // tolerance: a fork continued from the wrong state, or given its sibling's
+    // scores, fails the comparison above.
+    assert_ne!(a, b, "{golden_name}: the forks' next steps are the same");
+    let fork_gap = (full[0].scores[1] - full[1].scores[1]).abs();
+    assert!(
+        fork_gap > 100.0 * PARITY,
+        "{golden_name}: the two forks score alike ({fork_gap}); pick forks that differ"
+    );
 
     // Fresh requests on one question (best-of-N's samples, a search's first round)
     // read the question's prompt once, and score as they do alone.
@@ -182,10 +201,10 @@ fn continued_scores_equal_full_rescoring_rlhflow() {
 
 /// A copy of the causal fixture whose chat template writes the length of each
 /// message before it: adding a step changes tokens before the first step.
-fn fixture_with_counting_template() -> std::path::PathBuf {
+fn fixture_with_counting_template() -> tempfile::TempDir {
     let src = fixture("tiny-prm-causal");
-    let dir = std::env::temp_dir().join(format!("ttc-prm-counting-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     for entry in std::fs::read_dir(&src).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
@@ -204,12 +223,13 @@ fn fixture_with_counting_template() -> std::path::PathBuf {
     );
     cfg["chat_template"] = serde_json::Value::String(counted);
     std::fs::write(&path, serde_json::to_string(&cfg).unwrap()).unwrap();
-    dir
+    tmp
 }
 
 #[test]
 fn a_layout_that_cannot_be_continued_is_rescored_in_full_and_counted() {
     let dir = fixture_with_counting_template();
+    let dir = dir.path();
     let adapter = PrmAdapter {
         layout: Layout::Chat {
             system: None,
@@ -223,7 +243,7 @@ fn a_layout_that_cannot_be_continued_is_rescored_in_full_and_counted() {
         },
         mode: Default::default(),
     };
-    let v = PrmVerifier::load(&dir, &adapter, &ttc_core::RuntimeSettings::default()).unwrap();
+    let v = PrmVerifier::load(dir, &adapter, &ttc_core::RuntimeSettings::default()).unwrap();
     let why = v
         .cache_bytes_per_token()
         .expect_err("the counting template cannot be continued");
@@ -247,7 +267,7 @@ fn a_layout_that_cannot_be_continued_is_rescored_in_full_and_counted() {
         second.reread_tokens > 0 && second.reread_tokens <= covered,
         "re-read counted"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
