@@ -433,10 +433,21 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
     }
     let provenance = Provenance {
         models,
-        dataset: format!("{} questions of {}", records.iter().map(|r| &r.question).collect::<BTreeSet<_>>().len(), run_file.display()),
+        dataset: format!(
+            "{} questions of {}",
+            records
+                .iter()
+                .map(|r| &r.question)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            run_file.display()
+        ),
         sweep: sweep_path.display().to_string(),
         created: today(),
-        notes: Some(format!("fitted by `ttc eval` on predicted difficulty bins (mean verifier score of {} probe samples, paid from the budget, reused by best-of-N), two-fold cross-validation", probe.samples)),
+        notes: Some(format!(
+            "fitted by `ttc eval` on predicted difficulty bins (mean verifier score of {} probe samples, paid from the budget, reused by best-of-N), two-fold cross-validation",
+            probe.samples
+        )),
     };
     let policy = fitted.to_policy(provenance, predicted.edges.clone(), probe)?;
     let policy_path = out_dir.join("policy.toml");

@@ -245,8 +245,13 @@ pub fn with_policy(
     let (method_budget, answer, outcome) = match (method, Strategy::from_spec(method)) {
         (MethodSpec::BestOfN { selector }, _) => {
             // The probe's samples are the first of the method's N.
-            let out =
-                searcher.best_of_n_after(question, &sampled.candidates, selector, remaining, seed)?;
+            let out = searcher.best_of_n_after(
+                question,
+                &sampled.candidates,
+                selector,
+                remaining,
+                seed,
+            )?;
             compute.absorb(&out.compute);
             (remaining, out.answer.clone(), serde_json::to_value(&out)?)
         }

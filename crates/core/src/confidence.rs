@@ -141,6 +141,9 @@ mod tests {
             .score_sampled(&[r], &[vec![vec![]]], &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("3 steps with log-probabilities for 1"), "{err}");
+        assert!(
+            err.contains("3 steps with log-probabilities for 1"),
+            "{err}"
+        );
     }
 }

@@ -350,8 +350,18 @@ mod tests {
         let m: MethodSpec = "majority".parse().unwrap();
         assert_eq!(m.fixed_budget(), None);
         assert!(m.reuses_probe_samples());
-        assert!(!"beam-m4".parse::<MethodSpec>().unwrap().reuses_probe_samples());
-        assert!(!"revise-r4".parse::<MethodSpec>().unwrap().reuses_probe_samples());
+        assert!(
+            !"beam-m4"
+                .parse::<MethodSpec>()
+                .unwrap()
+                .reuses_probe_samples()
+        );
+        assert!(
+            !"revise-r4"
+                .parse::<MethodSpec>()
+                .unwrap()
+                .reuses_probe_samples()
+        );
     }
 
     #[test]

@@ -815,25 +815,40 @@ mod tests {
         p.choices[4].method_budget = 8;
         let a = p.apply(2, 16, 2).unwrap();
         assert_eq!(
-            (a.lookup.choice.method.key(), a.split.strategy_budget, a.split.total),
+            (
+                a.lookup.choice.method.key(),
+                a.split.strategy_budget,
+                a.split.total
+            ),
             ("beam-m4".to_string(), 8, 10)
         );
         // Majority takes the probe's samples as its first two.
         let a = p.apply(1, 16, 2).unwrap();
         assert_eq!(
-            (a.split.strategy_budget, a.split.reused, a.split.new, a.split.total),
+            (
+                a.split.strategy_budget,
+                a.split.reused,
+                a.split.new,
+                a.split.total
+            ),
             (16, 2, 14, 16)
         );
         // A method-budget above its budget is refused.
         let mut p = policy();
         p.choices[0].method_budget = 5;
         let err = p.to_toml().unwrap_err().to_string();
-        assert!(err.contains("`method-budget = 5` is not between 1 and the budget"), "{err}");
+        assert!(
+            err.contains("`method-budget = 5` is not between 1 and the budget"),
+            "{err}"
+        );
         // Format 3 writes [probe] and method-budget, and reads them back.
         let mut p = policy();
         p.probe.samples = 8;
         let text = p.to_toml().unwrap();
-        assert!(text.contains("[probe]\nsamples = 8\ncharge = \"within-budget\""), "{text}");
+        assert!(
+            text.contains("[probe]\nsamples = 8\ncharge = \"within-budget\""),
+            "{text}"
+        );
         assert!(text.contains("method-budget = 16"), "{text}");
         assert_eq!(Policy::from_toml(&text, Path::new("p.toml")).unwrap(), p);
     }

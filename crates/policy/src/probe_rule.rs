@@ -228,7 +228,10 @@ mod tests {
     fn a_missing_probe_cost_is_named() {
         let sweep = Sweep::new(vec![rec("q7", "beam-m4", 4), rec("q7", "beam-m4", 8)]).unwrap();
         let err = under_probe(&sweep, &within(4), &BTreeMap::new()).unwrap_err();
-        assert!(err.to_string().contains("question `q7` has no probe cost"), "{err}");
+        assert!(
+            err.to_string().contains("question `q7` has no probe cost"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -241,7 +244,10 @@ mod tests {
         assert_eq!((s.strategy_budget, s.total), (36, 40));
         let maj: MethodSpec = "majority".parse().unwrap();
         let s = probe_split(&within(4), maj, 20, 16, 16).unwrap();
-        assert_eq!((s.strategy_budget, s.reused, s.new, s.total), (20, 4, 16, 20));
+        assert_eq!(
+            (s.strategy_budget, s.reused, s.new, s.total),
+            (20, 4, 16, 20)
+        );
         let err = probe_split(&within(4), beam, 4, 4, 4).unwrap_err();
         assert!(err.to_string().contains("N = 4 leaves nothing"), "{err}");
     }

@@ -69,7 +69,11 @@ struct SweepFields {
     #[serde(default, skip_serializing_if = "Params::is_empty")]
     params: Params,
     budget: usize,
-    #[serde(default, rename = "method-budget", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "method-budget",
+        skip_serializing_if = "Option::is_none"
+    )]
     method_budget: Option<usize>,
     seed: u64,
     correct: bool,

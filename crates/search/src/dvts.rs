@@ -90,7 +90,11 @@ pub(crate) fn run(
             .map(|x| x.verifier.clone())
             .collect();
         let logprobs: Vec<Vec<Vec<f32>>> = if s.wants_logprobs() {
-            frontier.iter().flatten().map(|x| x.logprobs.clone()).collect()
+            frontier
+                .iter()
+                .flatten()
+                .map(|x| x.logprobs.clone())
+                .collect()
         } else {
             Vec::new()
         };

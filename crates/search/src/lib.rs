@@ -198,7 +198,11 @@ impl Searcher<'_> {
                 format!("{} needs a verifier", strategy.label()),
             ));
         }
-        if strategy.needs_verifier() && first.iter().any(|c| c.score.is_none() && !c.steps.is_empty()) {
+        if strategy.needs_verifier()
+            && first
+                .iter()
+                .any(|c| c.score.is_none() && !c.steps.is_empty())
+        {
             return Err(Error::invalid(
                 "reused samples",
                 "they carry no verifier scores; reuse scored samples for weighted or naive selection",
@@ -336,7 +340,8 @@ impl Searcher<'_> {
         }
         // For each step but the first, its first token: the smallest i whose prefix
         // tokens[..i] decodes to at least its start (prefix lengths grow with i).
-        let decoded_len = |i: usize| -> Result<usize> { Ok(self.generator.decode(&tokens[..i])?.len()) };
+        let decoded_len =
+            |i: usize| -> Result<usize> { Ok(self.generator.decode(&tokens[..i])?.len()) };
         let mut next_first = Vec::with_capacity(steps.len());
         for &end in starts.iter().skip(1).take(steps.len() - 1) {
             let (mut lo, mut hi) = (0, tokens.len());

@@ -406,7 +406,10 @@ fn solve_with_a_policy_probes_bins_and_runs_the_cells_choice_on_what_is_left() {
             (out.bin, out.method.as_str(), out.method_budget),
             (bin, method, run)
         );
-        assert_eq!((out.split.probe, out.split.reused, out.split.total), (2, reused, 4));
+        assert_eq!(
+            (out.split.probe, out.split.reused, out.split.total),
+            (2, reused, 4)
+        );
         assert_eq!(out.compute.generations, 4, "probe and method together");
         assert_eq!(out.answer.as_deref(), Some("7"));
     }
@@ -475,7 +478,10 @@ fn greedy_runs_once_at_n_1_whatever_the_sweeps_budgets() {
         assert_eq!(r.correct, i < 4);
     }
     let table = ttc_app::analysis::accuracy_table(&run.records);
-    assert!(table.contains("| greedy | 0.667 (4/6) | - | - |"), "{table}");
+    assert!(
+        table.contains("| greedy | 0.667 (4/6) | - | - |"),
+        "{table}"
+    );
 }
 
 /// The sweep's evaluation of the policy (its cells, fitted on the sweep under the
@@ -486,7 +492,13 @@ fn greedy_runs_once_at_n_1_whatever_the_sweeps_budgets() {
 fn the_sweep_and_solve_with_its_policy_choose_and_split_alike() {
     let runtime = RuntimeSettings::default();
     for (name, methods, method, method_budget, reused) in [
-        ("probe-reuse", r#"["majority", "beam-m2"]"#, "majority", 4, 2),
+        (
+            "probe-reuse",
+            r#"["majority", "beam-m2"]"#,
+            "majority",
+            4,
+            2,
+        ),
         ("probe-search", r#"["beam-m2"]"#, "beam-m2", 2, 0),
     ] {
         let dir = workspace(name);
@@ -506,8 +518,7 @@ fn the_sweep_and_solve_with_its_policy_choose_and_split_alike() {
         assert_eq!(policy.probe.samples, 2, "the probe size is stored");
         // The sweep's cell at N = 4 for q0's predicted bin, and its record there.
         let bins: Vec<serde_json::Value> =
-            serde_json::from_str(&std::fs::read_to_string(out.join("bins.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(out.join("bins.json")).unwrap()).unwrap();
         let bin = bins.iter().find(|b| b["question"] == "q0").unwrap()["predicted_bin"]
             .as_u64()
             .unwrap() as usize;
@@ -560,16 +571,15 @@ fn the_sweep_and_solve_with_its_policy_choose_and_split_alike() {
 #[test]
 fn the_confidence_verifier_is_selected_from_run_files() {
     let dir = workspace("confidence");
-    let text = RUN
-        .replace(
+    let text =
+        RUN.replace(
             "model = \"models/hash\"\nadapter = { preset = \"demo\" }",
             "builtin = \"confidence\"",
         )
         .replace(
             r#"methods = ["majority", "best-of-n-weighted", "beam-m2"]"#,
             r#"methods = ["best-of-n-weighted", "beam-m2"]"#,
-        )
-        + "\n[diagnostic]\nmethods = [\"beam-m2\"]\nverifier = { builtin = \"confidence\" }\n";
+        ) + "\n[diagnostic]\nmethods = [\"beam-m2\"]\nverifier = { builtin = \"confidence\" }\n";
     let run = eval(&dir, &text);
     let labels: std::collections::BTreeSet<String> =
         run.records.iter().map(|r| r.method.label()).collect();
@@ -622,6 +632,11 @@ fn the_confidence_verifier_is_selected_from_run_files() {
         format!("{RUN}\n[reviser]\nmodel = \"models/reviser\"\nverifier = {{ builtin = \"confidence\" }}\n"),
     )
     .unwrap();
-    let err = RunFile::load(&dir.join("bad.toml")).unwrap_err().to_string();
-    assert!(err.contains("[reviser.verifier] builtin = \"confidence\" cannot select revisions"), "{err}");
+    let err = RunFile::load(&dir.join("bad.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[reviser.verifier] builtin = \"confidence\" cannot select revisions"),
+        "{err}"
+    );
 }

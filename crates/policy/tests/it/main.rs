@@ -149,7 +149,9 @@ fn bad_sweep_lines_are_named_with_file_and_line() {
 fn fit_write_read_apply() {
     let sweep = demo_sweep();
     let fitted = fit(&sweep, &FitOptions { fold_seed: 0 }).unwrap();
-    let policy = fitted.to_policy(provenance(), edges(), Default::default()).unwrap();
+    let policy = fitted
+        .to_policy(provenance(), edges(), Default::default())
+        .unwrap();
     let path = tmp("policy/policy.toml");
     policy.write(&path).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();

@@ -372,7 +372,12 @@ fn best_of_n_after_a_probe_is_the_full_run_paying_only_the_new_samples() {
         let after = s
             .best_of_n_after("12 + 7 =", &probe.candidates, selector, 8, 3)
             .unwrap();
-        let texts = |o: &SearchOutcome| o.candidates.iter().map(|c| c.text.clone()).collect::<Vec<_>>();
+        let texts = |o: &SearchOutcome| {
+            o.candidates
+                .iter()
+                .map(|c| c.text.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(texts(&after), texts(&full), "{selector:?}");
         assert_eq!(after.answer, full.answer, "{selector:?}");
         assert_eq!(after.chosen, full.chosen, "{selector:?}");
@@ -388,7 +393,10 @@ fn best_of_n_after_a_probe_is_the_full_run_paying_only_the_new_samples() {
     let err = s
         .best_of_n_after("12 + 7 =", &probe.candidates, Selector::Weighted, 2, 3)
         .unwrap_err();
-    assert!(err.to_string().contains("at least the samples reused"), "{err}");
+    assert!(
+        err.to_string().contains("at least the samples reused"),
+        "{err}"
+    );
 }
 
 /// The confidence a step gets: the geometric-mean probability of its characters
@@ -442,7 +450,9 @@ fn the_confidence_verifier_scores_steps_by_their_tokens_probability() {
                 .chars()
                 .map(|c| ttc_core::testing::scripted_logprob(ttc_core::testing::Next::Char(c)))
                 .collect();
-            lps.push(ttc_core::testing::scripted_logprob(ttc_core::testing::Next::Eos));
+            lps.push(ttc_core::testing::scripted_logprob(
+                ttc_core::testing::Next::Eos,
+            ));
             ttc_core::ConfidenceVerifier::step_score(&lps)
         };
         assert!(
@@ -478,7 +488,10 @@ fn the_confidence_verifier_scores_steps_by_their_tokens_probability() {
         for (k, (step, &score)) in c.steps.iter().zip(&c.step_scores).enumerate() {
             let from = rest.find(step.as_str()).unwrap();
             let until = if k + 1 < n {
-                from + step.len() + rest[from + step.len()..].find(c.steps[k + 1].as_str()).unwrap()
+                from + step.len()
+                    + rest[from + step.len()..]
+                        .find(c.steps[k + 1].as_str())
+                        .unwrap()
             } else {
                 rest.len()
             };
@@ -487,12 +500,17 @@ fn the_confidence_verifier_scores_steps_by_their_tokens_probability() {
                 .map(|ch| ttc_core::testing::scripted_logprob(ttc_core::testing::Next::Char(ch)))
                 .collect();
             if k + 1 == n && c.finished && c.text.chars().count() < 24 {
-                lps.push(ttc_core::testing::scripted_logprob(ttc_core::testing::Next::Eos));
+                lps.push(ttc_core::testing::scripted_logprob(
+                    ttc_core::testing::Next::Eos,
+                ));
             }
             let want = ttc_core::ConfidenceVerifier::step_score(&lps);
             assert!((0.0..=1.0).contains(&score));
             if k + 1 < n {
-                assert!((want - score).abs() < 1e-6, "{k} {step:?}: {score} vs {want}");
+                assert!(
+                    (want - score).abs() < 1e-6,
+                    "{k} {step:?}: {score} vs {want}"
+                );
                 steps_checked += 1;
             }
             rest = &rest[until..];
