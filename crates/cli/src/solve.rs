@@ -101,10 +101,7 @@ impl SolveArgs {
     /// `--budget`, or its default for the method: 1 for greedy, else 16.
     fn budget(&self, method: Option<MethodSpec>) -> usize {
         self.budget
-            .unwrap_or(match method.and_then(|m| m.fixed_budget()) {
-                Some(b) => b,
-                None => 16,
-            })
+            .unwrap_or(method.and_then(|m| m.fixed_budget()).unwrap_or(16))
     }
 
     /// The method `--strategy` and its flags name.
