@@ -626,6 +626,21 @@ fn the_confidence_verifier_is_selected_from_run_files() {
         assert_eq!(c.step_scores.len(), 1);
         assert!((c.step_scores[0] - want).abs() < 1e-6, "{c:?} vs {want}");
     }
+    // A diagnostic run of a method that uses no verifier is refused before any work.
+    let path = dir.join("greedy-diagnostic.toml");
+    std::fs::write(
+        &path,
+        format!("{RUN}\n[diagnostic]\nmethods = [\"greedy\"]\nverifier = {{ builtin = \"confidence\" }}\n"),
+    )
+    .unwrap();
+    let options = EvalOptions {
+        run_file: path,
+        ..EvalOptions::default()
+    };
+    let err = run_with(&options, &Doubles, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"greedy\" uses no verifier"), "{err}");
     // Not as the reviser's ORM: refused when the run file is read.
     std::fs::write(
         dir.join("bad.toml"),
