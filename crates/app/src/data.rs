@@ -49,7 +49,8 @@ mod tests {
 
     #[test]
     fn writes_a_prefix_of_the_test_set_and_checks_flags() {
-        let dir = std::env::temp_dir().join(format!("ttc-app-data-{}", std::process::id()));
+        let dir_tmp = tempfile::tempdir().unwrap();
+        let dir = dir_tmp.path().to_path_buf();
         let out = dir.join("test.jsonl");
         assert_eq!(
             write_split(Split::Test, Some(4), None, None, &out).unwrap(),
@@ -74,6 +75,5 @@ mod tests {
         assert!(err.to_string().contains("--count"), "{err}");
         let err = write_split(Split::Validation, None, Some(1), None, &out).unwrap_err();
         assert!(err.to_string().contains("--seed"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -756,7 +756,8 @@ mod tests {
 
     #[test]
     fn a_runtime_file_beside_a_run_file_has_only_a_runtime_table() {
-        let dir = std::env::temp_dir().join(format!("ttc-runtime-alone-{}", std::process::id()));
+        let dir_tmp = tempfile::tempdir().unwrap();
+        let dir = dir_tmp.path().join("run");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("gpu.toml");
         std::fs::write(
@@ -780,7 +781,6 @@ mod tests {
         std::fs::write(&path, "[runtime]\nthreads = 2\n[sweep]\nbudgets = [1]\n").unwrap();
         let err = RuntimeSection::load_alone(&path).unwrap_err().to_string();
         assert!(err.contains("gpu.toml") && err.contains("[sweep]"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -469,7 +469,8 @@ mod tests {
 
     #[test]
     fn a_resumed_shard_keeps_its_manifest_and_grows_with_the_limit() {
-        let dir = std::env::temp_dir().join(format!("ttc-shard-manifest-{}", std::process::id()));
+        let dir_tmp = tempfile::tempdir().unwrap();
+        let dir = dir_tmp.path().join("run");
         std::fs::create_dir_all(&dir).unwrap();
         let machine = |cpu: &str| Machine {
             provider: "cpu".into(),
@@ -496,6 +497,5 @@ mod tests {
         assert!(err.to_string().contains("smaller limit"), "{err}");
         let err = manifest(3, 6, "a").check_or_record(&dir).unwrap_err();
         assert!(err.to_string().contains("shard 1/2, not 1/3"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

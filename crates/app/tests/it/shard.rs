@@ -55,8 +55,8 @@ fn masked(dir: &Path, name: &str) -> String {
 
 #[test]
 fn a_shard_stopped_mid_run_and_resumed_merges_to_the_unsharded_run() {
-    let base = std::env::temp_dir().join(format!("ttc-app-shard-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base_tmp = tempfile::tempdir().unwrap();
+    let base = base_tmp.path().join("run");
     let whole = eval(&base.join("whole"), None);
     ttc_app::analysis::analyse(&whole).unwrap();
     let shards = base.join("shards");
@@ -134,5 +134,4 @@ fn a_shard_stopped_mid_run_and_resumed_merges_to_the_unsharded_run() {
             "{name}"
         );
     }
-    std::fs::remove_dir_all(&base).ok();
 }

@@ -89,8 +89,8 @@ fn refused(shards: &[&Path], out: &Path) -> String {
 
 #[test]
 fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
-    let base = std::env::temp_dir().join(format!("ttc-shards-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base_tmp = tempfile::tempdir().unwrap();
+    let base = base_tmp.path().join("run");
     let whole = base.join("whole");
     let single = eval(&whole, &[], &[]);
     assert!(single.status.success(), "{}", stderr(&single));
@@ -223,12 +223,12 @@ fn three_shards_merge_to_the_unsharded_run_and_bad_merges_are_refused() {
         err.contains("shard 1/3 is given 2 times") && err.contains("shard 2/3 is missing"),
         "{err}"
     );
-    std::fs::remove_dir_all(&base).ok();
 }
 
 #[test]
 fn shard_flags_are_checked_before_any_work() {
-    let out = std::env::temp_dir().join(format!("ttc-shard-flags-{}", std::process::id()));
+    let out_tmp = tempfile::tempdir().unwrap();
+    let out = out_tmp.path().join("run");
     for (args, env, wanted) in [
         (&["--shard", "3/3"][..], &[][..], "numbered 0 to 2"),
         (
@@ -263,7 +263,8 @@ fn shard_flags_are_checked_before_any_work() {
 
 #[test]
 fn eval_takes_only_the_runtime_table_of_a_config_beside_its_run_file() {
-    let out = std::env::temp_dir().join(format!("ttc-eval-config-{}", std::process::id()));
+    let out_tmp = tempfile::tempdir().unwrap();
+    let out = out_tmp.path().join("run");
     let other = config("fixtures.toml");
     let o = eval(&out, &["--config", other.to_str().unwrap()], &[]);
     let err = stderr(&o);

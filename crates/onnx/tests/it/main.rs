@@ -273,14 +273,14 @@ fn missing_or_broken_graphs_are_named() {
         msg.contains("/no/such/model.onnx") && msg.contains("does not exist"),
         "{msg}"
     );
-    let dir = std::env::temp_dir().join(format!("ttc-onnx-broken-{}", std::process::id()));
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().join("run");
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("model.onnx");
     std::fs::write(&bad, b"not a protobuf").unwrap();
     let msg = OnnxModel::load(&bad, &RuntimeSettings::default())
         .unwrap_err()
         .to_string();
-    std::fs::remove_dir_all(&dir).ok();
     assert!(
         msg.contains("loading") && msg.contains(&bad.display().to_string()),
         "{msg}"
