@@ -6,9 +6,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use ttc_core::{DifficultyRecord, EvalRecord, Family, ReferenceRecord};
-use ttc_difficulty::{Binned, PassRate, QuestionScores, oracle_bins, predicted_bins};
+use ttc_difficulty::{
+    Binned, PassRate, ProbeCharge, ProbeSettings, QuestionScores, oracle_bins, predicted_bins,
+};
 use ttc_orchestrator::RunFiles;
-use ttc_policy::{Cost, Fit, FitOptions, Folds, Provenance, Sweep, SweepRecord, fit, flops_match};
+use ttc_policy::{
+    Cost, Fit, FitOptions, Folds, Provenance, Sweep, SweepRecord, fit, flops_match, under_probe,
+};
 use ttc_report::{
     BinAssignment, FlopsMatched, FoldSetting, MatchedBudget, PolicyCurve, PolicyPoint,
     QuestionFold, ReportInput,
@@ -54,8 +58,14 @@ pub fn accuracy_table(records: &[EvalRecord]) -> String {
     out
 }
 
-/// Oracle and predicted bins from the difficulty samples, when there are any.
-pub fn bins(difficulty: &[DifficultyRecord], bins: usize) -> Result<Option<(Binned, Binned)>> {
+/// Oracle bins from all the difficulty samples and predicted bins from the mean
+/// score of each question's first `probe` samples (the inference-time probe the
+/// policy is fitted for), when there are any.
+pub fn bins(
+    difficulty: &[DifficultyRecord],
+    bins: usize,
+    probe: usize,
+) -> Result<Option<(Binned, Binned)>> {
     if difficulty.is_empty() {
         return Ok(None);
     }
@@ -75,7 +85,7 @@ pub fn bins(difficulty: &[DifficultyRecord], bins: usize) -> Result<Option<(Binn
             scores: if d.scores.is_empty() {
                 vec![0.0]
             } else {
-                d.scores.clone()
+                d.scores[..probe.clamp(1, d.scores.len())].to_vec()
             },
         })
         .collect();
@@ -125,6 +135,7 @@ fn sweep_records(
                 bin,
                 method: r.method.clone(),
                 budget: r.budget,
+                method_budget: None,
                 seed: r.seed,
                 correct: r.correct,
                 compute: Cost::from(&r.compute),
@@ -134,6 +145,35 @@ fn sweep_records(
 }
 
 const FOLD_SEED: u64 = 0;
+
+/// The probe the policy is fitted for: `[difficulty] probe-samples`, paid from N.
+fn probe_settings(file: &crate::run_file::RunFile) -> ProbeSettings {
+    ProbeSettings {
+        samples: file.difficulty.as_ref().map_or(4, |d| d.probe_samples),
+        charge: ProbeCharge::WithinBudget,
+    }
+}
+
+/// Each question's probe cost: its first `probe` difficulty samples' share of what
+/// the samples cost.
+fn probe_costs(difficulty: &[DifficultyRecord], probe: usize) -> BTreeMap<String, Cost> {
+    difficulty
+        .iter()
+        .filter(|d| d.samples > 0)
+        .map(|d| {
+            let share = probe.min(d.samples) as f64 / d.samples as f64;
+            let all = Cost::from(&d.compute);
+            (
+                d.question.clone(),
+                Cost {
+                    generations: probe.min(d.samples),
+                    tokens: (all.tokens as f64 * share).round() as usize,
+                    flops: all.flops * share,
+                },
+            )
+        })
+        .collect()
+}
 
 /// A fitted policy as the report draws it, with the folds that let it score each
 /// held-out question itself.
@@ -313,7 +353,7 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
     );
     let difficulty: Vec<DifficultyRecord> = ttc_orchestrator::read_records(&files.difficulty)?;
     let binned = match &file.difficulty {
-        Some(d) => bins(&difficulty, d.bins)?,
+        Some(d) => bins(&difficulty, d.bins, d.probe_samples)?,
         None => None,
     };
     let title = format!("ttc evaluation: {}", run_file.display());
@@ -358,7 +398,21 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
     if sweep_records.is_empty() {
         return Ok(());
     }
-    let sweep = Sweep::new(sweep_records)?;
+    // The one probe rule (ttc_policy::probe_rule): the probe is each question's first
+    // probe-samples difficulty samples, paid from N, reused by best-of-N settings.
+    let probe = probe_settings(file);
+    let sweep = under_probe(
+        &Sweep::new(sweep_records)?,
+        &probe,
+        &probe_costs(&difficulty, probe.samples),
+    )?;
+    if sweep.records().is_empty() {
+        tracing::info!(
+            probe = probe.samples,
+            "no budget leaves room for a setting after the probe: no policy fitted"
+        );
+        return Ok(());
+    }
     let sweep_path = out_dir.join("sweep.jsonl");
     sweep.write(&sweep_path)?;
     let fitted = fit(
@@ -379,12 +433,23 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
     }
     let provenance = Provenance {
         models,
-        dataset: format!("{} questions of {}", records.iter().map(|r| &r.question).collect::<BTreeSet<_>>().len(), run_file.display()),
+        dataset: format!(
+            "{} questions of {}",
+            records
+                .iter()
+                .map(|r| &r.question)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            run_file.display()
+        ),
         sweep: sweep_path.display().to_string(),
         created: today(),
-        notes: Some("fitted by `ttc eval` on predicted difficulty bins (mean verifier score), two-fold cross-validation".into()),
+        notes: Some(format!(
+            "fitted by `ttc eval` on predicted difficulty bins (mean verifier score of {} probe samples, paid from the budget, reused by best-of-N), two-fold cross-validation",
+            probe.samples
+        )),
     };
-    let policy = fitted.to_policy(provenance, predicted.edges.clone())?;
+    let policy = fitted.to_policy(provenance, predicted.edges.clone(), probe)?;
     let policy_path = out_dir.join("policy.toml");
     policy.write(&policy_path)?;
     tracing::info!(policy = %policy_path.display(), "compute-optimal policy written");

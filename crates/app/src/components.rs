@@ -87,6 +87,9 @@ pub fn load_verifier(
         VerifierSource::Builtin(BuiltinVerifier::DemoStepChecker) => {
             return Ok(Box::new(ttc_dataset::checker::DemoStepChecker::default()));
         }
+        VerifierSource::Builtin(BuiltinVerifier::Confidence) => {
+            return Ok(Box::new(ttc_core::ConfidenceVerifier::default()));
+        }
         VerifierSource::Model { dir, adapter } => (dir, adapter),
     };
     let adapter = adapter.resolve().map_err(|e| {

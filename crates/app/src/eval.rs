@@ -71,9 +71,14 @@ fn diagnostic_strategies(file: &RunFile, path: &Path) -> Result<Vec<Strategy>> {
     d.methods
         .iter()
         .map(|m| match Strategy::from_spec(*m) {
-            Some(strategy) => Ok(strategy),
+            Some(strategy) if strategy.needs_verifier() => Ok(strategy),
+            Some(_) => bail!(
+                "{}: [diagnostic] methods: \"{m}\" uses no verifier, so a diagnostic verifier \
+                 changes nothing; list it in [sweep] methods",
+                path.display()
+            ),
             None => bail!(
-                "{}: [diagnostic] methods: {m:?} is a revision method; a diagnostic verifier \
+                "{}: [diagnostic] methods: \"{m}\" is a revision method; a diagnostic verifier \
                  replaces the PRM of search methods only",
                 path.display()
             ),

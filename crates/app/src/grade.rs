@@ -110,7 +110,7 @@ mod tests {
     fn jsonl_lines_get_a_verdict_and_keep_their_fields() {
         let input = "{\"answer\": \"\\\\frac{1}{2}\", \"pred\": \"\\\\boxed{0.5}\", \"id\": 7}\n\n\
                      {\"answer\": 3, \"pred\": \"Answer: 4\"}\n";
-        let graded = grade_jsonl(&input, "in.jsonl", FIELDS, math(None), true).unwrap();
+        let graded = grade_jsonl(input, "in.jsonl", FIELDS, math(None), true).unwrap();
         let lines = &graded.lines;
         assert_eq!((lines.len(), graded.correct), (2, 1));
         assert_eq!(
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn a_bad_line_is_named() {
         let grade = |text: &str| {
-            grade_jsonl(&text, "in.jsonl", FIELDS, math(None), false)
+            grade_jsonl(text, "in.jsonl", FIELDS, math(None), false)
                 .unwrap_err()
                 .to_string()
         };

@@ -152,11 +152,18 @@ fn default_seeds() -> Vec<u64> {
 /// verifier score) difficulty bins. The table is opt-in (each sample is a full
 /// generation, 16 per question by default once the table is there); `samples = 0`
 /// turns it off as leaving the table out does.
+///
+/// `probe-samples` (default 4, at most `samples`) is the inference-time probe the
+/// policy is fitted for (docs/method.md §5): predicted bins are the mean score of a
+/// question's first `probe-samples` samples, the probe is paid from the budget N,
+/// and best-of-N settings reuse its samples. The fitted policy stores it, and
+/// `ttc solve --policy` draws that many probe samples by default.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DifficultySection {
     pub samples: usize,
     pub bins: usize,
+    pub probe_samples: usize,
 }
 
 impl RunFile {
@@ -171,6 +178,7 @@ impl Default for DifficultySection {
         DifficultySection {
             samples: 16,
             bins: 5,
+            probe_samples: 4,
         }
     }
 }
@@ -244,6 +252,11 @@ pub enum BuiltinVerifier {
     /// The demo world's exact step checker (1 for a right step, 0 from the first
     /// wrong one on): a diagnostic upper bound, demo questions only.
     DemoStepChecker,
+    /// The generator's own confidence, label-free and untrained
+    /// ([`ttc_core::ConfidenceVerifier`]): a step scores the geometric-mean
+    /// probability of its tokens under the generator's raw distribution. For search
+    /// and best-of-N only (it scores sampled steps), so not in `[reviser.verifier]`.
+    Confidence,
 }
 
 /// What a `[verifier]` table resolved to.
@@ -285,7 +298,7 @@ impl VerifierSection {
                 path.display()
             ),
             (None, None, None) => bail!(
-                "{}: [{table}] names no verifier; give `model` and `adapter`, or `builtin = \"demo-step-checker\"`",
+                "{}: [{table}] names no verifier; give `model` and `adapter`, or `builtin = \"confidence\"` / `\"demo-step-checker\"`",
                 path.display()
             ),
             (_, _, Some(_)) => bail!(
@@ -312,6 +325,7 @@ impl VerifierSection {
             VerifierSource::Builtin(BuiltinVerifier::DemoStepChecker) => {
                 ttc_dataset::checker::DEMO_STEP_CHECKER.to_string()
             }
+            VerifierSource::Builtin(BuiltinVerifier::Confidence) => "confidence".to_string(),
         }
     }
 }
@@ -431,10 +445,30 @@ impl RunFile {
         if let Some(o) = &mut file.output {
             o.dir = base.join(&o.dir);
         }
+        if let Some(d) = &file.difficulty
+            && d.samples > 0
+            && !(1..=d.samples).contains(&d.probe_samples)
+        {
+            return Err(Error::Config(format!(
+                "{}: [difficulty] probe-samples = {} must be between 1 and samples = {} (the \
+                 probe's bins are the mean score of a question's first probe-samples samples)",
+                path.display(),
+                d.probe_samples,
+                d.samples
+            )));
+        }
         if let Some(r) = &mut file.reviser {
             r.model = base.join(&r.model);
             if let Some(v) = &mut r.verifier {
                 rebase(v, "reviser.verifier")?;
+                if v.builtin == Some(BuiltinVerifier::Confidence) {
+                    bail!(
+                        "{}: [reviser.verifier] builtin = \"confidence\" cannot select revisions: \
+                         it scores steps from the log-probabilities of a search's own samples; \
+                         use an ORM model, or leave [reviser.verifier] out (majority)",
+                        path.display()
+                    );
+                }
             }
         }
         Ok(file)

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ttc_core::{AnswerFormat, Compute, MethodSpec, RuntimeSettings, Selector};
-use ttc_difficulty::{Probe, ProbeCharge, ProbeSettings};
+use ttc_difficulty::{BudgetSplit, Probe, ProbeSettings};
 use ttc_reviser::{ChainSplit, Reviser, RevisionOutcome};
 use ttc_search::{SearchOutcome, Searcher, Strategy};
 
@@ -42,12 +42,7 @@ pub fn search(
     let gen_section = file.generator(path)?;
     let settings = file.search_settings(gen_section);
     let generator = loader.generator(&gen_section.model, gen_section.max_batch, runtime)?;
-    let needs_verifier = !matches!(
-        strategy,
-        Strategy::BestOfN {
-            selector: Selector::Majority
-        }
-    );
+    let needs_verifier = strategy.needs_verifier();
     let verifier = match (&file.verifier, needs_verifier) {
         (Some(v), true) => Some(loader.verifier(v, runtime, path)?),
         (None, true) => bail!(
@@ -138,24 +133,30 @@ pub struct PolicyOutcome {
     pub bin: usize,
     /// The chosen method's label ([`ttc_core::MethodId::label`]).
     pub method: String,
-    /// The budget the method ran with (the budget less the probe).
+    /// The budget the method ran with: N for best-of-N settings (the probe's samples
+    /// are their first), what the probe left (at most) for the others.
     pub method_budget: usize,
+    /// How N was shared between the probe and the method (the policy's probe rule).
+    pub split: BudgetSplit,
     /// The probe plus the method.
     pub compute: Compute,
     pub answer: Option<String>,
     pub outcome: serde_json::Value,
 }
 
-/// Compute-optimal inference: `probe_samples` best-of-N samples scored by the
-/// verifier bin the question with the policy's edges (through
-/// [`ttc_difficulty::Probe`], paid from the budget), and the setting the policy
-/// chose for that bin and the remaining budget answers it.
+/// Compute-optimal inference under the policy's probe rule
+/// ([`ttc_policy::probe_rule`]): `probe_samples` (default: the probe the policy was
+/// fitted with) best-of-N samples scored by the verifier bin the question with the
+/// policy's edges, paid from the budget; [`ttc_policy::Policy::apply`] gives the
+/// setting of that bin's cell at the largest fitted budget <= N and its budget.
+/// Best-of-N settings take the probe's samples as their first; the others run on
+/// what the probe left.
 pub fn with_policy(
     setup: &Setup<'_>,
     policy_path: &Path,
     question: &str,
     budget: usize,
-    probe_samples: usize,
+    probe_samples: Option<usize>,
     seed: u64,
 ) -> Result<PolicyOutcome> {
     let Setup {
@@ -165,16 +166,25 @@ pub fn with_policy(
         loader,
     } = *setup;
     let policy = ttc_policy::Policy::read(policy_path)?;
+    let fitted_probe = policy.probe.samples;
+    let probe_samples = probe_samples.unwrap_or(fitted_probe);
+    if probe_samples != fitted_probe {
+        tracing::warn!(
+            "{}: the policy was fitted with a probe of {fitted_probe} samples; a probe of \
+             {probe_samples} bins with edges learned on {fitted_probe}-sample means",
+            policy_path.display()
+        );
+    }
     let probe = Probe::new(
         ProbeSettings {
             samples: probe_samples,
-            charge: ProbeCharge::WithinBudget,
+            ..policy.probe
         },
         policy.difficulty.clone(),
     )
     .map_err(|e| Error::Config(format!("{}: {e}", policy_path.display())))?;
-    // Probe samples are not reused: every setting the policy may choose is run afresh.
-    let split = probe.split_budget(budget, false)?;
+    // Refuse a budget the probe alone would use up before loading any model.
+    probe.split_budget(budget, true)?;
     let gen_section = file.generator(config)?;
     let settings = file.search_settings(gen_section);
     let generator = loader.generator(&gen_section.model, gen_section.max_batch, runtime)?;
@@ -206,10 +216,10 @@ pub fn with_policy(
         .iter()
         .map(|c| f64::from(c.score.unwrap_or(0.0)))
         .collect();
-    let assessed = probe.assess(&scores, sampled.compute)?;
-    let remaining = split.strategy_budget;
-    let lookup = policy.choose(assessed.bin, remaining)?;
-    let choice = lookup.choice;
+    let assessed = probe.assess(&scores, sampled.compute.clone())?;
+    let applied = policy.apply(assessed.bin, budget, probe_samples)?;
+    let choice = applied.lookup.choice;
+    let split = applied.split;
     if let Some(v) = choice.method.verifier() {
         bail!(
             "{}: the policy chose {} for bin {} at N = {}, scored by the verifier `{v}`; \
@@ -222,9 +232,29 @@ pub fn with_policy(
         );
     }
     let method = choice.method.method();
-    tracing::info!(probe_mean_score = format!("{:.3}", assessed.mean_score), bin = choice.bin, method = %choice.method, "policy choice");
+    tracing::info!(
+        probe_mean_score = format!("{:.3}", assessed.mean_score),
+        bin = choice.bin,
+        method = %choice.method,
+        method_budget = split.strategy_budget,
+        reused = split.reused,
+        "policy choice"
+    );
     let mut compute = assessed.compute.clone();
+    let remaining = split.strategy_budget;
     let (method_budget, answer, outcome) = match (method, Strategy::from_spec(method)) {
+        (MethodSpec::BestOfN { selector }, _) => {
+            // The probe's samples are the first of the method's N.
+            let out = searcher.best_of_n_after(
+                question,
+                &sampled.candidates,
+                selector,
+                remaining,
+                seed,
+            )?;
+            compute.absorb(&out.compute);
+            (remaining, out.answer.clone(), serde_json::to_value(&out)?)
+        }
         (_, Some(strategy)) => {
             let out = searcher.solve(question, &strategy, remaining, seed)?;
             compute.absorb(&out.compute);
@@ -238,11 +268,11 @@ pub fn with_policy(
                     choice.method
                 );
             };
-            // A revision split needs a power-of-two budget: else use the fitted one.
+            // A revision split needs a power-of-two budget: else the one it was fitted at.
             let budget = if ChainSplit::from_ratio(remaining, ratio).is_ok() {
                 remaining
             } else {
-                choice.budget
+                choice.method_budget
             };
             let split = ChainSplit::from_ratio(budget, ratio)?;
             let has_orm = section.verifier.is_some();
@@ -276,6 +306,12 @@ pub fn with_policy(
         bin: choice.bin,
         method: choice.method.label(),
         method_budget,
+        split: BudgetSplit {
+            strategy_budget: method_budget,
+            new: method_budget - split.reused,
+            total: split.probe + method_budget - split.reused,
+            ..split
+        },
         compute,
         answer,
         outcome,

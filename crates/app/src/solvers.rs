@@ -54,9 +54,12 @@ impl SearchSolver<'_> {
 
 impl Solver for SearchSolver<'_> {
     fn method(&self) -> MethodId {
-        MethodId::new(MethodSpec::from(self.strategy))
-            .with_params(self.params())
-            .expect("a finite temperature")
+        let id = MethodId::new(MethodSpec::from(self.strategy));
+        // Greedy decoding ignores the run's temperature: it has no params.
+        if self.strategy == Strategy::Greedy {
+            return id;
+        }
+        id.with_params(self.params()).expect("a finite temperature")
     }
 
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {

@@ -19,16 +19,17 @@ use crate::settings::RuntimeArgs;
 pub(crate) struct SolveArgs {
     /// The question.
     question: String,
-    /// The method, in the words of run files and reports: majority,
+    /// The method, in the words of run files and reports: greedy, majority,
     /// best-of-n-weighted, best-of-n-naive, beam-m4, beam-msqrt, lookahead-m4-k1,
     /// dvts-m4, revise-r4, revise-r1/4-majority, ... Or a bare `beam`, `lookahead`,
     /// `dvts` or `revise` completed by --width, --lookahead, --sequential-ratio and
     /// --selector (`best-of-n` is read as best-of-n-weighted).
     #[arg(long, default_value = "best-of-n-weighted", value_parser = parse_strategy)]
     strategy: StrategyArg,
-    /// Budget N in generations (see the table in the README).
-    #[arg(long, default_value_t = 16)]
-    budget: usize,
+    /// Budget N in generations (see the table in the README); default 16, and 1 for
+    /// greedy, which always spends one generation.
+    #[arg(long)]
+    budget: Option<usize>,
     /// Beam width M for beam, lookahead and dvts: a number or `sqrt` (sqrt N).
     #[arg(long, default_value = "4")]
     width: BeamWidth,
@@ -56,9 +57,11 @@ pub(crate) struct SolveArgs {
     /// that bin and budget. Replaces --strategy.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Samples of the difficulty probe; they are paid from the budget.
-    #[arg(long, default_value_t = 4)]
-    probe_samples: usize,
+    /// Samples of the difficulty probe; default: the probe the policy was fitted
+    /// with (its `[probe] samples`). They are paid from the budget, and a best-of-N
+    /// choice takes them as its first samples.
+    #[arg(long)]
+    probe_samples: Option<usize>,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -95,6 +98,12 @@ enum SelectorArg {
 }
 
 impl SolveArgs {
+    /// `--budget`, or its default for the method: 1 for greedy, else 16.
+    fn budget(&self, method: Option<MethodSpec>) -> usize {
+        self.budget
+            .unwrap_or(method.and_then(|m| m.fixed_budget()).unwrap_or(16))
+    }
+
     /// The method `--strategy` and its flags name.
     fn method(&self) -> Result<MethodSpec> {
         let selector = self.selector.map(|s| match s {
@@ -160,25 +169,27 @@ pub(crate) fn run(args: SolveArgs) -> Result<()> {
     };
     let q = &args.question;
     if let Some(policy) = &args.policy {
-        let p = args.probe_samples;
-        if p == 0 || p >= args.budget {
+        let budget = args.budget(None);
+        if let Some(p) = args.probe_samples
+            && (p == 0 || p > budget)
+        {
             bail!(
-                "--probe-samples {p} must be at least 1 and below --budget {} (the probe is paid from the budget)",
-                args.budget
+                "--probe-samples {p} must be at least 1 and at most --budget {budget} (the probe is paid from the budget)"
             );
         }
-        let out = with_policy(&setup, policy, q, args.budget, p, args.seed)?;
+        let out = with_policy(&setup, policy, q, budget, args.probe_samples, args.seed)?;
         return write_outcome(&args, &out, &out, out.answer.as_deref());
     }
     let method = args.method()?;
+    let budget = args.budget(Some(method));
     let Some(strategy) = Strategy::from_spec(method) else {
         let MethodSpec::Revise { ratio, selector } = method else {
             unreachable!("every other method is a search strategy")
         };
-        let out = revise(&setup, q, ratio, selector, args.budget, args.seed)?;
+        let out = revise(&setup, q, ratio, selector, budget, args.seed)?;
         return write_outcome(&args, &out, &out, out.answer.as_deref());
     };
-    let outcome = search(&setup, q, &strategy, args.budget, args.seed)?;
+    let outcome = search(&setup, q, &strategy, budget, args.seed)?;
     let brief = SearchOutcome {
         trace: Vec::new(),
         ..outcome.clone()

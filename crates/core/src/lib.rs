@@ -6,6 +6,7 @@
 
 mod answer;
 mod compute;
+mod confidence;
 mod error;
 mod generation;
 pub mod hash;
@@ -23,6 +24,7 @@ mod verification;
 
 pub use answer::AnswerFormat;
 pub use compute::Compute;
+pub use confidence::ConfidenceVerifier;
 pub use error::{Error, Result};
 pub use generation::{
     ChatMessage, Completion, FinishReason, Generator, ModelInfo, Prompt, SamplingParams, Sequence,

@@ -3,6 +3,7 @@
 //!
 //! | text | method |
 //! |---|---|
+//! | `greedy` | the generator's greedy answer (temperature 0): one generation, N = 1 |
 //! | `majority`, `best-of-n-weighted`, `best-of-n-naive` | best-of-N with that selection rule |
 //! | `beam-m4`, `beam-msqrt` | beam search, width 4 or sqrt N |
 //! | `lookahead-m4-k1` | beam search scoring each step after k greedy steps |
@@ -113,6 +114,10 @@ impl Family {
 /// A method and its settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum MethodSpec {
+    /// One greedy (temperature 0) sample of the generator, no verifier: the cheapest
+    /// baseline. Its budget is always N = 1 ([`MethodSpec::fixed_budget`]); it is of
+    /// family best-of-N (best-of-1 at temperature 0), so a policy may choose it.
+    Greedy,
     /// N full samples, then one answer by `selector`.
     BestOfN { selector: Selector },
     /// Step-level beam search; `lookahead` > 0 rolls each step out that many more steps.
@@ -130,10 +135,26 @@ pub enum MethodSpec {
 impl MethodSpec {
     pub fn family(&self) -> Family {
         match self {
-            MethodSpec::BestOfN { .. } => Family::BestOfN,
+            MethodSpec::Greedy | MethodSpec::BestOfN { .. } => Family::BestOfN,
             MethodSpec::Beam { .. } | MethodSpec::Dvts { .. } => Family::Search,
             MethodSpec::Revise { .. } => Family::Revisions,
         }
+    }
+
+    /// The one budget the method runs at whatever budgets a sweep names: `greedy`
+    /// spends exactly one generation. `None`: the method runs at every budget.
+    pub fn fixed_budget(&self) -> Option<usize> {
+        match self {
+            MethodSpec::Greedy => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Whether the method can take a difficulty probe's samples (independent full
+    /// samples at the run's temperature) as its first samples: majority and
+    /// best-of-N can; greedy decoding, step-level search and revisions cannot.
+    pub fn reuses_probe_samples(&self) -> bool {
+        matches!(self, MethodSpec::BestOfN { .. })
     }
 
     /// The selection rule the method names, if any.
@@ -183,6 +204,7 @@ pub fn parse_ratio(text: &str) -> Result<f64> {
 impl fmt::Display for MethodSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            MethodSpec::Greedy => f.write_str("greedy"),
             MethodSpec::BestOfN {
                 selector: Selector::Majority,
             } => f.write_str("majority"),
@@ -214,6 +236,7 @@ impl FromStr for MethodSpec {
                 .flatten()
         };
         let parsed = match text {
+            "greedy" => Some(MethodSpec::Greedy),
             "majority" => Some(MethodSpec::BestOfN {
                 selector: Selector::Majority,
             }),
@@ -256,7 +279,7 @@ impl FromStr for MethodSpec {
             Error::invalid(
                 "method",
                 format!(
-                    "{text:?}: use majority, best-of-n-weighted, best-of-n-naive, beam-mM, \
+                    "{text:?}: use greedy, majority, best-of-n-weighted, best-of-n-naive, beam-mM, \
                      beam-msqrt, lookahead-mM-kK, dvts-mM or revise-rR[-majority|-weighted|-naive] \
                      (R = chain length / chains, a power of two such as 4 or 1/4)"
                 ),
@@ -285,6 +308,7 @@ mod tests {
     #[test]
     fn every_method_round_trips_through_its_text() {
         for text in [
+            "greedy",
             "majority",
             "best-of-n-weighted",
             "best-of-n-naive",
@@ -316,6 +340,31 @@ mod tests {
     }
 
     #[test]
+    fn greedy_is_best_of_one_at_one_budget() {
+        let g: MethodSpec = "greedy".parse().unwrap();
+        assert_eq!(g, MethodSpec::Greedy);
+        assert_eq!(g.family(), Family::BestOfN);
+        assert_eq!(g.fixed_budget(), Some(1));
+        assert_eq!(g.selector(), None);
+        assert!(!g.reuses_probe_samples());
+        let m: MethodSpec = "majority".parse().unwrap();
+        assert_eq!(m.fixed_budget(), None);
+        assert!(m.reuses_probe_samples());
+        assert!(
+            !"beam-m4"
+                .parse::<MethodSpec>()
+                .unwrap()
+                .reuses_probe_samples()
+        );
+        assert!(
+            !"revise-r4"
+                .parse::<MethodSpec>()
+                .unwrap()
+                .reuses_probe_samples()
+        );
+    }
+
+    #[test]
     fn bad_methods_name_the_grammar() {
         for text in [
             "best-of-n",
@@ -325,6 +374,7 @@ mod tests {
             "revise-r3",
             "revise-r4-best",
             "dvts",
+            "greedy-m4",
         ] {
             let err = text.parse::<MethodSpec>().unwrap_err().to_string();
             assert!(err.contains(text) && err.contains("beam-mM"), "{err}");

@@ -135,7 +135,7 @@ impl ScriptedGenerator {
             };
             seq.tokens.push(token);
             out.token_ids.push(token);
-            out.logprobs.push(-1.0);
+            out.logprobs.push(scripted_logprob(next));
             if let Next::Char(c) = next {
                 seq.text.push(c);
                 out.text.push(c);
@@ -157,6 +157,16 @@ impl ScriptedGenerator {
         seq.cache = Some(SequenceCache(Arc::new(())));
         out.processed_tokens = pending + out.token_ids.len() - 1;
         out
+    }
+}
+
+/// The log-probability the scripted generator records for what it emits (it has no
+/// distribution): -(1 + code point mod 4) / 4 for a character, i.e. -0.25 to -1,
+/// and -0.5 for EOS, so that confidence scores differ from step to step.
+pub fn scripted_logprob(next: Next) -> f32 {
+    match next {
+        Next::Char(c) => -((1 + u32::from(c) % 4) as f32) / 4.0,
+        Next::Eos => -0.5,
     }
 }
 

@@ -111,6 +111,28 @@ pub trait Verifier: Send + Sync {
             .map(Continued::in_full)
             .collect())
     }
+
+    /// Whether the scores come from the generator's own log-probabilities of the
+    /// steps (the built-in confidence verifier, [`crate::ConfidenceVerifier`]) rather
+    /// than from reading their text: a caller that sampled the steps passes them to
+    /// [`Verifier::score_sampled`].
+    fn reads_logprobs(&self) -> bool {
+        false
+    }
+
+    /// Scores requests whose steps the generator sampled, given each step's
+    /// per-token log-probabilities under the generator (`logprobs[i][j]`: step j of
+    /// request i, from [`crate::Completion::logprobs`]). The default ignores them and
+    /// reads the text ([`Verifier::score_continuing`]).
+    fn score_sampled(
+        &self,
+        requests: &[ScoreRequest<'_>],
+        logprobs: &[Vec<Vec<f32>>],
+        prior: &[Option<VerifierState>],
+    ) -> Result<Vec<Continued>> {
+        let _ = logprobs;
+        self.score_continuing(requests, prior)
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,56 @@ pub struct ProbeSettings {
     pub charge: ProbeCharge,
 }
 
+impl ProbeSettings {
+    /// Shares budget N between the probe and the strategy. `reuse` says whether the
+    /// strategy can take the probe's samples as some of its own: methods that draw
+    /// independent full samples (majority, best-of-N) can; step-level searches
+    /// (beam, lookahead, DVTS) and revision chains cannot.
+    ///
+    /// | charge | reuse | strategy budget | new generations | total |
+    /// |---|---|---|---|---|
+    /// | within budget | yes | N | N - P | N |
+    /// | within budget | no | N - P | N - P | N |
+    /// | on top | yes | N | N - min(P, N) | max(N, P) |
+    /// | on top | no | N | N | N + P |
+    ///
+    /// Within the budget, N must exceed P (N = P is enough when the strategy reuses).
+    pub fn split_budget(&self, budget: usize, reuse: bool) -> Result<BudgetSplit> {
+        let p = self.samples;
+        let (strategy_budget, reused) = match (self.charge, reuse) {
+            (ProbeCharge::WithinBudget, true) if budget >= p => (budget, p),
+            (ProbeCharge::WithinBudget, false) if budget > p => (budget - p, 0),
+            (ProbeCharge::WithinBudget, _) => {
+                return Err(Error::invalid(
+                    "budget",
+                    format!(
+                        "N = {budget} leaves nothing for the strategy after a probe of {p} \
+                         samples charged within the budget; raise N, lower the probe's \
+                         `samples`, or charge the probe `on-top`"
+                    ),
+                ));
+            }
+            (ProbeCharge::OnTop, true) => (budget, p.min(budget)),
+            (ProbeCharge::OnTop, false) => (budget, 0),
+        };
+        if strategy_budget == 0 {
+            return Err(Error::invalid(
+                "budget",
+                "N = 0; give each question at least one generation",
+            ));
+        }
+        let new = strategy_budget - reused;
+        Ok(BudgetSplit {
+            budget,
+            probe: p,
+            strategy_budget,
+            reused,
+            new,
+            total: p + new,
+        })
+    }
+}
+
 impl Default for ProbeSettings {
     fn default() -> Self {
         ProbeSettings {
@@ -136,52 +186,9 @@ impl Probe {
         })
     }
 
-    /// Shares budget N between the probe and the strategy. `reuse` says whether the
-    /// strategy can take the probe's samples as some of its own: methods that draw
-    /// independent full samples (majority, best-of-N) can; step-level searches
-    /// (beam, lookahead, DVTS) and revision chains cannot.
-    ///
-    /// | charge | reuse | strategy budget | new generations | total |
-    /// |---|---|---|---|---|
-    /// | within budget | yes | N | N - P | N |
-    /// | within budget | no | N - P | N - P | N |
-    /// | on top | yes | N | N - min(P, N) | max(N, P) |
-    /// | on top | no | N | N | N + P |
-    ///
-    /// Within the budget, N must exceed P (N = P is enough when the strategy reuses).
+    /// Shares budget N between the probe and the strategy: [`ProbeSettings::split_budget`].
     pub fn split_budget(&self, budget: usize, reuse: bool) -> Result<BudgetSplit> {
-        let p = self.settings.samples;
-        let (strategy_budget, reused) = match (self.settings.charge, reuse) {
-            (ProbeCharge::WithinBudget, true) if budget >= p => (budget, p),
-            (ProbeCharge::WithinBudget, false) if budget > p => (budget - p, 0),
-            (ProbeCharge::WithinBudget, _) => {
-                return Err(Error::invalid(
-                    "budget",
-                    format!(
-                        "N = {budget} leaves nothing for the strategy after a probe of {p} \
-                         samples charged within the budget; raise N, lower the probe's \
-                         `samples`, or charge the probe `on-top`"
-                    ),
-                ));
-            }
-            (ProbeCharge::OnTop, true) => (budget, p.min(budget)),
-            (ProbeCharge::OnTop, false) => (budget, 0),
-        };
-        if strategy_budget == 0 {
-            return Err(Error::invalid(
-                "budget",
-                "N = 0; give each question at least one generation",
-            ));
-        }
-        let new = strategy_budget - reused;
-        Ok(BudgetSplit {
-            budget,
-            probe: p,
-            strategy_budget,
-            reused,
-            new,
-            total: p + new,
-        })
+        self.settings.split_budget(budget, reuse)
     }
 }
 

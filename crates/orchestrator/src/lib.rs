@@ -246,8 +246,12 @@ pub fn run_with_hook(
             let method = solver.method();
             let label = method.label();
             for &seed in &plan.seeds {
-                let missing: Vec<usize> = plan
-                    .budgets
+                // A method with one fixed budget (greedy: N = 1) runs at it alone.
+                let budgets = match method.method().fixed_budget() {
+                    Some(b) => vec![b],
+                    None => plan.budgets.clone(),
+                };
+                let missing: Vec<usize> = budgets
                     .iter()
                     .copied()
                     .filter(|&b| solver.supports(b))

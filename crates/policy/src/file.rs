@@ -5,22 +5,34 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use ttc_core::{Error, Family, MethodId, MethodSpec, Params, Result};
-use ttc_difficulty::BinEdges;
+use ttc_difficulty::{BinEdges, BudgetSplit, ProbeSettings};
 
 use crate::fit::Fit;
+use crate::probe_rule::probe_split;
 
 /// The policy file format this crate writes.
 ///
+/// - 3: a `[probe]` table (the probe's `samples` and `charge`) and each choice's
+///   `method-budget`: the policy was fitted under the probe rule
+///   ([`crate::probe_rule`]), cells keyed by the total budget N;
 /// - 2: each choice's method is a [`MethodId`] (`method`, `family`, `params`), and
 ///   methods are checked when the file is read;
 /// - 1: the same without `family`. Read as well: the family is the method's own
 ///   (format 1 policies never chose a diagnostic run), the methods checked the same.
 ///
-/// Readers older than format 2 refuse a format-2 file by its `format` line.
-pub const POLICY_FORMAT: u32 = 2;
+/// Formats 1 and 2 were fitted with the probe free, and hold neither `[probe]` nor
+/// `method-budget`. They load with the documented defaults: `[probe] samples = 4,
+/// charge = "within-budget"` (the probe `ttc solve` used to draw) and each choice's
+/// `method-budget` = its `budget`, so they are applied under the same rule as a
+/// format-3 file (a non-reusing choice then runs at N - 4). Their edges were learned
+/// on `ttc eval`'s difficulty samples (16 by default), not on 4-sample means:
+/// refit (`ttc eval`) to get a policy whose probe matches its edges.
+///
+/// Readers older than a format refuse its files by their `format` line.
+pub const POLICY_FORMAT: u32 = 3;
 
 /// The formats [`Policy::read`] accepts.
-const READS: [u32; 2] = [1, 2];
+const READS: [u32; 3] = [1, 2, 3];
 
 /// Where a policy came from. The caller fills every field; nothing is read from git.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +71,9 @@ pub struct Choice {
     pub budget: usize,
     /// The setting: method, verifier, family, params.
     pub method: MethodId,
+    /// The budget the setting ran with in the sweep, out of `budget` (the probe took
+    /// the rest or lent its samples: [`crate::probe_rule`]).
+    pub method_budget: usize,
     /// Accuracy on all the cell's questions (in-sample).
     pub accuracy: f64,
     /// Two-fold cross-validated accuracy, when both folds had questions.
@@ -100,6 +115,8 @@ struct ChoiceFields {
     family: Option<Family>,
     #[serde(default, skip_serializing_if = "Params::is_empty")]
     params: Params,
+    #[serde(default)]
+    method_budget: Option<usize>,
     accuracy: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     held_out_accuracy: Option<f64>,
@@ -121,6 +138,7 @@ impl TryFrom<ChoiceFields> for Choice {
             method: MethodId::from_fields(&label, f.family, f.params)?,
             bin: f.bin,
             budget: f.budget,
+            method_budget: f.method_budget.unwrap_or(f.budget),
             accuracy: f.accuracy,
             held_out_accuracy: f.held_out_accuracy,
             questions: f.questions,
@@ -136,6 +154,7 @@ impl From<Choice> for ChoiceFields {
             method: Label(c.method.method(), c.method.verifier().map(str::to_string)),
             family: Some(c.method.family()),
             params: c.method.params().clone(),
+            method_budget: Some(c.method_budget),
             bin: c.bin,
             budget: c.budget,
             accuracy: c.accuracy,
@@ -153,7 +172,7 @@ impl From<Choice> for ChoiceFields {
 /// a choice outside the bins is an error naming the file and line):
 ///
 /// ```toml
-/// format = 2
+/// format = 3
 ///
 /// [provenance]
 /// dataset = "MATH-500 test"
@@ -169,6 +188,10 @@ impl From<Choice> for ChoiceFields {
 /// bins = 5
 /// edges = [0.81, 0.66, 0.43, 0.2]
 ///
+/// [probe]
+/// samples = 4
+/// charge = "within-budget"
+///
 /// [fit]
 /// folds = 2
 /// fold-seed = 0
@@ -180,6 +203,7 @@ impl From<Choice> for ChoiceFields {
 /// budget = 4
 /// method = "best-of-n-weighted"
 /// family = "best-of-n"
+/// method-budget = 4
 /// accuracy = 0.92
 /// held-out-accuracy = 0.9
 /// questions = 100
@@ -193,6 +217,10 @@ pub struct Policy {
     pub provenance: Provenance,
     /// The edges the sweep's bins came from (`ttc_difficulty`'s own type and shape).
     pub difficulty: BinEdges,
+    /// The probe the policy was fitted with: its bins are the mean score of this
+    /// many samples, paid as `charge` says. Formats 1 and 2 have none: the default.
+    #[serde(default)]
+    pub probe: ProbeSettings,
     pub fit: FitSummary,
     /// Ordered by bin, then budget.
     #[serde(rename = "choice")]
@@ -214,10 +242,25 @@ impl Lookup<'_> {
     }
 }
 
+/// A policy applied to one question: the choice and how the budget is split between
+/// the probe and the chosen setting ([`crate::probe_rule::probe_split`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Applied<'a> {
+    pub lookup: Lookup<'a>,
+    pub split: BudgetSplit,
+}
+
 impl Fit {
     /// Writes the fit down as a policy: every cell's best setting, with the
     /// difficulty edges the sweep's bins came from and the caller's provenance.
-    pub fn to_policy(&self, provenance: Provenance, difficulty: BinEdges) -> Result<Policy> {
+    /// `probe` is the probe rule the sweep was put under ([`crate::under_probe`])
+    /// before fitting; its `samples` must be those the bins' edges were learned on.
+    pub fn to_policy(
+        &self,
+        provenance: Provenance,
+        difficulty: BinEdges,
+        probe: ProbeSettings,
+    ) -> Result<Policy> {
         let choices = self
             .cells
             .iter()
@@ -227,6 +270,7 @@ impl Fit {
                     bin: c.bin,
                     budget: c.budget,
                     method: best.setting.clone(),
+                    method_budget: best.method_budget.unwrap_or(c.budget),
                     accuracy: best.accuracy,
                     held_out_accuracy: c.held_out_accuracy,
                     questions: c.questions,
@@ -239,6 +283,7 @@ impl Fit {
             format: POLICY_FORMAT,
             provenance,
             difficulty,
+            probe,
             fit: FitSummary {
                 folds: 2,
                 fold_seed: self.fold_seed,
@@ -299,6 +344,22 @@ impl Policy {
         })
     }
 
+    /// The choice for a question of difficulty `bin` at total budget `budget` (the
+    /// cell at the largest fitted budget not above it, [`Policy::choose`]) and the
+    /// budget split under the probe rule with a probe of `probe_samples` (normally
+    /// the policy's own, [`Policy::probe`]): what `ttc solve --policy` runs, and at
+    /// the cell's own budget exactly what the fit scored.
+    pub fn apply(&self, bin: usize, budget: usize, probe_samples: usize) -> Result<Applied<'_>> {
+        let lookup = self.choose(bin, budget)?;
+        let c = lookup.choice;
+        let probe = ProbeSettings {
+            samples: probe_samples,
+            ..self.probe
+        };
+        let split = probe_split(&probe, c.method.method(), budget, c.budget, c.method_budget)?;
+        Ok(Applied { lookup, split })
+    }
+
     /// Bins `value` (the difficulty statistic, e.g. a probe's mean verifier score)
     /// with the policy's edges, then [`Policy::choose`]s.
     pub fn choose_for_value(&self, value: f64, budget: usize) -> Result<Lookup<'_>> {
@@ -320,9 +381,10 @@ impl Policy {
             .map_err(|e| Error::invalid("policy", format!("cannot write it as TOML: {e}")))?;
         Ok(format!(
             "# ttc compute-optimal policy (docs/method.md §5): for each difficulty bin (1 = easiest)\n\
-             # and budget N, the setting with the highest accuracy on the sweep. At inference,\n\
-             # use the choice at the largest budget <= N. held-out-accuracy is two-fold\n\
-             # cross-validated over questions.\n\n{body}"
+             # and budget N, the setting with the highest accuracy on the sweep, with the\n\
+             # [probe] paid from N (best-of-N settings reuse its samples, the others run at\n\
+             # method-budget). At inference, use the choice at the largest budget <= N.\n\
+             # held-out-accuracy is two-fold cross-validated over questions.\n\n{body}"
         ))
     }
 
@@ -338,7 +400,7 @@ impl Policy {
         match toml::from_str::<FormatOnly>(text) {
             Ok(FormatOnly { format }) if !READS.contains(&format) => {
                 return Err(refused(format!(
-                    "`format = {format}` is not supported (this ttc reads formats 1 and \
+                    "`format = {format}` is not supported (this ttc reads formats 1 to \
                      {POLICY_FORMAT}); refit the policy with this ttc (`ttc eval` writes \
                      policy.toml into the run folder) or use the ttc that wrote it"
                 )));
@@ -385,7 +447,7 @@ impl Policy {
             return Err((
                 None,
                 format!(
-                    "`format = {}` is not supported (this ttc reads formats 1 and \
+                    "`format = {}` is not supported (this ttc reads formats 1 to \
                      {POLICY_FORMAT}); refit the policy",
                     self.format
                 ),
@@ -408,6 +470,12 @@ impl Policy {
             return Err((
                 None,
                 "`provenance.models` is empty; name the models by role, e.g. generator and verifier".into(),
+            ));
+        }
+        if self.probe.samples == 0 {
+            return Err((
+                None,
+                "`probe.samples = 0`; the probe needs at least one sample".into(),
             ));
         }
         if self.fit.folds != 2 {
@@ -441,6 +509,12 @@ impl Policy {
                 return Err(at(
                     "a second choice for this bin and budget; keep one".into()
                 ));
+            }
+            if !(1..=c.budget).contains(&c.method_budget) {
+                return Err(at(format!(
+                    "`method-budget = {}` is not between 1 and the budget",
+                    c.method_budget
+                )));
             }
             if c.method.family() == Family::Diagnostic {
                 return Err(at(format!(
@@ -493,6 +567,7 @@ mod tests {
             bin,
             budget,
             method: MethodId::new(method.parse().unwrap()),
+            method_budget: budget,
             accuracy: 0.5,
             held_out_accuracy: Some(0.4),
             questions: 10,
@@ -512,6 +587,7 @@ mod tests {
                 notes: None,
             },
             difficulty: BinEdges::new(Statistic::MeanVerifierScore, vec![0.7, 0.3]).unwrap(),
+            probe: ProbeSettings::default(),
             fit: FitSummary {
                 folds: 2,
                 fold_seed: 0,
@@ -616,7 +692,7 @@ mod tests {
         let line = line_of(&bad, "method = \"beam-4\"");
         assert!(err.contains("policy file p.toml"), "{err}");
         assert!(err.contains(&format!("line {line}")), "{err}");
-        assert!(err.contains("\"beam-4\": use majority"), "{err}");
+        assert!(err.contains("\"beam-4\": use greedy, majority"), "{err}");
         // A family that is not the method's.
         let bad = text.replacen("family = \"search\"", "family = \"revisions\"", 1);
         let err = Policy::from_toml(&bad, Path::new("p.toml"))
@@ -648,12 +724,12 @@ mod tests {
     #[test]
     fn whole_file_checks() {
         let mut p = policy();
-        p.format = 3;
+        p.format = 4;
         assert!(
             p.to_toml()
                 .unwrap_err()
                 .to_string()
-                .contains("`format = 3` is not supported")
+                .contains("`format = 4` is not supported")
         );
         let mut p = policy();
         p.provenance.dataset = " ".into();
@@ -705,5 +781,75 @@ mod tests {
                 .to_string()
                 .contains("bin 4 is outside the difficulty bins 1..=3")
         );
+    }
+
+    #[test]
+    fn older_formats_load_with_the_documented_probe_and_method_budgets() {
+        // The shipped demo policy is format 1: no [probe], no method-budget.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/demo-policy.toml");
+        let p = Policy::read(&path).unwrap();
+        assert_eq!(p.format, 1);
+        assert_eq!(p.probe, ProbeSettings::default());
+        assert_eq!(p.probe.samples, 4);
+        assert!(p.choices.iter().all(|c| c.method_budget == c.budget));
+        // At N = 16 the N = 16 cell is used (not the N = 4 one), and a search choice
+        // runs on what the probe left.
+        for bin in 1..=p.difficulty.bins() {
+            let a = p.apply(bin, 16, 4).unwrap();
+            assert_eq!(a.lookup.choice.budget, 16);
+            let reuse = a.lookup.choice.method.method().reuses_probe_samples();
+            let want = if reuse { (16, 4) } else { (12, 0) };
+            assert_eq!((a.split.strategy_budget, a.split.reused), want);
+            assert_eq!(a.split.total, 16);
+        }
+    }
+
+    #[test]
+    fn apply_splits_the_budget_as_the_fit_did() {
+        let mut p = policy();
+        p.probe = ProbeSettings {
+            samples: 2,
+            ..ProbeSettings::default()
+        };
+        // Fitted at 16 with beam at 8 (14 was not swept).
+        p.choices[4].method_budget = 8;
+        let a = p.apply(2, 16, 2).unwrap();
+        assert_eq!(
+            (
+                a.lookup.choice.method.key(),
+                a.split.strategy_budget,
+                a.split.total
+            ),
+            ("beam-m4".to_string(), 8, 10)
+        );
+        // Majority takes the probe's samples as its first two.
+        let a = p.apply(1, 16, 2).unwrap();
+        assert_eq!(
+            (
+                a.split.strategy_budget,
+                a.split.reused,
+                a.split.new,
+                a.split.total
+            ),
+            (16, 2, 14, 16)
+        );
+        // A method-budget above its budget is refused.
+        let mut p = policy();
+        p.choices[0].method_budget = 5;
+        let err = p.to_toml().unwrap_err().to_string();
+        assert!(
+            err.contains("`method-budget = 5` is not between 1 and the budget"),
+            "{err}"
+        );
+        // Format 3 writes [probe] and method-budget, and reads them back.
+        let mut p = policy();
+        p.probe.samples = 8;
+        let text = p.to_toml().unwrap();
+        assert!(
+            text.contains("[probe]\nsamples = 8\ncharge = \"within-budget\""),
+            "{text}"
+        );
+        assert!(text.contains("method-budget = 16"), "{text}");
+        assert_eq!(Policy::from_toml(&text, Path::new("p.toml")).unwrap(), p);
     }
 }

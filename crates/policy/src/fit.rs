@@ -33,6 +33,10 @@ pub struct MeanCost {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SettingScore {
     pub setting: MethodId,
+    /// The budget the setting itself ran with in this cell, when a probe rule split
+    /// the cell's budget ([`crate::under_probe`]); `None`: all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_budget: Option<usize>,
     /// Mean over questions of the fraction of seeds that were correct.
     pub accuracy: f64,
     /// Questions it ran on.
@@ -97,6 +101,7 @@ type Runs = BTreeMap<u64, (bool, usize, usize, f64)>;
 
 struct SettingRuns<'a> {
     setting: MethodId,
+    method_budget: Option<usize>,
     by_question: BTreeMap<&'a str, Runs>,
 }
 
@@ -130,6 +135,7 @@ pub fn fit(sweep: &Sweep, options: &FitOptions) -> Result<Fit> {
             .entry(r.setting_key())
             .or_insert_with(|| SettingRuns {
                 setting: r.method.clone(),
+                method_budget: r.method_budget,
                 by_question: BTreeMap::new(),
             });
         runs.by_question
@@ -225,6 +231,7 @@ fn score(runs: &SettingRuns<'_>, keep: &dyn Fn(&str) -> bool) -> Option<SettingS
         let n = total.0 as f64;
         SettingScore {
             setting: runs.setting.clone(),
+            method_budget: runs.method_budget,
             accuracy: accuracy_sum / questions as f64,
             questions,
             runs: total.0,
@@ -308,6 +315,7 @@ mod tests {
             bin,
             method: MethodId::new(method.parse().unwrap()),
             budget,
+            method_budget: None,
             seed,
             correct: ok,
             compute: Cost {

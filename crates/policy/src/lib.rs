@@ -15,7 +15,11 @@
 //!    filled by the caller, the difficulty edges the bins came from
 //!    (`ttc_difficulty::BinEdges`), how it was fitted, and one [`Choice`]
 //!    per (bin, budget). [`Policy::choose`] applies it: the choice at the largest
-//!    fitted budget not above the requested one.
+//!    fitted budget not above the requested one; [`Policy::apply`] adds the split
+//!    of the budget between the difficulty probe and the choice.
+//! 5. **The probe rule** ([`probe_rule`]): one rule for the probe, used by the fit
+//!    ([`under_probe`] puts a sweep under it) and at inference ([`probe_split`]):
+//!    the probe is paid from N and best-of-N settings reuse its samples.
 //! 4. **Report helpers**: [`efficiency`] (the budget a baseline needs to match the
 //!    policy's accuracy, interpolated in log2 budget: the "4x less compute" figure)
 //!    and [`flops_match`] (the FLOPs-matched generation budget against a larger
@@ -31,11 +35,13 @@ mod file;
 mod fit;
 mod flops;
 mod folds;
+pub mod probe_rule;
 mod sweep;
 
 pub use efficiency::{Curve, Efficiency, MatchedBudget, efficiency};
-pub use file::{Choice, FitSummary, Lookup, POLICY_FORMAT, Policy, Provenance};
+pub use file::{Applied, Choice, FitSummary, Lookup, POLICY_FORMAT, Policy, Provenance};
 pub use fit::{Cell, Fit, FitOptions, FoldChoice, MeanCost, SettingScore, fit};
 pub use flops::{FlopsMatch, flops_match, inference_multiplier};
 pub use folds::{Fold, Folds, question_hash};
+pub use probe_rule::{probe_split, under_probe};
 pub use sweep::{Cost, Sweep, SweepRecord};

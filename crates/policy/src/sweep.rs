@@ -47,8 +47,13 @@ pub struct SweepRecord {
     pub method: MethodId,
     /// Budget N in generations.
     pub budget: usize,
+    /// Under a difficulty probe rule ([`crate::under_probe`]), the budget the setting
+    /// itself ran with out of `budget` (the probe took the rest, or lent its samples);
+    /// `None`: the setting ran with all of `budget` and no probe was counted.
+    pub method_budget: Option<usize>,
     pub seed: u64,
     pub correct: bool,
+    /// What the question spent in all: under a probe rule, the probe included.
     pub compute: Cost,
 }
 
@@ -64,6 +69,12 @@ struct SweepFields {
     #[serde(default, skip_serializing_if = "Params::is_empty")]
     params: Params,
     budget: usize,
+    #[serde(
+        default,
+        rename = "method-budget",
+        skip_serializing_if = "Option::is_none"
+    )]
+    method_budget: Option<usize>,
     seed: u64,
     correct: bool,
     compute: Cost,
@@ -78,6 +89,7 @@ impl TryFrom<SweepFields> for SweepRecord {
             question: f.question,
             bin: f.bin,
             budget: f.budget,
+            method_budget: f.method_budget,
             seed: f.seed,
             correct: f.correct,
             compute: f.compute,
@@ -94,6 +106,7 @@ impl From<SweepRecord> for SweepFields {
             question: r.question,
             bin: r.bin,
             budget: r.budget,
+            method_budget: r.method_budget,
             seed: r.seed,
             correct: r.correct,
             compute: r.compute,
@@ -107,8 +120,22 @@ impl SweepRecord {
         self.method.key()
     }
 
+    /// The budget the setting itself ran with: `method_budget`, else `budget`.
+    pub fn strategy_budget(&self) -> usize {
+        self.method_budget.unwrap_or(self.budget)
+    }
+
     /// Checks one record on its own; the message says what to fix.
     pub(crate) fn check(&self) -> std::result::Result<(), String> {
+        if let Some(m) = self.method_budget
+            && !(1..=self.budget).contains(&m)
+        {
+            return Err(format!(
+                "`method-budget` is {m}; it is the part of `budget` ({}) the setting ran \
+                 with, between 1 and the budget",
+                self.budget
+            ));
+        }
         if self.bin == 0 {
             return Err("`bin` is 0; difficulty bins start at 1 (the easiest)".into());
         }
@@ -279,6 +306,7 @@ mod tests {
             bin,
             method: MethodId::new(method.parse().unwrap()),
             budget,
+            method_budget: None,
             seed,
             correct: true,
             compute: Cost::default(),

@@ -8,6 +8,8 @@ use crate::{Candidate, Compute, NodeStatus, SearchOutcome, Searcher, TraceNode, 
 #[derive(Clone)]
 struct Path {
     steps: Vec<String>,
+    /// The generator's log-probabilities of each step's tokens.
+    logprobs: Vec<Vec<f32>>,
     scores: Vec<f32>,
     node: Option<usize>,
     tokens: usize,
@@ -31,6 +33,7 @@ pub(crate) fn run(
     let mut paths = vec![
         Path {
             steps: Vec::new(),
+            logprobs: Vec::new(),
             scores: Vec::new(),
             node: None,
             tokens: 0,
@@ -61,6 +64,7 @@ pub(crate) fn run(
             });
             p.node = Some(trace.len() - 1);
             p.steps.push(step);
+            p.logprobs.push(c.logprobs.clone());
             ended.push((finished, stopped));
         }
         // What each candidate is scored on: its steps, plus a greedy rollout when looking ahead.
@@ -70,16 +74,26 @@ pub(crate) fn run(
                 .collect();
             rollout(s, &seqs, &paths, &open, lookahead, &mut compute)?
         } else {
-            vec![Vec::new(); seqs.len()]
+            (vec![Vec::new(); seqs.len()], vec![Vec::new(); seqs.len()])
         };
+        let (rollouts, rollout_logprobs) = rollouts;
         let scored: Vec<Vec<String>> = paths
             .iter()
             .zip(&rollouts)
             .map(|(p, r)| [p.steps.clone(), r.clone()].concat())
             .collect();
+        let logprobs: Vec<Vec<Vec<f32>>> = if s.wants_logprobs() {
+            paths
+                .iter()
+                .zip(&rollout_logprobs)
+                .map(|(p, r)| [p.logprobs.clone(), r.clone()].concat())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let refs: Vec<&[String]> = scored.iter().map(Vec::as_slice).collect();
         let prior: Vec<Option<VerifierState>> = paths.iter().map(|p| p.verifier.clone()).collect();
-        let scores = s.score_continuing(question, &refs, &prior, &mut compute)?;
+        let scores = s.score_continuing(question, &refs, &logprobs, &prior, &mut compute)?;
         let mut open = Vec::new();
         for (i, (sc, state)) in scores.into_iter().enumerate() {
             let score = sc.last().copied().unwrap_or(0.0);
@@ -152,8 +166,12 @@ pub(crate) fn run(
     })
 }
 
+/// Steps per path, and each step's token log-probabilities.
+type Rollouts = (Vec<Vec<String>>, Vec<Vec<Vec<f32>>>);
+
 /// Rolls each open path out by up to `k` greedy steps from a fork of its state and
-/// returns the rollout steps per path (empty for paths not in `open`).
+/// returns the rollout steps per path (empty for paths not in `open`), with their
+/// log-probabilities.
 fn rollout(
     s: &Searcher<'_>,
     seqs: &[Sequence],
@@ -161,9 +179,10 @@ fn rollout(
     open: &[usize],
     k: usize,
     compute: &mut Compute,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Rollouts> {
     let mut roll: Vec<Sequence> = seqs.to_vec();
     let mut steps = vec![Vec::new(); seqs.len()];
+    let mut logprobs = vec![Vec::new(); seqs.len()];
     let mut tokens: Vec<usize> = paths.iter().map(|p| p.tokens).collect();
     let mut live: Vec<usize> = open.to_vec();
     let stop = StopCriteria::one_step(s.settings.max_step_tokens, &s.settings.step_delimiter);
@@ -185,11 +204,12 @@ fn rollout(
             tokens[i] += c.token_ids.len();
             let (finished, stopped) = s.ends(c, &step, tokens[i]);
             steps[i].push(step);
+            logprobs[i].push(c.logprobs.clone());
             if !finished && !stopped {
                 still.push(i);
             }
         }
         live = still;
     }
-    Ok(steps)
+    Ok((steps, logprobs))
 }

@@ -7,6 +7,8 @@ use crate::{Candidate, Compute, NodeStatus, SearchOutcome, Searcher, TraceNode};
 struct Node {
     seq: Sequence,
     steps: Vec<String>,
+    /// The generator's log-probabilities of each step's tokens.
+    logprobs: Vec<Vec<f32>>,
     scores: Vec<f32>,
     parent: Option<usize>,
     tokens: usize,
@@ -37,6 +39,7 @@ pub(crate) fn run(
                 .map(|seq| Node {
                     seq,
                     steps: Vec::new(),
+                    logprobs: Vec::new(),
                     scores: Vec::new(),
                     parent: None,
                     tokens: 0,
@@ -74,6 +77,7 @@ pub(crate) fn run(
                 rollout: Vec::new(),
             });
             node.steps.push(step);
+            node.logprobs.push(c.logprobs.clone());
         }
         let refs: Vec<&[String]> = frontier
             .iter()
@@ -85,8 +89,17 @@ pub(crate) fn run(
             .flatten()
             .map(|x| x.verifier.clone())
             .collect();
+        let logprobs: Vec<Vec<Vec<f32>>> = if s.wants_logprobs() {
+            frontier
+                .iter()
+                .flatten()
+                .map(|x| x.logprobs.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let (scores, mut states): (Vec<Vec<f32>>, Vec<Option<VerifierState>>) = s
-            .score_continuing(question, &refs, &prior, &mut compute)?
+            .score_continuing(question, &refs, &logprobs, &prior, &mut compute)?
             .into_iter()
             .unzip();
         let last = |i: usize| scores[i].last().copied().unwrap_or(0.0);
@@ -125,6 +138,7 @@ pub(crate) fn run(
                 let children = winner.seq.fork(m).into_iter().map(|seq| Node {
                     seq,
                     steps: winner.steps.clone(),
+                    logprobs: winner.logprobs.clone(),
                     scores: winner.scores.clone(),
                     parent,
                     tokens: winner.tokens,

@@ -6,6 +6,7 @@
 //!
 //! | method | what N buys | `generations` |
 //! |---|---|---|
+//! | greedy | one greedy (temperature 0) sample, no verifier; N must be 1 | 1 |
 //! | majority, best-of-N naive / weighted | N full samples | N |
 //! | beam search, width M | N beams; each round keeps the top N/M prefixes and samples M next steps from each (N steps a round) until every beam has finished or 40 rounds | N |
 //! | lookahead k, width M | beam search where each candidate step is scored after k more greedy steps | N x (k + 1) |
@@ -123,13 +124,16 @@ impl Searcher<'_> {
         if budget == 0 {
             return Err(Error::invalid("budget", "0 (use at least 1 generation)"));
         }
-        let needs_verifier = !matches!(
-            strategy,
-            Strategy::BestOfN {
-                selector: Selector::Majority
-            }
-        );
-        if needs_verifier && self.verifier.is_none() {
+        if *strategy == Strategy::Greedy && budget != 1 {
+            return Err(Error::invalid(
+                "budget",
+                format!(
+                    "N = {budget} for greedy, which spends exactly one generation: use N = 1 \
+                     (or best-of-n-weighted / majority to spend {budget})"
+                ),
+            ));
+        }
+        if strategy.needs_verifier() && self.verifier.is_none() {
             return Err(Error::invalid(
                 "strategy",
                 format!(
@@ -140,6 +144,7 @@ impl Searcher<'_> {
         }
         let _span = tracing::debug_span!("search", strategy = %strategy.label(), budget).entered();
         let mut outcome = match *strategy {
+            Strategy::Greedy => best_of_n::greedy(self, question, seed)?,
             Strategy::BestOfN { selector } => {
                 best_of_n::run(self, question, budget, selector, seed)?
             }
@@ -158,6 +163,55 @@ impl Searcher<'_> {
         outcome.strategy = strategy.label();
         outcome.budget = budget;
         outcome.compute.generations = strategy.generations(budget);
+        Ok(outcome)
+    }
+
+    /// Best-of-N at budget N that takes `first`, the candidates of an earlier
+    /// best-of-N run on the same question with the same seed (a difficulty probe),
+    /// as its first samples and draws only the rest: the answer is the one a full
+    /// run at N would give, and `compute` counts the new samples alone
+    /// (`generations` = N - `first.len()`). For weighted and naive selection `first`
+    /// must carry its scores (a probe's samples are scored).
+    pub fn best_of_n_after(
+        &self,
+        question: &str,
+        first: &[Candidate],
+        selector: Selector,
+        budget: usize,
+        seed: u64,
+    ) -> Result<SearchOutcome> {
+        self.settings.validate()?;
+        let strategy = Strategy::BestOfN { selector };
+        if first.len() > budget || budget == 0 {
+            return Err(Error::invalid(
+                "budget",
+                format!(
+                    "N = {budget} for best-of-N after {} earlier samples; N must be at least \
+                     1 and at least the samples reused",
+                    first.len()
+                ),
+            ));
+        }
+        if strategy.needs_verifier() && self.verifier.is_none() {
+            return Err(Error::invalid(
+                "strategy",
+                format!("{} needs a verifier", strategy.label()),
+            ));
+        }
+        if strategy.needs_verifier()
+            && first
+                .iter()
+                .any(|c| c.score.is_none() && !c.steps.is_empty())
+        {
+            return Err(Error::invalid(
+                "reused samples",
+                "they carry no verifier scores; reuse scored samples for weighted or naive selection",
+            ));
+        }
+        let mut outcome = best_of_n::run_after(self, question, budget, selector, seed, first)?;
+        outcome.strategy = strategy.label();
+        outcome.budget = budget;
+        outcome.compute.generations = budget - first.len();
         Ok(outcome)
     }
 
@@ -212,10 +266,11 @@ impl Searcher<'_> {
         &self,
         question: &str,
         steps: &[&[String]],
+        logprobs: &[Vec<Vec<f32>>],
         compute: &mut Compute,
     ) -> Result<Vec<Vec<f32>>> {
         Ok(self
-            .score_continuing(question, steps, &[], compute)?
+            .score_continuing(question, steps, logprobs, &[], compute)?
             .into_iter()
             .map(|(scores, _)| scores)
             .collect())
@@ -223,11 +278,14 @@ impl Searcher<'_> {
 
     /// Scores each step list, continuing from `prior[i]` (the state returned for a
     /// prefix of list i) where given; returns the scores and the state to continue
-    /// each list from. Adds the verifier's tokens to `compute`.
+    /// each list from. `logprobs[i][j]` are the generator's log-probabilities of
+    /// step j of list i, for a verifier that reads them (`confidence`). Adds the
+    /// verifier's tokens to `compute`.
     fn score_continuing(
         &self,
         question: &str,
         steps: &[&[String]],
+        logprobs: &[Vec<Vec<f32>>],
         prior: &[Option<VerifierState>],
         compute: &mut Compute,
     ) -> Result<Vec<(Vec<f32>, Option<VerifierState>)>> {
@@ -236,7 +294,11 @@ impl Searcher<'_> {
             .iter()
             .map(|s| ScoreRequest { question, steps: s })
             .collect();
-        let scored = verifier.score_continuing(&requests, prior)?;
+        let scored = if verifier.reads_logprobs() {
+            verifier.score_sampled(&requests, logprobs, prior)?
+        } else {
+            verifier.score_continuing(&requests, prior)?
+        };
         let params = verifier.info().parameters;
         Ok(scored
             .into_iter()
@@ -246,6 +308,58 @@ impl Searcher<'_> {
                 (c.scores.scores, c.state)
             })
             .collect())
+    }
+
+    /// Whether the verifier scores from the generator's log-probabilities, so that
+    /// the search must keep them per step.
+    fn wants_logprobs(&self) -> bool {
+        self.verifier.is_some_and(|v| v.reads_logprobs())
+    }
+
+    /// A full sample's token log-probabilities shared out over its `steps` (as
+    /// [`Searcher::split_steps`] cut its text): a token goes to the last step that
+    /// starts at or before it, so delimiters go to the step they end, as in beam
+    /// search, where a step is sampled up to its delimiter. Step starts are found by
+    /// decoding token prefixes, a binary search per step.
+    fn step_logprobs(&self, completion: &Completion, steps: &[String]) -> Result<Vec<Vec<f32>>> {
+        let tokens = &completion.token_ids;
+        let mut out = vec![Vec::new(); steps.len()];
+        if steps.is_empty() {
+            return Ok(out);
+        }
+        // Byte offset in the text where each step starts.
+        let d = self.settings.step_delimiter.as_str();
+        let text = &completion.text;
+        let mut starts = Vec::with_capacity(steps.len());
+        let mut at = 0;
+        for piece in text.split(d) {
+            if !piece.trim().is_empty() {
+                starts.push(at);
+            }
+            at += piece.len() + d.len();
+        }
+        // For each step but the first, its first token: the smallest i whose prefix
+        // tokens[..i] decodes to at least its start (prefix lengths grow with i).
+        let decoded_len =
+            |i: usize| -> Result<usize> { Ok(self.generator.decode(&tokens[..i])?.len()) };
+        let mut next_first = Vec::with_capacity(steps.len());
+        for &end in starts.iter().skip(1).take(steps.len() - 1) {
+            let (mut lo, mut hi) = (0, tokens.len());
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if decoded_len(mid)? >= end {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            next_first.push(lo);
+        }
+        for (i, &lp) in completion.logprobs.iter().enumerate() {
+            let step = next_first.iter().filter(|&&f| f <= i).count();
+            out[step.min(steps.len() - 1)].push(lp);
+        }
+        Ok(out)
     }
 
     /// The candidate list's winner by `selector`.

@@ -7,6 +7,8 @@ use crate::Selector;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "kebab-case")]
 pub enum Strategy {
+    /// One greedy (temperature 0) sample, no verifier; always N = 1.
+    Greedy,
     /// N full samples, then one answer by `selector` (majority needs no verifier).
     BestOfN { selector: Selector },
     /// Step-level beam search: N beams, keep the top N/M prefixes, expand each by M.
@@ -21,8 +23,20 @@ impl Strategy {
     pub fn generations(&self, budget: usize) -> usize {
         match self {
             Strategy::Beam { lookahead, .. } => budget * (lookahead + 1),
+            Strategy::Greedy => 1,
             _ => budget,
         }
+    }
+
+    /// Whether it scores with a verifier (majority voting and greedy decoding do not).
+    pub fn needs_verifier(&self) -> bool {
+        !matches!(
+            self,
+            Strategy::Greedy
+                | Strategy::BestOfN {
+                    selector: Selector::Majority
+                }
+        )
     }
 
     /// Its name in the method grammar, e.g. `lookahead-m4-k1` (see [`MethodSpec`]).
@@ -33,6 +47,7 @@ impl Strategy {
     /// The strategy a method names; `None` for revisions.
     pub fn from_spec(spec: MethodSpec) -> Option<Strategy> {
         match spec {
+            MethodSpec::Greedy => Some(Strategy::Greedy),
             MethodSpec::BestOfN { selector } => Some(Strategy::BestOfN { selector }),
             MethodSpec::Beam { width, lookahead } => Some(Strategy::Beam { width, lookahead }),
             MethodSpec::Dvts { width } => Some(Strategy::Dvts { width }),
@@ -44,6 +59,7 @@ impl Strategy {
 impl From<Strategy> for MethodSpec {
     fn from(s: Strategy) -> MethodSpec {
         match s {
+            Strategy::Greedy => MethodSpec::Greedy,
             Strategy::BestOfN { selector } => MethodSpec::BestOfN { selector },
             Strategy::Beam { width, lookahead } => MethodSpec::Beam { width, lookahead },
             Strategy::Dvts { width } => MethodSpec::Dvts { width },

@@ -46,6 +46,10 @@ impl Loader for Doubles {
         _runtime: &RuntimeSettings,
         _config: &Path,
     ) -> ttc_app::Result<Box<dyn Verifier>> {
+        if section.builtin.is_some() {
+            // Built-in verifiers run no model: the production loader's own.
+            return ttc_app::components::load_verifier(section, _runtime, _config);
+        }
         let name = section
             .model
             .as_ref()
@@ -218,10 +222,16 @@ fn a_sweep_records_every_setting_and_the_analysis_bins_fits_and_reports() {
     // score: one tie group, all in predicted bin 1.
     assert!(bins.iter().all(|b| b["predicted_bin"] == 1), "{bins:?}");
 
-    // The sweep the policy was fitted on: the same runs with their predicted bins.
+    // The sweep the policy was fitted on, under the probe rule with the default probe
+    // of 4 samples paid from N: only N = 4 can pay for it, and there only the
+    // best-of-N settings run (on the probe's samples); beam search has nothing left.
     let sweep = ttc_policy::Sweep::read(out.join("sweep.jsonl")).unwrap();
-    assert_eq!(sweep.records().len(), 54);
-    assert!(sweep.records().iter().all(|r| r.bin == 1));
+    assert_eq!(sweep.records().len(), 12);
+    assert!(sweep.records().iter().all(|r| r.bin == 1
+        && r.budget == 4
+        && r.strategy_budget() == 4
+        && r.compute.generations == 4
+        && r.method.label() != "beam-m2"));
     // The policy: all settings equally accurate (4/6) at every budget, so the
     // cheapest wins: majority, which pays for no verifier.
     let policy = ttc_policy::Policy::read(out.join("policy.toml")).unwrap();
@@ -232,7 +242,8 @@ fn a_sweep_records_every_setting_and_the_analysis_bins_fits_and_reports() {
         .iter()
         .map(|c| (c.bin, c.budget, c.method.key(), c.accuracy))
         .collect();
-    let want: Vec<(usize, usize, String, f64)> = [1, 2, 4]
+    assert_eq!(policy.probe.samples, 4);
+    let want: Vec<(usize, usize, String, f64)> = [4]
         .into_iter()
         .map(|n| (1, n, "majority{temperature=0.8}".to_string(), 4.0 / 6.0))
         .collect();
@@ -379,8 +390,10 @@ fn solve_with_a_policy_probes_bins_and_runs_the_cells_choice_on_what_is_left() {
             runtime: &runtime,
             loader: &Doubles,
         };
-        // N = 4: the 2 probe samples are paid from it, the choice runs at N = 2.
-        let out = with_policy(&setup, &policy, "What is 3 + 4?", 4, 2, 0).unwrap();
+        // N = 4: the 2 probe samples are paid from it (a format-2 file, fitted at
+        // N = 2): majority takes them as its first and runs at 4, beam search runs
+        // at the 2 the probe left.
+        let out = with_policy(&setup, &policy, "What is 3 + 4?", 4, Some(2), 0).unwrap();
         assert_eq!(out.probe_samples, 2);
         let score = if verifier == "high" { 0.9 } else { 0.1 };
         assert!(
@@ -388,9 +401,14 @@ fn solve_with_a_policy_probes_bins_and_runs_the_cells_choice_on_what_is_left() {
             "{}",
             out.probe_mean_score
         );
+        let (run, reused) = if method == "majority" { (4, 2) } else { (2, 0) };
         assert_eq!(
             (out.bin, out.method.as_str(), out.method_budget),
-            (bin, method, 2)
+            (bin, method, run)
+        );
+        assert_eq!(
+            (out.split.probe, out.split.reused, out.split.total),
+            (2, reused, 4)
         );
         assert_eq!(out.compute.generations, 4, "probe and method together");
         assert_eq!(out.answer.as_deref(), Some("7"));
@@ -404,10 +422,16 @@ fn solve_with_a_policy_probes_bins_and_runs_the_cells_choice_on_what_is_left() {
         runtime: &runtime,
         loader: &Doubles,
     };
-    let err = with_policy(&setup, &policy, "q", 3, 2, 0)
+    let err = with_policy(&setup, &policy, "q", 1, Some(1), 0)
         .unwrap_err()
         .to_string();
     assert!(err.contains("N = 1 is below the smallest budget"), "{err}");
+    // Without --probe-samples, the policy's own probe: a format-2 file has none, so
+    // the documented default of 4, which N = 3 cannot pay for.
+    let err = with_policy(&setup, &policy, "q", 3, None, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("N = 3 leaves nothing"), "{err}");
 
     // A mistyped method is refused when the file is read, at its line.
     let bad = dir.join("bad.toml");
@@ -416,10 +440,218 @@ fn solve_with_a_policy_probes_bins_and_runs_the_cells_choice_on_what_is_left() {
         .lines()
         .position(|l| l == "method = \"beam-m2\"")
         .unwrap();
-    let err = with_policy(&setup, &bad, "q", 4, 2, 0)
+    let err = with_policy(&setup, &bad, "q", 4, Some(2), 0)
         .unwrap_err()
         .to_string();
     assert!(err.contains(&bad.display().to_string()), "{err}");
     assert!(err.contains(&format!("line {line}")), "{err}");
     assert!(err.contains("\"beam-2\""), "{err}");
+}
+
+#[test]
+fn greedy_runs_once_at_n_1_whatever_the_sweeps_budgets() {
+    let dir = workspace("greedy");
+    let run = eval(
+        &dir,
+        &RUN.replace(
+            r#"methods = ["majority", "best-of-n-weighted", "beam-m2"]"#,
+            r#"methods = ["greedy", "majority"]"#,
+        )
+        .replace("budgets = [1, 2, 4]", "budgets = [2, 4]"),
+    );
+    let greedy: Vec<&EvalRecord> = run
+        .records
+        .iter()
+        .filter(|r| r.method.label() == "greedy")
+        .collect();
+    // One record a question, at N = 1, beside majority's 2 x 6.
+    assert_eq!(greedy.len(), 6);
+    assert_eq!(run.records.len(), 6 + 2 * 6);
+    for r in greedy {
+        assert_eq!((r.budget, r.compute.generations), (1, 1), "{r:?}");
+        // No params: greedy decoding does not use the run's temperature.
+        assert_eq!(r.method.key(), "greedy");
+        assert_eq!(r.method.family(), Family::BestOfN);
+        assert_eq!(r.compute.verifier_tokens, 0);
+        assert!(r.compute.generator_flops > 0.0);
+        let i: usize = r.question[1..].parse().unwrap();
+        assert_eq!(r.correct, i < 4);
+    }
+    let table = ttc_app::analysis::accuracy_table(&run.records);
+    assert!(
+        table.contains("| greedy | 0.667 (4/6) | - | - |"),
+        "{table}"
+    );
+}
+
+/// The sweep's evaluation of the policy (its cells, fitted on the sweep under the
+/// probe rule) and `ttc solve --policy` make the same choice with the same budget
+/// split for the same question: a best-of-N choice reuses the probe's samples and
+/// runs at N, a search choice runs at what the probe left.
+#[test]
+fn the_sweep_and_solve_with_its_policy_choose_and_split_alike() {
+    let runtime = RuntimeSettings::default();
+    for (name, methods, method, method_budget, reused) in [
+        (
+            "probe-reuse",
+            r#"["majority", "beam-m2"]"#,
+            "majority",
+            4,
+            2,
+        ),
+        ("probe-search", r#"["beam-m2"]"#, "beam-m2", 2, 0),
+    ] {
+        let dir = workspace(name);
+        let text = format!(
+            "{}\n[difficulty]\nsamples = 4\nbins = 2\nprobe-samples = 2\n",
+            RUN.replace(
+                r#"methods = ["majority", "best-of-n-weighted", "beam-m2"]"#,
+                &format!("methods = {methods}")
+            )
+            .replace("models/hash", "models/high")
+        );
+        let run = eval(&dir, &text);
+        ttc_app::analysis::analyse(&run).unwrap();
+        let out = dir.join("out");
+        let policy_path = out.join("policy.toml");
+        let policy = ttc_policy::Policy::read(&policy_path).unwrap();
+        assert_eq!(policy.probe.samples, 2, "the probe size is stored");
+        // The sweep's cell at N = 4 for q0's predicted bin, and its record there.
+        let bins: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(out.join("bins.json")).unwrap()).unwrap();
+        let bin = bins.iter().find(|b| b["question"] == "q0").unwrap()["predicted_bin"]
+            .as_u64()
+            .unwrap() as usize;
+        let cell = policy
+            .choices
+            .iter()
+            .find(|c| c.bin == bin && c.budget == 4)
+            .unwrap();
+        assert_eq!(
+            (cell.method.label().as_str(), cell.method_budget),
+            (method, method_budget),
+            "{name}"
+        );
+        let sweep = ttc_policy::Sweep::read(out.join("sweep.jsonl")).unwrap();
+        let record = sweep
+            .records()
+            .iter()
+            .find(|r| r.question == "q0" && r.budget == 4 && r.method == cell.method)
+            .unwrap();
+        assert_eq!(record.strategy_budget(), method_budget);
+        assert_eq!(record.compute.generations, 4, "probe and method within N");
+        // ttc solve --policy on the same question, the probe size from the policy.
+        let file = RunFile::load(&dir.join("run.toml")).unwrap();
+        let setup = Setup {
+            file: &file,
+            path: &dir.join("run.toml"),
+            runtime: &runtime,
+            loader: &Doubles,
+        };
+        let solved = with_policy(&setup, &policy_path, "What is 0 + 7?", 4, None, 0).unwrap();
+        assert_eq!(solved.probe_samples, 2);
+        assert_eq!(solved.bin, bin);
+        assert_eq!(
+            (solved.method.as_str(), solved.method_budget),
+            (method, method_budget)
+        );
+        assert_eq!(
+            (solved.split.probe, solved.split.reused, solved.split.total),
+            (2, reused, 4)
+        );
+        assert_eq!(solved.compute.generations, record.compute.generations);
+        assert_eq!(solved.answer.as_deref(), Some("7"));
+    }
+}
+
+/// The built-in `confidence` verifier, selected from a run file: as `[verifier]` it
+/// scores weighted best-of-N and beam search from the generator's log-probabilities
+/// (no verifier tokens), and as a `[diagnostic]` verifier its runs read
+/// `METHOD@confidence`.
+#[test]
+fn the_confidence_verifier_is_selected_from_run_files() {
+    let dir = workspace("confidence");
+    let text =
+        RUN.replace(
+            "model = \"models/hash\"\nadapter = { preset = \"demo\" }",
+            "builtin = \"confidence\"",
+        )
+        .replace(
+            r#"methods = ["majority", "best-of-n-weighted", "beam-m2"]"#,
+            r#"methods = ["best-of-n-weighted", "beam-m2"]"#,
+        ) + "\n[diagnostic]\nmethods = [\"beam-m2\"]\nverifier = { builtin = \"confidence\" }\n";
+    let run = eval(&dir, &text);
+    let labels: std::collections::BTreeSet<String> =
+        run.records.iter().map(|r| r.method.label()).collect();
+    assert_eq!(
+        labels.into_iter().collect::<Vec<_>>(),
+        ["beam-m2", "beam-m2@confidence", "best-of-n-weighted"]
+    );
+    for r in &run.records {
+        assert_eq!(r.compute.verifier_tokens, 0, "{r:?}");
+        assert_eq!(r.compute.verifier_flops, 0.0, "{r:?}");
+        assert_eq!(r.correct, r.question[1..].parse::<usize>().unwrap() < 4);
+        if r.method.label() == "beam-m2@confidence" {
+            assert_eq!(r.method.family(), Family::Diagnostic);
+        }
+    }
+    // The scores themselves: `ttc solve` on the same run file, weighted best-of-N.
+    let file = RunFile::load(&dir.join("run.toml")).unwrap();
+    let runtime = RuntimeSettings::default();
+    let setup = Setup {
+        file: &file,
+        path: &dir.join("run.toml"),
+        runtime: &runtime,
+        loader: &Doubles,
+    };
+    let out = ttc_app::solve::search(
+        &setup,
+        "What is 3 + 4?",
+        &ttc_search::Strategy::BestOfN {
+            selector: ttc_core::Selector::Weighted,
+        },
+        2,
+        0,
+    )
+    .unwrap();
+    // Every sample is `Answer: 7` then EOS, one step: its score is the geometric
+    // mean of the scripted log-probabilities of those characters and the EOS.
+    let mut lps: Vec<f32> = ANSWER
+        .chars()
+        .map(|c| ttc_core::testing::scripted_logprob(Next::Char(c)))
+        .collect();
+    lps.push(ttc_core::testing::scripted_logprob(Next::Eos));
+    let want = ttc_core::ConfidenceVerifier::step_score(&lps);
+    for c in &out.candidates {
+        assert_eq!(c.step_scores.len(), 1);
+        assert!((c.step_scores[0] - want).abs() < 1e-6, "{c:?} vs {want}");
+    }
+    // A diagnostic run of a method that uses no verifier is refused before any work.
+    let path = dir.join("greedy-diagnostic.toml");
+    std::fs::write(
+        &path,
+        format!("{RUN}\n[diagnostic]\nmethods = [\"greedy\"]\nverifier = {{ builtin = \"confidence\" }}\n"),
+    )
+    .unwrap();
+    let options = EvalOptions {
+        run_file: path,
+        ..EvalOptions::default()
+    };
+    let err = run_with(&options, &Doubles, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"greedy\" uses no verifier"), "{err}");
+    // Not as the reviser's ORM: refused when the run file is read.
+    std::fs::write(
+        dir.join("bad.toml"),
+        format!("{RUN}\n[reviser]\nmodel = \"models/reviser\"\nverifier = {{ builtin = \"confidence\" }}\n"),
+    )
+    .unwrap();
+    let err = RunFile::load(&dir.join("bad.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[reviser.verifier] builtin = \"confidence\" cannot select revisions"),
+        "{err}"
+    );
 }

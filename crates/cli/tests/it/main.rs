@@ -756,9 +756,12 @@ fn eval_refuses_to_mix_two_run_files_in_one_folder() {
 }
 
 /// `ttc solve --policy --json`'s output `v` ran the method the policy chose for
-/// its bin at the fitted budget `cell`, with `left` generations (the budget less the
-/// probe; a revision split needs a power of two, so a revision runs on `cell`).
-fn check_policy_choice(v: &serde_json::Value, policy: &toml::Value, cell: u64, left: u64) {
+/// its bin at the fitted budget `cell`, under the probe rule (docs/method.md §5): a
+/// best-of-N choice runs at the whole budget `budget` on the probe's samples and new
+/// ones, any other at its fitted `method-budget` plus what `budget` exceeds `cell`,
+/// within `budget` less the probe (a revision split needs a power of two, else it
+/// runs at its fitted `method-budget`).
+fn check_policy_choice(v: &serde_json::Value, policy: &toml::Value, cell: u64, budget: u64) {
     let bin = v["bin"].as_u64().unwrap();
     let chosen: Vec<&toml::Value> = policy["choice"]
         .as_array()
@@ -774,24 +777,36 @@ fn check_policy_choice(v: &serde_json::Value, policy: &toml::Value, cell: u64, l
         chosen[0]["method"].as_str(),
         "bin {bin}, N = {cell}: {v}"
     );
-    let budget = if method.starts_with("revise-") {
-        cell
+    // Format 1 and 2 files have neither: a probe of 4, each choice run at its budget.
+    let probe = policy
+        .get("probe")
+        .and_then(|p| p["samples"].as_integer())
+        .unwrap_or(4) as u64;
+    let fitted = chosen[0]
+        .get("method-budget")
+        .and_then(toml::Value::as_integer)
+        .unwrap_or(cell as i64) as u64;
+    let reuses = method == "majority" || method.starts_with("best-of-n");
+    let want = if reuses {
+        budget
     } else {
-        left
+        let run = (fitted + budget - cell).min(budget - probe);
+        if method.starts_with("revise-") && !run.is_power_of_two() {
+            fitted
+        } else {
+            run
+        }
     };
-    assert_eq!(v["method_budget"].as_u64(), Some(budget), "{v}");
+    assert_eq!(v["method_budget"].as_u64(), Some(want), "{v}");
+    let reused = if reuses { probe } else { 0 };
+    assert_eq!(v["split"]["reused"].as_u64(), Some(reused), "{v}");
+    assert_eq!(v["split"]["probe"].as_u64(), Some(probe), "{v}");
 }
 
-/// The policy's answer and compute are those of its chosen method run alone by
-/// `ttc solve --strategy METHOD` on the same budget and seed, plus the probe's
-/// `probe` generations.
-fn check_same_as_the_method_alone(
-    v: &serde_json::Value,
-    run: &Path,
-    question: &str,
-    seed: u64,
-    probe: u64,
-) {
+/// The policy's answer is that of its chosen method run alone by `ttc solve
+/// --strategy METHOD` on the same budget and seed; its generations are the probe's
+/// plus the method's, less the probe samples the method reused.
+fn check_same_as_the_method_alone(v: &serde_json::Value, run: &Path, question: &str, seed: u64) {
     let method = v["method"].as_str().unwrap();
     let budget = v["method_budget"].as_u64().unwrap().to_string();
     let seed = seed.to_string();
@@ -815,11 +830,15 @@ fn check_same_as_the_method_alone(
         "{method}: {v}\nalone: {alone}"
     );
     let generations = |x: &serde_json::Value| x["compute"]["generations"].as_u64().unwrap();
-    assert_eq!(generations(v), probe + generations(&alone), "{v}");
-    assert_eq!(
-        v["outcome"]["compute"], alone["compute"],
-        "{method}: the chosen run's compute"
-    );
+    let probe = v["split"]["probe"].as_u64().unwrap();
+    let reused = v["split"]["reused"].as_u64().unwrap();
+    assert_eq!(generations(v), probe + generations(&alone) - reused, "{v}");
+    if reused == 0 {
+        assert_eq!(
+            v["outcome"]["compute"], alone["compute"],
+            "{method}: the chosen run's compute"
+        );
+    }
 }
 
 #[test]
@@ -844,18 +863,18 @@ fn solve_applies_a_fitted_policy_after_a_probe() {
         policy.to_str().unwrap(),
         "--budget",
         "8",
-        "--probe-samples",
-        "2",
         "--json",
         "Start with 3. Add 4. What is the result?",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!((1..=2).contains(&v["bin"].as_u64().unwrap()));
-    // N = 8 less the probe's 2 leaves 6: the cell of the largest fitted budget
-    // (1, 2, 4) not above it.
-    check_policy_choice(&v, &choices, 4, 6);
-    check_same_as_the_method_alone(&v, &run, "Start with 3. Add 4. What is the result?", 0, 2);
+    // The probe the policy was fitted with ([difficulty] probe-samples = 1), and
+    // the cell of the largest fitted budget (1, 2, 4) not above N = 8.
+    assert_eq!(choices["probe"]["samples"].as_integer(), Some(1));
+    assert_eq!(v["probe_samples"].as_u64(), Some(1));
+    check_policy_choice(&v, &choices, 4, 8);
+    check_same_as_the_method_alone(&v, &run, "Start with 3. Add 4. What is the result?", 0);
     let too_small = ttc(&[
         "solve",
         "--config",
@@ -865,11 +884,11 @@ fn solve_applies_a_fitted_policy_after_a_probe() {
         "--budget",
         "2",
         "--probe-samples",
-        "2",
+        "3",
         "q",
     ]);
     assert!(
-        stderr(&too_small).contains("below --budget"),
+        stderr(&too_small).contains("at most --budget"),
         "{}",
         stderr(&too_small)
     );

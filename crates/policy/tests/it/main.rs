@@ -23,6 +23,7 @@ fn rec(q: &str, bin: usize, method: &str, budget: usize, seed: u64, ok: bool) ->
         bin,
         method: id(method),
         budget,
+        method_budget: None,
         seed,
         correct: ok,
         compute: Cost {
@@ -148,7 +149,9 @@ fn bad_sweep_lines_are_named_with_file_and_line() {
 fn fit_write_read_apply() {
     let sweep = demo_sweep();
     let fitted = fit(&sweep, &FitOptions { fold_seed: 0 }).unwrap();
-    let policy = fitted.to_policy(provenance(), edges()).unwrap();
+    let policy = fitted
+        .to_policy(provenance(), edges(), Default::default())
+        .unwrap();
     let path = tmp("policy/policy.toml");
     policy.write(&path).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
@@ -158,11 +161,11 @@ fn fit_write_read_apply() {
     let head: Vec<&str> = text
         .lines()
         .skip_while(|l| l.starts_with('#') || l.is_empty())
-        .take(32)
+        .take(37)
         .collect();
     assert_eq!(
         head.join("\n"),
-        r#"format = 2
+        r#"format = 3
 
 [provenance]
 dataset = "demo test"
@@ -178,6 +181,10 @@ statistic = "mean-verifier-score"
 bins = 2
 edges = [0.5]
 
+[probe]
+samples = 4
+charge = "within-budget"
+
 [fit]
 folds = 2
 fold-seed = 0
@@ -189,6 +196,7 @@ bin = 1
 budget = 4
 method = "best-of-n-weighted"
 family = "best-of-n"
+method-budget = 4
 accuracy = 0.8333333333333334
 held-out-accuracy = 0.8333333333333334
 questions = 12
@@ -243,19 +251,19 @@ mean-flops = 8000000000.0
 fn policy_files_with_mistakes_name_file_and_line() {
     let policy = fit(&demo_sweep(), &FitOptions::default())
         .unwrap()
-        .to_policy(provenance(), edges())
+        .to_policy(provenance(), edges(), Default::default())
         .unwrap();
     let text = policy.to_toml().unwrap();
     let cases = [
         (
             text.replace("fold-seed = 0", "fold-seed = 0\nshuffle = true"),
             "unknown field `shuffle`",
-            Some("line 25"),
+            Some("line 30"),
         ),
         (
             text.replace("bins = 2", "bins = \"two\""),
             "invalid type",
-            Some("line 19"),
+            Some("line 20"),
         ),
         (
             text.replacen("budget = 16", "budget = 4", 1),
@@ -327,7 +335,7 @@ const FORMAT_1_POLICY: &str = include_str!("format-1-policy.toml");
 
 #[test]
 fn format_1_policies_load_with_the_family_of_each_method() {
-    assert_eq!(POLICY_FORMAT, 2);
+    assert_eq!(POLICY_FORMAT, 3);
     let policy = Policy::from_toml(FORMAT_1_POLICY, Path::new("format-1-policy.toml")).unwrap();
     assert_eq!(policy.format, 1);
     assert_eq!(policy.choices.len(), 15);
@@ -348,11 +356,13 @@ fn format_1_policies_load_with_the_family_of_each_method() {
     for c in &policy.choices {
         assert_eq!(c.method.family(), c.method.method().family());
     }
-    // Written again, it is a format-2 file with the same choices.
+    // Written again, it is a format-3 file with the same choices and the documented
+    // defaults made explicit: a 4-sample probe, each choice run at its budget.
     let mut now = policy.clone();
     now.format = POLICY_FORMAT;
     let text = now.to_toml().unwrap();
-    assert!(text.contains("format = 2\n"), "{text}");
+    assert!(text.contains("format = 3\n"), "{text}");
+    assert!(text.contains("[probe]\nsamples = 4\n"), "{text}");
     assert!(text.contains("family = \"search\""), "{text}");
     let back = Policy::from_toml(&text, Path::new("p.toml")).unwrap();
     assert_eq!(back.choices, policy.choices);
@@ -362,13 +372,13 @@ fn format_1_policies_load_with_the_family_of_each_method() {
 fn other_formats_are_refused_by_their_format_line_with_what_to_do() {
     // A later format may have keys this reader does not know: the format is read first.
     let later = FORMAT_1_POLICY
-        .replace("format = 1", "format = 3")
-        .replace("[fit]", "[probe]\nsamples = 16\n\n[fit]");
+        .replace("format = 1", "format = 4")
+        .replace("[fit]", "[later]\nkey = 16\n\n[fit]");
     let err = Policy::from_toml(&later, Path::new("later.toml"))
         .unwrap_err()
         .to_string();
     assert!(err.contains("policy file later.toml"), "{err}");
-    assert!(err.contains("`format = 3` is not supported"), "{err}");
+    assert!(err.contains("`format = 4` is not supported"), "{err}");
     assert!(err.contains("refit the policy with this ttc"), "{err}");
     // A format-1 file with a method outside the grammar fails at its line.
     let bad = FORMAT_1_POLICY.replacen("method = \"beam-m4\"", "method = \"revise-4x4\"", 1);
@@ -483,7 +493,7 @@ proptest! {
                 prop_assert!(cell.best().accuracy >= c.accuracy - 1e-12);
             }
         }
-        let policy = fitted.to_policy(provenance(), BinEdges::new(Statistic::PassAt1, vec![0.7, 0.3]).unwrap()).unwrap();
+        let policy = fitted.to_policy(provenance(), BinEdges::new(Statistic::PassAt1, vec![0.7, 0.3]).unwrap(), Default::default()).unwrap();
         for c in &policy.choices {
             prop_assert!(records.iter().any(|r| r.bin == c.bin && r.budget == c.budget && r.setting_key() == c.method.key()));
         }
@@ -555,7 +565,7 @@ proptest! {
     fn choose_takes_the_largest_fitted_budget_not_above(records in sweeps(2), asked in 0usize..40) {
         let policy = fit(&Sweep::new(records).unwrap(), &FitOptions::default())
             .unwrap()
-            .to_policy(provenance(), BinEdges::new(Statistic::PassAt1, vec![0.7, 0.3]).unwrap())
+            .to_policy(provenance(), BinEdges::new(Statistic::PassAt1, vec![0.7, 0.3]).unwrap(), Default::default())
             .unwrap();
         for bin in 1..=3 {
             let fitted: Vec<usize> = policy.choices.iter().filter(|c| c.bin == bin).map(|c| c.budget).collect();

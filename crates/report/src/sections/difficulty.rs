@@ -39,8 +39,8 @@ pub(super) fn difficulty_section(r: &mut Rendered, input: &ReportInput, data: &D
         let _ = writeln!(
             r.markdown,
             "Oracle bins cut pass@1 (from {} samples per question) into {n} quantile bins, \
-             bin 1 easiest; predicted bins cut the mean verifier final-answer score the \
-             same way. The difficulty samples cost {} generations, {} generated tokens and \
+             bin 1 easiest; predicted bins cut the mean verifier final-answer score of the \
+             probe (each question's first `[difficulty] probe-samples` samples) the same way. The difficulty samples cost {} generations, {} generated tokens and \
              {} FLOPs in all (not part of any method's budget).\n\n\
              | oracle bin | questions | pass@1 min | pass@1 mean | pass@1 max | mean verifier score |\n\
              |---:|---:|---:|---:|---:|---:|",

@@ -5,12 +5,53 @@ use std::fmt::Write;
 
 use super::accuracy::method_series;
 use super::{
-    ACCURACY_AXIS, BUDGET_AXIS, Rendered, bin_title, ci_note, est_text, md, pct, point, slug,
+    ACCURACY_AXIS, BUDGET_AXIS, Rendered, bin_title, ci_note, est_text, md, pct, point, sci, slug,
 };
 use crate::data::Data;
 use crate::input::{EfficiencyRow, PolicyCurve, PolicyPoint, ReportInput};
-use crate::stats::{Estimate, budget_to_reach};
+use crate::stats::{Bound, Estimate, budget_to_reach};
 use crate::svg::{Figure, Mark, Panel, Series, XScale};
+
+/// Mean total inference FLOPs per run (generator + verifier, each as its records
+/// count them) of the method named `method` at `budget`.
+fn mean_flops(data: &Data, method: &str, budget: usize) -> Option<f64> {
+    let m = data.resolve_unique(method)?;
+    let cell = data.cells.get(&(m.to_string(), budget))?;
+    (cell.runs > 0).then(|| cell.mean_per_run(cell.flops))
+}
+
+/// The policy's mean FLOPs per question at `budget`: each bin's chosen setting's
+/// mean, weighted by the bin's questions. None when a chosen setting has no records.
+fn policy_flops(data: &Data, p: &PolicyCurve, budget: usize) -> Option<f64> {
+    let pts: Vec<&PolicyPoint> = p.points.iter().filter(|pt| pt.budget == budget).collect();
+    let q: usize = pts.iter().map(|pt| pt.questions).sum();
+    if q == 0 {
+        return None;
+    }
+    let mut sum = 0.0;
+    for pt in pts {
+        sum += mean_flops(data, &pt.method, budget)? * pt.questions as f64;
+    }
+    Some(sum / q as f64)
+}
+
+/// The FLOPs a curve of (FLOPs, accuracy) points, ascending in FLOPs, needs to reach
+/// `accuracy`: interpolated linearly in log2 FLOPs, as [`budget_to_reach`] does in
+/// log2 budget.
+fn flops_to_reach(curve: &[(f64, f64)], accuracy: f64) -> Option<Bound> {
+    let first = *curve.first()?;
+    Some(match curve.iter().position(|p| p.1 >= accuracy) {
+        None => Bound::Beyond(curve[curve.len() - 1].0),
+        Some(0) => Bound::AtOrBelow(first.0),
+        Some(i) => {
+            let (f0, a0) = curve[i - 1];
+            let (f1, a1) = curve[i];
+            let t = (accuracy - a0) / (a1 - a0);
+            let (l0, l1) = (f0.log2(), f1.log2());
+            Bound::Reached((l0 + t * (l1 - l0)).exp2())
+        }
+    })
+}
 
 /// A policy cell's held-out outcomes, one per (held-out question, fold choice):
 /// given, or derived from the fold choices and the policy's folds. With derived
@@ -133,6 +174,10 @@ pub(super) fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data)
         "Held-out accuracy: for every (bin, budget) the setting chosen on one fold of the \
          questions is scored on the other, and the two are averaged (two-fold \
          cross-validation); the curve over all bins weights each bin by its questions. \
+         The **FLOPs ratio** is the same in total inference FLOPs per question (generator \
+         and verifier, as the records count them; these oracle-bin curves have no probe): \
+         the FLOPs `{baseline}` needs, interpolated linearly in log2 FLOPs, over the \
+         FLOPs of the settings the policy chose. \
          The **ratio** is the budget `{baseline}` needs to reach the policy's accuracy \
          (interpolated linearly in log2 budget) over the policy's budget N: the paper's \
          \"4x less compute\".\n"
@@ -236,9 +281,16 @@ pub(super) fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data)
 
         let _ = writeln!(
             r.markdown,
-            "| budget N | policy accuracy (held-out) | {baseline} at N | {baseline} budget to match | ratio |\n\
-             |---:|---|---|---:|---:|"
+            "| budget N | policy accuracy (held-out) | {baseline} at N | {baseline} budget to match | ratio | policy FLOPs | {baseline} FLOPs to match | FLOPs ratio |\n\
+             |---:|---|---|---:|---:|---:|---:|---:|"
         );
+        // The baseline's accuracy against its mean total inference FLOPs per run.
+        let mut base_flops: Vec<(f64, f64)> = base_curve
+            .iter()
+            .filter_map(|&(b, a)| mean_flops(data, baseline, b).map(|f| (f, a)))
+            .filter(|(f, _)| *f > 0.0)
+            .collect();
+        base_flops.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (budget, e) in &curve {
             let base_at = data
                 .accuracy(baseline, *budget, None)
@@ -258,9 +310,24 @@ pub(super) fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data)
                 }
                 None => ("-".into(), "-".into()),
             };
+            let (policy_f, matched_f, ratio_f) = match policy_flops(data, p, *budget) {
+                Some(f) if f > 0.0 => match flops_to_reach(&base_flops, e.value) {
+                    Some(m) => (
+                        sci(f),
+                        match m {
+                            Bound::Reached(x) => sci(x),
+                            Bound::AtOrBelow(x) => format!("<= {}", sci(x)),
+                            Bound::Beyond(x) => format!("> {}", sci(x)),
+                        },
+                        format!("{}x", m.scale(1.0 / f).text(2)),
+                    ),
+                    None => (sci(f), "-".into(), "-".into()),
+                },
+                _ => ("-".into(), "-".into(), "-".into()),
+            };
             let _ = writeln!(
                 r.markdown,
-                "| {budget} | {} | {base_at} | {matched} | {ratio} |",
+                "| {budget} | {} | {base_at} | {matched} | {ratio} | {policy_f} | {matched_f} | {ratio_f} |",
                 est_text(e)
             );
         }

@@ -34,8 +34,11 @@ pub(super) fn header(r: &mut Rendered, input: &ReportInput, data: &Data) {
          verifier tokens are the tokens the reward model read (a candidate continued from \
          its cache is read once; \"re-read\" counts tokens a verifier that could not continue \
          read again); FLOPs = 2 x parameters x tokens processed, per model (the generator or \
-         reviser, and the verifier). Difficulty probes are counted when they \
-         run at inference, not in the oracle binning. **Seconds** are wall-clock; where \
+         reviser, and the verifier). The difficulty probe (docs/method.md §5) is paid \
+         from the budget N: the policy fitted on predicted bins (policy.toml) counts it \
+         in every cell, best-of-N settings reuse its samples and the others run on N \
+         minus the probe; the compute-optimal curves of section 2 are fitted on oracle \
+         bins, which need ground truth, so they have no probe (the paper's analysis). **Seconds** are wall-clock; where \
          one run answers several budgets (best-of-N and majority sample once at the \
          largest), its time is split pro rata to N, as its compute is, and revision \
          settings that differ only in selection rule share one set of chains, whose \

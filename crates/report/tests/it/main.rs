@@ -327,6 +327,16 @@ fn full_report_has_every_section_and_the_expected_numbers() {
     assert!(md.contains("| 4 | 40.0% ["), "{md}");
     assert!(md.contains("| 16.0 | 4.00x |"), "{md}");
     assert!(md.contains("| > 64.0 | > 1.00x |"), "{md}");
+    // The same in total inference FLOPs: every record costs 2e8 x (150 + 50) x N, so
+    // beam at 4 (1.6e11 FLOPs) matches best-of-N at 16 (6.4e11): 4x here too.
+    assert!(
+        md.contains("| 16.0 | 4.00x | 1.600e11 | 6.400e11 | 4.00x |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| > 64.0 | > 1.00x | 2.560e12 | > 2.560e12 | > 1.00x |"),
+        "{md}"
+    );
     assert!(md.contains("| 1 | beam-m4 (100.0%) | beam-m4 (100.0%) | beam-m4 (100.0%) |"));
 
     // Revisions: at N = 4 the square split wins (17 > 14 > 12); bin 2 at N = 16 too.
@@ -527,6 +537,7 @@ fn fitted_policy(input: &ReportInput) -> (PolicyCurve, ttc_policy::Curve) {
             bin: bins[r.question.as_str()],
             method: r.method.clone(),
             budget: r.budget,
+            method_budget: None,
             seed: r.seed,
             correct: r.correct,
             compute: (&r.compute).into(),

@@ -301,3 +301,231 @@ fn bad_settings_are_named() {
         .is_err()
     );
 }
+
+#[test]
+fn greedy_is_one_unscored_temperature_zero_sample() {
+    let st = settings();
+    let s = Searcher {
+        generator: generator(),
+        verifier: None,
+        answers: &LastChar,
+        settings: &st,
+    };
+    let a = s.solve("12 + 7 =", &Strategy::Greedy, 1, 0).unwrap();
+    let b = s.solve("12 + 7 =", &Strategy::Greedy, 1, 99).unwrap();
+    assert_eq!(a.strategy, "greedy");
+    assert_eq!(a.candidates.len(), 1);
+    // Temperature 0 whatever the run's sampling: the seed does not matter.
+    assert_eq!(a.candidates[0].text, b.candidates[0].text);
+    assert!(a.candidates[0].step_scores.is_empty());
+    assert_eq!(a.compute.generations, 1);
+    assert_eq!(a.compute.verifier_tokens, 0);
+    assert_eq!(a.compute.verifier_flops, 0.0);
+    assert!(a.compute.generated_tokens > 0);
+    assert_eq!(
+        a.compute.generator_flops,
+        2.0 * 1000.0 * a.compute.generator_processed_tokens as f64
+    );
+    assert_eq!(a.answer, LastChar.extract(&a.candidates[0].text));
+    // The same text as a one-sample best-of-N at temperature 0.
+    let st0 = SearchSettings {
+        sampling: ttc_core::SamplingParams::GREEDY,
+        ..settings()
+    };
+    let s0 = Searcher {
+        settings: &st0,
+        ..s
+    };
+    let m = s0
+        .solve(
+            "12 + 7 =",
+            &Strategy::BestOfN {
+                selector: Selector::Majority,
+            },
+            1,
+            5,
+        )
+        .unwrap();
+    assert_eq!(m.candidates[0].text, a.candidates[0].text);
+    let err = s.solve("12 + 7 =", &Strategy::Greedy, 4, 0).unwrap_err();
+    assert!(err.to_string().contains("N = 4 for greedy"), "{err}");
+}
+
+#[test]
+fn best_of_n_after_a_probe_is_the_full_run_paying_only_the_new_samples() {
+    let v = hashed();
+    let st = settings();
+    let s = Searcher {
+        generator: generator(),
+        verifier: Some(&v),
+        answers: &LastChar,
+        settings: &st,
+    };
+    let weighted = Strategy::BestOfN {
+        selector: Selector::Weighted,
+    };
+    for selector in [Selector::Weighted, Selector::Majority, Selector::Naive] {
+        let full = s
+            .solve("12 + 7 =", &Strategy::BestOfN { selector }, 8, 3)
+            .unwrap();
+        let probe = s.solve("12 + 7 =", &weighted, 3, 3).unwrap();
+        let after = s
+            .best_of_n_after("12 + 7 =", &probe.candidates, selector, 8, 3)
+            .unwrap();
+        let texts = |o: &SearchOutcome| {
+            o.candidates
+                .iter()
+                .map(|c| c.text.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(texts(&after), texts(&full), "{selector:?}");
+        assert_eq!(after.answer, full.answer, "{selector:?}");
+        assert_eq!(after.chosen, full.chosen, "{selector:?}");
+        assert_eq!(after.compute.generations, 5);
+        let new_tokens: usize = full.candidates[3..]
+            .iter()
+            .map(|c| c.text.chars().count())
+            .sum::<usize>();
+        assert!(after.compute.generated_tokens >= new_tokens);
+        assert!(after.compute.generated_tokens < full.compute.generated_tokens);
+    }
+    let probe = s.solve("12 + 7 =", &weighted, 3, 3).unwrap();
+    let err = s
+        .best_of_n_after("12 + 7 =", &probe.candidates, Selector::Weighted, 2, 3)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("at least the samples reused"),
+        "{err}"
+    );
+}
+
+/// The confidence a step gets: the geometric-mean probability of its characters
+/// under the scripted generator (see `scripted_logprob`), the delimiter and EOS
+/// going to the step they start.
+fn confidence_of(text: &str) -> f32 {
+    let lps: Vec<f32> = text
+        .chars()
+        .map(|c| ttc_core::testing::scripted_logprob(ttc_core::testing::Next::Char(c)))
+        .collect();
+    ttc_core::ConfidenceVerifier::step_score(&lps)
+}
+
+#[test]
+fn the_confidence_verifier_scores_steps_by_their_tokens_probability() {
+    let v = ttc_core::ConfidenceVerifier::default();
+    let st = SearchSettings {
+        aggregation: ttc_core::ScoreAggregation::Min,
+        ..settings()
+    };
+    let s = Searcher {
+        generator: generator(),
+        verifier: Some(&v),
+        answers: &LastChar,
+        settings: &st,
+    };
+    // Beam search: each node's score is its own step's confidence (the step text,
+    // then the delimiter newline it stopped on).
+    let out = s
+        .solve(
+            "12 + 7 =",
+            &Strategy::Beam {
+                width: BeamWidth::Fixed(2),
+                lookahead: 0,
+            },
+            4,
+            1,
+        )
+        .unwrap();
+    let mut checked = 0;
+    for node in &out.trace {
+        let score = node.score.unwrap();
+        assert!((0.0..=1.0).contains(&score));
+        // A step that stopped on the delimiter read it too; one that ended at EOS
+        // or the length limit did not (EOS counted apart below).
+        let with_delimiter = confidence_of(&format!("{}\n", node.step));
+        let alone = confidence_of(&node.step);
+        let eos = {
+            let mut lps: Vec<f32> = node
+                .step
+                .chars()
+                .map(|c| ttc_core::testing::scripted_logprob(ttc_core::testing::Next::Char(c)))
+                .collect();
+            lps.push(ttc_core::testing::scripted_logprob(
+                ttc_core::testing::Next::Eos,
+            ));
+            ttc_core::ConfidenceVerifier::step_score(&lps)
+        };
+        assert!(
+            [with_delimiter, alone, eos]
+                .iter()
+                .any(|w| (w - score).abs() < 1e-6),
+            "{node:?}: {with_delimiter} / {alone} / {eos}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4);
+    assert_eq!(out.compute.verifier_tokens, 0);
+    assert_eq!(out.compute.verifier_flops, 0.0);
+    // Weighted best-of-N: each full sample's step scores are its steps' confidences,
+    // aggregated by min.
+    let out = s
+        .solve(
+            "12 + 7 =",
+            &Strategy::BestOfN {
+                selector: Selector::Weighted,
+            },
+            4,
+            2,
+        )
+        .unwrap();
+    let mut steps_checked = 0;
+    for c in &out.candidates {
+        assert_eq!(c.step_scores.len(), c.steps.len(), "{c:?}");
+        // The text is the steps with the delimiters after them, then EOS or not:
+        // each step's tokens run up to the next step's first character.
+        let mut rest = c.text.as_str();
+        let n = c.steps.len();
+        for (k, (step, &score)) in c.steps.iter().zip(&c.step_scores).enumerate() {
+            let from = rest.find(step.as_str()).unwrap();
+            let until = if k + 1 < n {
+                from + step.len()
+                    + rest[from + step.len()..]
+                        .find(c.steps[k + 1].as_str())
+                        .unwrap()
+            } else {
+                rest.len()
+            };
+            let mut lps: Vec<f32> = rest[..until]
+                .chars()
+                .map(|ch| ttc_core::testing::scripted_logprob(ttc_core::testing::Next::Char(ch)))
+                .collect();
+            if k + 1 == n && c.finished && c.text.chars().count() < 24 {
+                lps.push(ttc_core::testing::scripted_logprob(
+                    ttc_core::testing::Next::Eos,
+                ));
+            }
+            let want = ttc_core::ConfidenceVerifier::step_score(&lps);
+            assert!((0.0..=1.0).contains(&score));
+            if k + 1 < n {
+                assert!(
+                    (want - score).abs() < 1e-6,
+                    "{k} {step:?}: {score} vs {want}"
+                );
+                steps_checked += 1;
+            }
+            rest = &rest[until..];
+        }
+        let min = c.step_scores.iter().copied().fold(f32::INFINITY, f32::min);
+        assert_eq!(c.score, Some(min));
+    }
+    assert!(steps_checked >= 4, "{steps_checked}");
+    // Without sampled steps (given text) it says what it can do.
+    let steps = vec!["1 + 1".to_string()];
+    let err = v
+        .score(&[ttc_core::ScoreRequest {
+            question: "q",
+            steps: &steps,
+        }])
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot score given text"), "{err}");
+}
