@@ -2,8 +2,7 @@
 //! each step, nothing trained.
 
 use crate::{
-    ActiveProvider, Continued, Error, ExecutionProvider, ModelInfo, Result, ScoreRequest,
-    StepScores, Verifier, VerifierState,
+    Continued, Error, ModelInfo, Result, ScoreRequest, StepScores, Verifier, VerifierState,
 };
 
 /// Scores a step by the geometric-mean probability of its tokens under the
@@ -27,16 +26,7 @@ pub struct ConfidenceVerifier {
 impl Default for ConfidenceVerifier {
     fn default() -> Self {
         ConfidenceVerifier {
-            info: ModelInfo {
-                name: "confidence".into(),
-                parameters: 0,
-                provider: ActiveProvider {
-                    requested: ExecutionProvider::Cpu,
-                    active: ExecutionProvider::Cpu,
-                    fallback_reason: None,
-                },
-                max_positions: None,
-            },
+            info: ModelInfo::on_cpu("confidence", 0),
         }
     }
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ActiveProvider, Error, Result, SeqRng};
+use crate::{ActiveProvider, Error, ExecutionProvider, Result, SeqRng};
 
 /// One chat turn, rendered through the model's own chat template.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +209,23 @@ pub struct ModelInfo {
     /// when it declares one: callers that compose long prompts fit them to it, and
     /// generation stops there.
     pub max_positions: Option<usize>,
+}
+
+impl ModelInfo {
+    /// Facts of a component that runs no model on a device (a built-in verifier, a
+    /// test double): `parameters` for FLOPs, on the CPU provider, no position limit.
+    pub fn on_cpu(name: impl Into<String>, parameters: u64) -> Self {
+        ModelInfo {
+            name: name.into(),
+            parameters,
+            provider: ActiveProvider {
+                requested: ExecutionProvider::Cpu,
+                active: ExecutionProvider::Cpu,
+                fallback_reason: None,
+            },
+            max_positions: None,
+        }
+    }
 }
 
 /// A language model that extends sequences. Implementations batch every sequence

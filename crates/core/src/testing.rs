@@ -13,9 +13,8 @@
 use std::sync::Arc;
 
 use crate::{
-    ActiveProvider, Completion, Continued, ExecutionProvider, FinishReason, Generator, ModelInfo,
-    Prompt, Result, SamplingParams, ScoreRequest, Sequence, SequenceCache, StepScores,
-    StopCriteria, Verifier, VerifierState,
+    Completion, Continued, FinishReason, Generator, ModelInfo, Prompt, Result, SamplingParams,
+    ScoreRequest, Sequence, SequenceCache, StepScores, StopCriteria, Verifier, VerifierState,
 };
 
 /// What a script emits next: a character, or the end of the sequence.
@@ -45,16 +44,7 @@ impl std::fmt::Debug for ScriptedGenerator {
 
 /// Model facts for a test double: `parameters` for FLOPs, on the CPU provider.
 pub fn test_info(name: &str, parameters: u64) -> ModelInfo {
-    ModelInfo {
-        name: name.into(),
-        parameters,
-        provider: ActiveProvider {
-            requested: ExecutionProvider::Cpu,
-            active: ExecutionProvider::Cpu,
-            fallback_reason: None,
-        },
-        max_positions: None,
-    }
+    ModelInfo::on_cpu(name, parameters)
 }
 
 impl Default for ScriptedGenerator {

@@ -13,9 +13,7 @@
 //! after the last step), else 0. So once a step is wrong every later step scores 0,
 //! and the last step's score says whether the whole solution is right.
 
-use ttc_core::{
-    ActiveProvider, Error, ExecutionProvider, ModelInfo, Result, ScoreRequest, StepScores, Verifier,
-};
+use ttc_core::{Error, ModelInfo, Result, ScoreRequest, StepScores, Verifier};
 
 use crate::demo::{parse_problem, prefix_labels};
 
@@ -31,16 +29,7 @@ pub struct DemoStepChecker {
 impl Default for DemoStepChecker {
     fn default() -> Self {
         DemoStepChecker {
-            info: ModelInfo {
-                name: DEMO_STEP_CHECKER.into(),
-                parameters: 0,
-                provider: ActiveProvider {
-                    requested: ExecutionProvider::Cpu,
-                    active: ExecutionProvider::Cpu,
-                    fallback_reason: None,
-                },
-                max_positions: None,
-            },
+            info: ModelInfo::on_cpu(DEMO_STEP_CHECKER, 0),
         }
     }
 }

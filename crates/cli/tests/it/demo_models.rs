@@ -345,39 +345,16 @@ fn demo_prm_separates_right_from_wrong_samples_and_reports_pair_preference() {
     }
     // The last-step score against correctness: pooled over the sampled questions, and
     // within each question with mixed outcomes (the ranking best-of-N relies on).
-    let mut scored: Vec<(f32, bool)> = Vec::new();
-    let mut within = Vec::new();
-    for q in sampled() {
-        let steps: Vec<Vec<String>> = q
-            .texts
-            .iter()
-            .map(|t| t.trim_end().lines().map(String::from).collect())
-            .collect();
-        let requests: Vec<ScoreRequest<'_>> = steps
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| ScoreRequest {
-                question: &q.question,
-                steps: s,
-            })
-            .collect();
-        let correct = steps.iter().zip(&q.correct).filter(|(s, _)| !s.is_empty());
-        let mut this: Vec<(f32, bool)> = Vec::new();
-        for (out, (_, &c)) in v.score(&requests).unwrap().iter().zip(correct) {
-            this.push((*out.scores.last().unwrap(), c));
-        }
-        if this.iter().any(|s| s.1) && !this.iter().all(|s| s.1) {
-            within.push(auroc(&this));
-        }
-        scored.extend(this);
-    }
-    let pooled = auroc(&scored);
-    let within_mean = within.iter().sum::<f64>() / within.len().max(1) as f64;
+    let Separation {
+        pooled,
+        within_mean,
+        samples,
+        mixed,
+    } = separation(&v, |scores| *scores.last().unwrap());
     eprintln!(
         "demo PRM, last-step score against correctness: AUROC {pooled:.3} over {} samples, \
          {within_mean:.3} within a question (mean over {} mixed questions)",
-        scored.len(),
-        within.len()
+        samples, mixed
     );
     assert!(
         p.at_step >= PRM_PAIR_PREFERENCE,
@@ -447,6 +424,54 @@ fn demo_prm_continues_from_its_cache_as_it_reads_whole() {
         "demo PRM: {continued} continued scorings, largest difference from full reading {worst:.2e}"
     );
     assert!(worst < 1e-4, "continued and whole scores differ by {worst}");
+}
+
+/// How a verifier's score separates right from wrong samples of the sampled test
+/// questions: AUROC pooled, and its mean within questions with mixed outcomes.
+struct Separation {
+    pooled: f64,
+    within_mean: f64,
+    samples: usize,
+    mixed: usize,
+}
+
+/// [`Separation`] of the score `pick` reads from each sample's step scores.
+fn separation(v: &PrmVerifier, pick: impl Fn(&[f32]) -> f32) -> Separation {
+    let mut scored: Vec<(f32, bool)> = Vec::new();
+    let mut within = Vec::new();
+    for q in sampled() {
+        let steps: Vec<Vec<String>> = q
+            .texts
+            .iter()
+            .map(|t| t.trim_end().lines().map(String::from).collect())
+            .collect();
+        let requests: Vec<ScoreRequest<'_>> = steps
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| ScoreRequest {
+                question: &q.question,
+                steps: s,
+            })
+            .collect();
+        let correct = steps.iter().zip(&q.correct).filter(|(s, _)| !s.is_empty());
+        let this: Vec<(f32, bool)> = v
+            .score(&requests)
+            .unwrap()
+            .iter()
+            .zip(correct)
+            .map(|(out, (_, &c))| (pick(&out.scores), c))
+            .collect();
+        if this.iter().any(|s| s.1) && !this.iter().all(|s| s.1) {
+            within.push(auroc(&this));
+        }
+        scored.extend(this);
+    }
+    Separation {
+        pooled: auroc(&scored),
+        within_mean: within.iter().sum::<f64>() / within.len().max(1) as f64,
+        samples: scored.len(),
+        mixed: within.len(),
+    }
 }
 
 /// Area under the ROC curve of `(score, positive)` pairs (ties count half).
@@ -523,42 +548,16 @@ fn demo_orm_reads_one_score_per_attempt_with_its_earlier_attempts() {
     );
     // What it is for: telling a right attempt from a wrong one. On the generator's
     // samples of the sampled test questions (a first attempt: no earlier one).
-    let mut scored: Vec<(f32, bool)> = Vec::new();
-    let mut within = Vec::new();
-    for q in sampled() {
-        let steps: Vec<Vec<String>> = q
-            .texts
-            .iter()
-            .map(|t| t.trim_end().lines().map(String::from).collect())
-            .collect();
-        let requests: Vec<ScoreRequest<'_>> = steps
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| ScoreRequest {
-                question: &q.question,
-                steps: s,
-            })
-            .collect();
-        let correct = steps.iter().zip(&q.correct).filter(|(s, _)| !s.is_empty());
-        let this: Vec<(f32, bool)> = v
-            .score(&requests)
-            .unwrap()
-            .iter()
-            .zip(correct)
-            .map(|(out, (_, &c))| (out.scores[0], c))
-            .collect();
-        if this.iter().any(|s| s.1) && !this.iter().all(|s| s.1) {
-            within.push(auroc(&this));
-        }
-        scored.extend(this);
-    }
-    let pooled = auroc(&scored);
-    let within_mean = within.iter().sum::<f64>() / within.len().max(1) as f64;
+    let Separation {
+        pooled,
+        within_mean,
+        samples,
+        mixed,
+    } = separation(&v, |scores| scores[0]);
     eprintln!(
         "demo ORM on the generator's samples: AUROC {pooled:.3} over {} samples, {within_mean:.3} \
          within a question (mean over {} mixed questions)",
-        scored.len(),
-        within.len()
+        samples, mixed
     );
     assert!(
         pooled >= ORM_POOLED_AUROC,
