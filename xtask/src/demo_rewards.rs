@@ -57,7 +57,10 @@ struct Scale {
     reviser_slipped_offset: usize,
     reviser_replay: usize,
     reviser_replay_offset: usize,
-    /// Revisions per test question in the evaluation.
+    /// The reviser's evaluation: test questions, generator samples per question
+    /// (the earlier attempts) and revisions per question and condition.
+    reviser_eval_questions: usize,
+    reviser_eval_samples: usize,
     reviser_eval_revisions: usize,
     /// Training questions for the ORM, chains per question and chain length.
     orm_questions: usize,
@@ -84,7 +87,9 @@ const SCALE: Scale = Scale {
     reviser_slipped_offset: 30_000,
     reviser_replay: 2_000,
     reviser_replay_offset: 50_000,
-    reviser_eval_revisions: 8,
+    reviser_eval_questions: 200,
+    reviser_eval_samples: 8,
+    reviser_eval_revisions: 4,
     orm_questions: 256,
     orm_offset: 20_000,
     orm_chains: 4,
@@ -141,7 +146,27 @@ fn threads() -> String {
 /// The generator's test-set samples shared by the PRM and reviser evaluations
 /// (`ttc generate`, T = 0.8, cached), written to `.ttc/demo/test-samples/test_samples.json`.
 fn test_samples(paths: &Paths, ttc: &Path, log: &Path) -> Result<PathBuf> {
-    let dir = paths.work.join("test-samples");
+    test_samples_in(
+        paths,
+        ttc,
+        log,
+        "test-samples",
+        SCALE.eval_questions,
+        SCALE.eval_samples,
+    )
+}
+
+/// The generator's samples of the first `questions` test questions, `samples` each,
+/// in `.ttc/demo/<dir>/test_samples.json`.
+fn test_samples_in(
+    paths: &Paths,
+    ttc: &Path,
+    log: &Path,
+    dir: &str,
+    questions: usize,
+    samples: usize,
+) -> Result<PathBuf> {
+    let dir = paths.work.join(dir);
     let out = dir.join("test_samples.json");
     let generator = require_file(&paths.root.join(MODELS).join("generator").join("model.onnx"))?;
     if newer_than(&out, &generator) {
@@ -157,8 +182,8 @@ fn test_samples(paths: &Paths, ttc: &Path, log: &Path) -> Result<PathBuf> {
         .arg(require_file(&paths.data("test"))?)
         .arg("--work")
         .arg(&dir)
-        .args(["--questions", &SCALE.eval_questions.to_string()])
-        .args(["--samples", &SCALE.eval_samples.to_string()])
+        .args(["--questions", &questions.to_string()])
+        .args(["--samples", &samples.to_string()])
         .args(["--threads", &threads()]);
     run_logged(&mut cmd, log)?;
     require_file(&out)
@@ -427,7 +452,14 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
 
     let ttc = build_ttc(paths)?;
     let log = paths.log(stage);
-    let samples = test_samples(paths, &ttc, &log)?;
+    let samples = test_samples_in(
+        paths,
+        &ttc,
+        &log,
+        "reviser-test-samples",
+        SCALE.reviser_eval_questions,
+        SCALE.reviser_eval_samples,
+    )?;
     let eval = stage_work(paths, stage).join("eval_test.json");
     let onnx = model_dir(paths, stage).join("model.onnx");
     if newer_than(&eval, &onnx) && newer_than(&eval, &samples) {
