@@ -55,6 +55,9 @@ struct Scale {
     /// (no earlier attempt), each from its own range of train.jsonl.
     reviser_slipped: usize,
     reviser_slipped_offset: usize,
+    /// Slip-free copies as a right earlier attempt, kept.
+    reviser_clean: usize,
+    reviser_clean_offset: usize,
     reviser_replay: usize,
     reviser_replay_offset: usize,
     /// The reviser's evaluation: test questions, generator samples per question
@@ -85,6 +88,8 @@ const SCALE: Scale = Scale {
     reviser_max_wrong: 4,
     reviser_slipped: 4_000,
     reviser_slipped_offset: 30_000,
+    reviser_clean: 1_500,
+    reviser_clean_offset: 60_000,
     reviser_replay: 2_000,
     reviser_replay_offset: 50_000,
     reviser_eval_questions: 200,
@@ -414,6 +419,8 @@ pub(super) fn reviser_data(paths: &Paths) -> Result<Value> {
             "--slipped-offset",
             &SCALE.reviser_slipped_offset.to_string(),
         ])
+        .args(["--clean", &SCALE.reviser_clean.to_string()])
+        .args(["--clean-offset", &SCALE.reviser_clean_offset.to_string()])
         .args(["--replay", &SCALE.reviser_replay.to_string()])
         .args(["--replay-offset", &SCALE.reviser_replay_offset.to_string()])
         .args(["--threads", &threads()]);
@@ -440,7 +447,7 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
             "--batch",
             &BATCH.to_string(),
         ])
-        .args(["--max-epochs", "3", "--eval-every", "50", "--patience", "4"])
+        .args(["--max-epochs", "2", "--eval-every", "50", "--patience", "4"])
         .args(["--threads", &threads()]);
     let summary = train_and_export(
         paths,

@@ -281,6 +281,9 @@ def main() -> None:
             f"{ds['slipped_problems'][1] - 1} of train-generator.jsonl whose copy has a slip): the slipped copy "
             "the data stage writes (the reference up to the slipped line, later lines following the wrong value) "
             "as the earlier attempt, the reference solution as the target.",
+            f"- `clean`: **{kinds.get('clean', 0):,}** training problems (records {ds['clean_problems'][0]}.."
+            f"{ds['clean_problems'][1] - 1} of train-generator.jsonl whose copy has no slip): that right solution as "
+            "the earlier attempt and the reference (the same text) as the target, so that a right attempt is kept.",
             f"- `replay`: **{kinds.get('replay', 0):,}** generator training examples (records "
             f"{ds['replay_problems'][0]}..{ds['replay_problems'][1] - 1} of train-generator.jsonl, slips included "
             "as the generator saw them) with no earlier attempt, so that a fresh attempt keeps the generator's "

@@ -19,6 +19,10 @@ or the generator's prompt alone. Four kinds, each tagged `kind`:
 - `own-correct`: one correct sample per question (where there is one) followed by
   the reference solution, so that the reviser learns to keep a right answer: every
   context ending in a wrong attempt would teach it to change the last attempt.
+- `clean`: `--clean` training problems whose copy in TRAIN_GENERATOR.jsonl has no slip
+  (from `--clean-offset`): that correct solution as the earlier attempt, the
+  reference (the same text) as the target. With `own-correct` it teaches keeping a
+  right attempt; the generator's own correct samples alone are few.
 - `replay`: `--replay` generator training examples (TRAIN_GENERATOR.jsonl from
   `--replay-offset`, slips included, as the generator was trained) with no earlier
   attempt, so that a fresh attempt keeps the generator's quality.
@@ -76,6 +80,8 @@ def main() -> None:
     ap.add_argument("--max-wrong", type=int, default=4)
     ap.add_argument("--slipped", type=int, default=4000)
     ap.add_argument("--slipped-offset", type=int, default=20_000)
+    ap.add_argument("--clean", type=int, default=1500)
+    ap.add_argument("--clean-offset", type=int, default=60_000)
     ap.add_argument("--replay", type=int, default=2000)
     ap.add_argument("--replay-offset", type=int, default=40_000)
     ap.add_argument("--seed", type=int, default=21)
@@ -94,14 +100,15 @@ def main() -> None:
     if len(refs) != len(slipped_recs):
         sys.exit(f"error: {args.train} has {len(refs)} records, {args.train_generator} {len(slipped_recs)}; "
                  "rerun `cargo xtask train-demo --stage data`")
-    ranges = dict(own=(args.offset, args.questions), slipped=(args.slipped_offset, args.slipped),
-                  replay=(args.replay_offset, args.replay))
+    # `slipped` and `clean` read up to about twice their count of problems: not every
+    # copy has (or lacks) a slip.
+    ranges = dict(own=(args.offset, args.questions), slipped=(args.slipped_offset, 2 * args.slipped),
+                  clean=(args.clean_offset, 3 * args.clean), replay=(args.replay_offset, args.replay))
     spans = sorted((start, start + n, name) for name, (start, n) in ranges.items())
     for (a0, a1, an), (b0, _, bn) in zip(spans, spans[1:]):
         if b0 < a1:
             sys.exit(f"error: the {an} and {bn} problem ranges overlap ({a0}..{a1} and {b0}..)")
-    # `slipped` needs up to twice its count of problems: not every copy has a slip.
-    if max(s[1] for s in spans) + args.slipped > len(refs):
+    if max(s[1] for s in spans) > len(refs):
         sys.exit(f"error: {args.train} has {len(refs)} problems, fewer than the ranges ask for")
 
     rng = random.Random(args.seed)
@@ -160,7 +167,17 @@ def main() -> None:
         qi += 1
     slipped_span = (args.slipped_offset, qi)
 
-    # 3. Replay of the generator's own training examples, no earlier attempt.
+    # 3. Clean copies: a right earlier attempt, kept.
+    qi, n_clean = args.clean_offset, 0
+    while n_clean < args.clean:
+        g = slipped_recs[qi]
+        if g.get("slips", 0) == 0:
+            add(qi, [completion_text(g["solution"])], completion_text(refs[qi]["solution"]), "clean")
+            n_clean += 1
+        qi += 1
+    clean_span = (args.clean_offset, qi)
+
+    # 4. Replay of the generator's own training examples, no earlier attempt.
     for qi in range(args.replay_offset, args.replay_offset + args.replay):
         add(qi, [], completion_text(slipped_recs[qi]["solution"]), "replay")
 
@@ -178,7 +195,7 @@ def main() -> None:
         generator=str(args.model), offset=args.offset, questions=len(own), samples_per_question=args.samples,
         temperature=args.temperature, seed=args.seed, samples_drawn=len(own) * args.samples,
         samples_kept=n_kept, unparsable=n_unparsable, samples_correct=n_correct, max_wrong=args.max_wrong,
-        slipped_problems=list(slipped_span), replay_problems=[args.replay_offset, args.replay_offset + args.replay],
+        slipped_problems=list(slipped_span), clean_problems=list(clean_span), replay_problems=[args.replay_offset, args.replay_offset + args.replay],
         examples=len(examples), examples_by_kind=by_kind, attempt_dropped=counts["attempt_dropped"],
         too_long_dropped=counts["too_long"], reviser_positions=REVISER_POSITIONS,
         max_attempt_tokens=MAX_ATTEMPT_TOKENS, sample_tokens=st["generated_tokens"], ttc_wall_s=st["wall_s"],
