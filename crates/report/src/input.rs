@@ -437,7 +437,8 @@ pub struct CatchUp {
     pub best_of_n: String,
     /// Per budget both ran at: best-of-N minus search, with its interval.
     pub differences: Vec<(usize, Estimate)>,
-    /// The first budget where best-of-N is at least as accurate (point estimate).
+    /// The first budget from which best-of-N is at least as accurate at every larger
+    /// budget (point estimates).
     pub catches_up_at: Option<usize>,
     /// The first budget where its interval lies above 0.
     pub overtakes_at: Option<usize>,

@@ -40,8 +40,9 @@ pub(super) fn high_budget_section(r: &mut Rendered, data: &Data, baseline: &str)
         r.markdown,
         "`{best}` minus each search method, in points, on the same questions and budget, with \
          bootstrap intervals, over all questions and per oracle bin (bin 1 easiest). \
-         **Catches up**: the first budget where best-of-N is at least as accurate (point \
-         estimate); **overtakes**: the first where the interval lies above 0. The last column \
+         **Catches up**: the first budget from which best-of-N is at least as accurate at \
+         every larger budget (point estimates); **overtakes**: the first where the interval \
+         of the difference lies above 0. The last column \
          sets best-of-N at its largest budget ({}) against the search method at its largest, \
          so a sweep that takes best-of-N further than search shows what the extra samples buy.\n",
         best_budgets.last().map_or("-".into(), |b| b.to_string())
@@ -79,10 +80,12 @@ pub(super) fn high_budget_section(r: &mut Rendered, data: &Data, baseline: &str)
             if differences.is_empty() {
                 continue;
             }
-            let catches_up_at = differences
+            // From the first budget on which best-of-N stays level or ahead.
+            let behind_after = differences
                 .iter()
-                .find(|(_, e)| e.value >= -TIE)
-                .map(|(n, _)| *n);
+                .rposition(|(_, e)| e.value < -TIE)
+                .map_or(0, |i| i + 1);
+            let catches_up_at = differences.get(behind_after).map(|(n, _)| *n);
             let overtakes_at = differences
                 .iter()
                 .find(|(_, e)| e.lo > 0.0)

@@ -223,6 +223,11 @@ fn verdict_line(s: &JudgementSummary) -> String {
         let b: Vec<String> = s.significant_at.iter().map(|b| b.to_string()).collect();
         format!("the interval lies above 0 at N = {}", b.join(", "))
     };
+    let mut chars = what.chars();
+    let what = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect::<String>(),
+        None => what,
+    };
     format!(
         "**Target (policy >= best fixed setting at every budget, > at one or more), {} bins, \
          in {}: {}.** {what} (policy minus best fixed, points: {}); {significant}.\n",

@@ -482,7 +482,7 @@ fn full_report_has_every_section_and_the_expected_numbers() {
     assert!(md.contains("| 1 | beam-m4 (100.0%) | beam-m4 (100.0%) | beam-m4 (100.0%) |"));
 
     // Revisions: at N = 4 the square split wins (17 > 14 > 12); bin 2 at N = 16 too.
-    let row = line_with(&md, "| all | ");
+    let row = line_with(&md, "| all | 2x2");
     assert_eq!(row, "| all | 2x2 (ratio 1): 34.0% | 4x4 (ratio 1): 44.0% |");
     // Ties go to the more sequential split.
     let row = line_with(&md, "| 1 | 1x4 (ratio 4)");
@@ -546,7 +546,7 @@ fn full_report_has_every_section_and_the_expected_numbers() {
     // best-of-N and majority tie and the name decides), so the policy is always-beam:
     // it ties the best fixed setting everywhere and the target is missed.
     assert!(
-        md.contains("the policy ties the best fixed setting at every budget and beats it at none"),
+        md.contains("MISSED.** The policy ties the best fixed setting at every budget and beats it at none"),
         "{md}"
     );
     let judged = &json["policy_against_fixed"];
@@ -575,6 +575,9 @@ fn full_report_has_every_section_and_the_expected_numbers() {
         .filter(|c| c["bin"] == 2)
         .collect();
     assert_eq!(catch[0]["catches_up_at"], 16);
+    // In bin 3 it is level at 4 but behind at 16 and 64: it never catches up.
+    let row = line_with(&md, "| bin 3 | +0.0 | -50.0 [");
+    assert!(row.ends_with("| not by the largest budget | - |"), "{row}");
 
     // Reading the bins.
     assert!(md.contains("| 5 | 10 | 12 |"), "{md}");
@@ -1261,13 +1264,11 @@ fn a_policy_that_chooses_by_difficulty_meets_the_target_and_says_so() {
     assert!(flops.rows[0].named.is_none());
     assert!(md.contains("| 4 | 6.000e9 | 100.0% | majority@4 | 4.000e9 |"), "{md}");
 
-    // The same world where beam is right everywhere: the policy picks beam in every
-    // cell, says so, and ties the best fixed setting (missed).
+    // The same world where beam is right everywhere and majority nowhere: the policy
+    // picks beam in every cell, says so, and ties the best fixed setting (missed).
     let mut results = split_world();
     for r in &mut results {
-        if r.method.label() == "beam-m4" {
-            r.correct = true;
-        }
+        r.correct = r.method.label() == "beam-m4";
     }
     let input = ReportInput {
         judged: vec![judgement(&results, bin, "predicted")],
