@@ -17,48 +17,50 @@ use crate::run_file::{RunFile, VerifierSection, VerifierSource};
 
 /// Every model folder the run file names, by role, with its `training.json`.
 pub fn run_models(file: &RunFile) -> Result<Vec<RunModel>> {
-    let mut out = Vec::new();
-    let mut folder = |role: &str, dir: &std::path::Path| -> Result<()> {
-        out.push(RunModel {
-            role: role.into(),
-            model: dir.display().to_string(),
-            training: ttc_model_folder::training_cost(dir)?,
-        });
-        Ok(())
-    };
-    if let Some(g) = &file.generator {
-        folder("generator", &g.model)?;
-    }
-    let mut verifier = |role: &str, v: &VerifierSection| -> Result<()> {
+    // (role, folder) or (role, built-in verifier's name): a built-in has no folder
+    // and was not trained.
+    let mut roles: Vec<(&str, std::result::Result<&std::path::Path, String>)> = Vec::new();
+    fn verifier(v: &VerifierSection) -> std::result::Result<&std::path::Path, String> {
         match v.source() {
-            VerifierSource::Model { dir, .. } => folder(role, dir),
-            VerifierSource::Builtin(_) => {
-                // A built-in verifier has no folder and was not trained.
-                out.push(RunModel {
-                    role: role.into(),
-                    model: format!("{} (built in)", v.describe()),
-                    training: None,
-                });
-                Ok(())
-            }
+            VerifierSource::Model { dir, .. } => Ok(dir),
+            VerifierSource::Builtin(_) => Err(format!("{} (built in)", v.describe())),
         }
-    };
+    }
+    if let Some(g) = &file.generator {
+        roles.push(("generator", Ok(&g.model)));
+    }
     if let Some(v) = &file.verifier {
-        verifier("verifier", v)?;
+        roles.push(("verifier", verifier(v)));
     }
     if let Some(r) = &file.reviser {
-        folder("reviser", &r.model)?;
+        roles.push(("reviser", Ok(&r.model)));
         if let Some(v) = &r.verifier {
-            verifier("reviser verifier", v)?;
+            roles.push(("reviser verifier", verifier(v)));
         }
     }
     if let Some(d) = &file.diagnostic {
-        verifier("diagnostic verifier", &d.verifier)?;
+        roles.push(("diagnostic verifier", verifier(&d.verifier)));
     }
     if let Some(r) = &file.reference {
-        folder("reference", &r.model)?;
+        roles.push(("reference", Ok(&r.model)));
     }
-    Ok(out)
+    roles
+        .into_iter()
+        .map(|(role, at)| {
+            Ok(match at {
+                Ok(dir) => RunModel {
+                    role: role.into(),
+                    model: dir.display().to_string(),
+                    training: ttc_model_folder::training_cost(dir)?,
+                },
+                Err(name) => RunModel {
+                    role: role.into(),
+                    model: name,
+                    training: None,
+                },
+            })
+        })
+        .collect()
 }
 
 fn rates(a: &ttc_difficulty::Agreement) -> AgreementRates {
