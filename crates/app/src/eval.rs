@@ -16,8 +16,8 @@ use crate::error::{Result, bail};
 use crate::run_file::{RunFile, RuntimeSection};
 use crate::shard::{Machine, Shard, ShardManifest};
 use crate::solvers::{
-    AtBudgets,
-    BestOfNSampler, DiagnosticSolver, GreedyReference, ReviseSolver, RevisionGroup, SearchSolver,
+    AtBudgets, BestOfNSampler, DiagnosticSolver, GreedyReference, ReviseSolver, RevisionGroup,
+    SearchSolver,
 };
 
 /// What to run: a run file and the flags that override it.

@@ -173,9 +173,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("unknown field `flops`"), "{err}");
-        let err = serde_json::from_str::<CostPart>(r#"{"part":"x","kind":"pretraining","flops":1}"#)
-            .unwrap_err()
-            .to_string();
+        let err =
+            serde_json::from_str::<CostPart>(r#"{"part":"x","kind":"pretraining","flops":1}"#)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("pretraining"), "{err}");
     }
 }

@@ -343,7 +343,10 @@ mod tests {
         assert_eq!(test_retest(&[], 2).unwrap(), None);
         // An odd last sample is left out: 3 samples give halves of 1.
         let r = test_retest(
-            &[("a".into(), vec![true, false, true]), ("b".into(), vec![false, true, true])],
+            &[
+                ("a".into(), vec![true, false, true]),
+                ("b".into(), vec![false, true, true]),
+            ],
             2,
         )
         .unwrap()

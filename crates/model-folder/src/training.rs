@@ -50,7 +50,10 @@ mod tests {
         assert_eq!((cost.parameters, cost.total_flops()), (10, 300.0));
         std::fs::write(&path, r#"{"source":"card","parameters":10}"#).unwrap();
         let err = training_cost(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("training.json") && err.contains("training_tokens"), "{err}");
+        assert!(
+            err.contains("training.json") && err.contains("training_tokens"),
+            "{err}"
+        );
         std::fs::write(
             &path,
             r#"{"source":"card","parameters":10,"training_tokens":5,"parts":[{"part":"all","kind":"training","flops":-1.0}]}"#,
@@ -68,7 +71,11 @@ mod tests {
             let cost = training_cost(&demo.join(name))
                 .unwrap()
                 .unwrap_or_else(|| panic!("models/demo/{name} has no training.json"));
-            assert!(cost.source.contains(&format!("models/demo/{name}/README.md")), "{name}");
+            assert!(
+                cost.source
+                    .contains(&format!("models/demo/{name}/README.md")),
+                "{name}"
+            );
             assert!(cost.total_flops() > 1e12, "{name}");
         }
     }

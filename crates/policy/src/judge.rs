@@ -106,7 +106,11 @@ impl<'a> Index<'a> {
                 .entry(r.question.as_str())
                 .or_default()
                 .push((r.correct, r.compute.generations as f64, r.compute.flops));
-            index.budgets.entry(key.clone()).or_default().insert(r.budget);
+            index
+                .budgets
+                .entry(key.clone())
+                .or_default()
+                .insert(r.budget);
             index.ids.entry(key).or_insert_with(|| r.method.clone());
             index.bins.insert(r.question.as_str(), r.bin);
         }
@@ -386,13 +390,21 @@ mod tests {
             // The best fixed setting: both folds tie at 0.5, majority is cheaper.
             let fixed = j.fixed.as_ref().unwrap();
             assert_eq!(fixed.picks.len(), 2);
-            assert!(fixed.picks.iter().all(|p| p.setting.key() == "majority" && p.budget == j.budget));
+            assert!(
+                fixed
+                    .picks
+                    .iter()
+                    .all(|p| p.setting.key() == "majority" && p.budget == j.budget)
+            );
             assert_eq!(fixed.outcomes.len(), 16);
             let acc = fixed.outcomes.iter().map(|o| o.correct).sum::<f64>() / 16.0;
             assert_eq!(acc, 0.5);
             let named = j.named.as_ref().unwrap();
             assert_eq!(named.picks[0].chosen_on, None);
-            assert_eq!(named.outcomes.iter().filter(|o| o.correct == 1.0).count(), 8);
+            assert_eq!(
+                named.outcomes.iter().filter(|o| o.correct == 1.0).count(),
+                8
+            );
         }
         // In FLOPs: the policy spends (10 + 30) / 2 x N per question; beam at N = 16
         // costs 480 > 320, so always-beam within the policy's FLOPs at 16 is beam at 4.
@@ -404,11 +416,21 @@ mod tests {
         // The best fixed setting within 320: majority at 16 (160) and beam at 4 (120)
         // tie at 0.5 on each fold; the cheaper in FLOPs wins.
         let fixed = j16.fixed_flops.as_ref().unwrap();
-        assert!(fixed.picks.iter().all(|p| p.setting.key() == "beam-m4" && p.budget == 4));
+        assert!(
+            fixed
+                .picks
+                .iter()
+                .all(|p| p.setting.key() == "beam-m4" && p.budget == 4)
+        );
         // At N = 4 the policy spends 80: beam (120 at its smallest budget) is out.
         assert!(judged[0].named_flops.is_none());
         let fixed = judged[0].fixed_flops.as_ref().unwrap();
-        assert!(fixed.picks.iter().all(|p| p.setting.key() == "majority" && p.budget == 4));
+        assert!(
+            fixed
+                .picks
+                .iter()
+                .all(|p| p.setting.key() == "majority" && p.budget == 4)
+        );
     }
 
     #[test]
@@ -447,6 +469,11 @@ mod tests {
         let judged = judge(&fitted, &sweep, &sweep, None, 0).unwrap();
         let at4 = judged.iter().find(|j| j.budget == 4).unwrap();
         let fixed = at4.fixed.as_ref().unwrap();
-        assert!(fixed.picks.iter().all(|p| p.setting.key() == "greedy" && p.budget == 1));
+        assert!(
+            fixed
+                .picks
+                .iter()
+                .all(|p| p.setting.key() == "greedy" && p.budget == 1)
+        );
     }
 }

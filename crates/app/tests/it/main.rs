@@ -274,7 +274,12 @@ fn a_sweep_records_every_setting_and_the_analysis_bins_fits_and_reports() {
     let judged = json["policy_against_fixed"].as_array().unwrap();
     let kinds: Vec<(&str, &str)> = judged
         .iter()
-        .map(|j| (j["bins"].as_str().unwrap(), j["accounting"].as_str().unwrap()))
+        .map(|j| {
+            (
+                j["bins"].as_str().unwrap(),
+                j["accounting"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -294,8 +299,7 @@ fn a_sweep_records_every_setting_and_the_analysis_bins_fits_and_reports() {
     assert!((row["policy"]["value"].as_f64().unwrap() - 4.0 / 6.0).abs() < 1e-12);
     assert_eq!(row["fixed"]["difference"]["value"], 0.0);
     assert_eq!(
-        row["named"]["picks"][0],
-        "beam-m2{temperature=0.8}@4",
+        row["named"]["picks"][0], "beam-m2{temperature=0.8}@4",
         "{row}"
     );
     assert!(md.contains("The fitted policy picks `majority{temperature=0.8}` in every cell"));
@@ -310,7 +314,10 @@ fn a_sweep_records_every_setting_and_the_analysis_bins_fits_and_reports() {
     let costs = json["one_time_costs"].as_array().unwrap();
     assert_eq!(costs[0]["role"], "generator");
     assert!(costs.iter().all(|c| c["training"].is_null()), "{costs:?}");
-    assert!(md.contains("| generator | ") && md.contains("| not given |"), "{md}");
+    assert!(
+        md.contains("| generator | ") && md.contains("| not given |"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -334,7 +341,11 @@ fn a_run_folder_without_per_sample_outcomes_still_loads_and_reports() {
     let run = eval(&dir, &format!("{RUN}{DIFFICULTY}"));
     assert_eq!(run.records.len(), 54);
     let difficulty: Vec<DifficultyRecord> = read_lines(&path);
-    assert!(difficulty.iter().all(|d| d.outcomes.is_empty() && d.samples == 4));
+    assert!(
+        difficulty
+            .iter()
+            .all(|d| d.outcomes.is_empty() && d.samples == 4)
+    );
     ttc_app::analysis::analyse(&run).unwrap();
     let out = dir.join("out");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
@@ -345,7 +356,10 @@ fn a_run_folder_without_per_sample_outcomes_still_loads_and_reports() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert!(json["difficulty"]["retest"].is_null());
-    assert_eq!(json["difficulty"]["oracle_sizes"], serde_json::json!([4, 2]));
+    assert_eq!(
+        json["difficulty"]["oracle_sizes"],
+        serde_json::json!([4, 2])
+    );
     assert_eq!(json["policy_against_fixed"].as_array().unwrap().len(), 4);
 }
 
@@ -381,15 +395,24 @@ fn method_budgets_give_some_methods_their_own_budgets() {
     for (entry, want) in [
         ("{ \"dvts-m4\" = [4] }", "not in `methods`"),
         ("{ \"beam-4x\" = [4] }", "method-budgets key \"beam-4x\""),
-        ("{ \"majority\" = [] }", "non-empty list of positive budgets"),
-        ("{ \"majority\" = [0, 4] }", "non-empty list of positive budgets"),
+        (
+            "{ \"majority\" = [] }",
+            "non-empty list of positive budgets",
+        ),
+        (
+            "{ \"majority\" = [0, 4] }",
+            "non-empty list of positive budgets",
+        ),
     ] {
         let text = RUN.replace(
             "budgets = [1, 2, 4]",
             &format!("budgets = [1, 2]\nmethod-budgets = {entry}"),
         );
         let err = RunFile::parse(&text, &path).unwrap_err().to_string();
-        assert!(err.contains("bad.toml") && err.contains(want), "{entry}: {err}");
+        assert!(
+            err.contains("bad.toml") && err.contains(want),
+            "{entry}: {err}"
+        );
     }
     let text = RUN.replace(
         "methods = [\"majority\", \"best-of-n-weighted\", \"beam-m2\"]",

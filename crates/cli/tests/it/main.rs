@@ -565,8 +565,7 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
     }
     // report.json carries the judgement with its verdict, per bins and accounting.
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(whole.join("report.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(whole.join("report.json")).unwrap()).unwrap();
     let judged = json["policy_against_fixed"].as_array().unwrap();
     assert_eq!(judged.len(), 4, "{judged:?}");
     for j in judged {
@@ -1049,11 +1048,13 @@ fn the_high_budget_run_file_runs_on_fixtures() {
     assert_eq!(records, 2 * 2 * 22);
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(
-        report.contains("### `best-of-n-weighted{temperature=0.8}` minus `beam-m4{temperature=0.8}`"),
+        report
+            .contains("### `best-of-n-weighted{temperature=0.8}` minus `beam-m4{temperature=0.8}`"),
         "{report}"
     );
     assert!(
-        report.contains("best-of-n-weighted{temperature=0.8}@256 minus beam-m4{temperature=0.8}@64"),
+        report
+            .contains("best-of-n-weighted{temperature=0.8}@256 minus beam-m4{temperature=0.8}@64"),
         "{report}"
     );
 }

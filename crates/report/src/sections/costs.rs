@@ -51,7 +51,11 @@ pub(super) fn costs_section(r: &mut Rendered, input: &ReportInput) {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 if first { md(&m.role) } else { String::new() },
                 if first { md(&m.model) } else { String::new() },
-                if first { sci(t.parameters as f64) } else { String::new() },
+                if first {
+                    sci(t.parameters as f64)
+                } else {
+                    String::new()
+                },
                 md(&p.part),
                 p.kind.name(),
                 p.tokens.map_or("-".into(), |x| x.to_string()),

@@ -142,7 +142,8 @@ fn bin_reading(r: &mut Rendered, b: &BinReading) {
          bins unequal.\n",
         b.probe_samples
     );
-    r.markdown.push_str("| bin | oracle questions | predicted questions |\n|---:|---:|---:|\n");
+    r.markdown
+        .push_str("| bin | oracle questions | predicted questions |\n|---:|---:|---:|\n");
     for (i, o) in b.oracle_sizes.iter().enumerate() {
         let p = b
             .predicted_sizes

@@ -33,7 +33,14 @@ pub(super) fn high_budget_section(r: &mut Rendered, data: &Data, baseline: &str)
         return;
     }
     let bins: Vec<Option<usize>> = std::iter::once(None)
-        .chain((1..=if data.bins.is_empty() { 0 } else { data.bins.count }).map(Some))
+        .chain(
+            (1..=if data.bins.is_empty() {
+                0
+            } else {
+                data.bins.count
+            })
+                .map(Some),
+        )
         .collect();
     let best_budgets = data.budgets(&best);
     let _ = writeln!(
@@ -61,7 +68,12 @@ pub(super) fn high_budget_section(r: &mut Rendered, data: &Data, baseline: &str)
         else {
             continue;
         };
-        let _ = write!(r.markdown, "### `{}` minus `{}`\n\n| bin |", md(&best), md(search));
+        let _ = write!(
+            r.markdown,
+            "### `{}` minus `{}`\n\n| bin |",
+            md(&best),
+            md(search)
+        );
         for b in &budgets {
             let _ = write!(r.markdown, " N = {b} |");
         }

@@ -107,11 +107,20 @@ struct Rows {
 
 fn rows(data: &Data, j: &PolicyJudgement, baseline: Option<&str>) -> Rows {
     let base_curve: Vec<(usize, f64)> = baseline
-        .map(|b| data.curve(b, None).iter().map(|(n, e)| (*n, e.value)).collect())
+        .map(|b| {
+            data.curve(b, None)
+                .iter()
+                .map(|(n, e)| (*n, e.value))
+                .collect()
+        })
         .unwrap_or_default();
     let mut base_flops: Vec<(f64, f64)> = base_curve
         .iter()
-        .filter_map(|&(n, a)| baseline.and_then(|b| mean_flops(data, b, n)).map(|f| (f, a)))
+        .filter_map(|&(n, a)| {
+            baseline
+                .and_then(|b| mean_flops(data, b, n))
+                .map(|f| (f, a))
+        })
         .filter(|(f, _)| *f > 0.0)
         .collect();
     base_flops.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -174,7 +183,10 @@ fn verdict(rows: &[JudgedRow]) -> (String, Vec<usize>) {
     if diffs.is_empty() || diffs.iter().any(|(_, d)| d.is_none()) {
         return ("not measured".into(), Vec::new());
     }
-    let values: Vec<f64> = diffs.iter().filter_map(|(_, d)| d.map(|d| d.value)).collect();
+    let values: Vec<f64> = diffs
+        .iter()
+        .filter_map(|(_, d)| d.map(|d| d.value))
+        .collect();
     let met = values.iter().all(|v| *v >= -TIE) && values.iter().any(|v| *v > TIE);
     let significant = diffs
         .iter()
@@ -452,7 +464,12 @@ fn figure(r: &mut Rendered, data: &Data, j: &PolicyJudgement, rows: &Rows, basel
             Mark::Points,
             rows.flops
                 .iter()
-                .filter_map(|r| r.fixed.as_ref().filter(|f| f.flops > 0.0).map(|f| (f.flops, f.accuracy)))
+                .filter_map(|r| {
+                    r.fixed
+                        .as_ref()
+                        .filter(|f| f.flops > 0.0)
+                        .map(|f| (f.flops, f.accuracy))
+                })
                 .collect(),
         ),
     ];
@@ -463,7 +480,11 @@ fn figure(r: &mut Rendered, data: &Data, j: &PolicyJudgement, rows: &Rows, basel
             Mark::DashedLine,
             data.curve(b, None)
                 .iter()
-                .filter_map(|(n, e)| mean_flops(data, b, *n).filter(|f| *f > 0.0).map(|f| (f, *e)))
+                .filter_map(|(n, e)| {
+                    mean_flops(data, b, *n)
+                        .filter(|f| *f > 0.0)
+                        .map(|f| (f, *e))
+                })
                 .collect(),
         ));
     }

@@ -17,8 +17,7 @@ use std::fmt::Write;
 
 use crate::data::Data;
 use crate::input::{
-    CatchUp, EfficiencyRow, JudgementSummary, MatchedRow, MethodAccuracy, OneTimeCost,
-    ReportInput,
+    CatchUp, EfficiencyRow, JudgementSummary, MatchedRow, MethodAccuracy, OneTimeCost, ReportInput,
 };
 use crate::stats::Estimate;
 use crate::svg::Point;

@@ -213,7 +213,11 @@ fn full_input() -> ReportInput {
             RunModel {
                 role: "generator".into(),
                 model: "models/small".into(),
-                training: Some(cost(100_000_000, 1_000_000_000, &[("training", CostKind::Training, 6e17)])),
+                training: Some(cost(
+                    100_000_000,
+                    1_000_000_000,
+                    &[("training", CostKind::Training, 6e17)],
+                )),
             },
             RunModel {
                 role: "verifier".into(),
@@ -221,7 +225,10 @@ fn full_input() -> ReportInput {
                 training: Some(cost(
                     100_000_000,
                     10_000_000,
-                    &[("trunk", CostKind::Training, 6e18), ("labels", CostKind::Labels, 4e18)],
+                    &[
+                        ("trunk", CostKind::Training, 6e18),
+                        ("labels", CostKind::Labels, 4e18),
+                    ],
                 )),
             },
             RunModel {
@@ -230,7 +237,7 @@ fn full_input() -> ReportInput {
                 training: None,
             },
         ],
-        judged: vec![judgement(&records(), |i| bin_of(i), "oracle")],
+        judged: vec![judgement(&records(), bin_of, "oracle")],
         bin_reading: Some(BinReading {
             oracle_samples: (10, 10),
             probe_samples: 4,
@@ -498,11 +505,17 @@ fn full_report_has_every_section_and_the_expected_numbers() {
     // 4e10 x N per question. With the verifier's 1e19 FLOPs spread as
     // V x 150 tokens / (R x 1e9): 1.5e12 / R less, which leaves R = 0.79 and 0.16 nothing.
     let row = line_with(&md, "| 0.16 | 257.75 |");
-    assert!(row.starts_with("| 0.16 | 257.75 | 64 | 75.2% | 7.73"), "{row}");
+    assert!(
+        row.starts_with("| 0.16 | 257.75 | 64 | 75.2% | 7.73"),
+        "{row}"
+    );
     // The verifier's training leaves nothing: no budget.
     assert!(row.ends_with("| - |"), "{row}");
     let row = line_with(&md, "| 0.79 | 63.37 |");
-    assert!(row.starts_with("| 0.79 | 63.37 | 16 | 74.8% | 1.90"), "{row}");
+    assert!(
+        row.starts_with("| 0.79 | 63.37 | 16 | 74.8% | 1.90"),
+        "{row}"
+    );
     assert!(row.ends_with("| - |"), "{row}");
     let row = line_with(&md, "| 22 | 15.77 |");
     assert!(row.starts_with("| 22 | 15.77 | 4 | 74.6% | 4.73"), "{row}");
@@ -517,8 +530,14 @@ fn full_report_has_every_section_and_the_expected_numbers() {
         (with_training - (allowed - 1e19 * 150.0 / (22.0 * 1e9))).abs() < 1.0,
         "{with_training}"
     );
-    assert!(md.contains("R = 22 (paper and total and with training, N = 4)"), "{md}");
-    assert!(md.contains("Small: generator `models/small` with verifier `models/prm`"), "{md}");
+    assert!(
+        md.contains("R = 22 (paper and total and with training, N = 4)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Small: generator `models/small` with verifier `models/prm`"),
+        "{md}"
+    );
     let matched = &json["flops_matched"][2];
     assert_eq!(matched["budget"], 4);
     assert_eq!(matched["flops_budget_with_training"], 4);
@@ -537,8 +556,14 @@ fn full_report_has_every_section_and_the_expected_numbers() {
         md.contains("| verifier | models/prm | 1.000e8 | trunk | training | - | 6.000e18 | 1.000e19 | 16.67 | a card |"),
         "{md}"
     );
-    assert!(md.contains("|  |  |  | labels | labels | - | 4.000e18 |"), "{md}");
-    assert!(md.contains("| reference | models/big | - | not given |"), "{md}");
+    assert!(
+        md.contains("|  |  |  | labels | labels | - | 4.000e18 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| reference | models/big | - | not given |"),
+        "{md}"
+    );
     assert_eq!(json["one_time_costs"][1]["total_flops"], 1e19);
     assert!(json["one_time_costs"][2]["training"].is_null());
 
@@ -546,7 +571,9 @@ fn full_report_has_every_section_and_the_expected_numbers() {
     // best-of-N and majority tie and the name decides), so the policy is always-beam:
     // it ties the best fixed setting everywhere and the target is missed.
     assert!(
-        md.contains("MISSED.** The policy ties the best fixed setting at every budget and beats it at none"),
+        md.contains(
+            "MISSED.** The policy ties the best fixed setting at every budget and beats it at none"
+        ),
         "{md}"
     );
     let judged = &json["policy_against_fixed"];
@@ -585,7 +612,10 @@ fn full_report_has_every_section_and_the_expected_numbers() {
         md.contains("same bin 84.0% (within one 100.0%); by chance (bins of these sizes drawn independently) 20.0%; a perfect predictor (the pass@1 ranking without ties) 100.0%."),
         "{md}"
     );
-    assert!(md.contains("two disjoint halves of 5 and binned apart agree on 60.0% of 50"), "{md}");
+    assert!(
+        md.contains("two disjoint halves of 5 and binned apart agree on 60.0% of 50"),
+        "{md}"
+    );
     assert_eq!(json["difficulty"]["retest"]["half_samples"], 5);
 
     // Agreement: 8 of 50 predicted one bin harder.
@@ -1206,7 +1236,11 @@ fn split_world() -> Vec<EvalRecord> {
                     compute: Compute {
                         generations: budget,
                         generator_flops: 1e9 * budget as f64,
-                        verifier_flops: if method == "majority" { 0.0 } else { 1e9 * budget as f64 },
+                        verifier_flops: if method == "majority" {
+                            0.0
+                        } else {
+                            1e9 * budget as f64
+                        },
                         ..Compute::default()
                     },
                     seconds: 0.0,
@@ -1238,7 +1272,10 @@ fn a_policy_that_chooses_by_difficulty_meets_the_target_and_says_so() {
     let (files, summary) = render_report(&input).unwrap();
     let md = &files[0].1;
     let generations = &summary.policy_against_fixed[0];
-    assert_eq!((generations.bins.as_str(), generations.accounting.as_str()), ("predicted", "generations"));
+    assert_eq!(
+        (generations.bins.as_str(), generations.accounting.as_str()),
+        ("predicted", "generations")
+    );
     assert_eq!(generations.verdict, "met", "{md}");
     assert_eq!(generations.significant_at, vec![4, 16]);
     assert_eq!(generations.same_everywhere, None);
@@ -1249,20 +1286,32 @@ fn a_policy_that_chooses_by_difficulty_meets_the_target_and_says_so() {
         assert_eq!(fixed.accuracy.value, 0.5);
         assert_eq!(fixed.difference.value, 0.5);
         assert!(fixed.difference.lo > 0.0, "{fixed:?}");
-        assert_eq!(fixed.picks, vec![format!("majority@{} (chosen on A)", row.budget), format!("majority@{} (chosen on B)", row.budget)]);
+        assert_eq!(
+            fixed.picks,
+            vec![
+                format!("majority@{} (chosen on A)", row.budget),
+                format!("majority@{} (chosen on B)", row.budget)
+            ]
+        );
         let named = row.named.as_ref().unwrap();
         assert_eq!((named.accuracy.value, named.difference.value), (0.5, 0.5));
         // The policy spends (1 + 2) / 2 x 1e9 x N per question.
         assert_eq!(row.policy_flops, 1.5e9 * row.budget as f64);
     }
     assert!(md.contains("**Target (policy >= best fixed setting at every budget, > at one or more), predicted bins, in generations: MET.**"), "{md}");
-    assert!(md.contains("the interval lies above 0 at N = 4, 16"), "{md}");
+    assert!(
+        md.contains("the interval lies above 0 at N = 4, 16"),
+        "{md}"
+    );
     // In FLOPs: at N = 4 the policy spends 6e9, within which beam runs at 4 only if
     // it costs no more than that (8e9: no), so always-beam has nothing within.
     let flops = &summary.policy_against_fixed[1];
     assert_eq!(flops.accounting, "flops");
     assert!(flops.rows[0].named.is_none());
-    assert!(md.contains("| 4 | 6.000e9 | 100.0% | majority@4 | 4.000e9 |"), "{md}");
+    assert!(
+        md.contains("| 4 | 6.000e9 | 100.0% | majority@4 | 4.000e9 |"),
+        "{md}"
+    );
 
     // The same world where beam is right everywhere and majority nowhere: the policy
     // picks beam in every cell, says so, and ties the best fixed setting (missed).
@@ -1277,6 +1326,15 @@ fn a_policy_that_chooses_by_difficulty_meets_the_target_and_says_so() {
     };
     let (files, summary) = render_report(&input).unwrap();
     assert_eq!(summary.policy_against_fixed[0].verdict, "missed");
-    assert_eq!(summary.policy_against_fixed[0].same_everywhere.as_deref(), Some("beam-m4"));
-    assert!(files[0].1.contains("The fitted policy picks `beam-m4` in every cell at every budget"), "{}", files[0].1);
+    assert_eq!(
+        summary.policy_against_fixed[0].same_everywhere.as_deref(),
+        Some("beam-m4")
+    );
+    assert!(
+        files[0]
+            .1
+            .contains("The fitted policy picks `beam-m4` in every cell at every budget"),
+        "{}",
+        files[0].1
+    );
 }
