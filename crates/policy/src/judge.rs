@@ -11,8 +11,8 @@
 //!   and the other way round.
 //! - **Best fixed setting, in FLOPs**: the same, but each setting at the largest
 //!   budget whose mean FLOPs per question on the choosing fold are within the
-//!   policy's mean FLOPs per question at N (probe included); ties go to the lower
-//!   FLOPs before the lower generations.
+//!   policy's mean FLOPs per question at N on that fold (probe included); ties go
+//!   to the lower FLOPs before the lower generations.
 //! - **Named setting** (e.g. `beam-m4`): at the largest swept budget not above N, or
 //!   within the policy's FLOPs; no choice, so no folds.
 //!
@@ -282,12 +282,21 @@ pub fn judge(
                 )
             })
             .collect();
-        let flops_cap = (!policy.is_empty())
-            .then(|| policy.iter().map(|o| o.flops).sum::<f64>() / policy.len() as f64);
-        let fixed_arm = |cap: Cap| -> Option<Arm> {
+        let mean_flops = |fold: Option<Fold>| -> Option<f64> {
+            let f: Vec<f64> = policy
+                .iter()
+                .filter(|o| fold.is_none() || folds.fold_of(&o.question) == fold)
+                .map(|o| o.flops)
+                .collect();
+            (!f.is_empty()).then(|| f.iter().sum::<f64>() / f.len() as f64)
+        };
+        // A fold's fixed setting is held to the policy's FLOPs on the same questions.
+        let flops_caps = [mean_flops(Some(Fold::A)), mean_flops(Some(Fold::B))];
+        let flops_cap = mean_flops(None);
+        let fixed_arm = |caps: [Option<Cap>; 2]| -> Option<Arm> {
             let mut arm = Arm::default();
             for (i, chosen_on) in [Fold::A, Fold::B].into_iter().enumerate() {
-                let (key, b) = fixed_runs.best(cap, &questions[i])?;
+                let (key, b) = fixed_runs.best(caps[i]?, &questions[i])?;
                 arm.picks.push(Pick {
                     chosen_on: Some(chosen_on),
                     setting: fixed_runs.ids[&key].clone(),
@@ -321,8 +330,8 @@ pub fn judge(
         };
         out.push(Judged {
             budget: n,
-            fixed: fixed_arm(Cap::Budget(n)),
-            fixed_flops: flops_cap.and_then(|f| fixed_arm(Cap::Flops(f))),
+            fixed: fixed_arm([Some(Cap::Budget(n)); 2]),
+            fixed_flops: fixed_arm(flops_caps.map(|f| f.map(Cap::Flops))),
             named: named_arm(Cap::Budget(n)),
             named_flops: flops_cap.and_then(|f| named_arm(Cap::Flops(f))),
             policy,
@@ -431,6 +440,32 @@ mod tests {
                 .iter()
                 .all(|p| p.setting.key() == "majority" && p.budget == 4)
         );
+    }
+
+    #[test]
+    fn the_flops_cap_is_the_policys_on_the_same_fold() {
+        // One setting whose cost differs by question: the policy is that setting, so
+        // on each fold it is exactly within the policy's FLOPs there (the mean over
+        // all questions would leave out the fold with the dearer questions).
+        let records: Vec<SweepRecord> = (0..10)
+            .map(|i| {
+                rec(
+                    &format!("q{i}"),
+                    1,
+                    "majority",
+                    4,
+                    true,
+                    100.0 * (i + 1) as f64,
+                )
+            })
+            .collect();
+        let sweep = Sweep::new(records).unwrap();
+        let fitted = fit(&sweep, &FitOptions::default()).unwrap();
+        let judged = judge(&fitted, &sweep, &sweep, None, 0).unwrap();
+        let fixed = judged[0].fixed_flops.as_ref().unwrap();
+        assert_eq!(fixed.picks.len(), 2);
+        assert!(fixed.picks.iter().all(|p| p.setting.key() == "majority"));
+        assert_eq!(fixed.outcomes.len(), 10);
     }
 
     #[test]

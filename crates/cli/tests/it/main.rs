@@ -558,7 +558,7 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
         "## One-time costs",
         "## Best-of-N against search as the budget grows",
         "## Compute-optimal policy against the best fixed method",
-        "### predicted bins (probe of 1 samples paid from N)",
+        "### predicted bins (a probe of 1 sample paid from N)",
         "Test-retest of the oracle bins: each question's samples",
     ] {
         assert!(report.contains(section), "report.md lacks {section}");

@@ -272,7 +272,8 @@ pub(super) fn judged_section(r: &mut Rendered, input: &ReportInput, data: &Data)
          setting needs no difficulty), and **always** one named setting. **In generations**: \
          fixed settings at the largest budget each was swept at not above N. **In FLOPs**: \
          fixed settings at the largest budget whose mean total inference FLOPs per question \
-         (generator + verifier) are within the policy's (generator + verifier + probe). \
+         (generator + verifier) are within the policy's (generator + verifier + probe) on \
+         the fold they are chosen on. \
          Differences are paired on the same questions, in points, with bootstrap intervals. \
          The ratio is `{}`'s budget (or FLOPs) to reach the policy's accuracy over the \
          policy's.\n",
@@ -282,8 +283,10 @@ pub(super) fn judged_section(r: &mut Rendered, input: &ReportInput, data: &Data)
         let named = j.named.as_deref().unwrap_or("-");
         let _ = writeln!(
             r.markdown,
-            "### {} bins (probe of {} samples paid from N)\n",
-            j.bins, j.probe_samples
+            "### {} bins (a probe of {} sample{} paid from N)\n",
+            j.bins,
+            j.probe_samples,
+            if j.probe_samples == 1 { "" } else { "s" }
         );
         let same = same_everywhere(j);
         if let Some(m) = &same {
