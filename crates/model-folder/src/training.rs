@@ -67,7 +67,14 @@ mod tests {
     fn the_shipped_demo_models_state_their_costs() {
         // Every shipped demo model has one, and they check.
         let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/demo");
-        for name in ["generator", "prm", "reviser", "orm"] {
+        for name in [
+            "generator",
+            "prm",
+            "reviser",
+            "orm",
+            "prm-trunk",
+            "prm-paper",
+        ] {
             let cost = training_cost(&demo.join(name))
                 .unwrap()
                 .unwrap_or_else(|| panic!("models/demo/{name} has no training.json"));
