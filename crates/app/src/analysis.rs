@@ -14,12 +14,13 @@ use ttc_policy::{
     Cost, Fit, FitOptions, Folds, Provenance, Sweep, SweepRecord, fit, flops_match, under_probe,
 };
 use ttc_report::{
-    BinAssignment, FlopsMatched, FoldSetting, MatchedBudget, PolicyCurve, PolicyPoint,
-    QuestionFold, ReportInput,
+    BinAssignment, BinReading, FlopsMatched, FoldSetting, MatchedBudget, PolicyCurve,
+    PolicyJudgement, PolicyPoint, QuestionFold, ReportInput, RunModel,
 };
 
 use crate::error::Result;
 use crate::eval::Evaluated;
+use crate::report_inputs::{self, probe_costs};
 
 /// Accuracy per method (rows, by label: one run file gives every setting of a label
 /// the same params) and budget (columns), over questions and seeds.
@@ -154,27 +155,6 @@ fn probe_settings(file: &crate::run_file::RunFile) -> ProbeSettings {
     }
 }
 
-/// Each question's probe cost: its first `probe` difficulty samples' share of what
-/// the samples cost.
-fn probe_costs(difficulty: &[DifficultyRecord], probe: usize) -> BTreeMap<String, Cost> {
-    difficulty
-        .iter()
-        .filter(|d| d.samples > 0)
-        .map(|d| {
-            let share = probe.min(d.samples) as f64 / d.samples as f64;
-            let all = Cost::from(&d.compute);
-            (
-                d.question.clone(),
-                Cost {
-                    generations: probe.min(d.samples),
-                    tokens: (all.tokens as f64 * share).round() as usize,
-                    flops: all.flops * share,
-                },
-            )
-        })
-        .collect()
-}
-
 /// A fitted policy as the report draws it, with the folds that let it score each
 /// held-out question itself.
 fn policy_curve(name: &str, family: Family, sweep: &Sweep, fitted: &Fit) -> Result<PolicyCurve> {
@@ -276,6 +256,13 @@ fn no_bins_note(file: &crate::run_file::RunFile) -> String {
     }
 }
 
+/// What the analysis adds to the records for the report.
+struct Extras {
+    models: Vec<RunModel>,
+    judged: Vec<PolicyJudgement>,
+    bin_reading: Option<BinReading>,
+}
+
 /// Writes report.md and its figures from the run folder's records.
 #[allow(clippy::too_many_arguments)]
 fn report(
@@ -287,6 +274,7 @@ fn report(
     generator_parameters: Option<u64>,
     title: String,
     notes: Vec<String>,
+    extras: Extras,
 ) -> Result<()> {
     let reference: Vec<ReferenceRecord> = ttc_orchestrator::read_records(&files.reference)?;
     let mut input = ReportInput {
@@ -296,6 +284,9 @@ fn report(
         results: records.to_vec(),
         difficulty: difficulty.to_vec(),
         reference: reference.clone(),
+        models: extras.models,
+        judged: extras.judged,
+        bin_reading: extras.bin_reading,
         ..ReportInput::default()
     };
     if let Some((oracle, predicted)) = binned {
@@ -316,11 +307,12 @@ fn report(
                 let budgets = DATA_RATIOS
                     .iter()
                     .map(|&r| {
+                        // Never above the matched compute: floor(k) generations.
                         let f = flops_match(m, r)?;
                         Ok(MatchedBudget {
                             data_ratio: r,
                             multiplier: f.multiplier,
-                            budget: f.budget_power_of_two,
+                            budget: f.budget_within,
                         })
                     })
                     .collect::<ttc_core::Result<Vec<_>>>()?;
@@ -362,6 +354,54 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
         .then(|| no_bins_note(file))
         .into_iter()
         .collect();
+    // The one probe rule (ttc_policy::probe_rule): the probe is each question's first
+    // probe-samples difficulty samples, paid from N, reused by best-of-N settings.
+    let probe = probe_settings(file);
+    let costs = probe_costs(&difficulty, probe.samples);
+    let mut extras = Extras {
+        models: report_inputs::run_models(file)?,
+        judged: Vec::new(),
+        bin_reading: None,
+    };
+    // The policy on predicted bins is the deployable one: policy.toml.
+    let mut deployable = None;
+    if let Some((oracle, predicted)) = &binned {
+        extras.bin_reading = Some(report_inputs::bin_reading(
+            &difficulty,
+            oracle,
+            predicted,
+            probe.samples,
+        )?);
+        for (name, bins) in [("oracle", oracle), ("predicted", predicted)] {
+            // A diagnostic verifier is not deployable, so the policy never chooses its runs.
+            let plain = sweep_records(records, bins, |r| r.method.family() != Family::Diagnostic);
+            if plain.is_empty() {
+                continue;
+            }
+            let plain = Sweep::new(plain)?;
+            let under = under_probe(&plain, &probe, &costs)?;
+            if under.records().is_empty() {
+                tracing::info!(
+                    probe = probe.samples,
+                    bins = name,
+                    "no budget leaves room for a setting after the probe: no policy fitted"
+                );
+                continue;
+            }
+            let fitted = fit(
+                &under,
+                &FitOptions {
+                    fold_seed: FOLD_SEED,
+                },
+            )?;
+            extras.judged.push(report_inputs::judgement(
+                name, &fitted, &under, &plain, &probe, FOLD_SEED,
+            )?);
+            if name == "predicted" {
+                deployable = Some((under, fitted));
+            }
+        }
+    }
     report(
         out_dir,
         files,
@@ -371,6 +411,7 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
         generator_parameters,
         title,
         notes,
+        extras,
     )?;
     let Some((oracle, predicted)) = binned else {
         tracing::info!("{}", no_bins_note(file));
@@ -391,36 +432,11 @@ pub fn analyse(run: &Evaluated) -> Result<()> {
     let bins_path = out_dir.join("bins.json");
     std::fs::write(&bins_path, serde_json::to_string_pretty(&bin_rows)?)
         .map_err(|e| ttc_core::Error::io(&bins_path, e))?;
-    // A diagnostic verifier is not deployable, so the policy never chooses its runs.
-    let sweep_records = sweep_records(records, &predicted, |r| {
-        r.method.family() != Family::Diagnostic
-    });
-    if sweep_records.is_empty() {
+    let Some((sweep, fitted)) = deployable else {
         return Ok(());
-    }
-    // The one probe rule (ttc_policy::probe_rule): the probe is each question's first
-    // probe-samples difficulty samples, paid from N, reused by best-of-N settings.
-    let probe = probe_settings(file);
-    let sweep = under_probe(
-        &Sweep::new(sweep_records)?,
-        &probe,
-        &probe_costs(&difficulty, probe.samples),
-    )?;
-    if sweep.records().is_empty() {
-        tracing::info!(
-            probe = probe.samples,
-            "no budget leaves room for a setting after the probe: no policy fitted"
-        );
-        return Ok(());
-    }
+    };
     let sweep_path = out_dir.join("sweep.jsonl");
     sweep.write(&sweep_path)?;
-    let fitted = fit(
-        &sweep,
-        &FitOptions {
-            fold_seed: FOLD_SEED,
-        },
-    )?;
     let mut models = BTreeMap::new();
     if let Some(g) = &file.generator {
         models.insert("generator".to_string(), g.model.display().to_string());

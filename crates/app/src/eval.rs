@@ -4,7 +4,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ttc_core::{AnswerFormat, EvalRecord, MethodSpec, SamplingParams, Selector, Solver, Verifier};
+use ttc_core::{
+    AnswerFormat, EvalRecord, Family, MethodSpec, SamplingParams, Selector, Solver, Verifier,
+};
 use ttc_orchestrator::{Plan, Progress, RunFiles};
 use ttc_reviser::Reviser;
 use ttc_search::{SearchSettings, Searcher, Strategy};
@@ -14,7 +16,8 @@ use crate::error::{Result, bail};
 use crate::run_file::{RunFile, RuntimeSection};
 use crate::shard::{Machine, Shard, ShardManifest};
 use crate::solvers::{
-    BestOfNSampler, DiagnosticSolver, GreedyReference, ReviseSolver, RevisionGroup, SearchSolver,
+    AtBudgets, BestOfNSampler, DiagnosticSolver, GreedyReference, ReviseSolver, RevisionGroup,
+    SearchSolver,
 };
 
 /// What to run: a run file and the flags that override it.
@@ -142,10 +145,9 @@ fn sweep(
         );
     };
     let methods = &sweep.methods;
-    let mut budgets = sweep.budgets.clone();
-    budgets.sort_unstable();
-    budgets.dedup();
-    if budgets.is_empty() || budgets[0] == 0 {
+    // Every budget any method runs at; a method runs only at its own (`budgets_for`).
+    let budgets = sweep.all_budgets();
+    if sweep.budgets.is_empty() || budgets.is_empty() || budgets[0] == 0 {
         bail!(
             "{}: [sweep] budgets must be positive numbers of generations",
             path.display()
@@ -307,6 +309,28 @@ fn sweep(
             solvers_owned.push(Box::new(solver));
         }
     }
+    // A method whose budgets are not all of the sweep's runs only at its own:
+    // `[sweep] method-budgets`, else `budgets` (diagnostic methods too).
+    let solvers_owned: Vec<Box<dyn Solver + '_>> = solvers_owned
+        .into_iter()
+        .map(|s| -> Box<dyn Solver + '_> {
+            let id = s.method();
+            let own = if id.family() == Family::Diagnostic {
+                let mut b = sweep.budgets.clone();
+                b.sort_unstable();
+                b.dedup();
+                b
+            } else {
+                sweep.budgets_for(&id.method())
+            };
+            // A fixed-budget method (greedy) runs at its own N whatever the lists say.
+            if own == budgets || id.method().fixed_budget().is_some() {
+                s
+            } else {
+                Box::new(AtBudgets::new(s, own))
+            }
+        })
+        .collect();
     let solvers: Vec<&dyn Solver> = solvers_owned.iter().map(|s| s.as_ref()).collect();
     let sampler = (verifier.is_some() && file.difficulty_samples() > 0)
         .then_some(BestOfNSampler { searcher });

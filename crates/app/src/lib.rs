@@ -12,7 +12,9 @@
 //! - [`eval`]: a resumable sweep from a run file, whole or one shard of it.
 //! - [`shard`]: which questions a shard runs and where its number comes from.
 //! - [`merge`]: shard folders checked and joined into one run folder.
-//! - [`analysis`]: what a finished sweep yields (difficulty bins, report, policy).
+//! - [`analysis`]: what a finished sweep yields (difficulty bins, report, policy);
+//!   [`report_inputs`]: the report's inputs beyond the records (the run's models and
+//!   their one-time costs, how the bins read, the policy judged against fixed settings).
 //!
 //! The binary parses flags, calls these and prints; this crate prints nothing.
 
@@ -23,6 +25,7 @@ mod error;
 pub mod eval;
 pub mod grade;
 pub mod merge;
+pub mod report_inputs;
 pub mod run_file;
 mod run_models;
 pub mod score;

@@ -1,6 +1,7 @@
 //! The TOML run file: which models, how they run, how to search. Parsed here with
 //! unknown keys rejected and resolved into plain settings before any library sees it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -138,6 +139,14 @@ pub struct SweepSection {
     pub methods: Vec<MethodSpec>,
     /// Budgets N in generations.
     pub budgets: Vec<usize>,
+    /// Budgets for some of `methods` in place of `budgets`, keyed by the method's text
+    /// as `methods` writes it: `method-budgets = { "majority" = [4, 16, 64, 256] }`.
+    /// Best-of-N answers all its budgets from one run at the largest, so it can be
+    /// taken further than search at little extra cost. Checked at load: every key is
+    /// one of `methods` (not `greedy`, which runs at N = 1 alone), every list
+    /// non-empty with positive budgets. `[diagnostic]` methods run at `budgets`.
+    #[serde(default)]
+    pub method_budgets: BTreeMap<String, Vec<usize>>,
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
     /// How revision answers are chosen; default weighted with an ORM, else majority.
@@ -146,6 +155,69 @@ pub struct SweepSection {
 
 fn default_seeds() -> Vec<u64> {
     vec![0]
+}
+
+impl SweepSection {
+    /// The budgets `method` runs at: its `method-budgets` entry, else `budgets`;
+    /// ascending, without repeats.
+    pub fn budgets_for(&self, method: &MethodSpec) -> Vec<usize> {
+        let mut out = self
+            .method_budgets
+            .iter()
+            .find(|(text, _)| text.parse::<MethodSpec>().is_ok_and(|m| m == *method))
+            .map_or_else(|| self.budgets.clone(), |(_, b)| b.clone());
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Every budget some method runs at, ascending.
+    pub fn all_budgets(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .budgets
+            .iter()
+            .chain(self.method_budgets.values().flatten())
+            .copied()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Checks `method-budgets` against `methods`; the message names the entry.
+    fn validate(&self, path: &Path) -> Result<()> {
+        for (text, budgets) in &self.method_budgets {
+            let method: MethodSpec = text.parse().map_err(|e| {
+                Error::Config(format!(
+                    "{}: [sweep] method-budgets key {text:?}: {e}",
+                    path.display()
+                ))
+            })?;
+            if !self.methods.contains(&method) {
+                bail!(
+                    "{}: [sweep] method-budgets names {text:?}, which is not in `methods`; \
+                     give budgets only for methods the sweep runs",
+                    path.display()
+                );
+            }
+            if method.fixed_budget().is_some() {
+                bail!(
+                    "{}: [sweep] method-budgets gives budgets for {text:?}, which always runs \
+                     at N = {}; remove the entry",
+                    path.display(),
+                    method.fixed_budget().unwrap_or(1)
+                );
+            }
+            if budgets.is_empty() || budgets.contains(&0) {
+                bail!(
+                    "{}: [sweep] method-budgets {text:?} = {budgets:?}: give a non-empty list \
+                     of positive budgets (generations)",
+                    path.display()
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[difficulty]`: samples per question for oracle (pass@1) and predicted (mean
@@ -444,6 +516,9 @@ impl RunFile {
         }
         if let Some(o) = &mut file.output {
             o.dir = base.join(&o.dir);
+        }
+        if let Some(sweep) = &file.sweep {
+            sweep.validate(path)?;
         }
         if let Some(d) = &file.difficulty
             && d.samples > 0

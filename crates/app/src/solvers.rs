@@ -36,6 +36,51 @@ fn scaled(c: &Compute, part: usize, whole: usize) -> Compute {
     }
 }
 
+/// A solver limited to some of the sweep's budgets (`[sweep] method-budgets`): the
+/// orchestrator runs a method only at the budgets it `supports`.
+pub struct AtBudgets<'a> {
+    inner: Box<dyn Solver + 'a>,
+    budgets: Vec<usize>,
+}
+
+impl<'a> AtBudgets<'a> {
+    pub fn new(inner: Box<dyn Solver + 'a>, budgets: Vec<usize>) -> Self {
+        AtBudgets { inner, budgets }
+    }
+}
+
+impl std::fmt::Debug for AtBudgets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtBudgets")
+            .field("method", &self.inner.method().key())
+            .field("budgets", &self.budgets)
+            .finish()
+    }
+}
+
+impl Solver for AtBudgets<'_> {
+    fn method(&self) -> MethodId {
+        self.inner.method()
+    }
+
+    fn supports(&self, budget: usize) -> bool {
+        self.budgets.contains(&budget) && self.inner.supports(budget)
+    }
+
+    fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
+        self.inner.solve(question, budget, seed)
+    }
+
+    fn solve_budgets(
+        &self,
+        question: &str,
+        budgets: &[usize],
+        seed: u64,
+    ) -> Option<Result<Vec<Solved>>> {
+        self.inner.solve_budgets(question, budgets, seed)
+    }
+}
+
 impl SearchSolver<'_> {
     /// The temperature as the run file wrote it (an f32 printed as written, not as its
     /// f64 expansion).

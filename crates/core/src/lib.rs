@@ -19,6 +19,7 @@ mod select;
 mod solver;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod training;
 mod transitions;
 mod verification;
 
@@ -37,6 +38,7 @@ pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSett
 pub use seed::SeqRng;
 pub use select::{Selector, Vote, select};
 pub use solver::{Solved, Solver};
+pub use training::{CostKind, CostPart, TrainingCost};
 pub use transitions::Transitions;
 pub use verification::{
     Continued, ScoreAggregation, ScoreRequest, StepScores, Verifier, VerifierState,

@@ -122,6 +122,11 @@ pub struct DifficultyRecord {
     pub correct: usize,
     /// The verifier's final-answer score of each sample.
     pub scores: Vec<f64>,
+    /// Whether each sample was correct, in sample order (for a test-retest of the
+    /// oracle bins from two disjoint halves). Empty in records written before it
+    /// was kept; such records load and have no test-retest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<bool>,
     pub compute: Compute,
 }
 

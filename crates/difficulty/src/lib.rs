@@ -13,7 +13,10 @@
 //!   says how much of the budget is left for the strategy, which may reuse the
 //!   probe's samples ([`Probe::split_budget`]).
 //! - **Agreement** ([`agreement`]): oracle against predicted bins, a confusion
-//!   matrix with the fractions in the same bin and within one bin.
+//!   matrix with the fractions in the same bin and within one bin, the bins'
+//!   sizes, the rate expected by chance and the ceiling a perfect predictor
+//!   reaches given the oracle's ties; [`test_retest`] compares oracle bins from
+//!   two disjoint halves of the samples.
 //!
 //! Bins run from 1 (easiest: highest pass@1 or score) to k (5 by default,
 //! [`DEFAULT_BINS`]). With n questions in order of value, position r goes to bin
@@ -32,7 +35,7 @@ mod oracle;
 mod predicted;
 mod probe;
 
-pub use agreement::{Agreement, agreement};
+pub use agreement::{Agreement, Retest, agreement, perfect_predictor_agreement, test_retest};
 pub use bins::{BinEdges, Binned, DEFAULT_BINS, QuestionBin, Statistic, bin_values};
 pub use oracle::{PassRate, oracle_bins};
 pub use predicted::{QuestionScores, mean_score, predicted_bins};

@@ -12,9 +12,13 @@
 //!   once at load, so a broken template is an error there;
 //! - parameters: exact from config.json for the Llama family (Llama, Mistral, Qwen2)
 //!   with a causal-LM or token-classification head, else the weight bytes / 4.
+//!
+//! And, for the report only, the folder's optional `training.json`: the model's
+//! one-time cost ([`training_cost`]).
 
 mod codec;
 mod params;
+mod training;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +26,7 @@ use serde_json::Value;
 use ttc_core::{Error, Result};
 
 pub use codec::{Codec, Span, preview};
+pub use training::{TRAINING_FILE, training_cost};
 
 /// The JSON files of one model folder.
 #[derive(Clone, Debug)]

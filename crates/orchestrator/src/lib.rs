@@ -208,16 +208,17 @@ pub fn run_with_hook(
                 let seed = question_seed(plan.seeds.first().copied().unwrap_or(0) ^ 0xD1FF, &q.id);
                 let (samples, compute) =
                     sampler.sample(&q.problem, plan.difficulty_samples, seed)?;
-                let correct = samples
+                let outcomes: Vec<bool> = samples
                     .iter()
-                    .filter(|(a, _)| a.as_deref().is_some_and(|a| (plan.grade)(&q.answer, a)))
-                    .count();
+                    .map(|(a, _)| a.as_deref().is_some_and(|a| (plan.grade)(&q.answer, a)))
+                    .collect();
                 let record = DifficultyRecord {
                     question: q.id.clone(),
                     level: q.level,
                     samples: samples.len(),
-                    correct,
+                    correct: outcomes.iter().filter(|c| **c).count(),
                     scores: samples.iter().map(|(_, s)| *s).collect(),
+                    outcomes,
                     compute,
                 };
                 append!(&files.difficulty, &record);

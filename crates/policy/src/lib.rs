@@ -20,6 +20,9 @@
 //! 5. **The probe rule** ([`probe_rule`]): one rule for the probe, used by the fit
 //!    ([`under_probe`] puts a sweep under it) and at inference ([`probe_split`]):
 //!    the probe is paid from N and best-of-N settings reuse its samples.
+//! 6. **Judged against fixed settings** ([`judge`]): at each budget, the policy's
+//!    held-out outcome per question beside the best single setting chosen on the
+//!    same folds and a named one (always beam search), in generations and FLOPs.
 //! 4. **Report helpers**: [`efficiency`] (the budget a baseline needs to match the
 //!    policy's accuracy, interpolated in log2 budget: the "4x less compute" figure)
 //!    and [`flops_match`] (the FLOPs-matched generation budget against a larger
@@ -35,6 +38,7 @@ mod file;
 mod fit;
 mod flops;
 mod folds;
+mod judge;
 pub mod probe_rule;
 mod sweep;
 
@@ -43,5 +47,6 @@ pub use file::{Applied, Choice, FitSummary, Lookup, POLICY_FORMAT, Policy, Prove
 pub use fit::{Cell, Fit, FitOptions, FoldChoice, MeanCost, SettingScore, fit};
 pub use flops::{FlopsMatch, flops_match, inference_multiplier};
 pub use folds::{Fold, Folds, question_hash};
+pub use judge::{Arm, HeldOut, Judged, Pick, judge};
 pub use probe_rule::{probe_split, under_probe};
 pub use sweep::{Cost, Sweep, SweepRecord};

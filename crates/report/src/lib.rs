@@ -83,9 +83,11 @@ use std::path::{Path, PathBuf};
 use ttc_core::{Error, Result};
 
 pub use input::{
-    BinAssignment, EfficiencyRow, FlopsMatched, FoldSetting, MatchedBudget, MethodAccuracy,
-    PolicyCurve, PolicyPoint, QuestionFold, QuestionOutcome, ReportInput, ReportOptions,
-    ReportSummary,
+    AgreementRates, ArmOutcome, ArmPick, ArmSummary, BinAssignment, BinReading, CatchUp,
+    CellChoice, EfficiencyRow, FixedArm, FlopsMatched, FoldSetting, JudgedBudget, JudgedRow,
+    JudgementSummary, MatchedBudget, MatchedRow, MethodAccuracy, OneTimeCost, PolicyCurve,
+    PolicyJudgement, PolicyPoint, QuestionFold, QuestionOutcome, ReportInput, ReportOptions,
+    ReportSummary, Retest, RunModel,
 };
 pub use stats::{Bootstrap, Bound, Estimate, budget_to_reach};
 
@@ -102,6 +104,11 @@ pub fn render_report(input: &ReportInput) -> Result<(Vec<(String, String)>, Repo
         methods: data.methods.len(),
         accuracy: rendered.accuracy,
         efficiency: rendered.efficiency,
+        policy_against_fixed: rendered.judged,
+        one_time_costs: rendered.one_time_costs,
+        flops_matched: rendered.flops_matched,
+        difficulty: input.bin_reading.clone(),
+        best_of_n_against_search: rendered.catch_up,
     };
     let mut json = serde_json::to_string_pretty(&summary)
         .map_err(|e| Error::invalid("report summary", e.to_string()))?;

@@ -266,6 +266,160 @@ fn a_sweep_records_every_setting_and_the_analysis_bins_fits_and_reports() {
         assert!((v - 4.0 / 6.0).abs() < 1e-12, "{a}");
     }
     assert!(std::fs::metadata(out.join("accuracy-by-bin.svg")).is_ok());
+
+    // The policy judged against fixed settings, on oracle and on predicted bins, in
+    // generations and in FLOPs: every setting is right on q0-q3 alone, so the policy
+    // (majority everywhere, under the probe) ties the best fixed setting (majority,
+    // cheapest of the tied), and the report says the target is missed and why.
+    let judged = json["policy_against_fixed"].as_array().unwrap();
+    let kinds: Vec<(&str, &str)> = judged
+        .iter()
+        .map(|j| {
+            (
+                j["bins"].as_str().unwrap(),
+                j["accounting"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("oracle", "generations"),
+            ("oracle", "flops"),
+            ("predicted", "generations"),
+            ("predicted", "flops")
+        ]
+    );
+    for j in judged {
+        assert_eq!(j["verdict"], "missed", "{j}");
+        assert_eq!(j["same_everywhere"], "majority{temperature=0.8}", "{j}");
+    }
+    let row = &judged[0]["rows"][0];
+    assert_eq!(row["budget"], 4);
+    assert!((row["policy"]["value"].as_f64().unwrap() - 4.0 / 6.0).abs() < 1e-12);
+    assert_eq!(row["fixed"]["difference"]["value"], 0.0);
+    assert_eq!(
+        row["named"]["picks"][0], "beam-m2{temperature=0.8}@4",
+        "{row}"
+    );
+    assert!(md.contains("The fitted policy picks `majority{temperature=0.8}` in every cell"));
+    // The bins read: sizes 4 and 2, and a test-retest from halves of 2 samples that
+    // agree (every sample of a question is alike).
+    let reading = &json["difficulty"];
+    assert_eq!(reading["oracle_sizes"], serde_json::json!([4, 2]));
+    assert_eq!(reading["oracle_samples"], serde_json::json!([4, 4]));
+    assert_eq!(reading["retest"]["half_samples"], 2);
+    assert_eq!(reading["retest"]["rates"]["same_bin"], 1.0);
+    // The models have no training.json: not given.
+    let costs = json["one_time_costs"].as_array().unwrap();
+    assert_eq!(costs[0]["role"], "generator");
+    assert!(costs.iter().all(|c| c["training"].is_null()), "{costs:?}");
+    assert!(
+        md.contains("| generator | ") && md.contains("| not given |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_run_folder_without_per_sample_outcomes_still_loads_and_reports() {
+    // Difficulty records written before per-sample outcomes were kept: the run
+    // resumes with nothing to do, the analysis reports everything but the bins'
+    // test-retest, and says why.
+    let dir = workspace("older-folder");
+    eval(&dir, &format!("{RUN}{DIFFICULTY}"));
+    let path = dir.join("out").join("difficulty.jsonl");
+    let older: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v.as_object_mut().unwrap().remove("outcomes").is_some());
+            serde_json::to_string(&v).unwrap()
+        })
+        .collect();
+    std::fs::write(&path, older.join("\n") + "\n").unwrap();
+    let run = eval(&dir, &format!("{RUN}{DIFFICULTY}"));
+    assert_eq!(run.records.len(), 54);
+    let difficulty: Vec<DifficultyRecord> = read_lines(&path);
+    assert!(
+        difficulty
+            .iter()
+            .all(|d| d.outcomes.is_empty() && d.samples == 4)
+    );
+    ttc_app::analysis::analyse(&run).unwrap();
+    let out = dir.join("out");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("Test-retest of the oracle bins: not available"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert!(json["difficulty"]["retest"].is_null());
+    assert_eq!(
+        json["difficulty"]["oracle_sizes"],
+        serde_json::json!([4, 2])
+    );
+    assert_eq!(json["policy_against_fixed"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn method_budgets_give_some_methods_their_own_budgets() {
+    let dir = workspace("method-budgets");
+    let run_text = RUN.replace(
+        "budgets = [1, 2, 4]",
+        "budgets = [1, 2]\nmethod-budgets = { \"majority\" = [8, 1, 2, 4] }",
+    );
+    let run = eval(&dir, &run_text);
+    let mut at: std::collections::BTreeMap<String, std::collections::BTreeSet<usize>> =
+        Default::default();
+    for r in &run.records {
+        at.entry(r.method.label()).or_default().insert(r.budget);
+    }
+    let list = |m: &str| at[m].iter().copied().collect::<Vec<_>>();
+    assert_eq!(list("majority"), [1, 2, 4, 8]);
+    assert_eq!(list("best-of-n-weighted"), [1, 2]);
+    assert_eq!(list("beam-m2"), [1, 2]);
+    // 6 questions x (4 + 2 + 2) budgets.
+    assert_eq!(run.records.len(), 48);
+    // Majority at 8 sampled once for all four budgets: its compute is pro rata.
+    let m8 = run
+        .records
+        .iter()
+        .find(|r| r.method.label() == "majority" && r.budget == 8)
+        .unwrap();
+    assert_eq!(m8.compute.generations, 8);
+
+    // Entries are checked against `methods`, with the file and the entry named.
+    let path = dir.join("bad.toml");
+    for (entry, want) in [
+        ("{ \"dvts-m4\" = [4] }", "not in `methods`"),
+        ("{ \"beam-4x\" = [4] }", "method-budgets key \"beam-4x\""),
+        (
+            "{ \"majority\" = [] }",
+            "non-empty list of positive budgets",
+        ),
+        (
+            "{ \"majority\" = [0, 4] }",
+            "non-empty list of positive budgets",
+        ),
+    ] {
+        let text = RUN.replace(
+            "budgets = [1, 2, 4]",
+            &format!("budgets = [1, 2]\nmethod-budgets = {entry}"),
+        );
+        let err = RunFile::parse(&text, &path).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.toml") && err.contains(want),
+            "{entry}: {err}"
+        );
+    }
+    let text = RUN.replace(
+        "methods = [\"majority\", \"best-of-n-weighted\", \"beam-m2\"]",
+        "methods = [\"greedy\", \"majority\"]\nmethod-budgets = { \"greedy\" = [4] }",
+    );
+    let err = RunFile::parse(&text, &path).unwrap_err().to_string();
+    assert!(err.contains("always runs at N = 1"), "{err}");
 }
 
 #[test]

@@ -555,9 +555,25 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
         "## 1. Accuracy against budget",
         "## 2. Compute-optimal policy",
         "accuracy-by-budget.svg",
+        "## One-time costs",
+        "## Best-of-N against search as the budget grows",
+        "## Compute-optimal policy against the best fixed method",
+        "### predicted bins (a probe of 1 sample paid from N)",
+        "Test-retest of the oracle bins: each question's samples",
     ] {
         assert!(report.contains(section), "report.md lacks {section}");
     }
+    // report.json carries the judgement with its verdict, per bins and accounting.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("report.json")).unwrap()).unwrap();
+    let judged = json["policy_against_fixed"].as_array().unwrap();
+    assert_eq!(judged.len(), 4, "{judged:?}");
+    for j in judged {
+        let verdict = j["verdict"].as_str().unwrap();
+        assert!(["met", "missed", "not measured"].contains(&verdict), "{j}");
+        assert!(!j["rows"].as_array().unwrap().is_empty(), "{j}");
+    }
+    assert_eq!(json["difficulty"]["retest"]["half_samples"], 2);
     assert!(whole.join("accuracy-by-budget.svg").is_file() && whole.join("bins.json").is_file());
     // Revision records carry their attempt-to-attempt transitions: a chains x length
     // split has chains x (length - 1) consecutive pairs (revise-r1: 1x1, 2x2).
@@ -977,4 +993,68 @@ fn score_reads_a_jsonl_file_and_continues_lines_that_extend_earlier_ones() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("in.jsonl:2:"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_high_budget_run_file_runs_on_fixtures() {
+    // config/demo-high-budget.toml as shipped, on the tiny fixtures and two
+    // questions: search at 4, 16 and 64, best-of-N and majority on to 256, two seeds.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(config("demo-high-budget.toml"))
+        .unwrap()
+        .replace(
+            "../models/demo/generator",
+            fixture("tiny-llama").to_str().unwrap(),
+        )
+        .replace(
+            "../models/demo/prm",
+            fixture("tiny-prm-value").to_str().unwrap(),
+        )
+        .replace("max-step-tokens = 32", "max-step-tokens = 4")
+        .replace("max-solution-tokens = 256", "max-solution-tokens = 12")
+        .replace("max-rounds = 18", "max-rounds = 3")
+        .replace("limit = 200", "limit = 2")
+        .replace("samples = 64", "samples = 4");
+    assert!(!text.contains("models/demo"), "{text}");
+    let run = tmp.path().join("high.toml");
+    std::fs::write(&run, text).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = ttc(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut at: std::collections::BTreeMap<String, std::collections::BTreeSet<u64>> =
+        Default::default();
+    let mut records = 0;
+    let results = std::fs::read_to_string(out_dir.join("results.jsonl")).unwrap();
+    for line in results.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        at.entry(v["method"].as_str().unwrap().to_string())
+            .or_default()
+            .insert(v["budget"].as_u64().unwrap());
+        records += 1;
+    }
+    let list = |m: &str| at[m].iter().copied().collect::<Vec<_>>();
+    for m in ["beam-m4", "beam-msqrt", "dvts-m4", "lookahead-m4-k1"] {
+        assert_eq!(list(m), [4, 16, 64], "{m}");
+    }
+    for m in ["majority", "best-of-n-weighted"] {
+        assert_eq!(list(m), [4, 16, 64, 128, 256], "{m}");
+    }
+    // 2 questions x 2 seeds x (4 x 3 + 2 x 5) settings and budgets.
+    assert_eq!(records, 2 * 2 * 22);
+    let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(
+        report
+            .contains("### `best-of-n-weighted{temperature=0.8}` minus `beam-m4{temperature=0.8}`"),
+        "{report}"
+    );
+    assert!(
+        report
+            .contains("best-of-n-weighted{temperature=0.8}@256 minus beam-m4{temperature=0.8}@64"),
+        "{report}"
+    );
 }

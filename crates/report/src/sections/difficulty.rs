@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::{Rendered, pct, sci};
 use crate::data::Data;
-use crate::input::ReportInput;
+use crate::input::{BinReading, ReportInput};
 use crate::svg::heatmap;
 
 pub(super) fn difficulty_section(r: &mut Rendered, input: &ReportInput, data: &Data) {
@@ -68,6 +68,9 @@ pub(super) fn difficulty_section(r: &mut Rendered, input: &ReportInput, data: &D
         }
         r.markdown.push('\n');
     }
+    if let Some(reading) = &input.bin_reading {
+        bin_reading(r, reading);
+    }
     if data.bins.predicted.is_empty() {
         r.skip(
             "oracle against predicted bins",
@@ -119,4 +122,68 @@ pub(super) fn difficulty_section(r: &mut Rendered, input: &ReportInput, data: &D
         "oracle against predicted difficulty bins",
         svg,
     );
+}
+
+/// Bin sizes, the agreement against what chance and a perfect predictor reach, and
+/// the oracle bins' test-retest: how much of the bins' disagreement the predictor
+/// could remove at all.
+fn bin_reading(r: &mut Rendered, b: &BinReading) {
+    let (lo, hi) = b.oracle_samples;
+    let samples = if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo} to {hi}")
+    };
+    let _ = writeln!(
+        r.markdown,
+        "How to read the bins. Oracle bins come from {samples} samples per question; \
+         predicted bins from the mean score of the first {} (the probe). Questions with \
+         equal pass@1 share a bin, so ties (e.g. every question no sample solved) can make \
+         bins unequal.\n",
+        b.probe_samples
+    );
+    r.markdown
+        .push_str("| bin | oracle questions | predicted questions |\n|---:|---:|---:|\n");
+    for (i, o) in b.oracle_sizes.iter().enumerate() {
+        let p = b
+            .predicted_sizes
+            .get(i)
+            .map_or("-".to_string(), |p| p.to_string());
+        let _ = writeln!(r.markdown, "| {} | {o} | {p} |", i + 1);
+    }
+    r.markdown.push('\n');
+    if let Some(a) = &b.agreement {
+        let _ = writeln!(
+            r.markdown,
+            "Oracle against predicted, {} questions: same bin {}% (within one {}%); by \
+             chance (bins of these sizes drawn independently) {}%; a perfect predictor \
+             (the pass@1 ranking without ties) {}%.\n",
+            a.questions,
+            pct(a.same_bin),
+            pct(a.within_one),
+            pct(a.chance),
+            pct(a.ceiling)
+        );
+    }
+    match &b.retest {
+        Some(t) => {
+            let _ = writeln!(
+                r.markdown,
+                "Test-retest of the oracle bins: each question's samples cut into two disjoint \
+                 halves of {} and binned apart agree on {}% of {} questions (within one bin \
+                 {}%; chance {}%). A predictor cannot be expected to agree with the oracle \
+                 much more often than the oracle agrees with itself.\n",
+                t.half_samples,
+                pct(t.rates.same_bin),
+                t.rates.questions,
+                pct(t.rates.within_one),
+                pct(t.rates.chance)
+            );
+        }
+        None => r.markdown.push_str(
+            "Test-retest of the oracle bins: not available (the difficulty records keep no \
+             per-sample outcomes, as in runs made before they were kept, or a question has \
+             fewer than 2 samples).\n\n",
+        ),
+    }
 }

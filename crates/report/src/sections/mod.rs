@@ -2,9 +2,12 @@
 //! section in the order they appear (`render`).
 
 mod accuracy;
+mod costs;
 mod diagnostic;
 mod difficulty;
 mod flops;
+mod high_budget;
+mod judged;
 mod paired;
 mod policy;
 mod revisions;
@@ -13,14 +16,19 @@ mod summary;
 use std::fmt::Write;
 
 use crate::data::Data;
-use crate::input::{EfficiencyRow, MethodAccuracy, ReportInput};
+use crate::input::{
+    CatchUp, EfficiencyRow, JudgementSummary, MatchedRow, MethodAccuracy, OneTimeCost, ReportInput,
+};
 use crate::stats::Estimate;
 use crate::svg::Point;
 
 use accuracy::accuracy_section;
+use costs::costs_section;
 use diagnostic::diagnostic_section;
 use difficulty::difficulty_section;
 use flops::flops_section;
+use high_budget::high_budget_section;
+use judged::judged_section;
 use paired::paired_section;
 use policy::policy_section;
 use revisions::revision_section;
@@ -28,7 +36,7 @@ use summary::{header, summary_table};
 
 pub(crate) const BUDGET_AXIS: &str = "budget N (generations per question, log2)";
 pub(crate) const ACCURACY_AXIS: &str = "accuracy (fraction correct)";
-const FLOPS_AXIS: &str = "mean FLOPs per question (log10)";
+pub(crate) const FLOPS_AXIS: &str = "mean FLOPs per question (log10)";
 const RATIO_AXIS: &str = "sequential ratio (length / chains, log2)";
 
 /// The rendered report: markdown, figures by file name, and what it computed.
@@ -39,6 +47,10 @@ pub(crate) struct Rendered {
     pub(crate) skipped: Vec<String>,
     pub(crate) accuracy: Vec<MethodAccuracy>,
     pub(crate) efficiency: Vec<EfficiencyRow>,
+    pub(crate) judged: Vec<JudgementSummary>,
+    pub(crate) one_time_costs: Vec<OneTimeCost>,
+    pub(crate) flops_matched: Vec<MatchedRow>,
+    pub(crate) catch_up: Vec<CatchUp>,
 }
 
 fn pct(x: f64) -> String {
@@ -119,9 +131,12 @@ pub(crate) fn render(input: &ReportInput, data: &Data) -> Rendered {
     let mut r = Rendered::default();
     header(&mut r, input, data);
     summary_table(&mut r, data);
+    costs_section(&mut r, input);
     paired_section(&mut r, data);
     accuracy_section(&mut r, data);
+    high_budget_section(&mut r, data, &input.options.baseline_method);
     policy_section(&mut r, input, data);
+    judged_section(&mut r, input, data);
     revision_section(&mut r, input, data);
     flops_section(&mut r, input, data);
     difficulty_section(&mut r, input, data);

@@ -51,7 +51,7 @@ fn finding_pairs(data: &Data) -> Vec<(String, String)> {
 
 /// The paired difference `a - b` at `budget` over the questions both answered (in
 /// oracle `bin` when given), with a bootstrap interval over those questions.
-fn paired_difference(
+pub(super) fn paired_difference(
     data: &Data,
     a: &str,
     b: &str,
@@ -77,7 +77,7 @@ fn paired_difference(
 }
 
 /// `+5.0 [+1.2, +8.8]` in points, `-` when there is nothing to compare.
-fn difference_text(e: Option<Estimate>) -> String {
+pub(super) fn difference_text(e: Option<Estimate>) -> String {
     match e {
         None => "-".into(),
         Some(e) if e.lo == e.hi => format!("{:+.1}", 100.0 * e.value),

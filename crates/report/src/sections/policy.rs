@@ -14,7 +14,7 @@ use crate::svg::{Figure, Mark, Panel, Series, XScale};
 
 /// Mean total inference FLOPs per run (generator + verifier, each as its records
 /// count them) of the method named `method` at `budget`.
-fn mean_flops(data: &Data, method: &str, budget: usize) -> Option<f64> {
+pub(super) fn mean_flops(data: &Data, method: &str, budget: usize) -> Option<f64> {
     let m = data.resolve_unique(method)?;
     let cell = data.cells.get(&(m.to_string(), budget))?;
     (cell.runs > 0).then(|| cell.mean_per_run(cell.flops))
@@ -22,7 +22,7 @@ fn mean_flops(data: &Data, method: &str, budget: usize) -> Option<f64> {
 
 /// The policy's mean FLOPs per question at `budget`: each bin's chosen setting's
 /// mean, weighted by the bin's questions. None when a chosen setting has no records.
-fn policy_flops(data: &Data, p: &PolicyCurve, budget: usize) -> Option<f64> {
+pub(super) fn policy_flops(data: &Data, p: &PolicyCurve, budget: usize) -> Option<f64> {
     let pts: Vec<&PolicyPoint> = p.points.iter().filter(|pt| pt.budget == budget).collect();
     let q: usize = pts.iter().map(|pt| pt.questions).sum();
     if q == 0 {
@@ -38,7 +38,7 @@ fn policy_flops(data: &Data, p: &PolicyCurve, budget: usize) -> Option<f64> {
 /// The FLOPs a curve of (FLOPs, accuracy) points, ascending in FLOPs, needs to reach
 /// `accuracy`: interpolated linearly in log2 FLOPs, as [`budget_to_reach`] does in
 /// log2 budget.
-fn flops_to_reach(curve: &[(f64, f64)], accuracy: f64) -> Option<Bound> {
+pub(super) fn flops_to_reach(curve: &[(f64, f64)], accuracy: f64) -> Option<Bound> {
     let first = *curve.first()?;
     Some(match curve.iter().position(|p| p.1 >= accuracy) {
         None => Bound::Beyond(curve[curve.len() - 1].0),
@@ -296,6 +296,8 @@ pub(super) fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data)
                 .accuracy(baseline, *budget, None)
                 .map(|b| est_text(&b))
                 .unwrap_or_else(|| "-".into());
+            let policy_f = policy_flops(data, p, *budget).filter(|f| *f > 0.0);
+            let matched_flops = policy_f.and_then(|_| flops_to_reach(&base_flops, e.value));
             let (matched, ratio) = match budget_to_reach(&base_curve, e.value) {
                 Some(m) => {
                     let ratio = m.scale(1.0 / *budget as f64);
@@ -305,24 +307,25 @@ pub(super) fn policy_section(r: &mut Rendered, input: &ReportInput, data: &Data)
                         accuracy: e.value,
                         baseline_budget: m,
                         ratio,
+                        flops: policy_f,
+                        baseline_flops: matched_flops,
+                        flops_ratio: policy_f.zip(matched_flops).map(|(f, m)| m.scale(1.0 / f)),
                     });
                     (m.text(1), format!("{}x", ratio.text(2)))
                 }
                 None => ("-".into(), "-".into()),
             };
-            let (policy_f, matched_f, ratio_f) = match policy_flops(data, p, *budget) {
-                Some(f) if f > 0.0 => match flops_to_reach(&base_flops, e.value) {
-                    Some(m) => (
-                        sci(f),
-                        match m {
-                            Bound::Reached(x) => sci(x),
-                            Bound::AtOrBelow(x) => format!("<= {}", sci(x)),
-                            Bound::Beyond(x) => format!("> {}", sci(x)),
-                        },
-                        format!("{}x", m.scale(1.0 / f).text(2)),
-                    ),
-                    None => (sci(f), "-".into(), "-".into()),
-                },
+            let (policy_f, matched_f, ratio_f) = match (policy_f, matched_flops) {
+                (Some(f), Some(m)) => (
+                    sci(f),
+                    match m {
+                        Bound::Reached(x) => sci(x),
+                        Bound::AtOrBelow(x) => format!("<= {}", sci(x)),
+                        Bound::Beyond(x) => format!("> {}", sci(x)),
+                    },
+                    format!("{}x", m.scale(1.0 / f).text(2)),
+                ),
+                (Some(f), None) => (sci(f), "-".into(), "-".into()),
                 _ => ("-".into(), "-".into(), "-".into()),
             };
             let _ = writeln!(

@@ -8,11 +8,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ttc_core::{
-    Compute, DifficultyRecord, EvalRecord, Family, MethodId, Param, Params, ReferenceRecord,
+    Compute, CostKind, CostPart, DifficultyRecord, EvalRecord, Family, MethodId, Param, Params,
+    ReferenceRecord, TrainingCost,
 };
 use ttc_report::{
-    BinAssignment, Bound, EfficiencyRow, FlopsMatched, FoldSetting, MatchedBudget, PolicyCurve,
-    PolicyPoint, QuestionFold, QuestionOutcome, ReportInput, render_report, write_report,
+    AgreementRates, ArmOutcome, ArmPick, BinAssignment, BinReading, Bound, CellChoice,
+    EfficiencyRow, FixedArm, FlopsMatched, FoldSetting, JudgedBudget, MatchedBudget, PolicyCurve,
+    PolicyJudgement, PolicyPoint, QuestionFold, QuestionOutcome, ReportInput, Retest, RunModel,
+    render_report, write_report,
 };
 
 const QUESTIONS: usize = 50;
@@ -146,6 +149,7 @@ fn full_input() -> ReportInput {
                 samples: 10,
                 correct: 10 - i / 5,
                 scores: vec![1.0 - i as f64 / 50.0; 4],
+                outcomes: Vec::new(),
                 compute: Compute {
                     generations: 10,
                     generated_tokens: 1000,
@@ -160,7 +164,12 @@ fn full_input() -> ReportInput {
                 parameters: 1_400_000_000,
                 answer: None,
                 correct: i < 22,
-                compute: Compute::default(),
+                // 150 tokens per question: 2 x 1.4e9 x 150 FLOPs.
+                compute: Compute {
+                    generator_processed_tokens: 150,
+                    generator_flops: 2.0 * 1.4e9 * 150.0,
+                    ..Compute::default()
+                },
             })
             .collect(),
         bins: (0..QUESTIONS)
@@ -184,22 +193,161 @@ fn full_input() -> ReportInput {
                 MatchedBudget {
                     data_ratio: 0.16,
                     multiplier: 257.75,
-                    budget: 256,
+                    budget: 257,
                 },
                 MatchedBudget {
                     data_ratio: 0.79,
                     multiplier: 63.367,
-                    budget: 64,
+                    budget: 63,
                 },
                 MatchedBudget {
                     data_ratio: 22.0,
                     multiplier: 15.773,
-                    budget: 16,
+                    budget: 15,
                 },
             ],
         }),
         options: Default::default(),
         notes: Vec::new(),
+        models: vec![
+            RunModel {
+                role: "generator".into(),
+                model: "models/small".into(),
+                training: Some(cost(
+                    100_000_000,
+                    1_000_000_000,
+                    &[("training", CostKind::Training, 6e17)],
+                )),
+            },
+            RunModel {
+                role: "verifier".into(),
+                model: "models/prm".into(),
+                training: Some(cost(
+                    100_000_000,
+                    10_000_000,
+                    &[
+                        ("trunk", CostKind::Training, 6e18),
+                        ("labels", CostKind::Labels, 4e18),
+                    ],
+                )),
+            },
+            RunModel {
+                role: "reference".into(),
+                model: "models/big".into(),
+                training: None,
+            },
+        ],
+        judged: vec![judgement(&records(), bin_of, "oracle")],
+        bin_reading: Some(BinReading {
+            oracle_samples: (10, 10),
+            probe_samples: 4,
+            oracle_sizes: vec![10; 5],
+            predicted_sizes: vec![8, 10, 10, 10, 12],
+            agreement: Some(AgreementRates {
+                questions: 50,
+                same_bin: 0.84,
+                within_one: 1.0,
+                ceiling: 1.0,
+                chance: 0.2,
+            }),
+            retest: Some(Retest {
+                half_samples: 5,
+                rates: AgreementRates {
+                    questions: 50,
+                    same_bin: 0.6,
+                    within_one: 0.9,
+                    ceiling: 1.0,
+                    chance: 0.2,
+                },
+            }),
+        }),
+    }
+}
+
+fn cost(parameters: u64, tokens: u64, parts: &[(&str, CostKind, f64)]) -> TrainingCost {
+    TrainingCost {
+        source: "a card".into(),
+        parameters,
+        training_tokens: tokens,
+        parts: parts
+            .iter()
+            .map(|(part, kind, flops)| CostPart {
+                part: part.to_string(),
+                kind: *kind,
+                tokens: None,
+                flops: *flops,
+                basis: None,
+            })
+            .collect(),
+    }
+}
+
+/// The policy fitted on `results` (no probe: the sweep is its own plain sweep) and
+/// judged with `ttc-policy`, as the application hands it to the report.
+fn judgement(results: &[EvalRecord], bin: impl Fn(usize) -> usize, bins: &str) -> PolicyJudgement {
+    let records: Vec<ttc_policy::SweepRecord> = results
+        .iter()
+        .map(|r| ttc_policy::SweepRecord {
+            question: r.question.clone(),
+            bin: bin(r.question[1..].parse().unwrap()),
+            method: r.method.clone(),
+            budget: r.budget,
+            method_budget: None,
+            seed: r.seed,
+            correct: r.correct,
+            compute: (&r.compute).into(),
+        })
+        .collect();
+    let sweep = ttc_policy::Sweep::new(records).unwrap();
+    let fit = ttc_policy::fit(&sweep, &ttc_policy::FitOptions { fold_seed: 0 }).unwrap();
+    let named = MethodId::new("beam-m4".parse().unwrap());
+    let judged = ttc_policy::judge(&fit, &sweep, &sweep, Some(&named), 0).unwrap();
+    let outcome = |o: &ttc_policy::HeldOut| ArmOutcome {
+        question: o.question.clone(),
+        method: o.setting.key(),
+        budget: o.budget,
+        correct: o.correct,
+        generations: o.generations,
+        flops: o.flops,
+    };
+    let arm = |a: &Option<ttc_policy::Arm>| {
+        a.as_ref().map(|a| FixedArm {
+            picks: a
+                .picks
+                .iter()
+                .map(|p| ArmPick {
+                    chosen_on: p.chosen_on.map(|f| f.to_string()),
+                    method: p.setting.key(),
+                    budget: p.budget,
+                })
+                .collect(),
+            outcomes: a.outcomes.iter().map(outcome).collect(),
+        })
+    };
+    PolicyJudgement {
+        bins: bins.into(),
+        probe_samples: 0,
+        named: Some("beam-m4".into()),
+        budgets: judged
+            .iter()
+            .map(|j| JudgedBudget {
+                budget: j.budget,
+                policy: j.policy.iter().map(outcome).collect(),
+                cells: j
+                    .cells
+                    .iter()
+                    .map(|(bin, m, b)| CellChoice {
+                        bin: *bin,
+                        method: m.key(),
+                        method_budget: *b,
+                    })
+                    .collect(),
+                fixed: arm(&j.fixed),
+                fixed_flops: arm(&j.fixed_flops),
+                named: arm(&j.named),
+                named_flops: arm(&j.named_flops),
+            })
+            .collect(),
     }
 }
 
@@ -258,6 +406,7 @@ fn full_report_has_every_section_and_the_expected_numbers() {
             "accuracy-by-flops.svg",
             "accuracy-by-bin.svg",
             "policy-compute-optimal-search.svg",
+            "policy-against-fixed-oracle.svg",
             "revisions-ratio.svg",
             "flops-matched.svg",
             "difficulty-agreement.svg",
@@ -340,7 +489,7 @@ fn full_report_has_every_section_and_the_expected_numbers() {
     assert!(md.contains("| 1 | beam-m4 (100.0%) | beam-m4 (100.0%) | beam-m4 (100.0%) |"));
 
     // Revisions: at N = 4 the square split wins (17 > 14 > 12); bin 2 at N = 16 too.
-    let row = line_with(&md, "| all | ");
+    let row = line_with(&md, "| all | 2x2");
     assert_eq!(row, "| all | 2x2 (ratio 1): 34.0% | 4x4 (ratio 1): 44.0% |");
     // Ties go to the more sequential split.
     let row = line_with(&md, "| 1 | 1x4 (ratio 4)");
@@ -351,8 +500,48 @@ fn full_report_has_every_section_and_the_expected_numbers() {
     let row = line_with(&md, "| 2 | 2x2");
     assert_eq!(row, "| 2 | 2x2 (ratio 1): 70.0% | 4x4 (ratio 1): 100.0% |");
 
-    // FLOPs-matched: the reference gets 22 right: bins 1 and 2, and 2 of bin 3.
-    assert!(md.contains("the policy has no budget 256; its largest fitted budget below, 64"));
+    // FLOPs-matched, never above k: 257 -> 64, 63 -> 16, 15 -> 4, and how far below.
+    // Total accounting: k x F_L / M with F_L = 4.2e11; the policy (beam) spends
+    // 4e10 x N per question. With the verifier's 1e19 FLOPs spread as
+    // V x 150 tokens / (R x 1e9): 1.5e12 / R less, which leaves R = 0.79 and 0.16 nothing.
+    let row = line_with(&md, "| 0.16 | 257.75 |");
+    assert!(
+        row.starts_with("| 0.16 | 257.75 | 64 | 75.2% | 7.73"),
+        "{row}"
+    );
+    // The verifier's training leaves nothing: no budget.
+    assert!(row.ends_with("| - |"), "{row}");
+    let row = line_with(&md, "| 0.79 | 63.37 |");
+    assert!(
+        row.starts_with("| 0.79 | 63.37 | 16 | 74.8% | 1.90"),
+        "{row}"
+    );
+    assert!(row.ends_with("| - |"), "{row}");
+    let row = line_with(&md, "| 22 | 15.77 |");
+    assert!(row.starts_with("| 22 | 15.77 | 4 | 74.6% | 4.73"), "{row}");
+    assert!(row.contains("| 4 | 4.05"), "{row}");
+    assert!(row.ends_with("| 4 |"), "{row}");
+    let allowed = json["flops_matched"][2]["allowed_flops"].as_f64().unwrap();
+    assert!((allowed - 15.773 * 4.2e11 / 14.0).abs() < 1.0, "{allowed}");
+    let with_training = json["flops_matched"][2]["allowed_flops_with_training"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (with_training - (allowed - 1e19 * 150.0 / (22.0 * 1e9))).abs() < 1.0,
+        "{with_training}"
+    );
+    assert!(
+        md.contains("R = 22 (paper and total and with training, N = 4)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Small: generator `models/small` with verifier `models/prm`"),
+        "{md}"
+    );
+    let matched = &json["flops_matched"][2];
+    assert_eq!(matched["budget"], 4);
+    assert_eq!(matched["flops_budget_with_training"], 4);
+    assert!(json["flops_matched"][0]["flops_budget_with_training"].is_null());
     let row = line_with(&md, "| 3 | 20.0% [");
     assert!(
         row.contains("70.0% [") && row.contains("(small wins)"),
@@ -360,7 +549,74 @@ fn full_report_has_every_section_and_the_expected_numbers() {
     );
     let row = line_with(&md, "| all | 44.0% [");
     assert!(row.contains("54.0% ["), "{row}");
-    assert!(md.contains("M = 14.00 times larger"));
+    assert!(md.contains("M = 14.00 times the generator"), "{md}");
+
+    // One-time costs: the verifier's 1e19 is 16.67 times the generator's 6e17.
+    assert!(
+        md.contains("| verifier | models/prm | 1.000e8 | trunk | training | - | 6.000e18 | 1.000e19 | 16.67 | a card |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("|  |  |  | labels | labels | - | 4.000e18 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| reference | models/big | - | not given |"),
+        "{md}"
+    );
+    assert_eq!(json["one_time_costs"][1]["total_flops"], 1e19);
+    assert!(json["one_time_costs"][2]["training"].is_null());
+
+    // The policy judged: beam is best in every cell but bin 1 at N = 1 (where
+    // best-of-N and majority tie and the name decides), so the policy is always-beam:
+    // it ties the best fixed setting everywhere and the target is missed.
+    assert!(
+        md.contains(
+            "MISSED.** The policy ties the best fixed setting at every budget and beats it at none"
+        ),
+        "{md}"
+    );
+    let judged = &json["policy_against_fixed"];
+    assert_eq!(judged[0]["bins"], "oracle");
+    assert_eq!(judged[0]["accounting"], "generations");
+    assert_eq!(judged[0]["verdict"], "missed");
+    assert_eq!(judged[1]["accounting"], "flops");
+    let row16 = &judged[0]["rows"][2];
+    assert_eq!(row16["budget"], 16);
+    assert_eq!(row16["policy"]["value"], 0.5);
+    assert_eq!(row16["fixed"]["difference"]["value"], 0.0);
+    assert_eq!(row16["named"]["accuracy"]["value"], 0.5);
+    // Best-of-N needs 64 to reach beam's 50% at 16: ratio 4, in FLOPs too.
+    assert_eq!(row16["ratio"], serde_json::json!({"reached": 4.0}));
+    let flops_ratio = row16["flops_ratio"]["reached"].as_f64().unwrap();
+    assert!((flops_ratio - 4.0).abs() < 1e-9, "{flops_ratio}");
+
+    // Best-of-N against search, per bin: in bin 2 best-of-N is 50 points behind at 4
+    // and level at 16 (both right on all ten).
+    let row = line_with(&md, "| bin 2 | -50.0 [");
+    assert!(row.ends_with("| N = 16 | - |"), "{row}");
+    let catch: Vec<&serde_json::Value> = json["best_of_n_against_search"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["bin"] == 2)
+        .collect();
+    assert_eq!(catch[0]["catches_up_at"], 16);
+    // In bin 3 it is level at 4 but behind at 16 and 64: it never catches up.
+    let row = line_with(&md, "| bin 3 | +0.0 | -50.0 [");
+    assert!(row.ends_with("| not by the largest budget | - |"), "{row}");
+
+    // Reading the bins.
+    assert!(md.contains("| 5 | 10 | 12 |"), "{md}");
+    assert!(
+        md.contains("same bin 84.0% (within one 100.0%); by chance (bins of these sizes drawn independently) 20.0%; a perfect predictor (the pass@1 ranking without ties) 100.0%."),
+        "{md}"
+    );
+    assert!(
+        md.contains("two disjoint halves of 5 and binned apart agree on 60.0% of 50"),
+        "{md}"
+    );
+    assert_eq!(json["difficulty"]["retest"]["half_samples"], 5);
 
     // Agreement: 8 of 50 predicted one bin harder.
     assert!(md.contains("| 1 | 8 | 2 | 0 | 0 | 0 |"), "{md}");
@@ -442,6 +698,8 @@ fn missing_inputs_skip_sections_with_a_note() {
         "revisions: no revision records",
         "FLOPs-matched comparison: no FLOPs-matched budgets",
         "difficulty bins: no difficulty bins",
+        "one-time costs: the run's model folders were not given",
+        "policy against the best fixed method: no policy was judged",
     ] {
         assert!(skipped.contains(what), "{what} not in {skipped}");
     }
@@ -951,5 +1209,132 @@ fn paired_comparisons_are_differences_on_the_same_questions() {
     assert!(
         row.split('|').nth(3).unwrap().trim().starts_with("+4.0 ["),
         "{row}"
+    );
+}
+
+/// 20 questions: majority is right on the easy half (bin 1) and beam search on the
+/// hard half (bin 2), at N = 4 and 16. Any one setting gets half right; the policy,
+/// choosing per bin, all of them.
+fn split_world() -> Vec<EvalRecord> {
+    let mut out = Vec::new();
+    for i in 0..20 {
+        for (method, family, right) in [
+            ("majority", "best-of-n", i < 10),
+            ("best-of-n-weighted", "best-of-n", false),
+            ("beam-m4", "search", i >= 10),
+        ] {
+            for budget in [4, 16] {
+                out.push(EvalRecord {
+                    question: q(i),
+                    level: 1,
+                    method: id(method, family),
+                    budget,
+                    seed: 0,
+                    answer: None,
+                    gold: "1".into(),
+                    correct: right,
+                    compute: Compute {
+                        generations: budget,
+                        generator_flops: 1e9 * budget as f64,
+                        verifier_flops: if method == "majority" {
+                            0.0
+                        } else {
+                            1e9 * budget as f64
+                        },
+                        ..Compute::default()
+                    },
+                    seconds: 0.0,
+                    transitions: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_policy_that_chooses_by_difficulty_meets_the_target_and_says_so() {
+    let results = split_world();
+    let bin = |i: usize| if i < 10 { 1 } else { 2 };
+    let input = ReportInput {
+        judged: vec![judgement(&results, bin, "predicted")],
+        bins: (0..20)
+            .map(|i| BinAssignment {
+                question: q(i),
+                oracle_bin: bin(i),
+                predicted_bin: Some(bin(i)),
+            })
+            .collect(),
+        bin_count: 2,
+        results,
+        ..Default::default()
+    };
+    let (files, summary) = render_report(&input).unwrap();
+    let md = &files[0].1;
+    let generations = &summary.policy_against_fixed[0];
+    assert_eq!(
+        (generations.bins.as_str(), generations.accounting.as_str()),
+        ("predicted", "generations")
+    );
+    assert_eq!(generations.verdict, "met", "{md}");
+    assert_eq!(generations.significant_at, vec![4, 16]);
+    assert_eq!(generations.same_everywhere, None);
+    for row in &generations.rows {
+        assert_eq!(row.policy.value, 1.0);
+        let fixed = row.fixed.as_ref().unwrap();
+        // Each fold ties majority and beam at 50%; majority is cheaper in FLOPs.
+        assert_eq!(fixed.accuracy.value, 0.5);
+        assert_eq!(fixed.difference.value, 0.5);
+        assert!(fixed.difference.lo > 0.0, "{fixed:?}");
+        assert_eq!(
+            fixed.picks,
+            vec![
+                format!("majority@{} (chosen on A)", row.budget),
+                format!("majority@{} (chosen on B)", row.budget)
+            ]
+        );
+        let named = row.named.as_ref().unwrap();
+        assert_eq!((named.accuracy.value, named.difference.value), (0.5, 0.5));
+        // The policy spends (1 + 2) / 2 x 1e9 x N per question.
+        assert_eq!(row.policy_flops, 1.5e9 * row.budget as f64);
+    }
+    assert!(md.contains("**Target (policy >= best fixed setting at every budget, > at one or more), predicted bins, in generations: MET.**"), "{md}");
+    assert!(
+        md.contains("the interval lies above 0 at N = 4, 16"),
+        "{md}"
+    );
+    // In FLOPs: at N = 4 the policy spends 6e9, within which beam runs at 4 only if
+    // it costs no more than that (8e9: no), so always-beam has nothing within.
+    let flops = &summary.policy_against_fixed[1];
+    assert_eq!(flops.accounting, "flops");
+    assert!(flops.rows[0].named.is_none());
+    assert!(
+        md.contains("| 4 | 6.000e9 | 100.0% | majority@4 | 4.000e9 |"),
+        "{md}"
+    );
+
+    // The same world where beam is right everywhere and majority nowhere: the policy
+    // picks beam in every cell, says so, and ties the best fixed setting (missed).
+    let mut results = split_world();
+    for r in &mut results {
+        r.correct = r.method.label() == "beam-m4";
+    }
+    let input = ReportInput {
+        judged: vec![judgement(&results, bin, "predicted")],
+        results,
+        ..Default::default()
+    };
+    let (files, summary) = render_report(&input).unwrap();
+    assert_eq!(summary.policy_against_fixed[0].verdict, "missed");
+    assert_eq!(
+        summary.policy_against_fixed[0].same_everywhere.as_deref(),
+        Some("beam-m4")
+    );
+    assert!(
+        files[0]
+            .1
+            .contains("The fitted policy picks `beam-m4` in every cell at every budget"),
+        "{}",
+        files[0].1
     );
 }
