@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use ttc_core::{
     ExecutionProvider, FallbackPolicy, MethodSpec, RuntimeSettings, SamplingParams,
-    ScoreAggregation, Selector,
+    ScoreAggregation, Selector, ShapeProfile,
 };
 use ttc_math_grade::{AnswerSpec, ExtractRules, GradeMode};
 use ttc_prm_verifier::AdapterConfig;
@@ -53,6 +53,8 @@ pub struct RuntimeSection {
     pub fp16: Option<bool>,
     pub engine_cache: Option<PathBuf>,
     pub threads: Option<usize>,
+    /// TensorRT: `{ batch = [min, opt, max], length = [min, opt, max] }`.
+    pub tensorrt_profile: Option<ShapeProfile>,
 }
 
 impl RuntimeSection {
@@ -68,6 +70,7 @@ impl RuntimeSection {
             fp16: s.fp16.unwrap_or(d.fp16),
             engine_cache: s.engine_cache,
             threads: s.threads,
+            tensorrt_profile: s.tensorrt_profile,
         }
     }
 
@@ -82,6 +85,7 @@ impl RuntimeSection {
             fp16: over.fp16.or(file.fp16),
             engine_cache: over.engine_cache.or(file.engine_cache),
             threads: over.threads.or(file.threads),
+            tensorrt_profile: over.tensorrt_profile.or(file.tensorrt_profile),
         }
     }
 
@@ -422,6 +426,11 @@ impl RunFile {
         let base = path.parent().unwrap_or(Path::new("."));
         file.runtime.library = file.runtime.library.map(|p| base.join(p));
         file.runtime.engine_cache = file.runtime.engine_cache.map(|p| base.join(p));
+        if let Some(profile) = &file.runtime.tensorrt_profile {
+            profile
+                .validate()
+                .map_err(|e| Error::Config(format!("{}: [runtime] {e}", path.display())))?;
+        }
         if let Some(g) = &mut file.generator {
             g.model = base.join(&g.model);
         }
