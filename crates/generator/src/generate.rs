@@ -244,13 +244,14 @@ impl OnnxGenerator {
         plan_rows: &[GatherRow],
     ) -> Result<Vec<Tensor>> {
         let plan = GatherPlan::new(self.shape, dims, plan_rows);
+        let shape = plan.shape(self.shape);
         let buffers: Vec<&[Tensor]> = sources.iter().map(|b| b.buffers.as_slice()).collect();
         self.model.gather_kv(
             &buffers,
             2 * self.shape.layers,
             plan.index,
             plan.keep,
-            plan.shape(self.shape),
+            shape,
         )
     }
 

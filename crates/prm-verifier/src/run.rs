@@ -166,14 +166,11 @@ impl PrmVerifier {
             .map(|x| x.names.clone())
             .unwrap_or_default();
         let plan = GatherPlan::new(cont.shape, &dims, &plan_rows);
+        let shape = plan.shape(cont.shape);
         let buffers: Vec<&[Tensor]> = sources.iter().map(|s| s.buffers.as_slice()).collect();
-        let pasts = self.model.gather_kv(
-            &buffers,
-            past_names.len(),
-            plan.index,
-            plan.keep,
-            plan.shape(cont.shape),
-        )?;
+        let pasts =
+            self.model
+                .gather_kv(&buffers, past_names.len(), plan.index, plan.keep, shape)?;
         inputs.extend(past_names.into_iter().zip(pasts));
         let mut wanted = vec![("logits", Placement::Host)];
         wanted.extend(
