@@ -240,11 +240,13 @@ impl OnnxModel {
             message: e,
         };
         let mut builder = Session::builder(&rt.environment).map_err(|e| err(e.to_string()))?;
-        if let Some(threads) = settings.threads {
+        if settings.threads.is_some() {
+            // A model with a pool of its own: the copies take no pool (no worker
+            // spinning beside the model's), they run on the calling thread.
             builder = builder
                 .with_independent_thread_pool()
                 .map_err(|e| err(e.to_string()))?
-                .with_intra_threads(threads)
+                .with_intra_threads(1)
                 .map_err(|e| err(e.to_string()))?;
         }
         if self.provider().active != ExecutionProvider::Cpu {
