@@ -807,7 +807,12 @@ mod tests {
         let settings = f.runtime.resolve(&RuntimeSection::default());
         assert_eq!(settings.tensorrt_profile, Some(profile));
         // Without one, none: TensorRT takes shapes as they come.
-        assert_eq!(RuntimeSection::default().resolve(&RuntimeSection::default()).tensorrt_profile, None);
+        assert_eq!(
+            RuntimeSection::default()
+                .resolve(&RuntimeSection::default())
+                .tensorrt_profile,
+            None
+        );
         let shipped = RuntimeSection::load_alone(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tensorrt.toml"),
         )
@@ -815,16 +820,25 @@ mod tests {
         assert_eq!(shipped.tensorrt_profile.unwrap().batch[2], 64);
         for (text, needle) in [
             ("batch = [2, 1, 8], length = [1, 1, 1]", "batch = [2, 1, 8]"),
-            ("batch = [1, 1, 8], length = [0, 1, 1]", "length = [0, 1, 1]"),
+            (
+                "batch = [1, 1, 8], length = [0, 1, 1]",
+                "length = [0, 1, 1]",
+            ),
         ] {
-            let err = parse("bad.toml", &format!("[runtime]\ntensorrt-profile = {{ {text} }}\n"))
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("bad.toml") && err.contains(needle), "{err}");
-        }
-        let err = parse("half.toml", "[runtime]\ntensorrt-profile = { batch = [1, 1, 8] }\n")
+            let err = parse(
+                "bad.toml",
+                &format!("[runtime]\ntensorrt-profile = {{ {text} }}\n"),
+            )
             .unwrap_err()
             .to_string();
+            assert!(err.contains("bad.toml") && err.contains(needle), "{err}");
+        }
+        let err = parse(
+            "half.toml",
+            "[runtime]\ntensorrt-profile = { batch = [1, 1, 8] }\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("length"), "{err}");
     }
 

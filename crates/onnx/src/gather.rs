@@ -216,17 +216,13 @@ impl OnnxModel {
             .collect();
         let mut gathers = self.gathers.0.lock().unwrap_or_else(|e| e.into_inner());
         let key = (sources.len(), buffers);
-        if !gathers.contains_key(&key) {
-            let session = self.gather_session(&gather_graph(sources.len(), buffers))?;
-            gathers.insert(
-                key,
-                Runner {
-                    session,
-                    binding: None,
-                },
-            );
-        }
-        let runner = gathers.get_mut(&key).expect("inserted above");
+        let runner = match gathers.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(Runner {
+                session: self.gather_session(&gather_graph(sources.len(), buffers))?,
+                binding: None,
+            }),
+        };
         let mut out = self.run_bound_on(runner, &inputs, &outputs)?;
         names.iter().map(|n| out.take(n)).collect()
     }

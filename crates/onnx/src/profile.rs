@@ -83,9 +83,12 @@ impl<R: Read + Seek> Reader<R> {
     }
 }
 
+/// One field of a protobuf message: number, wire type, varint value, bytes.
+type Field<'a> = (u64, u64, u64, &'a [u8]);
+
 /// Fields of an in-memory protobuf message: (field, wire type, payload) where the
 /// payload is the value of a varint or the bytes of a length-delimited field.
-fn fields(mut buf: &[u8]) -> std::result::Result<Vec<(u64, u64, u64, &[u8])>, String> {
+fn fields(mut buf: &[u8]) -> std::result::Result<Vec<Field<'_>>, String> {
     fn varint(buf: &mut &[u8]) -> std::result::Result<u64, String> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {

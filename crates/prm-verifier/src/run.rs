@@ -8,6 +8,9 @@ use ttc_onnx::{Placement, Tensor};
 use crate::text::EncodedRequest;
 use crate::{Continuation, PrmVerifier, Readout, graph};
 
+/// A continued row's probabilities and, when asked for, its cache after the run.
+pub(crate) type RowResult = (Vec<f32>, Option<RowKv<Tensor>>);
+
 impl PrmVerifier {
     /// Runs one right-padded batch; the probabilities at each row's positions.
     pub(crate) fn run_batch(&self, rows: &[&EncodedRequest]) -> Result<Vec<Vec<f32>>> {
@@ -115,7 +118,7 @@ impl PrmVerifier {
         cont: &Continuation,
         rows: &[ContinuedRow<'_>],
         want_kv: bool,
-    ) -> Result<Vec<(Vec<f32>, Option<RowKv<Tensor>>)>> {
+    ) -> Result<Vec<RowResult>> {
         let b = rows.len();
         let (sources, dims, plan_rows) =
             kv::stack_plan(&rows.iter().map(|r| r.past).collect::<Vec<_>>());
