@@ -11,8 +11,9 @@
 //! | `tokenizer` | train.jsonl | `.ttc/demo/tokenizer/` |
 //! | `generator` | data, tokenizer | `models/demo/generator/` (ONNX + model card) |
 //! | `prm-data`, `reviser-data`, `reviser`, `orm` | generator (+ ttc sampling) | `models/demo/{reviser,orm}/` (see `demo_rewards.rs`) |
-//! | `prm-trunk` | generator, train.jsonl | `.ttc/demo/prm-trunk/final/` (the generator trained on further on reference solutions) |
+//! | `prm-trunk` | generator, train.jsonl | `.ttc/demo/prm-trunk/final/` (the generator trained on further on reference solutions), exported as a generator to `models/demo/prm-trunk/` (the "same size, more training" baseline) |
 //! | `prm` | prm-data, prm-trunk | `models/demo/prm/` (see `demo_rewards.rs`) |
+//! | `prm-paper` | prm-data | `models/demo/prm-paper/`: the paper's recipe, a token classifier fine-tuned from the generator on the Monte Carlo labels |
 //! | `generator-large` | data, tokenizer | `models/demo/generator-large/` |
 //!
 //! Work files (checkpoints, logs, evaluation JSON) live in the git-ignored
@@ -75,6 +76,9 @@ pub(crate) enum Stage {
     PrmTrunk,
     /// The process reward model (models/demo/prm).
     Prm,
+    /// The paper-recipe PRM: a token classifier fine-tuned from the generator on the
+    /// Monte Carlo labels (models/demo/prm-paper).
+    PrmPaper,
     /// Revision training data (64 samples per question through ttc).
     ReviserData,
     /// The revision model (models/demo/reviser).
@@ -86,13 +90,14 @@ pub(crate) enum Stage {
 impl Stage {
     /// Run order. `generator-large` comes last: nothing depends on it and it is by
     /// far the longest (hours on two CPU cores).
-    const ALL: [Stage; 10] = [
+    const ALL: [Stage; 11] = [
         Stage::Data,
         Stage::Tokenizer,
         Stage::Generator,
         Stage::PrmData,
         Stage::PrmTrunk,
         Stage::Prm,
+        Stage::PrmPaper,
         Stage::ReviserData,
         Stage::Reviser,
         Stage::Orm,
@@ -108,6 +113,7 @@ impl Stage {
             Stage::PrmData => "prm-data",
             Stage::PrmTrunk => "prm-trunk",
             Stage::Prm => "prm",
+            Stage::PrmPaper => "prm-paper",
             Stage::ReviserData => "reviser-data",
             Stage::Reviser => "reviser",
             Stage::Orm => "orm",
@@ -124,6 +130,7 @@ impl Stage {
                 &[Stage::Data, Stage::Generator]
             }
             Stage::Prm => &[Stage::PrmData, Stage::PrmTrunk],
+            Stage::PrmPaper => &[Stage::PrmData],
             Stage::Reviser => &[Stage::ReviserData],
             Stage::Orm => &[Stage::Reviser],
         }
@@ -205,7 +212,16 @@ fn run_stage(paths: &Paths, stage: Stage, force: bool) -> Result<()> {
         return Ok(());
     }
     for &need in stage.needs() {
-        if !paths.stamp(need).is_file() {
+        // The shipped generator stands in for the `generator` stage: its consumers
+        // sample the shipped ONNX and rebuild its checkpoint from it when needed.
+        let shipped = need == Stage::Generator
+            && paths
+                .root
+                .join(MODELS)
+                .join(need.name())
+                .join("model.onnx")
+                .is_file();
+        if !paths.stamp(need).is_file() && !shipped {
             bail!(
                 "stage `{}` needs stage `{}` first ({} is missing); run `cargo xtask train-demo \
                  --stage {}`",
@@ -226,6 +242,7 @@ fn run_stage(paths: &Paths, stage: Stage, force: bool) -> Result<()> {
         Stage::PrmData => rewards::prm_data(paths)?,
         Stage::PrmTrunk => stage_prm_trunk(paths)?,
         Stage::Prm => rewards::prm(paths)?,
+        Stage::PrmPaper => rewards::prm_paper(paths)?,
         Stage::ReviserData => rewards::reviser_data(paths)?,
         Stage::Reviser => rewards::reviser(paths)?,
         Stage::Orm => rewards::orm(paths)?,
@@ -571,18 +588,22 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
 fn stage_prm_trunk(paths: &Paths) -> Result<Value> {
     let stage = Stage::PrmTrunk;
     let train = require_file(&paths.data("train"))?;
-    let init = require_file(
-        &paths
-            .work
-            .join("generator")
-            .join("final")
-            .join("config.json"),
-    )?;
-    let init = init.parent().unwrap_or(&init).to_path_buf();
+    let init = rewards::generator_hf(paths)?;
     let final_dir = train_phases(paths, stage, &PRM_TRUNK, &train, Some(init))?;
+    // The trunk as a generator of its own: the "same size, twice the training
+    // tokens" baseline beside the generator (its card: models/demo/prm-trunk).
+    let out = paths.root.join(MODELS).join(stage.name());
+    export_if_stale(
+        paths,
+        &final_dir,
+        &out,
+        Export::Task("text-generation-with-past"),
+        &paths.log(stage),
+    )?;
     let summary = read_json(&final_dir.join("train_summary.json"))?;
     Ok(json!({
         "checkpoint": final_dir.display().to_string(),
+        "model": out.strip_prefix(&paths.root).unwrap_or(&out).display().to_string(),
         "parameters": summary["parameters"],
         "tokens": summary["tokens"],
         "train_wall_s": summary["wall_s"],

@@ -45,13 +45,25 @@ struct Scale {
     /// Test questions and samples per question for the PRM / reviser evaluation.
     eval_questions: usize,
     eval_samples: usize,
-    /// Training questions for revision data (64 samples each at T = 1.0).
+    /// Training questions for revision data from the generator's own samples
+    /// (`reviser_samples` each at T = 0.8), distinct wrong attempts kept per question.
     reviser_questions: usize,
     reviser_offset: usize,
     reviser_samples: usize,
-    /// Correct answers kept per question (0 = all).
-    reviser_max_per_question: usize,
-    /// Revisions per test question in the evaluation.
+    reviser_max_wrong: usize,
+    /// Slipped copies paired with their references, and replayed generator examples
+    /// (no earlier attempt), each from its own range of train.jsonl.
+    reviser_slipped: usize,
+    reviser_slipped_offset: usize,
+    /// Slip-free copies as a right earlier attempt, kept.
+    reviser_clean: usize,
+    reviser_clean_offset: usize,
+    reviser_replay: usize,
+    reviser_replay_offset: usize,
+    /// The reviser's evaluation: test questions, generator samples per question
+    /// (the earlier attempts) and revisions per question and condition.
+    reviser_eval_questions: usize,
+    reviser_eval_samples: usize,
     reviser_eval_revisions: usize,
     /// Training questions for the ORM, chains per question and chain length.
     orm_questions: usize,
@@ -72,9 +84,17 @@ const SCALE: Scale = Scale {
     eval_samples: 16,
     reviser_questions: 512,
     reviser_offset: 10_000,
-    reviser_samples: 32,
-    reviser_max_per_question: 8,
-    reviser_eval_revisions: 8,
+    reviser_samples: 16,
+    reviser_max_wrong: 4,
+    reviser_slipped: 4_000,
+    reviser_slipped_offset: 30_000,
+    reviser_clean: 1_500,
+    reviser_clean_offset: 60_000,
+    reviser_replay: 2_000,
+    reviser_replay_offset: 50_000,
+    reviser_eval_questions: 200,
+    reviser_eval_samples: 8,
+    reviser_eval_revisions: 4,
     orm_questions: 256,
     orm_offset: 20_000,
     orm_chains: 4,
@@ -86,14 +106,30 @@ const SCALE: Scale = Scale {
 /// billion-parameter models; these small models need larger steps, and the PRM's
 /// head starts from scratch over a frozen trunk).
 const PRM_LR: f64 = 1e-3;
-const REVISER_LR: f64 = 3e-4;
+const REVISER_LR: f64 = 5e-4;
+/// The paper-recipe PRM's lr: the whole classifier is fine-tuned from the generator.
+const PRM_PAPER_LR: f64 = 5e-4;
 const ORM_LR: f64 = 5e-4;
 const BATCH: u32 = 32;
 /// Decoder layers of the PRM's head over its frozen trunk (surprise_prm.py).
 const PRM_HEAD_LAYERS: u32 = 2;
 
-fn generator_hf(paths: &Paths) -> PathBuf {
-    paths.work.join("generator").join("final")
+/// The generator's torch checkpoint: the `generator` stage's, or, on a checkout that
+/// did not run that stage, rebuilt from the shipped ONNX graph (the same weights,
+/// checked against onnxruntime by checkpoint_from_onnx.py).
+pub(super) fn generator_hf(paths: &Paths) -> Result<PathBuf> {
+    let trained = paths.work.join("generator").join("final");
+    if trained.join("config.json").is_file() {
+        return Ok(trained);
+    }
+    let shipped = paths.root.join(MODELS).join("generator");
+    let rebuilt = paths.work.join("generator").join("from-onnx");
+    if !newer_than(&rebuilt.join("model.safetensors"), &shipped.join("model.onnx")) {
+        let mut cmd = script(paths, "checkpoint_from_onnx.py")?;
+        cmd.arg(&shipped).arg(&rebuilt);
+        run_logged(&mut cmd, &paths.log(Stage::Reviser))?;
+    }
+    Ok(rebuilt)
 }
 
 fn model_dir(paths: &Paths, stage: Stage) -> PathBuf {
@@ -115,7 +151,27 @@ fn threads() -> String {
 /// The generator's test-set samples shared by the PRM and reviser evaluations
 /// (`ttc generate`, T = 0.8, cached), written to `.ttc/demo/test-samples/test_samples.json`.
 fn test_samples(paths: &Paths, ttc: &Path, log: &Path) -> Result<PathBuf> {
-    let dir = paths.work.join("test-samples");
+    test_samples_in(
+        paths,
+        ttc,
+        log,
+        "test-samples",
+        SCALE.eval_questions,
+        SCALE.eval_samples,
+    )
+}
+
+/// The generator's samples of the first `questions` test questions, `samples` each,
+/// in `.ttc/demo/<dir>/test_samples.json`.
+fn test_samples_in(
+    paths: &Paths,
+    ttc: &Path,
+    log: &Path,
+    dir: &str,
+    questions: usize,
+    samples: usize,
+) -> Result<PathBuf> {
+    let dir = paths.work.join(dir);
     let out = dir.join("test_samples.json");
     let generator = require_file(&paths.root.join(MODELS).join("generator").join("model.onnx"))?;
     if newer_than(&out, &generator) {
@@ -131,8 +187,8 @@ fn test_samples(paths: &Paths, ttc: &Path, log: &Path) -> Result<PathBuf> {
         .arg(require_file(&paths.data("test"))?)
         .arg("--work")
         .arg(&dir)
-        .args(["--questions", &SCALE.eval_questions.to_string()])
-        .args(["--samples", &SCALE.eval_samples.to_string()])
+        .args(["--questions", &questions.to_string()])
+        .args(["--samples", &samples.to_string()])
         .args(["--threads", &threads()]);
     run_logged(&mut cmd, log)?;
     require_file(&out)
@@ -282,6 +338,61 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
     stamp_info(paths, stage, &summary, &eval)
 }
 
+/// The paper's PRM recipe on this world: a token classifier fine-tuned from the
+/// generator (all of its weights) on the Monte Carlo labels of `prm-data`, exported
+/// with its continuing cache. Shipped beside the `prm` stage's model so that search
+/// with a verifier from the policy's own base can be measured.
+pub(super) fn prm_paper(paths: &Paths) -> Result<Value> {
+    let stage = Stage::PrmPaper;
+    let data = require_file(&stage_work(paths, Stage::PrmData).join("prm_data.jsonl"))?;
+    let init = require_file(&generator_hf(paths)?.join("config.json"))?;
+    let mut train = script(paths, "prm_train.py")?;
+    train
+        .arg("--data")
+        .arg(&data)
+        .arg("--init")
+        .arg(init.parent().unwrap_or(&init))
+        .arg("--work")
+        .arg(stage_work(paths, stage))
+        .args([
+            "--mode",
+            "prm",
+            "--lr",
+            &PRM_PAPER_LR.to_string(),
+            "--batch",
+            &BATCH.to_string(),
+        ])
+        // Early stopping on validation loss; the epoch cap is only a backstop.
+        .args(["--max-epochs", "20", "--patience", "2", "--dropout", "0.05"])
+        .args(["--threads", &threads()]);
+    let summary = train_and_export(
+        paths,
+        stage,
+        train,
+        Export::Task("token-classification-with-past"),
+        &data,
+    )?;
+    let ttc = build_ttc(paths)?;
+    let log = paths.log(stage);
+    let samples = test_samples(paths, &ttc, &log)?;
+    let eval = stage_work(paths, stage).join("eval_test.json");
+    let onnx = model_dir(paths, stage).join("model.onnx");
+    if newer_than(&eval, &onnx) && newer_than(&eval, &samples) {
+        eprintln!("  evaluation: done ({})", eval.display());
+    } else {
+        let mut cmd = script(paths, "prm_eval.py")?;
+        cmd.arg("--samples")
+            .arg(&samples)
+            .arg("--prm")
+            .arg(model_dir(paths, stage))
+            .arg("--out")
+            .arg(&eval)
+            .args(["--threads", &threads()]);
+        run_logged(&mut cmd, &log)?;
+    }
+    stamp_info(paths, stage, &summary, &eval)
+}
+
 pub(super) fn reviser_data(paths: &Paths) -> Result<Value> {
     let stage = Stage::ReviserData;
     let ttc = build_ttc(paths)?;
@@ -294,16 +405,24 @@ pub(super) fn reviser_data(paths: &Paths) -> Result<Value> {
         .arg(generator.parent().unwrap_or(&generator))
         .arg("--train")
         .arg(require_file(&paths.data("train"))?)
+        .arg("--train-generator")
+        .arg(require_file(&paths.data("train-generator"))?)
         .arg("--work")
         .arg(&work)
         .args(["--offset", &SCALE.reviser_offset.to_string()])
         .args(["--questions", &SCALE.reviser_questions.to_string()])
         .args(["--samples", &SCALE.reviser_samples.to_string()])
-        .args(["--temperature", "1.0"])
+        .args(["--temperature", "0.8"])
+        .args(["--max-wrong", &SCALE.reviser_max_wrong.to_string()])
+        .args(["--slipped", &SCALE.reviser_slipped.to_string()])
         .args([
-            "--max-per-question",
-            &SCALE.reviser_max_per_question.to_string(),
+            "--slipped-offset",
+            &SCALE.reviser_slipped_offset.to_string(),
         ])
+        .args(["--clean", &SCALE.reviser_clean.to_string()])
+        .args(["--clean-offset", &SCALE.reviser_clean_offset.to_string()])
+        .args(["--replay", &SCALE.reviser_replay.to_string()])
+        .args(["--replay-offset", &SCALE.reviser_replay_offset.to_string()])
         .args(["--threads", &threads()]);
     run_logged(&mut cmd, &paths.log(stage))?;
     require_file(&work.join("reviser_data.jsonl"))?;
@@ -313,7 +432,7 @@ pub(super) fn reviser_data(paths: &Paths) -> Result<Value> {
 pub(super) fn reviser(paths: &Paths) -> Result<Value> {
     let stage = Stage::Reviser;
     let data = require_file(&stage_work(paths, Stage::ReviserData).join("reviser_data.jsonl"))?;
-    let init = require_file(&generator_hf(paths).join("config.json"))?;
+    let init = require_file(&generator_hf(paths)?.join("config.json"))?;
     let mut train = script(paths, "reviser_train.py")?;
     train
         .arg("--data")
@@ -328,7 +447,7 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
             "--batch",
             &BATCH.to_string(),
         ])
-        .args(["--max-epochs", "4", "--patience", "1"])
+        .args(["--max-epochs", "2", "--eval-every", "50", "--patience", "4"])
         .args(["--threads", &threads()]);
     let summary = train_and_export(
         paths,
@@ -340,7 +459,14 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
 
     let ttc = build_ttc(paths)?;
     let log = paths.log(stage);
-    let samples = test_samples(paths, &ttc, &log)?;
+    let samples = test_samples_in(
+        paths,
+        &ttc,
+        &log,
+        "reviser-test-samples",
+        SCALE.reviser_eval_questions,
+        SCALE.reviser_eval_samples,
+    )?;
     let eval = stage_work(paths, stage).join("eval_test.json");
     let onnx = model_dir(paths, stage).join("model.onnx");
     if newer_than(&eval, &onnx) && newer_than(&eval, &samples) {
@@ -353,6 +479,8 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
             .arg(model_dir(paths, stage))
             .arg("--samples")
             .arg(&samples)
+            .arg("--test")
+            .arg(require_file(&paths.data("test"))?)
             .arg("--work")
             .arg(stage_work(paths, stage))
             .arg("--out")

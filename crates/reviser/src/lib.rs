@@ -28,28 +28,31 @@
 //!
 //! # The prompt layout
 //!
-//! A revision prompt is the question, then each earlier attempt shown (oldest
-//! first), then a header after which the reviser writes. The default, the **demo
-//! layout** ([`RevisionLayout::demo`]) that the demo reviser is trained on, is
+//! A revision prompt is an opening (`question`), then each earlier attempt shown
+//! (oldest first), then a closing (`revision`) after which the reviser writes;
+//! `{question}` may sit in the opening, the closing, or both. The default, the
+//! **demo layout** ([`RevisionLayout::demo`]) that the demo reviser is trained on,
+//! puts the earlier attempt first and the generator's own prompt last:
 //!
 //! ```text
-//! Question: {question}
 //! Attempt:
 //! {attempt 1}
-//! Attempt:
-//! {attempt 2}
-//! Attempt:
+//! Question: {question}
+//! Solution:
 //! ```
 //!
-//! byte for byte: `"Question: " + question + "\n"`, then for each earlier attempt
-//! `"Attempt:\n" + text + "\n"` where `text` is the attempt's text with its
-//! trailing line breaks (`\n`, `\r`) removed, then `"Attempt:\n"`. With no
-//! earlier attempt it is `"Question: {question}\nAttempt:\n"`. The prompt is
+//! byte for byte: for each earlier attempt `"Attempt:\n" + text + "\n"` where
+//! `text` is the attempt's text with its trailing line breaks (`\n`, `\r`)
+//! removed, then `"Question: " + question + "\nSolution:\n"`. With no earlier
+//! attempt it is the generator's prompt `"Question: {question}\nSolution:\n"`, so a
+//! reviser fine-tuned from the generator starts out as the generator. The prompt is
 //! encoded as plain text with the tokenizer's special tokens (BOS). The reviser
 //! answers with its solution and then EOS. Only the **most recent
-//! `context-attempts`** attempts (default 4, the paper's choice) are shown; older
-//! ones are dropped from the prompt ([`context_window`]). The three pieces are
-//! configurable ([`RevisionLayout`]).
+//! `context-attempts`** attempts (default 4, the paper's choice; the demo run files
+//! show 1) are shown; older ones are dropped from the prompt ([`context_window`]).
+//! [`RevisionLayout::question_first`] is the earlier layout (`Question: {question}`
+//! first, `Attempt:` before every attempt including the new one), whose prompts
+//! extend each other.
 //!
 //! A reviser is trained on this layout with `render(question, earlier)` as the
 //! prompt (BOS, then the prompt text's tokens) and the target solution followed by
@@ -77,10 +80,11 @@
 //! context, the rest of the prompt is [`Generator::append`]ed (after an EOS, the
 //! generator drops the EOS and keeps its cache) and the model does not re-read the
 //! prefix ([`Attempt::continued`]). Otherwise, for instance when truncation drops an
-//! attempt, the chain starts a fresh sequence on the full prompt. The demo layout
-//! writes earlier attempts and the one being written under the same header, so its
-//! chains are continued for the first `context-attempts` rounds; a layout with two
-//! different headers (say `Previous attempt:` / `Revised solution:`) never is.
+//! attempt, the chain starts a fresh sequence on the full prompt. The
+//! question-first layout writes earlier attempts and the one being written under
+//! the same header, so its chains are continued for the first `context-attempts`
+//! rounds; the demo layout (question after the attempts) and a layout with two
+//! different headers (say `Previous attempt:` / `Revised solution:`) never are.
 //! Appended text is tokenized on its own, so token boundaries at the joins can
 //! differ from tokenizing the whole prompt at once.
 //!
@@ -145,9 +149,9 @@
 //! verifier-context = "question"   # or "earlier-attempts"
 //!
 //! [revision.layout]
-//! question = "Question: {question}\n"
+//! question = ""
 //! attempt = "Attempt:\n{attempt}\n"
-//! revision = "Attempt:\n"
+//! revision = "Question: {question}\nSolution:\n"
 //! ```
 //!
 //! Feature flags: none.

@@ -9,12 +9,13 @@ use ttc_core::{Error, Result, SamplingParams, ScoreAggregation, StopCriteria};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct RevisionLayout {
-    /// Opens the prompt; `{question}` is replaced by the question.
+    /// Opens the prompt (may be empty); `{question}` is replaced by the question.
     pub question: String,
     /// Written once per earlier attempt, oldest first; `{attempt}` is replaced by the
     /// attempt's text with its trailing line breaks removed.
     pub attempt: String,
-    /// Closes the prompt; the reviser's new attempt follows it.
+    /// Closes the prompt; the reviser's new attempt follows it. `{question}` is
+    /// replaced here too, so the question can sit right before the new attempt.
     pub revision: String,
 }
 
@@ -25,10 +26,23 @@ impl Default for RevisionLayout {
 }
 
 impl RevisionLayout {
-    /// The layout the demo reviser is trained on. One header serves for earlier
-    /// attempts and the one being written, so each prompt extends the previous one and
-    /// a chain continues from its KV cache until truncation drops an attempt.
+    /// The layout the demo reviser is trained on: the earlier attempts first, then
+    /// the generator's own prompt, so that with no earlier attempt the reviser reads
+    /// exactly what the generator reads (and starts out as the generator). The
+    /// question follows the attempts, so a prompt does not extend the previous one
+    /// and every attempt starts a fresh sequence (no KV reuse between attempts).
     pub fn demo() -> Self {
+        RevisionLayout {
+            question: String::new(),
+            attempt: "Attempt:\n{attempt}\n".into(),
+            revision: "Question: {question}\nSolution:\n".into(),
+        }
+    }
+
+    /// The earlier demo layout: the question first and one `Attempt:` header for the
+    /// earlier attempts and the one being written, so each prompt extends the
+    /// previous one and a chain continues from its KV cache.
+    pub fn question_first() -> Self {
         RevisionLayout {
             question: "Question: {question}\n".into(),
             attempt: "Attempt:\n{attempt}\n".into(),
@@ -43,7 +57,7 @@ impl RevisionLayout {
         for a in earlier {
             out.push_str(&self.attempt_block(a.as_ref()));
         }
-        out.push_str(&self.revision);
+        out.push_str(&self.revision.replace("{question}", question));
         out
     }
 
@@ -69,12 +83,13 @@ impl RevisionLayout {
 
     /// Checks the placeholders, naming the bad field.
     pub fn validate(&self) -> Result<()> {
-        if !self.question.contains("{question}") {
+        if !self.question.contains("{question}") && !self.revision.contains("{question}") {
             return Err(Error::invalid(
                 "revision layout `question`",
                 format!(
-                    "{:?} has no {{question}} placeholder; use e.g. \"Question: {{question}}\\n\"",
-                    self.question
+                    "neither `question` ({:?}) nor `revision` ({:?}) has a {{question}} \
+                     placeholder; use e.g. question = \"Question: {{question}}\\n\"",
+                    self.question, self.revision
                 ),
             ));
         }
@@ -240,6 +255,20 @@ mod tests {
     #[test]
     fn demo_layout_is_exact() {
         let l = RevisionLayout::demo();
+        // No earlier attempt: exactly the generator's prompt.
+        assert_eq!(
+            l.render::<&str>("2 + 3?", &[]),
+            "Question: 2 + 3?\nSolution:\n"
+        );
+        assert_eq!(
+            l.render("2 + 3?", &["2 + 3 = 6\nAnswer: 6\n\n"]),
+            "Attempt:\n2 + 3 = 6\nAnswer: 6\nQuestion: 2 + 3?\nSolution:\n"
+        );
+    }
+
+    #[test]
+    fn question_first_layout_is_exact() {
+        let l = RevisionLayout::question_first();
         assert_eq!(
             l.render::<&str>("2 + 3?", &[]),
             "Question: 2 + 3?\nAttempt:\n"
@@ -273,7 +302,7 @@ mod tests {
             err.contains("`attempt`") && err.contains("{attempt}"),
             "{err}"
         );
-        let mut l = RevisionLayout::demo();
+        let mut l = RevisionLayout::question_first();
         l.question = "Q".into();
         let err = l.validate().unwrap_err().to_string();
         assert!(
@@ -338,13 +367,18 @@ mod tests {
         }
 
         #[test]
-        fn the_prompt_lists_the_window_oldest_first(texts in proptest::collection::vec("[a-z0-9 ]{0,6}\n{0,2}", 0..8), keep in 0usize..6) {
-            let l = RevisionLayout::demo();
+        fn the_prompt_lists_the_window_oldest_first(texts in proptest::collection::vec("[a-z0-9 ]{0,6}\n{0,2}", 0..8), keep in 0usize..6, question_first in any::<bool>()) {
+            let l = if question_first { RevisionLayout::question_first() } else { RevisionLayout::demo() };
             let w = context_window(&texts, keep);
             let p = l.render("q", w);
-            prop_assert!(p.starts_with("Question: q\n"));
-            prop_assert!(p.ends_with("Attempt:\n"));
-            prop_assert_eq!(p.matches("Attempt:\n").count(), w.len() + 1);
+            if question_first {
+                prop_assert!(p.starts_with("Question: q\n"));
+                prop_assert!(p.ends_with("Attempt:\n"));
+                prop_assert_eq!(p.matches("Attempt:\n").count(), w.len() + 1);
+            } else {
+                prop_assert!(p.ends_with("Question: q\nSolution:\n"));
+                prop_assert_eq!(p.matches("Attempt:\n").count(), w.len());
+            }
             let mut rest = p.as_str();
             for t in w {
                 let block = format!("Attempt:\n{}\n", t.trim_end_matches('\n'));

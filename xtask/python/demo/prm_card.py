@@ -81,6 +81,18 @@ that against torch)."""
 
 
 def history_table(hist) -> list[str]:
+    if hist and "step" in hist[0]:
+        # Checked every few steps, with the validation loss per example kind.
+        kinds = sorted(hist[0].get("valid_loss_by_kind", {}))
+        out = ["| step | epoch | train loss | valid loss | " + " | ".join(f"valid {k}" for k in kinds) + " | tokens |",
+               "|---" * (5 + len(kinds)) + "|"]
+        for h in hist:
+            tl = h.get("train_loss")
+            by = h.get("valid_loss_by_kind", {})
+            out.append(f"| {h['step']} | {h['epoch']:.2f} | {'-' if tl is None else f'{tl:.4f}'} | "
+                       f"{h['valid_loss']:.4f} | " + " | ".join(f"{by[k]:.4f}" if k in by else "-" for k in kinds)
+                       + f" | {h.get('tokens', 0):,} |")
+        return out
     out = ["| epoch | train loss | valid loss | tokens |", "|---|---|---|---|"]
     for h in hist:
         tl = h.get("train_loss")
@@ -123,21 +135,22 @@ the last step's `"\\n"`. ttc reads it with `[reviser.verifier] adapter = { prese
 "demo", mode = "orm" }` and `[revision] verifier-context = "earlier-attempts"`."""
 
 REVISER_LAYOUT = """```text
-<s>Question: {problem}
-Attempt:
-{earlier attempt 1, oldest first, at most 4}
-Attempt:
-{earlier attempt 2}
-Attempt:
+<s>Attempt:
+{the earlier attempt, if any (one at most)}
+Question: {problem}
+Solution:
 {new attempt: one step per line}
 Answer: {N}
 </s>
 ```
 
-Prompt = `Question: {q}\\n` + per earlier attempt `Attempt:\\n{attempt without trailing
-newlines}\\n` + `Attempt:\\n`, encoded with `<s>`; with no earlier attempt
-`Question: {q}\\nAttempt:\\n`. ttc's `RevisionLayout::demo()` (crates/reviser) and
-`ttc solve --strategy revise` use exactly this layout."""
+Prompt = `Attempt:\\n{attempt without trailing newlines}\\n` for the earlier attempt,
+then the generator's own prompt `Question: {q}\\nSolution:\\n`, encoded with `<s>`; with
+no earlier attempt the prompt is exactly the generator's, so the reviser starts out as
+the generator. ttc's `RevisionLayout::demo()` (crates/reviser) with `[revision]
+context-attempts = 1` uses exactly this layout. The attempt is shown when the prompt
+leaves `max-attempt-tokens` (256) within the reviser's 640 positions (ttc's fitting
+rule, the same in training), which every demo attempt of up to 256 tokens does."""
 
 
 def main() -> None:
@@ -253,27 +266,31 @@ def main() -> None:
             f"{mins(ds['ttc_wall_s'])}.",
         ]
     elif kind == "reviser":
-        k = ds.get("examples_by_k", [])
+        kinds = ds["examples_by_kind"]
         L += [
-            f"- {ds['questions']} training questions (records {ds['offset']}..{ds['offset'] + ds['questions'] - 1} of "
-            "`.ttc/demo/data/train.jsonl`).",
-            f"- {ds['samples_per_question']} answers per question from the generator through `ttc generate` at "
-            f"T = {ds['temperature']}: {ds['samples_drawn']:,} drawn, {ds['unparsable']:,} unparsable dropped, "
-            f"{ds['samples_correct']:,} correct; {ds['sample_tokens']:,} sampled tokens, ttc wall time "
-            f"{mins(ds['ttc_wall_s'])}.",
-            "- For each correct answer of a question that also has incorrect ones, k drawn uniformly from 1..4 "
-            "(capped by the number of distinct incorrect answers); k incorrect answers go before it as earlier "
-            "attempts, the last of them the incorrect answer closest to the correct one by character edit "
-            "distance, the others at random. Correct answers of questions without an incorrect one are examples "
-            f"without an earlier attempt, at most {ds.get('max_no_earlier', 1):.0%} of the revision examples."
-            + (f" At most {ds['max_per_question']} correct answers per question are used (drawn at random)."
-               if ds.get("max_per_question") else ""),
-            f"- **{ds['examples']:,} examples** from {ds['questions_with_examples']} questions; revision examples "
-            "by k = 0..4: " + ", ".join(f"{c:,}" for c in k)
-            + f" ({ds.get('no_earlier_share', 0):.0%} without an earlier attempt)"
-            + (f"; plus {ds['plain_examples']:,} generator-format examples (the generator's prompt and a correct "
-               "answer), so that the reviser keeps solving from scratch" if ds.get("plain_examples") else "")
-            + ".",
+            f"- `own-wrong`, `own-correct`: {ds['questions']} training questions (records {ds['offset']}.."
+            f"{ds['offset'] + ds['questions'] - 1} of `.ttc/demo/data/train.jsonl`), {ds['samples_per_question']} "
+            f"answers each from the generator through `ttc generate` at T = {ds['temperature']}: "
+            f"{ds['samples_drawn']:,} drawn, {ds['unparsable']:,} unparsable dropped, {ds['samples_correct']:,} "
+            f"correct; {ds['sample_tokens']:,} sampled tokens, ttc wall time {mins(ds['ttc_wall_s'])}. Up to "
+            f"{ds['max_wrong']} distinct incorrect answers per question, each followed by the reference solution "
+            f"(**{kinds.get('own-wrong', 0):,}** examples); one correct answer per question followed by the "
+            f"reference solution (**{kinds.get('own-correct', 0):,}**), so that a right attempt is kept rather "
+            "than changed.",
+            f"- `slipped`: **{kinds.get('slipped', 0):,}** training problems (records {ds['slipped_problems'][0]}.."
+            f"{ds['slipped_problems'][1] - 1} of train-generator.jsonl whose copy has a slip): the slipped copy "
+            "the data stage writes (the reference up to the slipped line, later lines following the wrong value) "
+            "as the earlier attempt, the reference solution as the target.",
+            f"- `clean`: **{kinds.get('clean', 0):,}** training problems (records {ds['clean_problems'][0]}.."
+            f"{ds['clean_problems'][1] - 1} of train-generator.jsonl whose copy has no slip): that right solution as "
+            "the earlier attempt and the reference (the same text) as the target, so that a right attempt is kept.",
+            f"- `replay`: **{kinds.get('replay', 0):,}** generator training examples (records "
+            f"{ds['replay_problems'][0]}..{ds['replay_problems'][1] - 1} of train-generator.jsonl, slips included "
+            "as the generator saw them) with no earlier attempt, so that a fresh attempt keeps the generator's "
+            "quality.",
+            f"- **{ds['examples']:,} examples** in all; earlier attempts that did not fit (dropped by the fitting "
+            f"rule): {ds['attempt_dropped']:,}; examples over {ds['reviser_positions']} positions dropped: "
+            f"{ds['too_long_dropped']:,}.",
         ]
     else:
         L += [
@@ -290,11 +307,13 @@ def main() -> None:
 
     L += ["## Training", ""]
     loss = {"prm": "binary cross-entropy on the soft labels at every step's `\"\\n\"`",
-            "reviser": "cross-entropy on the final (correct) attempt's tokens and `</s>` only",
+            "reviser": "cross-entropy on the target's tokens and `</s>` only",
             "orm": "binary cross-entropy on the 0/1 label at the last step's `\"\\n\"`"}[kind]
     L += [
         f"- Loss: {loss}.",
-        f"- AdamW (betas 0.9/0.95, weight decay {s['weight_decay']}), constant lr {s['lr']:g}, batch "
+        f"- AdamW (betas 0.9/0.95, weight decay {s['weight_decay']}), "
+        + (f"lr {s['lr']:g} peak ({s['lr_schedule']}, {s['warmup_steps']} warm-up steps)" if "lr_schedule" in s
+           else f"constant lr {s['lr']:g}") + ", batch "
         f"{s['batch']} sequences, gradient clipping 1.0"
         + (f", dropout {s['dropout']} ({'the score input' if surprise else 'attention and classifier'})"
            if "dropout" in s else "") + f", seed {s['seed']}. "
@@ -303,12 +322,20 @@ def main() -> None:
            if kind != "reviser" else
            "The paper's lr (1e-5, batch 128) is for billion-parameter models; this small model is "
            "fine-tuned with a larger lr and smaller batch to get enough steps from a small data set."),
-        f"- Validation = the examples of {s.get('valid_frac', 0.1):.0%} of the training questions; early stopping on "
-        f"the lowest validation loss (checked every epoch"
-        + (f", patience {s['patience']} epochs" if "patience" in s else "") + f"): best epoch **{s['best_epoch']}** of {s['epochs_run']} run "
-        f"(validation loss {s['best_valid_loss']:.4f}).",
+        (f"- Validation = the examples of {s.get('valid_frac', 0.1):.0%} of the training questions; its loss "
+         f"checked every {s['eval_every']} steps ({s['steps_per_epoch']} steps an epoch), the weights with the "
+         f"lowest kept: best step **{s['best_step']}** of {s['steps_run']} run (validation loss "
+         f"{s['best_valid_loss']:.4f}); " + ("stopped once it had not improved for "
+         f"{s['patience']} checks." if s["early_stopped"] else "the step cap was reached, the loss still falling "
+         "or flat.") if "best_step" in s else
+         f"- Validation = the examples of {s.get('valid_frac', 0.1):.0%} of the training questions; early stopping on "
+         f"the lowest validation loss (checked every epoch"
+         + (f", patience {s['patience']} epochs" if "patience" in s else "") + f"): best epoch **{s['best_epoch']}** of "
+         f"{s['epochs_run']} run (validation loss {s['best_valid_loss']:.4f})."),
         f"- {s.get('train_records', s.get('train_examples')):,} training / "
-        f"{s.get('valid_records', s.get('valid_examples')):,} validation sequences.",
+        f"{s.get('valid_records', s.get('valid_examples')):,} validation sequences"
+        + (f"; {s['too_long_dropped']:,} over {s['max_positions']} positions dropped." if "too_long_dropped" in s
+           else "."),
         f"- Tokens processed: **D = {s['tokens']:,}** (all epochs run, padding excluded). "
         + (f"**Training FLOPs ((2 N + 4 N_trained) D, the frozen trunk runs forward only): "
            f"{s['train_flops']:.3g}**." if surprise else f"**Training FLOPs (6 N D): {6 * n * s['tokens']:.3g}**."),
@@ -381,17 +408,27 @@ def main() -> None:
         L.append("")
     elif kind == "reviser":
         L += [
-            f"On the first {ev['questions_total']} test questions: the generator's {ev['generator_samples']} samples "
-            f"per question (T = 0.8, through ttc) give its pass@1; for the {ev['questions']} questions where at least "
-            "one sample is parsable and incorrect, the first such sample is the earlier attempt and the reviser "
-            f"writes {ev['revisions_per_question']} revisions after it through `ttc generate` "
-            f"(T = {ev['temperature']}).",
+            f"On the first {ev['questions']} test questions, with the generator's {ev['generator_samples']} samples "
+            "per question (T = 0.8, through ttc) as earlier attempts; every revision sampled through `ttc "
+            f"generate` (T = {ev['temperature']}, {ev['revisions_per_question']} per question and condition; "
+            "`reviser_eval.py`):",
             "",
-            f"- **pass@1 of one revision after one incorrect attempt: {f3(ev['reviser_pass1_after_incorrect'])}** "
-            f"vs **the base generator's pass@1 on the same {ev['questions']} questions: "
-            f"{f3(ev['base_pass1_same_questions'])}**.",
-            f"- The reviser with no earlier attempt (`Question: q\\nAttempt:\\n`): pass@1 "
-            f"{f3(ev['reviser_pass1_no_earlier_attempt'])} on the same questions.",
+            "| condition | questions | pass@1 |",
+            "|---|---|---|",
+            f"| generator (its own samples) | {ev['questions_with_incorrect']} | "
+            f"{f3(ev['base_pass1_same_questions'])} |",
+            f"| reviser, no earlier attempt (the generator's prompt) | {ev['questions_with_incorrect']} | "
+            f"{f3(ev['reviser_pass1_no_earlier_attempt'])} |",
+            f"| **reviser after one incorrect attempt** (the question's first) | {ev['questions_with_incorrect']} | "
+            f"**{f3(ev['reviser_pass1_after_incorrect'])}** |",
+            f"| control: after *another* question's incorrect attempt | {ev['questions_with_incorrect']} | "
+            f"{f3(ev['reviser_pass1_after_other_question_incorrect'])} |",
+            f"| after one correct attempt | {ev['questions_with_correct']} | {f3(ev['reviser_pass1_after_correct'])} "
+            f"(generator on these questions: {f3(ev['base_pass1_questions_with_correct'])}) |",
+            "",
+            f"- Flips after a correct attempt (the revision is incorrect): {f3(ev['flips_after_correct'])}.",
+            f"- Slips fixed: {f3(ev['slips_fixed'])} of {ev['slips_checked']:,} revisions after an incorrect attempt "
+            "reproduce the reference solution up to and including the attempt's first wrong line.",
             f"- Revisions that repeat the earlier wrong answer: {f3(ev['repeats_earlier_wrong_answer'])}; "
             f"unparsable revisions: {f3(ev['unparsable_after_incorrect'])}.",
             "",

@@ -10,8 +10,9 @@ Layouts (the contract with crates/prm-verifier preset `demo` and crates/reviser
 - ORM: the PRM layout with q replaced by the verifier question
   `q + "\\nAttempt:\\n" + a1 + "\\nAttempt:\\n" + a2 ...` (earlier attempts without
   trailing newlines; just q when there are none); read at the last "\\n" only.
-- Reviser: "Question: {q}\\n" + per earlier attempt "Attempt:\\n{a}\\n" + "Attempt:\\n",
-  encoded with <s>; the target is the attempt's lines then </s>.
+- Reviser: per earlier attempt "Attempt:\\n{a}\\n", then the generator's prompt
+  "Question: {q}\\nSolution:\\n", encoded with <s>; the target is the attempt's lines
+  then </s>. With no earlier attempt the prompt is exactly the generator's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, parse_answer, prompt_text  # noqa: E402
 
-CONTEXT_ATTEMPTS = 4
+# Earlier attempts a revision prompt shows (the demo run files' `context-attempts`).
+CONTEXT_ATTEMPTS = 1
+# The reviser's positions (`max_position_embeddings`): a prompt with one earlier attempt
+# of up to MAX_ATTEMPT_TOKENS tokens, the question, and a new attempt of as many tokens
+# all fit, so the fitting rule below never drops the attempt of a demo question.
+REVISER_POSITIONS = 640
+# `[revision] max-attempt-tokens` of the demo run files.
+MAX_ATTEMPT_TOKENS = 256
 
 
 # ---------------------------------------------------------------- text layouts
@@ -46,14 +54,13 @@ def trim_breaks(text: str) -> str:
 
 
 def reviser_prompt(question: str, earlier: list[str]) -> str:
-    out = f"Question: {question}\n"
-    for a in earlier[-CONTEXT_ATTEMPTS:]:
-        out += f"Attempt:\n{trim_breaks(a)}\n"
-    return out + "Attempt:\n"
+    """ttc's `RevisionLayout::demo()` rendered with `earlier` (pass the fitted window)."""
+    out = "".join(f"Attempt:\n{trim_breaks(a)}\n" for a in earlier)
+    return out + prompt_text(question)
 
 
-def fitted_context(tok, question: str, attempts: list[str], max_positions: int, max_attempt_tokens: int = 256,
-                   keep: int = CONTEXT_ATTEMPTS) -> list[str]:
+def fitted_context(tok, question: str, attempts: list[str], max_positions: int,
+                   max_attempt_tokens: int = MAX_ATTEMPT_TOKENS, keep: int = CONTEXT_ATTEMPTS) -> list[str]:
     """The earlier attempts ttc's reviser shows: the latest `keep`, fewer while the prompt
     (tokenized with `<s>`) would not leave `max_attempt_tokens` within `max_positions`
     (ttc-reviser's rule, `chains.rs`). `tok` is a `tokenizers.Tokenizer`."""

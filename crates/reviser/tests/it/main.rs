@@ -274,7 +274,7 @@ fn every_round_is_one_batched_call_over_all_chains() {
     assert!(
         calls[0]
             .iter()
-            .all(|t| t == "Question: 12 + 7 =\nAttempt:\n")
+            .all(|t| t == "Question: 12 + 7 =\nSolution:\n")
     );
     assert!(
         out.chains
