@@ -124,7 +124,10 @@ pub(super) fn generator_hf(paths: &Paths) -> Result<PathBuf> {
     }
     let shipped = paths.root.join(MODELS).join("generator");
     let rebuilt = paths.work.join("generator").join("from-onnx");
-    if !newer_than(&rebuilt.join("model.safetensors"), &shipped.join("model.onnx")) {
+    if !newer_than(
+        &rebuilt.join("model.safetensors"),
+        &shipped.join("model.onnx"),
+    ) {
         let mut cmd = script(paths, "checkpoint_from_onnx.py")?;
         cmd.arg(&shipped).arg(&rebuilt);
         run_logged(&mut cmd, &paths.log(Stage::Reviser))?;

@@ -256,7 +256,11 @@ impl OnnxGenerator {
     }
 
     /// Gives the rows at batch positions `which` (finished) their caches: positions
-    /// of `buffers` (the batch, `t` columns) where their mask is 1.
+    /// of `buffers` (the batch, `t` columns) where their mask is 1. Rows that stopped
+    /// at a step boundary or a length keep their row of this batch (no copy: the next
+    /// round continues them from it); rows that ended at EOS, which are seldom
+    /// continued, get a compact batch of their own, so that a finished answer kept
+    /// to the end of a search does not hold a whole batch of other rows' caches.
     #[allow(clippy::too_many_arguments)]
     fn hand_over(
         &self,
@@ -267,7 +271,7 @@ impl OnnxGenerator {
         buffers: Vec<Tensor>,
         mask: &[Vec<i64>],
         t: usize,
-    ) {
+    ) -> Result<()> {
         let batch = KvBatch {
             buffers,
             dims: BatchDims {
@@ -275,7 +279,49 @@ impl OnnxGenerator {
                 len: t,
             },
         };
-        for (&b, kv) in which.iter().zip(RowKv::rows_of(batch, which, mask)) {
+        let (ended, open): (Vec<usize>, Vec<usize>) = which
+            .iter()
+            .partition(|&&b| rows[slot[b]].finish == Some(FinishReason::Eos));
+        let mut caches: Vec<(usize, RowKv<Tensor>)> = Vec::with_capacity(which.len());
+        if !ended.is_empty() && ended.len() < slot.len() {
+            let positions: Vec<Vec<usize>> = ended
+                .iter()
+                .map(|&b| kv::kept_positions(&mask[b]))
+                .collect();
+            let p = positions.iter().map(Vec::len).max().unwrap_or(0);
+            let plan_rows: Vec<GatherRow> = ended
+                .iter()
+                .zip(&positions)
+                .map(|(&b, pos)| GatherRow {
+                    source: 0,
+                    row: b,
+                    cols: kv::left_padded(pos, p),
+                })
+                .collect();
+            let compact = Arc::new(KvBatch {
+                buffers: self.gather(&[&batch], &[batch.dims], &plan_rows)?,
+                dims: BatchDims {
+                    rows: ended.len(),
+                    len: p,
+                },
+            });
+            for (i, (&b, pos)) in ended.iter().zip(&positions).enumerate() {
+                let kv = RowKv {
+                    batch: Arc::clone(&compact),
+                    row: i,
+                    positions: (p - pos.len()..p).collect(),
+                };
+                caches.push((b, kv));
+            }
+        }
+        // Every row of the batch is handed over at once: none is wasted, keep it.
+        let keep: Vec<usize> = if ended.len() == slot.len() {
+            ended
+        } else {
+            open
+        };
+        caches.extend(keep.iter().copied().zip(RowKv::rows_of(batch, &keep, mask)));
+        for (b, kv) in caches {
             let seq = &mut seqs[rows[slot[b]].seq];
             // Keep the row's cache even at EOS: appending to an ended sequence (a new
             // turn, a revision) continues from it.
@@ -283,6 +329,7 @@ impl OnnxGenerator {
             seq.cached_len = kv.len();
             seq.cache = Some(SequenceCache(Arc::new(CachedKv { owner: self.id, kv })));
         }
+        Ok(())
     }
 
     pub(crate) fn generate_all(
@@ -490,7 +537,7 @@ impl OnnxGenerator {
                 // Every row keeps its cache in the last batch: the next call gathers
                 // from it without a copy now.
                 let all: Vec<usize> = (0..slot.len()).collect();
-                self.hand_over(seqs, &rows, &slot, &all, past, &mask, t);
+                self.hand_over(seqs, &rows, &slot, &all, past, &mask, t)?;
                 break;
             }
             // Drop finished rows once they are half the batch: fewer rows to compute.
@@ -520,7 +567,7 @@ impl OnnxGenerator {
                 };
                 past = self.gather(&[&batch], &[batch.dims], &plan_rows)?;
                 // The dropped rows keep their caches in the batch they leave.
-                self.hand_over(seqs, &rows, &slot, &dropped, batch.buffers, &mask, t);
+                self.hand_over(seqs, &rows, &slot, &dropped, batch.buffers, &mask, t)?;
                 mask = active.iter().map(|&b| mask[b][skip..].to_vec()).collect();
                 next_pos = active.iter().map(|&b| next_pos[b]).collect();
                 slot = active.iter().map(|&b| slot[b]).collect();
