@@ -95,7 +95,7 @@ const SCALE: Scale = Scale {
     reviser_eval_questions: 200,
     reviser_eval_samples: 8,
     reviser_eval_revisions: 4,
-    orm_questions: 256,
+    orm_questions: 128,
     orm_offset: 20_000,
     orm_chains: 4,
     orm_length: 4,
@@ -450,7 +450,8 @@ pub(super) fn reviser(paths: &Paths) -> Result<Value> {
             "--batch",
             &BATCH.to_string(),
         ])
-        .args(["--max-epochs", "2", "--eval-every", "50", "--patience", "4"])
+        .args(["--max-epochs", "1", "--eval-every", "50", "--patience", "4"])
+        .args(["--valid-frac", "0.05"])
         .args(["--threads", &threads()]);
     let summary = train_and_export(
         paths,

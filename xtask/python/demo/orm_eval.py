@@ -4,7 +4,9 @@ usage: orm_eval.py --orm ORM_DIR --records HELD_OUT.jsonl --out EVAL.json [--prm
 
 Scores each attempt with the exported ORM (model.onnx through the onnxruntime
 package: the demo PRM layout with the verifier question that includes the earlier
-attempts, read at the last step's "\\n") and reports the AUROC for correctness. With
+attempts, read at the last step's "\\n") and reports the AUROC for correctness, pooled and within a question (the mean over
+questions with both right and wrong attempts: pooled AUROC also rewards telling easy
+questions from hard ones). With
 `--prm`, also the base PRM's last-step AUROC on the same attempts given the question
 only (the paper's observation that the base PRM transfers poorly to revisions).
 """
@@ -38,6 +40,14 @@ def main() -> None:
     s_orm = [s[-1] for s in orm.score([(r["vquestion"], r["steps"]) for r in recs])]
     res = dict(records=len(recs), correct=sum(labels), questions=len({r["question"] for r in recs}),
                auroc_orm=auroc(s_orm, labels), orm_scored_tokens=orm.scored_tokens)
+    within = []
+    for q in sorted({r["question"] for r in recs}):
+        idx = [i for i, r in enumerate(recs) if r["question"] == q]
+        ls = [labels[i] for i in idx]
+        if any(ls) and not all(ls):
+            within.append(auroc([s_orm[i] for i in idx], ls))
+    res["auroc_orm_within_question"] = sum(within) / len(within) if within else None
+    res["questions_mixed"] = len(within)
     by_round = {}
     for rd in sorted({r["round"] for r in recs}):
         idx = [i for i, r in enumerate(recs) if r["round"] == rd]

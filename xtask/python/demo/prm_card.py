@@ -441,7 +441,11 @@ def main() -> None:
             f"({ev['correct']:,} correct), scored with this `model.onnx` by the onnxruntime package (`orm_eval.py`, "
             "the layout above).",
             "",
-            f"- **AUROC for attempt correctness: {f3(ev['auroc_orm'])}**.",
+            f"- **AUROC for attempt correctness: {f3(ev['auroc_orm'])}** pooled; **within a question: "
+            + (f"{f3(ev['auroc_orm_within_question'])}** (mean over the {ev['questions_mixed']} questions with both "
+               "right and wrong attempts; the pooled figure also rewards telling easy questions from hard ones)."
+               if ev.get("auroc_orm_within_question") is not None else "not measured** (no question has both "
+               "right and wrong attempts)."),
         ]
         if "auroc_base_prm_question_only" in ev:
             L.append(f"- For comparison, the base PRM (`models/demo/prm`, question only, last step): AUROC "

@@ -188,6 +188,7 @@ def main() -> None:
                      do_sample=True, temperature=0.8, max_new_tokens=256).save_pretrained(final)
     summary = dict(
         init=str(args.init), parameters=n_params, train_examples=len(train), valid_examples=len(valid),
+        valid_frac=args.valid_frac,
         too_long_dropped=too_long, questions=len(qids), tokens=tokens, loss_tokens=loss_tokens,
         train_flops=6 * n_params * tokens, best_step=best[1], best_valid_loss=best[0], steps_run=step,
         steps_per_epoch=steps_per_epoch, early_stopped=stopped, lr=args.lr, warmup_steps=args.warmup_steps,
