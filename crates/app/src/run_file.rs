@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use ttc_core::{
     ExecutionProvider, FallbackPolicy, MethodSpec, RuntimeSettings, SamplingParams,
-    ScoreAggregation, Selector,
+    ScoreAggregation, Selector, ShapeProfile,
 };
 use ttc_math_grade::{AnswerSpec, ExtractRules, GradeMode};
 use ttc_prm_verifier::AdapterConfig;
@@ -54,6 +54,8 @@ pub struct RuntimeSection {
     pub fp16: Option<bool>,
     pub engine_cache: Option<PathBuf>,
     pub threads: Option<usize>,
+    /// TensorRT: `{ batch = [min, opt, max], length = [min, opt, max] }`.
+    pub tensorrt_profile: Option<ShapeProfile>,
 }
 
 impl RuntimeSection {
@@ -69,6 +71,7 @@ impl RuntimeSection {
             fp16: s.fp16.unwrap_or(d.fp16),
             engine_cache: s.engine_cache,
             threads: s.threads,
+            tensorrt_profile: s.tensorrt_profile,
         }
     }
 
@@ -83,6 +86,7 @@ impl RuntimeSection {
             fp16: over.fp16.or(file.fp16),
             engine_cache: over.engine_cache.or(file.engine_cache),
             threads: over.threads.or(file.threads),
+            tensorrt_profile: over.tensorrt_profile.or(file.tensorrt_profile),
         }
     }
 
@@ -494,6 +498,11 @@ impl RunFile {
         let base = path.parent().unwrap_or(Path::new("."));
         file.runtime.library = file.runtime.library.map(|p| base.join(p));
         file.runtime.engine_cache = file.runtime.engine_cache.map(|p| base.join(p));
+        if let Some(profile) = &file.runtime.tensorrt_profile {
+            profile
+                .validate()
+                .map_err(|e| Error::Config(format!("{}: [runtime] {e}", path.display())))?;
+        }
         if let Some(g) = &mut file.generator {
             g.model = base.join(&g.model);
         }
@@ -856,6 +865,56 @@ mod tests {
         std::fs::write(&path, "[runtime]\nthreads = 2\n[sweep]\nbudgets = [1]\n").unwrap();
         let err = RuntimeSection::load_alone(&path).unwrap_err().to_string();
         assert!(err.contains("gpu.toml") && err.contains("[sweep]"), "{err}");
+    }
+
+    #[test]
+    fn a_tensorrt_profile_is_read_checked_and_laid_under_flags() {
+        let f = parse(
+            "trt.toml",
+            "[runtime]\nprovider = \"tensorrt\"\ntensorrt-profile = { batch = [1, 8, 32], length = [1, 128, 1024] }\n",
+        )
+        .unwrap();
+        let profile = ShapeProfile {
+            batch: [1, 8, 32],
+            length: [1, 128, 1024],
+        };
+        assert_eq!(f.runtime.tensorrt_profile, Some(profile));
+        let settings = f.runtime.resolve(&RuntimeSection::default());
+        assert_eq!(settings.tensorrt_profile, Some(profile));
+        // Without one, none: TensorRT takes shapes as they come.
+        assert_eq!(
+            RuntimeSection::default()
+                .resolve(&RuntimeSection::default())
+                .tensorrt_profile,
+            None
+        );
+        let shipped = RuntimeSection::load_alone(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tensorrt.toml"),
+        )
+        .unwrap();
+        assert_eq!(shipped.tensorrt_profile.unwrap().batch[2], 64);
+        for (text, needle) in [
+            ("batch = [2, 1, 8], length = [1, 1, 1]", "batch = [2, 1, 8]"),
+            (
+                "batch = [1, 1, 8], length = [0, 1, 1]",
+                "length = [0, 1, 1]",
+            ),
+        ] {
+            let err = parse(
+                "bad.toml",
+                &format!("[runtime]\ntensorrt-profile = {{ {text} }}\n"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("bad.toml") && err.contains(needle), "{err}");
+        }
+        let err = parse(
+            "half.toml",
+            "[runtime]\ntensorrt-profile = { batch = [1, 1, 8] }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("length"), "{err}");
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl RuntimeArgs {
             fp16: (self.fp16 || self.no_fp16).then_some(self.fp16),
             engine_cache: self.engine_cache.clone(),
             threads: self.threads,
+            tensorrt_profile: None,
         }
     }
 }

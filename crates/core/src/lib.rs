@@ -34,7 +34,9 @@ pub use generation::{
 pub use identity::{MethodId, Param, Params};
 pub use method::{BeamWidth, Family, MethodSpec, parse_ratio, ratio_text};
 pub use record::{DifficultyRecord, EvalRecord, ReferenceRecord};
-pub use runtime::{ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings};
+pub use runtime::{
+    ActiveProvider, ExecutionProvider, FallbackPolicy, RuntimeSettings, ShapeProfile,
+};
 pub use seed::SeqRng;
 pub use select::{Selector, Vote, select};
 pub use solver::{Solved, Solver};

@@ -51,6 +51,33 @@ pub struct RuntimeSettings {
     pub engine_cache: Option<PathBuf>,
     /// Intra-op threads; `None` lets ONNX Runtime use every core.
     pub threads: Option<usize>,
+    /// TensorRT: the optimisation profile engines are built for (one engine per
+    /// profile); `None` lets TensorRT take each new shape as it comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensorrt_profile: Option<ShapeProfile>,
+}
+
+/// A TensorRT optimisation profile: (min, opt, max) of the batch and of the sequence
+/// lengths (new tokens, cache, attention mask) a model will see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeProfile {
+    pub batch: [usize; 3],
+    pub length: [usize; 3],
+}
+
+impl ShapeProfile {
+    /// Checks that each range is ordered and starts at 1 or more.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (name, [min, opt, max]) in [("batch", self.batch), ("length", self.length)] {
+            if min == 0 || min > opt || opt > max {
+                return Err(format!(
+                    "tensorrt-profile {name} = [{min}, {opt}, {max}]: needs 1 <= min <= opt <= max"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for RuntimeSettings {
@@ -63,6 +90,7 @@ impl Default for RuntimeSettings {
             fp16: false,
             engine_cache: None,
             threads: None,
+            tensorrt_profile: None,
         }
     }
 }

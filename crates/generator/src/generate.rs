@@ -1,6 +1,13 @@
 //! The batched decode loop: read every sequence's pending tokens (once per shared
 //! state), then sample, feed and stop row by row, handing each finished row its own
 //! KV cache so it can be continued later.
+//!
+//! The cache never passes through Rust: runs leave `present.*` in the model's memory
+//! (the GPU's on CUDA) and the next run is bound to them as `past_key_values.*`; a
+//! finished row keeps a handle on the batch it was computed in ([`KvBatch`]) with
+//! its positions, and batches are rebuilt (a later call stacking rows, rows sharing
+//! a state, dropping finished rows) by gathers run on the model's own provider. Only
+//! the logits come to the host.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,17 +15,18 @@ use std::sync::Arc;
 use ttc_core::{
     Completion, Error, FinishReason, Result, SamplingParams, Sequence, SequenceCache, StopCriteria,
 };
-use ttc_onnx::{Outputs, Tensor};
+use ttc_onnx::{Outputs, Placement, Tensor};
 
 use crate::OnnxGenerator;
 use crate::sampling;
-use ttc_kv_cache::{self as kv, SeqKv};
+use ttc_kv_cache::{self as kv, BatchDims, GatherPlan, GatherRow, KvBatch, RowKv};
 
-/// The cache a sequence carries, tagged with the generator that made it.
+/// The cache a sequence carries, tagged with the generator that made it: a row of a
+/// batch in the model's memory (shared by forks, freed with its last sequence).
 #[derive(Debug)]
 struct CachedKv {
     owner: usize,
-    kv: SeqKv,
+    kv: RowKv<Tensor>,
 }
 
 /// Next-token logits of a batch, [rows, vocab]: copied out of a longer output, or the
@@ -69,15 +77,15 @@ struct Row {
 }
 
 impl OnnxGenerator {
-    fn kv_of<'a>(&self, seq: &'a Sequence, empty: &'a SeqKv) -> Result<&'a SeqKv> {
+    fn kv_of<'a>(&self, seq: &'a Sequence) -> Result<Option<&'a RowKv<Tensor>>> {
         match &seq.cache {
-            None if seq.cached_len == 0 => Ok(empty),
+            None if seq.cached_len == 0 => Ok(None),
             None => Err(Error::invalid(
                 "sequence",
                 "it claims cached tokens but carries no cache",
             )),
             Some(c) => match c.0.downcast_ref::<CachedKv>() {
-                Some(k) if k.owner == self.id && k.kv.len == seq.cached_len => Ok(&k.kv),
+                Some(k) if k.owner == self.id && k.kv.len() == seq.cached_len => Ok(Some(&k.kv)),
                 _ => Err(Error::invalid(
                     "sequence",
                     "its cache was made by another model; start it again on this one",
@@ -110,8 +118,23 @@ impl OnnxGenerator {
         }
         inputs.extend(self.io.past.iter().map(String::as_str).zip(past));
         let wanted: Vec<&str> = self.io.wanted.iter().map(String::as_str).collect();
+        // Logits to the host; the cache stays where the model computed it.
+        let placed: Vec<(&str, Placement)> = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                (
+                    n,
+                    if i == 0 {
+                        Placement::Host
+                    } else {
+                        Placement::Device
+                    },
+                )
+            })
+            .collect();
         let _span = tracing::trace_span!("model_run", rows, cols, past_len).entered();
-        let mut out: Outputs = self.model.run(inputs, &wanted)?;
+        let mut out: Outputs = self.model.run_bound(inputs, &placed)?;
         let logits = out.take("logits")?;
         let shape = logits.shape();
         let (v, s) = (
@@ -138,10 +161,9 @@ impl OnnxGenerator {
 
     /// Reads the pending tokens of `rows` (distinct states), in windows.
     pub(crate) fn prefill(&self, rows: &[&Sequence]) -> Result<Prefill> {
-        let empty = SeqKv::empty(self.shape);
         let caches = rows
             .iter()
-            .map(|s| self.kv_of(s, &empty))
+            .map(|s| self.kv_of(s))
             .collect::<Result<Vec<_>>>()?;
         for s in rows {
             if s.cached_len >= s.tokens.len() {
@@ -163,7 +185,10 @@ impl OnnxGenerator {
                 ));
             }
         }
-        let p = kv::padded_len(&caches);
+        // Each row's cache, right-aligned before its new tokens, gathered from the
+        // batches the caches live in.
+        let (sources, dims, plan_rows) = kv::stack_plan(&caches);
+        let p = plan_rows.first().map_or(0, |r| r.cols.len());
         let n = rows.len();
         let s_max = rows
             .iter()
@@ -184,14 +209,7 @@ impl OnnxGenerator {
                 full_mask[r][p + off + j] = 1;
             }
         }
-        let shape = [n, self.shape.kv_heads, p, self.shape.head_dim];
-        let mut past = (0..2 * self.shape.layers)
-            .map(|i| {
-                self.model.f32_tensor(&shape, |dst| {
-                    kv::stack_buffer_into(self.shape, &caches, i, dst)
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut past = self.gather(&sources, &dims, &plan_rows)?;
         let mut logits = Vec::new();
         let mut start = 0;
         while start < s_max {
@@ -215,6 +233,103 @@ impl OnnxGenerator {
             mask: full_mask,
             next_pos: rows.iter().map(|s| s.tokens.len() as i64).collect(),
         })
+    }
+
+    /// Gathers `plan_rows` out of `sources` (of `dims`) into a new batch, on the
+    /// model's provider.
+    fn gather(
+        &self,
+        sources: &[&KvBatch<Tensor>],
+        dims: &[BatchDims],
+        plan_rows: &[GatherRow],
+    ) -> Result<Vec<Tensor>> {
+        let plan = GatherPlan::new(self.shape, dims, plan_rows);
+        let shape = plan.shape(self.shape);
+        let buffers: Vec<&[Tensor]> = sources.iter().map(|b| b.buffers.as_slice()).collect();
+        self.model.gather_kv(
+            &buffers,
+            2 * self.shape.layers,
+            plan.index,
+            plan.keep,
+            shape,
+        )
+    }
+
+    /// Gives the rows at batch positions `which` (finished) their caches: positions
+    /// of `buffers` (the batch, `t` columns) where their mask is 1. Rows that stopped
+    /// at a step boundary or a length keep their row of this batch (no copy: the next
+    /// round continues them from it); rows that ended at EOS, which are seldom
+    /// continued, get a compact batch of their own, so that a finished answer kept
+    /// to the end of a search does not hold a whole batch of other rows' caches.
+    #[allow(clippy::too_many_arguments)]
+    fn hand_over(
+        &self,
+        seqs: &mut [Sequence],
+        rows: &[Row],
+        slot: &[usize],
+        which: &[usize],
+        buffers: Vec<Tensor>,
+        mask: &[Vec<i64>],
+        t: usize,
+    ) -> Result<()> {
+        let batch = KvBatch {
+            buffers,
+            dims: BatchDims {
+                rows: slot.len(),
+                len: t,
+            },
+        };
+        let (ended, open): (Vec<usize>, Vec<usize>) = which
+            .iter()
+            .partition(|&&b| rows[slot[b]].finish == Some(FinishReason::Eos));
+        let mut caches: Vec<(usize, RowKv<Tensor>)> = Vec::with_capacity(which.len());
+        if !ended.is_empty() && ended.len() < slot.len() {
+            let positions: Vec<Vec<usize>> = ended
+                .iter()
+                .map(|&b| kv::kept_positions(&mask[b]))
+                .collect();
+            let p = positions.iter().map(Vec::len).max().unwrap_or(0);
+            let plan_rows: Vec<GatherRow> = ended
+                .iter()
+                .zip(&positions)
+                .map(|(&b, pos)| GatherRow {
+                    source: 0,
+                    row: b,
+                    cols: kv::left_padded(pos, p),
+                })
+                .collect();
+            let compact = Arc::new(KvBatch {
+                buffers: self.gather(&[&batch], &[batch.dims], &plan_rows)?,
+                dims: BatchDims {
+                    rows: ended.len(),
+                    len: p,
+                },
+            });
+            for (i, (&b, pos)) in ended.iter().zip(&positions).enumerate() {
+                let kv = RowKv {
+                    batch: Arc::clone(&compact),
+                    row: i,
+                    positions: (p - pos.len()..p).collect(),
+                };
+                caches.push((b, kv));
+            }
+        }
+        // Every row of the batch is handed over at once: none is wasted, keep it.
+        let keep: Vec<usize> = if ended.len() == slot.len() {
+            ended
+        } else {
+            open
+        };
+        caches.extend(keep.iter().copied().zip(RowKv::rows_of(batch, &keep, mask)));
+        for (b, kv) in caches {
+            let seq = &mut seqs[rows[slot[b]].seq];
+            // Keep the row's cache even at EOS: appending to an ended sequence (a new
+            // turn, a revision) continues from it.
+            debug_assert_eq!(kv.len(), seq.tokens.len() - 1);
+            seq.cached_len = kv.len();
+            seq.cache = Some(SequenceCache(Arc::new(CachedKv { owner: self.id, kv })));
+        }
+        Ok(())
     }
 
     pub(crate) fn generate_all(
@@ -305,17 +420,22 @@ impl OnnxGenerator {
         let (mut past, mut mask, mut next_pos, logits) = if identity {
             (pre.past, pre.mask, pre.next_pos, pre.logits)
         } else {
-            let shape = [chunk.len(), self.shape.kv_heads, t0, self.shape.head_dim];
-            let past = pre
-                .past
+            let batch = KvBatch {
+                buffers: pre.past,
+                dims: BatchDims {
+                    rows: reps.len(),
+                    len: t0,
+                },
+            };
+            let plan_rows: Vec<GatherRow> = group_of
                 .iter()
-                .map(|t| {
-                    let src = t.f32_data()?;
-                    self.model.f32_tensor(&shape, |dst| {
-                        kv::select_rows_into(self.shape, src, t0, &group_of, 0, dst)
-                    })
+                .map(|&g| GatherRow {
+                    source: 0,
+                    row: g,
+                    cols: (0..t0).map(Some).collect(),
                 })
-                .collect::<Result<Vec<_>>>()?;
+                .collect();
+            let past = self.gather(&[&batch], &[batch.dims], &plan_rows)?;
             (
                 past,
                 group_of.iter().map(|&g| pre.mask[g].clone()).collect(),
@@ -404,16 +524,9 @@ impl OnnxGenerator {
                     }
                 }
                 if row.finish.is_some() {
-                    // Keep the row's cache even at EOS: appending to an ended sequence
-                    // (a new turn, a revision) continues from it.
-                    let bufs = past
-                        .iter()
-                        .map(Tensor::f32_data)
-                        .collect::<Result<Vec<_>>>()?;
-                    let kv = kv::extract_row(self.shape, &bufs, t, b, &mask[b]);
-                    debug_assert_eq!(kv.len, seq.tokens.len() - 1);
-                    seq.cached_len = kv.len;
-                    seq.cache = Some(SequenceCache(Arc::new(CachedKv { owner: self.id, kv })));
+                    // The row's cache is handed over when it leaves the batch (below,
+                    // or at the end): its later columns are masked and its positions
+                    // stay as they are.
                     seq.ended = row.finish == Some(FinishReason::Eos);
                 }
             }
@@ -421,6 +534,10 @@ impl OnnxGenerator {
                 .filter(|&b| rows[slot[b]].finish.is_none())
                 .collect();
             if active.is_empty() {
+                // Every row keeps its cache in the last batch: the next call gathers
+                // from it without a copy now.
+                let all: Vec<usize> = (0..slot.len()).collect();
+                self.hand_over(seqs, &rows, &slot, &all, past, &mask, t)?;
                 break;
             }
             // Drop finished rows once they are half the batch: fewer rows to compute.
@@ -430,21 +547,27 @@ impl OnnxGenerator {
                     .map(|&b| mask[b].iter().take_while(|&&m| m == 0).count())
                     .min()
                     .unwrap_or(0);
-                let shape = [
-                    active.len(),
-                    self.shape.kv_heads,
-                    t - skip,
-                    self.shape.head_dim,
-                ];
-                past = past
+                let plan_rows: Vec<GatherRow> = active
                     .iter()
-                    .map(|p| {
-                        let src = p.f32_data()?;
-                        self.model.f32_tensor(&shape, |dst| {
-                            kv::select_rows_into(self.shape, src, t, &active, skip, dst)
-                        })
+                    .map(|&b| GatherRow {
+                        source: 0,
+                        row: b,
+                        cols: (skip..t).map(Some).collect(),
                     })
-                    .collect::<Result<Vec<_>>>()?;
+                    .collect();
+                let dropped: Vec<usize> = (0..slot.len())
+                    .filter(|&b| rows[slot[b]].finish.is_some())
+                    .collect();
+                let batch = KvBatch {
+                    buffers: past,
+                    dims: BatchDims {
+                        rows: slot.len(),
+                        len: t,
+                    },
+                };
+                past = self.gather(&[&batch], &[batch.dims], &plan_rows)?;
+                // The dropped rows keep their caches in the batch they leave.
+                self.hand_over(seqs, &rows, &slot, &dropped, batch.buffers, &mask, t)?;
                 mask = active.iter().map(|&b| mask[b][skip..].to_vec()).collect();
                 next_pos = active.iter().map(|&b| next_pos[b]).collect();
                 slot = active.iter().map(|&b| slot[b]).collect();

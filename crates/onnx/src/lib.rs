@@ -14,7 +14,9 @@
 //! Cargo features: `cuda` and `tensorrt` (default on) compile the wrappers of those
 //! execution providers; the providers themselves come with `cargo xtask setup --gpu`.
 
+mod gather;
 mod library;
+mod profile;
 mod session;
 mod signature;
 mod tensor;
@@ -22,6 +24,7 @@ mod tensor;
 pub use library::{
     LibrarySource, ResolvedLibrary, Runtime, loaded, project_library_path, resolve_library, runtime,
 };
-pub use session::{DType, OnnxModel, Outputs, TensorSpec};
+pub use profile::{Dim, GraphInput, graph_inputs, profile_shapes};
+pub use session::{DType, OnnxModel, Outputs, Placement, TensorSpec, tensorrt_profile};
 pub use signature::{GraphSignature, PastInputs};
 pub use tensor::Tensor;

@@ -2,11 +2,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
-use ort::value::{TensorElementType, ValueType};
-use ttc_core::{ActiveProvider, Error, ExecutionProvider, FallbackPolicy, Result, RuntimeSettings};
+use ort::session::{IoBinding, Session};
+use ort::value::{DynValue, TensorElementType, ValueType};
+use ttc_core::{
+    ActiveProvider, Error, ExecutionProvider, FallbackPolicy, Result, RuntimeSettings, ShapeProfile,
+};
 
+use crate::gather::Gathers;
+use crate::profile::{graph_inputs, profile_shapes};
 use crate::tensor::Repr;
 use crate::{Tensor, runtime};
 
@@ -36,12 +40,40 @@ impl TensorSpec {
     }
 }
 
+/// Where a bound run leaves an output (see [`OnnxModel::run_bound`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// The provider's memory: the GPU's on CUDA and TensorRT, the session's arena on
+    /// the CPU. For outputs that the next run takes as inputs (the KV cache): they
+    /// stay where they are and are bound again as they are.
+    Device,
+    /// Host memory, readable with [`Tensor::f32_data`]: for what the caller reads
+    /// (the logits).
+    Host,
+}
+
+/// A session and the binding its bound runs reuse.
+#[derive(Debug)]
+pub(crate) struct Runner {
+    pub(crate) session: Session,
+    /// Made on the first bound run.
+    pub(crate) binding: Option<IoBinding>,
+}
+
 /// One ONNX model loaded into an ONNX Runtime session on the configured provider.
 #[derive(Debug)]
 pub struct OnnxModel {
     path: PathBuf,
     // `Session::run` takes `&mut self`; one run at a time per model.
-    session: Mutex<Session>,
+    session: Mutex<Runner>,
+    /// Where [`Placement::Device`] outputs are allocated.
+    device: MemoryInfo<'static>,
+    /// Where [`Placement::Host`] outputs are allocated.
+    host: MemoryInfo<'static>,
+    /// The settings it was loaded with (the gather sessions use them too).
+    pub(crate) settings: RuntimeSettings,
+    /// Sessions that copy KV-cache rows on the model's provider.
+    pub(crate) gathers: Gathers,
     /// The session's CPU arena, for input tensors filled in place (`None` when the
     /// session has none): memory reused from run to run instead of fresh pages.
     arena: Mutex<Option<Allocator>>,
@@ -116,7 +148,7 @@ impl OnnxModel {
                 .with_intra_threads(threads)
                 .map_err(|e| model_err("configuring", e.to_string()))?;
         }
-        let (mut builder, provider) = register_provider(builder, settings)?;
+        let (mut builder, provider) = register_provider(builder, settings, path)?;
         let session = builder
             .commit_from_file(path)
             .map_err(|e| model_err("loading", e.to_string()))?;
@@ -145,10 +177,19 @@ impl OnnxModel {
         .and_then(|info| Allocator::new(&session, info))
         .ok();
         tracing::debug!(model = %path.display(), arena = arena.is_some(), "input arena");
+        let (device, host) = placements(&provider.active, settings.device_id)
+            .map_err(|e| model_err("configuring", e.to_string()))?;
         Ok(OnnxModel {
             path: path.to_path_buf(),
             arena: Mutex::new(arena),
-            session: Mutex::new(session),
+            session: Mutex::new(Runner {
+                session,
+                binding: None,
+            }),
+            device,
+            host,
+            settings: settings.clone(),
+            gathers: Gathers::default(),
             inputs,
             outputs,
             provider,
@@ -199,11 +240,8 @@ impl OnnxModel {
             .collect::<Result<Vec<_>>>()?;
         let values: Vec<(&str, ort::session::SessionInputValue<'_>)> =
             owned.iter().map(|(n, v)| (n.as_ref(), v.into())).collect();
-        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = session.run(values).map_err(|e| Error::Inference {
-            model: self.path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let mut runner = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = runner.session.run(values).map_err(|e| self.inference(e))?;
         let names: Vec<String> = if wanted.is_empty() {
             self.outputs.iter().map(|o| o.name.clone()).collect()
         } else {
@@ -219,11 +257,136 @@ impl OnnxModel {
         }
         Ok(Outputs(taken))
     }
+
+    /// Whether [`Placement::Device`] outputs are in host memory (true on the CPU).
+    pub fn device_is_host(&self) -> bool {
+        self.device.is_cpu_accessible()
+    }
+
+    /// Runs the graph through an I/O binding: every input is bound where it is (an
+    /// output of an earlier run stays in device memory; Rust data is copied to the
+    /// device by ONNX Runtime when the provider needs it there) and each output in
+    /// `outputs` is allocated where its [`Placement`] says, so a KV cache passed from
+    /// run to run never leaves the device and only host outputs cross to the host.
+    pub fn run_bound<N: AsRef<str>>(
+        &self,
+        inputs: Vec<(N, Tensor)>,
+        outputs: &[(&str, Placement)],
+    ) -> Result<Outputs> {
+        let owned = inputs
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.into_ort()?)))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<(&str, &DynValue)> = owned.iter().map(|(n, v)| (n.as_ref(), v)).collect();
+        let mut runner = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        self.run_bound_on(&mut runner, &refs, outputs)
+    }
+
+    /// [`OnnxModel::run_bound`] on `runner` (this model's session or one of its
+    /// gather sessions), with inputs bound by reference.
+    pub(crate) fn run_bound_on<N: AsRef<str>>(
+        &self,
+        runner: &mut Runner,
+        inputs: &[(N, &DynValue)],
+        outputs: &[(&str, Placement)],
+    ) -> Result<Outputs> {
+        let Runner { session, binding } = runner;
+        let binding = match binding {
+            Some(b) => b,
+            None => binding.insert(session.create_binding().map_err(|e| self.inference(e))?),
+        };
+        // A binding allocates a device output once and hands the same buffer to the
+        // next run: outputs are bound afresh each run, so a cache kept from this run
+        // is not overwritten by the next.
+        binding.clear();
+        let result = (|| {
+            for (name, value) in inputs {
+                binding
+                    .bind_input(name.as_ref(), *value)
+                    .map_err(|e| self.inference(e))?;
+            }
+            for &(name, place) in outputs {
+                let memory = match place {
+                    Placement::Device => &self.device,
+                    Placement::Host => &self.host,
+                };
+                binding
+                    .bind_output_to_device(name, memory)
+                    .map_err(|e| self.inference(e))?;
+            }
+            let mut out = session
+                .run_binding(binding)
+                .map_err(|e| self.inference(e))?;
+            outputs
+                .iter()
+                .map(|&(name, _)| {
+                    let value = out.remove(name).ok_or_else(|| Error::Inference {
+                        model: self.path.display().to_string(),
+                        message: format!("the run produced no output `{name}`"),
+                    })?;
+                    Ok((name.to_string(), Tensor(Repr::Ort(value))))
+                })
+                .collect::<Result<Vec<_>>>()
+        })();
+        // The binding holds its inputs until cleared: let the caller's cache go.
+        binding.clear();
+        Ok(Outputs(result?))
+    }
+
+    fn inference(&self, e: ort::Error) -> Error {
+        Error::Inference {
+            model: self.path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The memory of [`Placement::Device`] and [`Placement::Host`] outputs for a session on
+/// `provider`: the GPU's (device `device_id`) under CUDA and TensorRT, the CPU's
+/// otherwise.
+fn placements(
+    provider: &ExecutionProvider,
+    device_id: i32,
+) -> ort::Result<(MemoryInfo<'static>, MemoryInfo<'static>)> {
+    let host = MemoryInfo::new(
+        AllocationDevice::CPU,
+        0,
+        AllocatorType::Device,
+        MemoryType::Default,
+    )?;
+    let device = match provider {
+        ExecutionProvider::Cpu => MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Arena,
+            MemoryType::Default,
+        )?,
+        ExecutionProvider::Cuda | ExecutionProvider::Tensorrt => MemoryInfo::new(
+            AllocationDevice::CUDA,
+            device_id,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )?,
+    };
+    Ok((device, host))
+}
+
+/// The TensorRT profile shapes `(min, opt, max)` of the graph at `path` for
+/// `profile` (see `profile.rs`); `None` when no input has a dynamic dimension.
+pub fn tensorrt_profile(
+    path: &Path,
+    profile: &ShapeProfile,
+) -> Result<Option<(String, String, String)>> {
+    profile
+        .validate()
+        .map_err(|e| Error::invalid("runtime settings", e))?;
+    Ok(profile_shapes(&graph_inputs(path)?, profile))
 }
 
 fn register_provider(
     builder: SessionBuilder,
     settings: &RuntimeSettings,
+    path: &Path,
 ) -> Result<(SessionBuilder, ActiveProvider)> {
     let requested = settings.provider.clone();
     if requested == ExecutionProvider::Cpu {
@@ -234,7 +397,7 @@ fn register_provider(
         };
         return Ok((builder, active));
     }
-    let attempt = match dispatch(settings) {
+    let attempt = match dispatch(settings, path) {
         Ok(providers) => builder.with_execution_providers(providers).map_err(|e| {
             let reason = e.to_string().trim_end_matches('.').to_string();
             (e.recover(), reason)
@@ -276,20 +439,21 @@ fn register_provider(
 /// The provider list for a GPU request; registration errors are not silenced.
 fn dispatch(
     settings: &RuntimeSettings,
+    path: &Path,
 ) -> std::result::Result<Vec<ort::ep::ExecutionProviderDispatch>, String> {
     match settings.provider {
         ExecutionProvider::Cpu => Ok(Vec::new()),
         ExecutionProvider::Cuda => Ok(vec![cuda(settings)?.error_on_failure()]),
         // CUDA after TensorRT takes the nodes TensorRT does not support.
         ExecutionProvider::Tensorrt => Ok(vec![
-            tensorrt(settings)?.error_on_failure(),
+            tensorrt(settings, path)?.error_on_failure(),
             cuda(settings)?.error_on_failure(),
         ]),
     }
 }
 
 #[cfg(feature = "cuda")]
-fn cuda(
+pub(crate) fn cuda(
     settings: &RuntimeSettings,
 ) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
     Ok(ort::ep::CUDA::default()
@@ -298,17 +462,29 @@ fn cuda(
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda(_: &RuntimeSettings) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
+pub(crate) fn cuda(
+    _: &RuntimeSettings,
+) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
     Err("this build of ttc was compiled without the `cuda` feature".into())
 }
 
 #[cfg(feature = "tensorrt")]
 fn tensorrt(
     settings: &RuntimeSettings,
+    path: &Path,
 ) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
     let mut ep = ort::ep::TensorRT::default()
         .with_device_id(settings.device_id)
         .with_fp16(settings.fp16);
+    if let Some(profile) = &settings.tensorrt_profile
+        && let Some((min, opt, max)) = tensorrt_profile(path, profile).map_err(|e| e.to_string())?
+    {
+        tracing::info!(model = %path.display(), %min, %opt, %max, "tensorrt profile");
+        ep = ep
+            .with_profile_min_shapes(min)
+            .with_profile_opt_shapes(opt)
+            .with_profile_max_shapes(max);
+    }
     if let Some(dir) = &settings.engine_cache {
         ep = ep
             .with_engine_cache(true)
@@ -322,6 +498,7 @@ fn tensorrt(
 #[cfg(not(feature = "tensorrt"))]
 fn tensorrt(
     _: &RuntimeSettings,
+    _: &Path,
 ) -> std::result::Result<ort::ep::ExecutionProviderDispatch, String> {
     Err("this build of ttc was compiled without the `tensorrt` feature".into())
 }

@@ -1,4 +1,5 @@
-use ort::value::{DynValue, Tensor as OrtTensor, ValueType};
+use ort::memory::AllocationDevice;
+use ort::value::{DynTensorValueType, DynValue, Tensor as OrtTensor, ValueType};
 use ttc_core::{Error, Result};
 
 /// A tensor built from Rust data, or owned by ONNX Runtime (a run's output, or an
@@ -38,6 +39,13 @@ fn check_len(shape: &[usize], len: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether an ONNX Runtime value's memory is readable from the host.
+fn ort_on_host(v: &DynValue) -> bool {
+    v.view()
+        .downcast::<DynTensorValueType>()
+        .map_or(true, |t| t.memory_info().is_cpu_accessible())
 }
 
 fn ort_err(e: ort::Error) -> Error {
@@ -84,6 +92,29 @@ impl Tensor {
         }
     }
 
+    /// Whether the values are in host memory, readable with [`Tensor::f32_data`]:
+    /// always for Rust data and on the CPU provider; not for a bound run's device
+    /// outputs on a GPU.
+    pub fn on_host(&self) -> bool {
+        match &self.0 {
+            Repr::Host { .. } => true,
+            Repr::Ort(v) => ort_on_host(v),
+        }
+    }
+
+    /// This tensor with its values in host memory: itself when they are there
+    /// already (no copy), otherwise a copy from the device.
+    pub fn to_host(self) -> Result<Tensor> {
+        match self.0 {
+            Repr::Ort(v) if !ort_on_host(&v) => {
+                let t = v.downcast::<DynTensorValueType>().map_err(ort_err)?;
+                let host = t.to(AllocationDevice::CPU, 0).map_err(ort_err)?;
+                Ok(Tensor(Repr::Ort(host.into_dyn())))
+            }
+            repr => Ok(Tensor(repr)),
+        }
+    }
+
     /// The values of an f32 tensor, row-major.
     pub fn f32_data(&self) -> Result<&[f32]> {
         match &self.0 {
@@ -94,6 +125,10 @@ impl Tensor {
             Repr::Host { .. } => Err(Error::invalid(
                 "tensor",
                 "not an f32 tensor: its values cannot be read as f32",
+            )),
+            Repr::Ort(v) if !ort_on_host(v) => Err(Error::invalid(
+                "tensor",
+                "its values are in device memory; bring them to the host with `to_host` first",
             )),
             Repr::Ort(v) => v
                 .try_extract_tensor::<f32>()

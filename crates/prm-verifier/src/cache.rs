@@ -9,7 +9,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use ttc_kv_cache::SeqKv;
+use ttc_kv_cache::RowKv;
+use ttc_onnx::Tensor;
 
 /// What a reward model keeps of one scored candidate.
 #[derive(Debug)]
@@ -20,9 +21,9 @@ pub(crate) struct PrmState {
     pub(crate) ids: Vec<u32>,
     /// Read positions below `ids.len()` with their probabilities.
     pub(crate) scores: Vec<(usize, f32)>,
-    /// Keys and values of `ids`; `None` when the model cannot continue (the next
-    /// request re-reads them, and says so).
-    pub(crate) kv: Option<SeqKv>,
+    /// Keys and values of `ids`, in the model's memory; `None` when the model cannot
+    /// continue (the next request re-reads them, and says so).
+    pub(crate) kv: Option<RowKv<Tensor>>,
     /// The budget share the keys and values hold, given back on drop.
     pub(crate) _held: Option<Held>,
 }
@@ -115,15 +116,23 @@ impl CacheBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ttc_kv_cache::{BatchDims, KvBatch};
 
     fn state(ids: &[u32], scores: &[(usize, f32)], kv: bool) -> PrmState {
         PrmState {
             owner: 1,
             ids: ids.to_vec(),
             scores: scores.to_vec(),
-            kv: kv.then(|| SeqKv {
-                len: ids.len(),
-                buffers: Vec::new(),
+            kv: kv.then(|| RowKv {
+                batch: Arc::new(KvBatch {
+                    buffers: Vec::new(),
+                    dims: BatchDims {
+                        rows: 1,
+                        len: ids.len(),
+                    },
+                }),
+                row: 0,
+                positions: (0..ids.len()).collect(),
             }),
             _held: None,
         }

@@ -2,11 +2,14 @@
 //! continuing from each row's cache; logits to probabilities at the read positions.
 
 use ttc_core::{Error, Result};
-use ttc_kv_cache::{self as kv, SeqKv};
-use ttc_onnx::Tensor;
+use ttc_kv_cache::{self as kv, BatchDims, GatherPlan, KvBatch, RowKv};
+use ttc_onnx::{Placement, Tensor};
 
 use crate::text::EncodedRequest;
 use crate::{Continuation, PrmVerifier, Readout, graph};
+
+/// A continued row's probabilities and, when asked for, its cache after the run.
+pub(crate) type RowResult = (Vec<f32>, Option<RowKv<Tensor>>);
 
 impl PrmVerifier {
     /// Runs one right-padded batch; the probabilities at each row's positions.
@@ -107,17 +110,20 @@ impl PrmVerifier {
     /// Runs one batch of rows that continue from a cache (or from nothing): each row's
     /// new tokens after its past, left-padded like the generator's batches. Returns,
     /// per row, the probabilities at its read positions from `start` on and, with
-    /// `want_kv`, its keys and values after the run (all of the row's tokens).
+    /// `want_kv`, its keys and values after the run (all of the row's tokens), which
+    /// stay in the model's memory: the pasts are gathered there, the run is bound to
+    /// them and leaves its `present.*` there; only the logits come to the host.
     pub(crate) fn run_continued(
         &self,
         cont: &Continuation,
         rows: &[ContinuedRow<'_>],
         want_kv: bool,
-    ) -> Result<Vec<(Vec<f32>, SeqKv)>> {
+    ) -> Result<Vec<RowResult>> {
         let b = rows.len();
-        let empty = SeqKv::empty(cont.shape);
-        let pasts: Vec<&SeqKv> = rows.iter().map(|r| r.past.unwrap_or(&empty)).collect();
-        let p = kv::padded_len(&pasts);
+        let (sources, dims, plan_rows) =
+            kv::stack_plan(&rows.iter().map(|r| r.past).collect::<Vec<_>>());
+        let p = plan_rows.first().map_or(0, |r| r.cols.len());
+        let past_len = |r: usize| rows[r].past.map_or(0, RowKv::len);
         let s_max = rows.iter().map(|r| r.new_ids().len()).max().unwrap_or(0);
         let t = p + s_max;
         let _span =
@@ -126,7 +132,7 @@ impl PrmVerifier {
         let mut pos = vec![1i64; b * s_max];
         let mut mask = vec![0i64; b * t];
         for (r, row) in rows.iter().enumerate() {
-            let past = pasts[r].len;
+            let past = past_len(r);
             mask[r * t + p - past..r * t + p].fill(1);
             let new = row.new_ids();
             let off = s_max - new.len();
@@ -136,7 +142,6 @@ impl PrmVerifier {
                 mask[r * t + p + off + j] = 1;
             }
         }
-        let shape = [b, cont.shape.kv_heads, p, cont.shape.head_dim];
         let mut inputs = vec![
             ("input_ids".to_string(), Tensor::i64(&[b, s_max], ids)?),
             (
@@ -163,15 +168,20 @@ impl PrmVerifier {
             .as_ref()
             .map(|x| x.names.clone())
             .unwrap_or_default();
-        for (i, name) in past_names.into_iter().enumerate() {
-            let past = self.model.f32_tensor(&shape, |dst| {
-                kv::stack_buffer_into(cont.shape, &pasts, i, dst)
-            })?;
-            inputs.push((name, past));
-        }
-        let mut wanted = vec!["logits"];
-        wanted.extend(cont.presents.iter().map(String::as_str));
-        let mut out = self.model.run(inputs, &wanted)?;
+        let plan = GatherPlan::new(cont.shape, &dims, &plan_rows);
+        let shape = plan.shape(cont.shape);
+        let buffers: Vec<&[Tensor]> = sources.iter().map(|s| s.buffers.as_slice()).collect();
+        let pasts =
+            self.model
+                .gather_kv(&buffers, past_names.len(), plan.index, plan.keep, shape)?;
+        inputs.extend(past_names.into_iter().zip(pasts));
+        let mut wanted = vec![("logits", Placement::Host)];
+        wanted.extend(
+            cont.presents
+                .iter()
+                .map(|n| (n.as_str(), Placement::Device)),
+        );
+        let mut out = self.model.run_bound(inputs, &wanted)?;
         let logits = out.take("logits")?;
         let presents = cont
             .presents
@@ -203,13 +213,24 @@ impl PrmVerifier {
             }
         }
         let data = logits.f32_data()?;
-        let slices = presents
-            .iter()
-            .map(Tensor::f32_data)
-            .collect::<Result<Vec<_>>>()?;
+        // Each row keeps its cache in this run's batch (the positions its mask holds).
+        let masks: Vec<Vec<i64>> = mask.chunks(t.max(1)).map(<[i64]>::to_vec).collect();
+        let mut kvs = if want_kv {
+            let all: Vec<usize> = (0..b).collect();
+            let batch = KvBatch {
+                buffers: presents,
+                dims: BatchDims { rows: b, len: t },
+            };
+            RowKv::rows_of(batch, &all, &masks)
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![None; b]
+        };
         let mut results = Vec::with_capacity(b);
         for (r, row) in rows.iter().enumerate() {
-            let past = pasts[r].len;
+            let past = past_len(r);
             let off = s_max - row.new_ids().len();
             let mut scores = Vec::new();
             for &at in row.positions.iter().filter(|&&q| q >= row.start) {
@@ -223,12 +244,7 @@ impl PrmVerifier {
                 }
                 scores.push(prob);
             }
-            let kv = if want_kv {
-                kv::extract_row(cont.shape, &slices, t, r, &mask[r * t..(r + 1) * t])
-            } else {
-                SeqKv::empty(cont.shape)
-            };
-            results.push((scores, kv));
+            results.push((scores, kvs[r].take()));
         }
         Ok(results)
     }
@@ -260,7 +276,7 @@ pub(crate) struct ContinuedRow<'a> {
     pub(crate) positions: &'a [usize],
     /// Tokens before this are in `past` (0 when read from the start).
     pub(crate) start: usize,
-    pub(crate) past: Option<&'a SeqKv>,
+    pub(crate) past: Option<&'a RowKv<Tensor>>,
     /// Scores of the read positions before `start`.
     pub(crate) known: Vec<f32>,
     /// Tokens of a prior state read again because it could not be continued.

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use ttc_core::{Continued, Error, Result, ScoreRequest, StepScores, VerifierState};
-use ttc_kv_cache::SeqKv;
+use ttc_kv_cache::RowKv;
+use ttc_onnx::Tensor;
 
 use crate::cache::PrmState;
 use crate::run::ContinuedRow;
@@ -169,7 +170,7 @@ impl PrmVerifier {
         cont: &Continuation,
         encoded: &[EncodedRequest],
         shared: &[(Vec<usize>, usize)],
-    ) -> Result<Vec<SeqKv>> {
+    ) -> Result<Vec<RowKv<Tensor>>> {
         let rows: Vec<ContinuedRow<'_>> = shared
             .iter()
             .map(|(members, len)| ContinuedRow {
@@ -182,11 +183,11 @@ impl PrmVerifier {
             })
             .collect();
         let lengths: Vec<(usize, usize)> = rows.iter().map(|r| (0, r.ids.len())).collect();
-        let mut kvs: Vec<Option<SeqKv>> = vec![None; rows.len()];
+        let mut kvs: Vec<Option<RowKv<Tensor>>> = vec![None; rows.len()];
         for run in plan(&lengths, self.max_batch, self.max_tokens) {
             let batch: Vec<ContinuedRow<'_>> = run.iter().map(|&i| rows[i].clone()).collect();
             for (&i, (_, kv)) in run.iter().zip(self.run_continued(cont, &batch, true)?) {
-                kvs[i] = Some(kv);
+                kvs[i] = kv;
             }
         }
         Ok(kvs
@@ -202,18 +203,18 @@ impl PrmVerifier {
         &self,
         enc: &EncodedRequest,
         scores: &[f32],
-        kv: Option<(&Continuation, SeqKv)>,
+        kv: Option<(&Continuation, Option<RowKv<Tensor>>)>,
     ) -> VerifierState {
         let end = enc.positions.last().map_or(enc.ids.len(), |&p| p + 1);
         let (kv, held) = match kv {
-            Some((cont, kv)) => {
+            Some((cont, Some(kv))) => {
                 let bytes = end * cont.shape.bytes_per_token();
                 match self.budget.hold(bytes) {
-                    Some(held) => (Some(kv.truncated(cont.shape, end)), Some(held)),
+                    Some(held) => (Some(kv.truncated(end)), Some(held)),
                     None => (None, None),
                 }
             }
-            None => (None, None),
+            _ => (None, None),
         };
         VerifierState(Arc::new(PrmState {
             owner: self.id,

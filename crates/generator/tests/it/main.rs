@@ -668,3 +668,69 @@ fn generation_stops_at_the_models_last_position() {
         "{err}"
     );
 }
+
+#[test]
+fn rows_of_a_batch_continue_from_their_caches_like_fresh_reads() {
+    let g = load("tiny-llama");
+    let gold = golden("tiny-llama");
+    // A batch where one row ends with EOS (its cache is copied out compactly) and the
+    // others stop at the length (they keep their rows of the batch).
+    let prompts: Vec<String> = gold["padded_batch"]["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    let mut seqs: Vec<Sequence> = prompts
+        .iter()
+        .map(|p| g.start(&Prompt::Text(p.clone()), 0).unwrap())
+        .collect();
+    let out = g
+        .generate(
+            &mut seqs,
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(16),
+        )
+        .unwrap();
+    let eos = out
+        .iter()
+        .filter(|c| c.finish_reason == FinishReason::Eos)
+        .count();
+    assert!(
+        eos >= 1 && eos < seqs.len(),
+        "the batch needs rows ending both ways"
+    );
+    // Every row, given more text, continues from its cache: only the new tokens are
+    // read, and the tokens are those of reading everything afresh. Continued in one
+    // batch, so rows gather from both the shared batch and the compact copy.
+    for s in seqs.iter_mut() {
+        g.append(s, " and 3").unwrap();
+    }
+    let pending: Vec<usize> = seqs.iter().map(|s| s.tokens.len() - s.cached_len).collect();
+    let more = g
+        .generate(
+            &mut seqs,
+            &SamplingParams::GREEDY,
+            &StopCriteria::max_tokens(6),
+        )
+        .unwrap();
+    for (i, (c, s)) in more.iter().zip(&seqs).enumerate() {
+        assert_eq!(
+            c.processed_tokens,
+            pending[i] + c.token_ids.len() - 1,
+            "row {i} re-read its prefix"
+        );
+        let mut fresh = vec![Sequence::new(
+            s.tokens[..s.tokens.len() - c.token_ids.len()].to_vec(),
+            0,
+        )];
+        let same = g
+            .generate(
+                &mut fresh,
+                &SamplingParams::GREEDY,
+                &StopCriteria::max_tokens(6),
+            )
+            .unwrap();
+        assert_eq!(same[0].token_ids, c.token_ids, "row {i}");
+    }
+}

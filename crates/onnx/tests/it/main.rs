@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ttc_core::{Error, ExecutionProvider, FallbackPolicy, RuntimeSettings};
-use ttc_onnx::{DType, OnnxModel, Tensor};
+use ttc_core::{Error, ExecutionProvider, FallbackPolicy, RuntimeSettings, ShapeProfile};
+use ttc_onnx::{DType, Dim, OnnxModel, Placement, Tensor, graph_inputs, tensorrt_profile};
 
 /// The fixture's shape (its config.json): 2 layers, 2 KV heads of 16, 512 tokens.
 const LAYERS: usize = 2;
@@ -198,6 +198,348 @@ fn arena_tensors_are_zeroed_filled_in_place_and_run_like_owned_ones() {
             worst < 1e-4,
             "arena {arena}: cached and whole differ by {worst}"
         );
+    }
+}
+
+/// Greedy decoding of `steps` tokens after `prompt`, one row, through bound runs:
+/// each step's `present.*` (left in device memory) is bound as the next step's
+/// `past_key_values.*`; only the logits come to the host.
+fn decode_bound(m: &OnnxModel, prompt: &[i64], steps: usize) -> (Vec<i64>, Vec<Vec<f32>>) {
+    let names = present(LAYERS);
+    let mut wanted = vec![("logits", Placement::Host)];
+    wanted.extend(names.iter().map(|n| (n.as_str(), Placement::Device)));
+    let mut cache: Option<Vec<Tensor>> = None;
+    let (mut feed, mut past) = (prompt.to_vec(), 0);
+    let (mut tokens, mut all_logits) = (Vec::new(), Vec::new());
+    for _ in 0..steps {
+        let mut pasts = cache.take().map(Vec::into_iter);
+        let feed_inputs = inputs(&feed, past, |s| match pasts.as_mut() {
+            Some(p) => p.next().expect("a cache per input"),
+            None => Tensor::f32(s, Vec::new()).unwrap(),
+        });
+        let mut out = m.run_bound(feed_inputs, &wanted).unwrap();
+        let logits = out.take("logits").unwrap();
+        assert!(logits.on_host());
+        assert_eq!(logits.shape(), vec![1, feed.len(), VOCAB]);
+        let last = logits.f32_data().unwrap()[(feed.len() - 1) * VOCAB..].to_vec();
+        let next = last
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+            )
+            .0 as i64;
+        past += feed.len();
+        let presents: Vec<Tensor> = names.iter().map(|n| out.take(n).unwrap()).collect();
+        for p in &presents {
+            assert_eq!(p.shape(), vec![1, KV_HEADS, past, HEAD_DIM]);
+            assert_eq!(p.on_host(), m.device_is_host());
+        }
+        cache = Some(presents);
+        tokens.push(next);
+        all_logits.push(last);
+        feed = vec![next];
+    }
+    (tokens, all_logits)
+}
+
+#[test]
+fn bound_runs_feed_the_cache_back_in_place_and_match_plain_runs() {
+    let m = load();
+    assert!(
+        m.device_is_host(),
+        "a CPU session's device memory is the host's"
+    );
+    let prompt = [1i64, 45, 300, 12, 7];
+    let steps = 6;
+    let (bound_tokens, bound_logits) = decode_bound(&m, &prompt, steps);
+    // The same decode through plain runs, the cache taken out and fed back as values.
+    let names = present(LAYERS);
+    let mut wanted = vec!["logits"];
+    wanted.extend(names.iter().map(String::as_str));
+    let mut cache: Option<Vec<Tensor>> = None;
+    let (mut feed, mut past) = (prompt.to_vec(), 0);
+    for step in 0..steps {
+        let mut pasts = cache.take().map(Vec::into_iter);
+        let feed_inputs = inputs(&feed, past, |s| match pasts.as_mut() {
+            Some(p) => p.next().unwrap(),
+            None => Tensor::f32(s, Vec::new()).unwrap(),
+        });
+        let mut out = m.run(feed_inputs, &wanted).unwrap();
+        let logits = out.take("logits").unwrap();
+        let last = &logits.f32_data().unwrap()[(feed.len() - 1) * VOCAB..];
+        // Bound and plain runs compute the same graph on the same values.
+        assert_eq!(last, bound_logits[step].as_slice(), "step {step}");
+        past += feed.len();
+        cache = Some(names.iter().map(|n| out.take(n).unwrap()).collect());
+        feed = vec![bound_tokens[step]];
+    }
+    // Distinct logits each step: the cache grew and was read.
+    assert_ne!(bound_logits[0], bound_logits[1]);
+    // The binding let go of the last run's inputs: the model runs again from scratch
+    // with the same result.
+    assert_eq!(decode_bound(&m, &prompt, 2).0, bound_tokens[..2]);
+}
+
+#[test]
+fn host_tensors_come_to_the_host_without_a_copy_and_bound_errors_are_named() {
+    let m = load();
+    let t = Tensor::f32(&[2], vec![1.0, 2.0]).unwrap();
+    assert!(t.on_host());
+    let t = t.to_host().unwrap();
+    assert_eq!(t.f32_data().unwrap(), &[1.0, 2.0]);
+    let empty = |s: &[usize]| Tensor::f32(s, Vec::new()).unwrap();
+    let mut out = m
+        .run_bound(
+            inputs(&[1, 2], 0, empty),
+            &[("present.0.key", Placement::Device)],
+        )
+        .unwrap();
+    let key = out.take("present.0.key").unwrap().to_host().unwrap();
+    assert_eq!(key.shape(), vec![1, KV_HEADS, 2, HEAD_DIM]);
+    assert!(key.f32_data().unwrap().iter().all(|x| x.is_finite()));
+    // An output the graph lacks, and a missing input, name the model.
+    let err = m
+        .run_bound(
+            inputs(&[1, 2], 0, empty),
+            &[("hidden_states", Placement::Host)],
+        )
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Inference { .. }), "{msg}");
+    assert!(
+        msg.contains("hidden_states") && msg.contains("model.onnx"),
+        "{msg}"
+    );
+    let mut missing = inputs(&[1, 2], 0, empty);
+    missing.retain(|(n, _)| n != "attention_mask");
+    let msg = m
+        .run_bound(missing, &[("logits", Placement::Host)])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("attention_mask"), "{msg}");
+    // The binding is cleared after a failed run: the model runs again.
+    assert!(
+        m.run_bound(inputs(&[1, 2], 0, empty), &[("logits", Placement::Host)])
+            .is_ok()
+    );
+}
+
+/// The caches of a batch of `rows` (token ids, same length), as device tensors.
+fn batch_cache(m: &OnnxModel, rows: &[&[i64]]) -> Vec<Tensor> {
+    let (b, n) = (rows.len(), rows[0].len());
+    let mut feed = vec![
+        (
+            "input_ids".to_string(),
+            Tensor::i64(&[b, n], rows.concat()).unwrap(),
+        ),
+        (
+            "attention_mask".to_string(),
+            Tensor::i64(&[b, n], vec![1; b * n]).unwrap(),
+        ),
+        (
+            "position_ids".to_string(),
+            Tensor::i64(&[b, n], (0..b).flat_map(|_| 0..n as i64).collect()).unwrap(),
+        ),
+    ];
+    let names = present(LAYERS);
+    for name in &names {
+        let past = name.replace("present.", "past_key_values.");
+        feed.push((
+            past,
+            Tensor::f32(&[b, KV_HEADS, 0, HEAD_DIM], Vec::new()).unwrap(),
+        ));
+    }
+    let wanted: Vec<(&str, Placement)> = names
+        .iter()
+        .map(|n| (n.as_str(), Placement::Device))
+        .collect();
+    let mut out = m.run_bound(feed, &wanted).unwrap();
+    names.iter().map(|n| out.take(n).unwrap()).collect()
+}
+
+#[test]
+fn gathers_copy_rows_and_positions_where_the_cache_lives() {
+    let m = load();
+    let a = batch_cache(&m, &[&[1, 2, 3], &[4, 5, 6]]);
+    let b = batch_cache(&m, &[&[7, 8]]);
+    let host = |t: &[Tensor]| -> Vec<Vec<f32>> {
+        t.iter().map(|x| x.f32_data().unwrap().to_vec()).collect()
+    };
+    let (ha, hb) = (host(&a), host(&b));
+    // Out row 0: source b row 0, positions [_, 0, 1]; out row 1: source a row 1,
+    // positions [0, 2, 1]; out row 2: all pads. Flat rows of D: a has 2*2*3, b 1*2*2.
+    let (ta, tb, p) = (3, 2, 3);
+    let picks: [Vec<Option<(usize, usize, usize)>>; 3] = [
+        vec![None, Some((1, 0, 0)), Some((1, 0, 1))],
+        vec![Some((0, 1, 0)), Some((0, 1, 2)), Some((0, 1, 1))],
+        vec![None, None, None],
+    ];
+    let offset = [0, 2 * KV_HEADS * ta];
+    let len = [ta, tb];
+    let mut index = Vec::new();
+    let mut keep = Vec::new();
+    for row in &picks {
+        for head in 0..KV_HEADS {
+            for c in row {
+                index.push(c.map_or(0, |(s, r, t)| {
+                    (offset[s] + (r * KV_HEADS + head) * len[s] + t) as i64
+                }));
+            }
+        }
+        keep.extend(row.iter().map(|c| if c.is_some() { 1.0 } else { 0.0 }));
+    }
+    let out = m
+        .gather_kv(
+            &[&a, &b],
+            2 * LAYERS,
+            index,
+            keep,
+            [3, KV_HEADS, p, HEAD_DIM],
+        )
+        .unwrap();
+    assert_eq!(out.len(), 2 * LAYERS);
+    for (i, t) in out.iter().enumerate() {
+        assert_eq!(t.shape(), vec![3, KV_HEADS, p, HEAD_DIM]);
+        let got = t.f32_data().unwrap();
+        for (r, row) in picks.iter().enumerate() {
+            for head in 0..KV_HEADS {
+                for (j, c) in row.iter().enumerate() {
+                    let at = ((r * KV_HEADS + head) * p + j) * HEAD_DIM;
+                    let want: Vec<f32> = match c {
+                        None => vec![0.0; HEAD_DIM],
+                        Some((s, src_row, t)) => {
+                            let src = if *s == 0 { &ha[i] } else { &hb[i] };
+                            let from = ((src_row * KV_HEADS + head) * len[*s] + t) * HEAD_DIM;
+                            src[from..from + HEAD_DIM].to_vec()
+                        }
+                    };
+                    assert_eq!(
+                        &got[at..at + HEAD_DIM],
+                        want.as_slice(),
+                        "buffer {i} row {r} head {head} col {j}"
+                    );
+                }
+            }
+        }
+    }
+    // A gathered cache runs like the original: row 1 of `a` alone, its positions in
+    // order, continues with token 9 as the one-row cache does.
+    let single = batch_cache(&m, &[&[4, 5, 6]]);
+    let mut index = Vec::new();
+    for head in 0..KV_HEADS {
+        index.extend((0..ta).map(|t| ((KV_HEADS + head) * ta + t) as i64));
+    }
+    let moved = m
+        .gather_kv(
+            &[&a],
+            2 * LAYERS,
+            index,
+            vec![1.0; ta],
+            [1, KV_HEADS, ta, HEAD_DIM],
+        )
+        .unwrap();
+    let next = |cache: Vec<Tensor>| {
+        let mut it = cache.into_iter();
+        let feed = inputs(&[9], ta, |_| it.next().unwrap());
+        m.run_bound(feed, &[("logits", Placement::Host)])
+            .unwrap()
+            .take("logits")
+            .unwrap()
+            .f32_data()
+            .unwrap()
+            .to_vec()
+    };
+    let (x, y) = (next(moved), next(single));
+    let worst = x
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "gathered and direct caches differ by {worst}");
+    // Nothing to read gives zeros; sources of unequal buffer counts are refused.
+    let zeros = m
+        .gather_kv(&[], 2, Vec::new(), Vec::new(), [2, KV_HEADS, 0, HEAD_DIM])
+        .unwrap();
+    assert_eq!(zeros[1].shape(), vec![2, KV_HEADS, 0, HEAD_DIM]);
+    let msg = m
+        .gather_kv(
+            &[&a, &b[..1]],
+            2 * LAYERS,
+            vec![0],
+            vec![1.0],
+            [1, KV_HEADS, 1, HEAD_DIM],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("same number of buffers"), "{msg}");
+}
+
+#[test]
+fn tensorrt_profiles_cover_every_dynamic_input_of_the_graph() {
+    let m = load();
+    let declared = graph_inputs(&graph()).unwrap();
+    let names: Vec<&str> = declared.iter().map(|i| i.name.as_str()).collect();
+    let session: Vec<&str> = m.inputs().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, session, "the file's inputs are the session's");
+    let past = &declared[names
+        .iter()
+        .position(|n| *n == "past_key_values.1.value")
+        .unwrap()];
+    assert!(matches!(past.dims[0], Dim::Named(_)));
+    assert_eq!(past.dims[1], Dim::Fixed(KV_HEADS as i64));
+    assert_eq!(past.dims[3], Dim::Fixed(HEAD_DIM as i64));
+    let profile = ShapeProfile {
+        batch: [1, 8, 64],
+        length: [1, 128, 1024],
+    };
+    let (min, opt, max) = tensorrt_profile(&graph(), &profile).unwrap().unwrap();
+    for shapes in [&min, &opt, &max] {
+        assert_eq!(shapes.split(',').count(), names.len(), "{shapes}");
+    }
+    assert!(
+        min.contains("input_ids:1x1,") && min.contains("past_key_values.0.key:1x2x0x16"),
+        "{min}"
+    );
+    assert!(
+        opt.contains("attention_mask:8x128") && opt.contains("past_key_values.0.value:8x2x128x16"),
+        "{opt}"
+    );
+    assert!(
+        max.contains("position_ids:64x1024")
+            && max.ends_with("past_key_values.1.value:64x2x1024x16"),
+        "{max}"
+    );
+    // A profile out of order, a file that is not a graph, and a missing one.
+    let bad = ShapeProfile {
+        batch: [4, 2, 8],
+        length: [1, 1, 1],
+    };
+    let msg = tensorrt_profile(&graph(), &bad).unwrap_err().to_string();
+    assert!(
+        msg.contains("batch = [4, 2, 8]") && msg.contains("min <= opt <= max"),
+        "{msg}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("model.onnx");
+    std::fs::write(&junk, b"\x0a\x05hello").unwrap();
+    let msg = graph_inputs(&junk).unwrap_err().to_string();
+    assert!(
+        msg.contains("model.onnx") && msg.contains("no graph input"),
+        "{msg}"
+    );
+    assert!(graph_inputs(&dir.path().join("none.onnx")).is_err());
+    // On a machine without TensorRT, a profiled request falls back like any other.
+    let settings = RuntimeSettings {
+        provider: ExecutionProvider::Tensorrt,
+        tensorrt_profile: Some(profile),
+        ..RuntimeSettings::default()
+    };
+    let m = OnnxModel::load(&graph(), &settings).unwrap();
+    if m.provider().active == ExecutionProvider::Cpu {
+        let empty = |s: &[usize]| Tensor::f32(s, Vec::new()).unwrap();
+        assert!(m.run(inputs(&[1, 2], 0, empty), &["logits"]).is_ok());
     }
 }
 

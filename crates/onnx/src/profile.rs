@@ -1,0 +1,276 @@
+//! TensorRT optimisation profiles: the min / opt / max shape of every graph input
+//! with dynamic dimensions, from the run's batch and length ranges, so that
+//! TensorRT builds one engine per profile (and caches it) instead of rebuilding when
+//! a shape leaves what it has seen.
+//!
+//! The input names and dimensions come from the `.onnx` file itself (read here
+//! without ONNX Runtime: a TensorRT session needs its profile before it exists):
+//! the first dimension of an input is the batch, every other dynamic one a length;
+//! the KV cache's inputs (`past*`) may be empty.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use ttc_core::{Error, Result, ShapeProfile};
+
+/// One dimension of a graph input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dim {
+    Fixed(i64),
+    /// Dynamic, with its symbolic name (empty when the graph gives none).
+    Named(String),
+}
+
+/// A graph input's name and dimensions, as the file declares them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphInput {
+    pub name: String,
+    pub dims: Vec<Dim>,
+}
+
+/// A protobuf reader over a file that skips what it does not need (the weights)
+/// by seeking.
+struct Reader<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R: Read + Seek> Reader<R> {
+    fn byte(&mut self) -> std::io::Result<u8> {
+        let mut b = [0u8; 1];
+        self.inner.read_exact(&mut b)?;
+        self.pos += 1;
+        Ok(b[0])
+    }
+
+    fn varint(&mut self) -> std::io::Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(std::io::Error::other("a varint longer than 10 bytes"))
+    }
+
+    fn bytes(&mut self, len: u64) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len as usize];
+        self.inner.read_exact(&mut buf)?;
+        self.pos += len;
+        Ok(buf)
+    }
+
+    fn skip(&mut self, wire: u64) -> std::io::Result<()> {
+        match wire {
+            0 => self.varint().map(drop),
+            1 => self.skip_bytes(8),
+            2 => {
+                let len = self.varint()?;
+                self.skip_bytes(len)
+            }
+            5 => self.skip_bytes(4),
+            w => Err(std::io::Error::other(format!("wire type {w}"))),
+        }
+    }
+
+    fn skip_bytes(&mut self, len: u64) -> std::io::Result<()> {
+        self.inner.seek(SeekFrom::Current(len as i64))?;
+        self.pos += len;
+        Ok(())
+    }
+}
+
+/// One field of a protobuf message: number, wire type, varint value, bytes.
+type Field<'a> = (u64, u64, u64, &'a [u8]);
+
+/// Fields of an in-memory protobuf message: (field, wire type, payload) where the
+/// payload is the value of a varint or the bytes of a length-delimited field.
+fn fields(mut buf: &[u8]) -> std::result::Result<Vec<Field<'_>>, String> {
+    fn varint(buf: &mut &[u8]) -> std::result::Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = buf.split_first().ok_or("a truncated varint")?;
+            *buf = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("a varint longer than 10 bytes".into())
+    }
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let key = varint(&mut buf)?;
+        let (field, wire) = (key >> 3, key & 7);
+        match wire {
+            0 => out.push((field, wire, varint(&mut buf)?, &[][..])),
+            2 => {
+                let len = varint(&mut buf)? as usize;
+                if len > buf.len() {
+                    return Err("a truncated field".into());
+                }
+                let (data, rest) = buf.split_at(len);
+                out.push((field, wire, 0, data));
+                buf = rest;
+            }
+            1 | 5 => {
+                let n = if wire == 1 { 8 } else { 4 };
+                if n > buf.len() {
+                    return Err("a truncated field".into());
+                }
+                buf = &buf[n..];
+            }
+            w => return Err(format!("wire type {w}")),
+        }
+    }
+    Ok(out)
+}
+
+/// A `ValueInfoProto`: its name and tensor dimensions.
+fn value_info(buf: &[u8]) -> std::result::Result<GraphInput, String> {
+    let mut input = GraphInput {
+        name: String::new(),
+        dims: Vec::new(),
+    };
+    for (field, _, _, data) in fields(buf)? {
+        match field {
+            1 => input.name = String::from_utf8_lossy(data).into_owned(),
+            2 => {
+                // TypeProto.tensor_type(1) -> shape(2) -> dim(1)
+                for (f, _, _, tensor) in fields(data)? {
+                    if f != 1 {
+                        continue;
+                    }
+                    for (f, _, _, shape) in fields(tensor)? {
+                        if f != 2 {
+                            continue;
+                        }
+                        for (f, _, _, dim) in fields(shape)? {
+                            if f != 1 {
+                                continue;
+                            }
+                            let mut d = Dim::Named(String::new());
+                            for (f, _, v, s) in fields(dim)? {
+                                match f {
+                                    1 => d = Dim::Fixed(v as i64),
+                                    2 => d = Dim::Named(String::from_utf8_lossy(s).into_owned()),
+                                    _ => {}
+                                }
+                            }
+                            input.dims.push(d);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(input)
+}
+
+/// The graph inputs `path` declares, without its initializers (weights are
+/// skipped, not read).
+pub fn graph_inputs(path: &Path) -> Result<Vec<GraphInput>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let bad = |m: String| {
+        Error::model(
+            dir,
+            format!("reading the inputs of {}: {m}", path.display()),
+        )
+    };
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut r = Reader {
+        inner: BufReader::new(file),
+        pos: 0,
+    };
+    let io = |e: std::io::Error| bad(e.to_string());
+    let mut inputs = Vec::new();
+    let mut initializers = Vec::new();
+    while r.pos < len {
+        let key = r.varint().map_err(io)?;
+        let (field, wire) = (key >> 3, key & 7);
+        if field != 7 || wire != 2 {
+            r.skip(wire).map_err(io)?;
+            continue;
+        }
+        // ModelProto.graph: read its inputs, skip nodes and weights.
+        let end = r.varint().map_err(io)? + r.pos;
+        while r.pos < end {
+            let key = r.varint().map_err(io)?;
+            let (field, wire) = (key >> 3, key & 7);
+            match (field, wire) {
+                (11, 2) => {
+                    let n = r.varint().map_err(io)?;
+                    let data = r.bytes(n).map_err(io)?;
+                    inputs.push(value_info(&data).map_err(bad)?);
+                }
+                (5, 2) => {
+                    // TensorProto: only its name (field 8) matters, but the name
+                    // may follow the data; read small ones, skip big ones whole.
+                    let n = r.varint().map_err(io)?;
+                    if n <= 4096 {
+                        let data = r.bytes(n).map_err(io)?;
+                        for (f, _, _, s) in fields(&data).map_err(bad)? {
+                            if f == 8 {
+                                initializers.push(String::from_utf8_lossy(s).into_owned());
+                            }
+                        }
+                    } else {
+                        r.skip_bytes(n).map_err(io)?;
+                    }
+                }
+                _ => r.skip(wire).map_err(io)?,
+            }
+        }
+    }
+    // Old exports list initializers among the inputs; they are not fed.
+    inputs.retain(|i| !initializers.contains(&i.name));
+    if inputs.is_empty() {
+        return Err(bad("the file declares no graph input".into()));
+    }
+    Ok(inputs)
+}
+
+/// The `(min, opt, max)` shape strings of TensorRT's `trt_profile_*_shapes`
+/// (`name:1x1,name2:1x2x0x16`) for the inputs with a dynamic dimension; `None` when
+/// no input has one.
+pub fn profile_shapes(
+    inputs: &[GraphInput],
+    profile: &ShapeProfile,
+) -> Option<(String, String, String)> {
+    let mut parts: [Vec<String>; 3] = Default::default();
+    for input in inputs {
+        if input
+            .dims
+            .iter()
+            .all(|d| matches!(d, Dim::Fixed(v) if *v > 0))
+        {
+            continue;
+        }
+        // The KV cache's inputs: empty on the first run.
+        let past = input.name.starts_with("past");
+        for (k, part) in parts.iter_mut().enumerate() {
+            let dims: Vec<String> = input
+                .dims
+                .iter()
+                .enumerate()
+                .map(|(i, d)| match d {
+                    Dim::Fixed(v) if *v > 0 => v.to_string(),
+                    _ if i == 0 => profile.batch[k].to_string(),
+                    _ if past && k == 0 => "0".into(),
+                    _ => profile.length[k].to_string(),
+                })
+                .collect();
+            part.push(format!("{}:{}", input.name, dims.join("x")));
+        }
+    }
+    if parts[0].is_empty() {
+        return None;
+    }
+    let [min, opt, max] = parts.map(|p| p.join(","));
+    Some((min, opt, max))
+}
