@@ -183,16 +183,18 @@ fn verdict(rows: &[JudgedRow]) -> (String, Vec<usize>) {
     if diffs.is_empty() || diffs.iter().any(|(_, d)| d.is_none()) {
         return ("not measured".into(), Vec::new());
     }
-    let values: Vec<f64> = diffs
-        .iter()
-        .filter_map(|(_, d)| d.map(|d| d.value))
-        .collect();
-    let met = values.iter().all(|v| *v >= -TIE) && values.iter().any(|v| *v > TIE);
-    let significant = diffs
+    // Judged with the intervals: no budget where the policy is shown worse (interval
+    // below 0), and one or more where it is shown better (interval above 0). A point
+    // estimate above 0 inside the noise is not a win.
+    let significant: Vec<usize> = diffs
         .iter()
         .filter(|(_, d)| d.is_some_and(|d| d.lo > 0.0))
         .map(|(b, _)| *b)
         .collect();
+    let never_worse = diffs
+        .iter()
+        .all(|(_, d)| d.is_some_and(|d| d.hi >= -TIE));
+    let met = never_worse && !significant.is_empty();
     (if met { "met" } else { "missed" }.into(), significant)
 }
 
@@ -208,17 +210,18 @@ fn verdict_line(s: &JudgementSummary) -> String {
         .collect();
     let what = match s.verdict.as_str() {
         "met" => "the policy is at least as accurate as the best fixed setting at every \
-                  budget and more accurate at one or more"
+                  budget and more accurate at one or more, beyond the intervals"
             .to_string(),
         "missed" => {
             let below: Vec<String> = s
                 .rows
                 .iter()
-                .filter(|r| r.fixed.as_ref().is_some_and(|f| f.difference.value < -TIE))
+                .filter(|r| r.fixed.as_ref().is_some_and(|f| f.difference.hi < -TIE))
                 .map(|r| r.budget.to_string())
                 .collect();
             if below.is_empty() {
-                "the policy ties the best fixed setting at every budget and beats it at none"
+                "the policy is not shown more accurate than the best fixed setting at any \
+                 budget (ties within the intervals)"
                     .to_string()
             } else {
                 format!(
