@@ -191,9 +191,7 @@ fn verdict(rows: &[JudgedRow]) -> (String, Vec<usize>) {
         .filter(|(_, d)| d.is_some_and(|d| d.lo > 0.0))
         .map(|(b, _)| *b)
         .collect();
-    let never_worse = diffs
-        .iter()
-        .all(|(_, d)| d.is_some_and(|d| d.hi >= -TIE));
+    let never_worse = diffs.iter().all(|(_, d)| d.is_some_and(|d| d.hi >= -TIE));
     let met = never_worse && !significant.is_empty();
     (if met { "met" } else { "missed" }.into(), significant)
 }
