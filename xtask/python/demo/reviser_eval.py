@@ -30,7 +30,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import completion_text, log, parse_answer, read_jsonl, write_json_atomic  # noqa: E402
+from common import (  # noqa: E402
+    completion_text,
+    log,
+    parse_answer,
+    read_jsonl,
+    write_json_atomic,
+)
 from prm_common import (  # noqa: E402
     MAX_ATTEMPT_TOKENS,
     chunked_generate,

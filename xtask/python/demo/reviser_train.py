@@ -143,7 +143,7 @@ def main() -> None:
     tot, n = 0.0, 0
     stopped = False
     model.train()
-    for epoch in range(1, args.max_epochs + 1):
+    for _epoch in range(args.max_epochs):
         for b in batches(train, True):
             for group in opt.param_groups:
                 group["lr"] = lr_at(step)
