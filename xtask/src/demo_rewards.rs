@@ -308,6 +308,26 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
         .args(["--threads", &threads()]);
     let summary = train_and_export(paths, stage, train, Export::SurprisePrm, &data)?;
 
+    let eval = evaluate_prm(paths, stage)?;
+    let data_summary = stage_work(paths, Stage::PrmData).join("prm_data_summary.json");
+    let trunk_summary = trunk.with_file_name("train_summary.json");
+    write_card(
+        paths,
+        stage,
+        &[
+            ("summary", &summary),
+            ("eval", &eval),
+            ("data-summary", &data_summary),
+            ("trunk-summary", &trunk_summary),
+        ],
+    )?;
+    stamp_info(paths, stage, &summary, &eval)
+}
+
+/// Scores the generator's test samples with the stage's exported PRM
+/// (`prm_eval.py`) unless the evaluation is newer than the model and the samples;
+/// returns the evaluation JSON.
+fn evaluate_prm(paths: &Paths, stage: Stage) -> Result<PathBuf> {
     let ttc = build_ttc(paths)?;
     let log = paths.log(stage);
     let samples = test_samples(paths, &ttc, &log)?;
@@ -326,19 +346,7 @@ pub(super) fn prm(paths: &Paths) -> Result<Value> {
             .args(["--threads", &threads()]);
         run_logged(&mut cmd, &log)?;
     }
-    let data_summary = stage_work(paths, Stage::PrmData).join("prm_data_summary.json");
-    let trunk_summary = trunk.with_file_name("train_summary.json");
-    write_card(
-        paths,
-        stage,
-        &[
-            ("summary", &summary),
-            ("eval", &eval),
-            ("data-summary", &data_summary),
-            ("trunk-summary", &trunk_summary),
-        ],
-    )?;
-    stamp_info(paths, stage, &summary, &eval)
+    Ok(eval)
 }
 
 /// The paper's PRM recipe on this world: a token classifier fine-tuned from the
@@ -375,24 +383,7 @@ pub(super) fn prm_paper(paths: &Paths) -> Result<Value> {
         Export::Task("token-classification-with-past"),
         &data,
     )?;
-    let ttc = build_ttc(paths)?;
-    let log = paths.log(stage);
-    let samples = test_samples(paths, &ttc, &log)?;
-    let eval = stage_work(paths, stage).join("eval_test.json");
-    let onnx = model_dir(paths, stage).join("model.onnx");
-    if newer_than(&eval, &onnx) && newer_than(&eval, &samples) {
-        eprintln!("  evaluation: done ({})", eval.display());
-    } else {
-        let mut cmd = script(paths, "prm_eval.py")?;
-        cmd.arg("--samples")
-            .arg(&samples)
-            .arg("--prm")
-            .arg(model_dir(paths, stage))
-            .arg("--out")
-            .arg(&eval)
-            .args(["--threads", &threads()]);
-        run_logged(&mut cmd, &log)?;
-    }
+    let eval = evaluate_prm(paths, stage)?;
     stamp_info(paths, stage, &summary, &eval)
 }
 
