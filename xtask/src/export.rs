@@ -8,6 +8,12 @@
 //! appended to an already-scored prefix by running only the new tokens). The last is
 //! traced by export.py itself, not Optimum, and checked against torch on every export
 //! (whole rows, a prefix continued from its cache, left-padded batches).
+//!
+//! `--format genai` writes an ONNX Runtime GenAI folder instead (causal LMs only):
+//! onnxruntime-genai's model builder, fp32 for the CPU, run by
+//! `xtask/python/export_genai.py` in the GenAI export environment (`.ttc/genai-env`),
+//! which copies the checkpoint's tokenizer files beside it and checks
+//! onnxruntime-genai's greedy tokens against transformers'.
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +53,20 @@ impl Task {
     }
 }
 
+/// The folder layout written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Hugging Face Optimum's: model.onnx, config.json, the tokenizer files.
+    Optimum,
+    /// ONNX Runtime GenAI's (onnxruntime-genai's model builder): genai_config.json,
+    /// model.onnx with model.onnx.data, the tokenizer files; one KV buffer per layer
+    /// shared by past and present.
+    Genai,
+}
+
+/// The GenAI builder's cache (downloads are off; it keeps intermediate files).
+const GENAI_CACHE: &str = "cache/genai-builder";
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct ExportArgs {
     /// Checkpoint folder: config.json, model.safetensors (or pytorch_model.bin) and
@@ -58,6 +78,10 @@ pub(crate) struct ExportArgs {
     /// What the exported graph computes.
     #[arg(long, value_enum, default_value_t = Task::TextGenerationWithPast)]
     task: Task,
+    /// The folder layout: an Optimum export, or an ONNX Runtime GenAI folder (causal
+    /// LMs only).
+    #[arg(long, value_enum, default_value_t = Format::Optimum)]
+    format: Format,
 }
 
 pub(crate) fn run(root: &Path, args: &ExportArgs) -> Result<()> {
@@ -84,6 +108,16 @@ pub(crate) fn run(root: &Path, args: &ExportArgs) -> Result<()> {
             WEIGHT_FILES.join(", ")
         );
     }
+    if args.format == Format::Genai {
+        if !matches!(args.task, Task::TextGenerationWithPast) {
+            bail!(
+                "--format genai writes causal LMs only (--task text-generation-with-past); \
+                 export a {} model with --format optimum",
+                args.task.optimum_name()
+            );
+        }
+        return genai(root, &src, &out, None);
+    }
     let mut export = pyenv::script(root, "export.py")?;
     export
         .arg(&src)
@@ -91,5 +125,26 @@ pub(crate) fn run(root: &Path, args: &ExportArgs) -> Result<()> {
         .args(["--task", args.task.optimum_name()]);
     util::run(&mut export)?;
     eprintln!("exported {} to {}", src.display(), out.display());
+    Ok(())
+}
+
+/// Writes the GenAI folder `out` from the checkpoint `src` and checks it (against
+/// `golden`, a fixture's golden.json, when given).
+pub(crate) fn genai(root: &Path, src: &Path, out: &Path, golden: Option<&Path>) -> Result<()> {
+    let mut export = pyenv::GENAI.script(root, "export_genai.py")?;
+    export
+        .arg(src)
+        .arg(out)
+        .arg("--cache")
+        .arg(root.join(util::LOCAL_DIR).join(GENAI_CACHE));
+    if let Some(golden) = golden {
+        export.arg("--golden").arg(golden);
+    }
+    util::run(&mut export)?;
+    eprintln!(
+        "exported {} to {} (ONNX Runtime GenAI)",
+        src.display(),
+        out.display()
+    );
     Ok(())
 }

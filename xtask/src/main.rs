@@ -38,7 +38,13 @@ enum Cmd {
     /// Create or update the Python environment .ttc/pyenv from
     /// xtask/python/requirements.txt (torch, transformers, optimum, onnxruntime); a
     /// no-op when it was built from the current requirements.
-    Pyenv,
+    Pyenv {
+        /// The GenAI export environment .ttc/genai-env instead, from
+        /// xtask/python/requirements-genai.txt (onnxruntime-genai's model builder,
+        /// transformers 5; torch read from .ttc/pyenv, which is built first).
+        #[arg(long)]
+        genai: bool,
+    },
     /// Export a local Hugging Face checkpoint to ONNX (offline; Optimum, or for
     /// `--task token-classification-with-past` torch's exporter with a parity check),
     /// then load it in onnxruntime and print its inputs and outputs.
@@ -96,7 +102,7 @@ fn run(command: Cmd) -> Result<ExitCode> {
     let root = util::workspace_root()?;
     match command {
         Cmd::Setup(args) => setup::run(&root, &args)?,
-        Cmd::Pyenv => pyenv::run(&root)?,
+        Cmd::Pyenv { genai } => pyenv::run(&root, genai)?,
         Cmd::Export(args) => export::run(&root, &args)?,
         Cmd::Fixtures => fixtures::run(&root)?,
         Cmd::Test { args, harness_args } => return cargo_cmds::test(&root, &args, &harness_args),

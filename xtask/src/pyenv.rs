@@ -6,6 +6,12 @@
 //! - [`BENCH`] (`.ttc/bench-env`, `xtask/python/requirements-bench.txt`): only
 //!   onnxruntime, numpy and tokenizers, for the Python peer of
 //!   `cargo xtask bench generate`.
+//! - [`GENAI`] (`cargo xtask pyenv --genai`, `.ttc/genai-env`,
+//!   `xtask/python/requirements-genai.txt`): onnxruntime-genai's model builder with
+//!   the transformers 5.x it needs (the training environment pins 4.x for
+//!   optimum-onnx). It installs no torch of its own: the training environment's
+//!   site-packages are appended to its path after its own, so transformers 5 is
+//!   found first and torch (3 GB) is not downloaded twice.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,6 +33,9 @@ pub(crate) struct PyEnv {
     download: &'static str,
     /// The command that builds the venv, for error messages.
     command: &'static str,
+    /// A venv whose packages this one reads after its own (from a `.pth` file
+    /// written at build time), for what it does not install itself.
+    base: Option<&'static PyEnv>,
 }
 
 /// The exporter and training environment of `cargo xtask pyenv`.
@@ -36,6 +45,7 @@ pub(crate) const TRAINING: PyEnv = PyEnv {
     smoke_imports: "import torch, transformers, optimum, onnxruntime, onnx, tokenizers",
     download: "about 3 GB",
     command: "cargo xtask pyenv",
+    base: None,
 };
 
 /// The small environment of the Python benchmark peer (`bench_ort_loop.py`).
@@ -45,7 +55,24 @@ pub(crate) const BENCH: PyEnv = PyEnv {
     smoke_imports: "import numpy, onnxruntime, tokenizers",
     download: "about 50 MB, about 210 MB installed",
     command: "cargo xtask bench generate",
+    base: None,
 };
+
+/// The GenAI export environment: onnxruntime-genai's model builder, with torch read
+/// from [`TRAINING`].
+pub(crate) const GENAI: PyEnv = PyEnv {
+    dir: "genai-env",
+    requirements: "xtask/python/requirements-genai.txt",
+    smoke_imports: "import torch, transformers, onnxruntime_genai, onnx_ir; \
+                    assert transformers.__version__.startswith('5.'), transformers.__version__",
+    download: "about 150 MB; torch comes from .ttc/pyenv",
+    command: "cargo xtask pyenv --genai",
+    base: Some(&TRAINING),
+};
+
+/// The `.pth` file (in the venv's site-packages) naming [`PyEnv::base`]'s
+/// site-packages; `zz` sorts it last, after any other `.pth`.
+const BASE_PTH: &str = "zz-ttc-base.pth";
 
 /// Holds the requirements file content the venv was last built from.
 const STAMP: &str = ".ttc-stamp";
@@ -66,6 +93,8 @@ impl PyEnv {
         let requirements_path = root.join(self.requirements);
         let requirements = fs::read_to_string(&requirements_path)
             .with_context(|| format!("cannot read {}", requirements_path.display()))?;
+        // The base first: its packages are part of this venv.
+        let base_python = self.base.map(|b| b.ensure(root)).transpose()?;
         let venv = self.venv_dir(root);
         let python = venv.join("bin").join("python");
         let stamp = venv.join(STAMP);
@@ -94,6 +123,13 @@ impl PyEnv {
                 venv.display(),
                 self.command
             );
+        }
+        if let Some(base_python) = &base_python {
+            let own = site_packages(&python)?;
+            let base = site_packages(base_python)?;
+            let pth = own.join(BASE_PTH);
+            fs::write(&pth, format!("{}\n", base.display()))
+                .with_context(|| format!("cannot write {}", pth.display()))?;
         }
         let mut check = offline(Command::new(&python));
         check.args(["-c", self.smoke_imports]);
@@ -144,10 +180,29 @@ impl PyEnv {
     }
 }
 
-/// `cargo xtask pyenv`: builds the training environment if stale and prints its
-/// python.
-pub(crate) fn run(root: &Path) -> Result<()> {
-    let (python, built) = TRAINING.build_if_stale(root)?;
+/// The site-packages folder of the venv whose python is `python`.
+fn site_packages(python: &Path) -> Result<PathBuf> {
+    let mut ask = Command::new(python);
+    ask.args([
+        "-c",
+        "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+    ]);
+    let out = util::output(&mut ask)?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed: {}",
+            util::describe(&ask),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// `cargo xtask pyenv [--genai]`: builds the training (or GenAI export) environment
+/// if stale and prints its python.
+pub(crate) fn run(root: &Path, genai: bool) -> Result<()> {
+    let env = if genai { &GENAI } else { &TRAINING };
+    let (python, built) = env.build_if_stale(root)?;
     if !built {
         eprintln!("the Python environment is up to date");
     }

@@ -26,7 +26,7 @@ use crate::{OnnxModel, Tensor, runtime};
 pub(crate) struct Gathers(Mutex<HashMap<(usize, usize), Runner>>);
 
 /// The minimal protobuf writer the gather graph needs (ONNX's `ModelProto`).
-mod proto {
+pub(crate) mod proto {
     fn varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
             out.push((v as u8) | 0x80);
@@ -36,20 +36,20 @@ mod proto {
     }
 
     /// Field `field` as a varint.
-    pub(super) fn int(out: &mut Vec<u8>, field: u32, v: i64) {
+    pub(crate) fn int(out: &mut Vec<u8>, field: u32, v: i64) {
         varint(out, u64::from(field) << 3);
         varint(out, v as u64);
     }
 
     /// Field `field` as length-delimited bytes (strings, messages).
-    pub(super) fn bytes(out: &mut Vec<u8>, field: u32, data: &[u8]) {
+    pub(crate) fn bytes(out: &mut Vec<u8>, field: u32, data: &[u8]) {
         varint(out, (u64::from(field) << 3) | 2);
         varint(out, data.len() as u64);
         out.extend_from_slice(data);
     }
 
     /// A `NodeProto`: inputs, outputs, op type and integer attributes.
-    pub(super) fn node(
+    pub(crate) fn node(
         inputs: &[&str],
         outputs: &[&str],
         op: &str,
@@ -75,7 +75,7 @@ mod proto {
 
     /// A `ValueInfoProto` for a tensor of `elem_type` (1 float, 7 int64) and `rank`
     /// dynamic dimensions.
-    pub(super) fn value_info(name: &str, elem_type: i64, rank: usize) -> Vec<u8> {
+    pub(crate) fn value_info(name: &str, elem_type: i64, rank: usize) -> Vec<u8> {
         let mut shape = Vec::new();
         for d in 0..rank {
             let mut dim = Vec::new();
@@ -94,7 +94,7 @@ mod proto {
     }
 
     /// A `ModelProto` (IR 8, default opset 13) around a graph.
-    pub(super) fn model(graph: &[u8]) -> Vec<u8> {
+    pub(crate) fn model(graph: &[u8]) -> Vec<u8> {
         let mut m = Vec::new();
         int(&mut m, 1, 8);
         let mut opset = Vec::new();
@@ -165,7 +165,51 @@ pub(crate) fn gather_graph(sources: usize, buffers: usize) -> Vec<u8> {
     proto::model(&g)
 }
 
+/// The zeros graph: `buffers` outputs of the shape held by its input `shape`
+/// (int64[4]), float32 zeros (ConstantOfShape's default value).
+pub(crate) fn zeros_graph(buffers: usize) -> Vec<u8> {
+    let mut g = Vec::new();
+    for i in 0..buffers {
+        proto::bytes(
+            &mut g,
+            1,
+            &proto::node(&["shape"], &[&output_name(i)], "ConstantOfShape", &[]),
+        );
+    }
+    proto::bytes(&mut g, 2, b"kv_zeros");
+    proto::bytes(&mut g, 11, &proto::value_info("shape", 7, 1));
+    for i in 0..buffers {
+        proto::bytes(&mut g, 12, &proto::value_info(&output_name(i), 1, 4));
+    }
+    proto::model(&g)
+}
+
+/// The key of the zeros session in [`Gathers`] (a gather always has a source).
+const ZEROS: usize = 0;
+
 impl OnnxModel {
+    /// `buffers` tensors of `shape` (`[n, H, P, D]`), float32 zeros, allocated in
+    /// device memory by the model's provider (the session's arena on the CPU): KV
+    /// buffers that a run may write into in place ([`OnnxModel::run_shared`]).
+    pub fn zeros_kv(&self, buffers: usize, shape: [usize; 4]) -> Result<Vec<Tensor>> {
+        let dims = Tensor::i64(&[4], shape.iter().map(|&d| d as i64).collect())?.into_ort()?;
+        let names: Vec<String> = (0..buffers).map(output_name).collect();
+        let outputs: Vec<(&str, Placement)> = names
+            .iter()
+            .map(|n| (n.as_str(), Placement::Device))
+            .collect();
+        let mut gathers = self.gathers.0.lock().unwrap_or_else(|e| e.into_inner());
+        let runner = match gathers.entry((ZEROS, buffers)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(Runner {
+                session: self.gather_session(&zeros_graph(buffers))?,
+                binding: None,
+            }),
+        };
+        let mut out = self.run_bound_on(runner, &[("shape", &dims)], &outputs)?;
+        names.iter().map(|n| out.take(n)).collect()
+    }
+
     /// Copies rows and positions of cached batches into a new batch, on the model's
     /// provider: `sources` are `k` batches of `buffers` (`m`) tensors `[B_s, H, T_s, D]`
     /// (every source the same `H` and `D`); `index` (`shape[0] * H * P` values) picks rows

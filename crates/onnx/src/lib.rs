@@ -17,9 +17,11 @@
 mod gather;
 mod library;
 mod profile;
+mod protobuf;
 mod session;
 mod signature;
 mod tensor;
+mod weights;
 
 pub use library::{
     LibrarySource, ResolvedLibrary, Runtime, loaded, project_library_path, resolve_library, runtime,
@@ -28,3 +30,4 @@ pub use profile::{Dim, GraphInput, graph_inputs, profile_shapes};
 pub use session::{DType, OnnxModel, Outputs, Placement, TensorSpec, tensorrt_profile};
 pub use signature::{GraphSignature, PastInputs};
 pub use tensor::Tensor;
+pub use weights::{GraphWeights, graph_weights};

@@ -9,10 +9,12 @@
 //! the KV cache's inputs (`past*`) may be empty.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::Path;
 
 use ttc_core::{Error, Result, ShapeProfile};
+
+use crate::protobuf::{Reader, fields};
 
 /// One dimension of a graph input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,106 +29,6 @@ pub enum Dim {
 pub struct GraphInput {
     pub name: String,
     pub dims: Vec<Dim>,
-}
-
-/// A protobuf reader over a file that skips what it does not need (the weights)
-/// by seeking.
-struct Reader<R> {
-    inner: R,
-    pos: u64,
-}
-
-impl<R: Read + Seek> Reader<R> {
-    fn byte(&mut self) -> std::io::Result<u8> {
-        let mut b = [0u8; 1];
-        self.inner.read_exact(&mut b)?;
-        self.pos += 1;
-        Ok(b[0])
-    }
-
-    fn varint(&mut self) -> std::io::Result<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(std::io::Error::other("a varint longer than 10 bytes"))
-    }
-
-    fn bytes(&mut self, len: u64) -> std::io::Result<Vec<u8>> {
-        let mut buf = vec![0u8; len as usize];
-        self.inner.read_exact(&mut buf)?;
-        self.pos += len;
-        Ok(buf)
-    }
-
-    fn skip(&mut self, wire: u64) -> std::io::Result<()> {
-        match wire {
-            0 => self.varint().map(drop),
-            1 => self.skip_bytes(8),
-            2 => {
-                let len = self.varint()?;
-                self.skip_bytes(len)
-            }
-            5 => self.skip_bytes(4),
-            w => Err(std::io::Error::other(format!("wire type {w}"))),
-        }
-    }
-
-    fn skip_bytes(&mut self, len: u64) -> std::io::Result<()> {
-        self.inner.seek(SeekFrom::Current(len as i64))?;
-        self.pos += len;
-        Ok(())
-    }
-}
-
-/// One field of a protobuf message: number, wire type, varint value, bytes.
-type Field<'a> = (u64, u64, u64, &'a [u8]);
-
-/// Fields of an in-memory protobuf message: (field, wire type, payload) where the
-/// payload is the value of a varint or the bytes of a length-delimited field.
-fn fields(mut buf: &[u8]) -> std::result::Result<Vec<Field<'_>>, String> {
-    fn varint(buf: &mut &[u8]) -> std::result::Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&b, rest) = buf.split_first().ok_or("a truncated varint")?;
-            *buf = rest;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("a varint longer than 10 bytes".into())
-    }
-    let mut out = Vec::new();
-    while !buf.is_empty() {
-        let key = varint(&mut buf)?;
-        let (field, wire) = (key >> 3, key & 7);
-        match wire {
-            0 => out.push((field, wire, varint(&mut buf)?, &[][..])),
-            2 => {
-                let len = varint(&mut buf)? as usize;
-                if len > buf.len() {
-                    return Err("a truncated field".into());
-                }
-                let (data, rest) = buf.split_at(len);
-                out.push((field, wire, 0, data));
-                buf = rest;
-            }
-            1 | 5 => {
-                let n = if wire == 1 { 8 } else { 4 };
-                if n > buf.len() {
-                    return Err("a truncated field".into());
-                }
-                buf = &buf[n..];
-            }
-            w => return Err(format!("wire type {w}")),
-        }
-    }
-    Ok(out)
 }
 
 /// A `ValueInfoProto`: its name and tensor dimensions.

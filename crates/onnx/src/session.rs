@@ -282,6 +282,64 @@ impl OnnxModel {
         self.run_bound_on(&mut runner, &refs, outputs)
     }
 
+    /// [`OnnxModel::run_bound`] with `shared` buffers: each tensor is bound as the
+    /// input and the output its pair of names gives (`past_key_values.0.key` and
+    /// `present.0.key`), one buffer for both, so an operator that recognises the
+    /// sharing (GroupQueryAttention compares the pointers) writes the new positions
+    /// into it in place and nothing is copied. The tensors must be the model's own
+    /// (from [`OnnxModel::zeros_kv`], [`OnnxModel::gather_kv`] or an earlier run).
+    pub fn run_shared<N: AsRef<str>>(
+        &self,
+        inputs: Vec<(N, Tensor)>,
+        shared: &mut [Tensor],
+        names: &[(String, String)],
+        outputs: &[(&str, Placement)],
+    ) -> Result<Outputs> {
+        if shared.len() != names.len() {
+            return Err(Error::invalid(
+                "shared buffers",
+                format!("{} buffers for {} name pairs", shared.len(), names.len()),
+            ));
+        }
+        let owned = inputs
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.into_ort()?)))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<(&str, &DynValue)> = owned.iter().map(|(n, v)| (n.as_ref(), v)).collect();
+        let mut values = Vec::with_capacity(shared.len());
+        for t in shared.iter_mut() {
+            match &mut t.0 {
+                Repr::Ort(v) => values.push(v),
+                Repr::Host { .. } => {
+                    return Err(Error::invalid(
+                        "shared buffers",
+                        "a buffer is Rust data, not a tensor of the model's (make it with zeros_kv)",
+                    ));
+                }
+            }
+        }
+        let mut runner = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let Runner { session, binding } = &mut *runner;
+        let binding = match binding {
+            Some(b) => b,
+            None => binding.insert(session.create_binding().map_err(|e| self.inference(e))?),
+        };
+        binding.clear();
+        let result = (|| {
+            for (value, (input, output)) in values.into_iter().zip(names) {
+                binding
+                    .bind_input(input.as_str(), &*value)
+                    .map_err(|e| self.inference(e))?;
+                binding
+                    .bind_output(output.as_str(), value)
+                    .map_err(|e| self.inference(e))?;
+            }
+            self.bind_and_run(session, binding, &refs, outputs)
+        })();
+        binding.clear();
+        Ok(Outputs(result?))
+    }
+
     /// [`OnnxModel::run_bound`] on `runner` (this model's session or one of its
     /// gather sessions), with inputs bound by reference.
     pub(crate) fn run_bound_on<N: AsRef<str>>(
@@ -299,7 +357,22 @@ impl OnnxModel {
         // next run: outputs are bound afresh each run, so a cache kept from this run
         // is not overwritten by the next.
         binding.clear();
-        let result = (|| {
+        let result = self.bind_and_run(session, binding, inputs, outputs);
+        // The binding holds its inputs until cleared: let the caller's cache go.
+        binding.clear();
+        Ok(Outputs(result?))
+    }
+
+    /// Binds `inputs` and `outputs` (on top of what is bound already), runs, and
+    /// takes the outputs named in `outputs`.
+    fn bind_and_run<N: AsRef<str>>(
+        &self,
+        session: &mut Session,
+        binding: &mut IoBinding,
+        inputs: &[(N, &DynValue)],
+        outputs: &[(&str, Placement)],
+    ) -> Result<Vec<(String, Tensor)>> {
+        {
             for (name, value) in inputs {
                 binding
                     .bind_input(name.as_ref(), *value)
@@ -327,10 +400,7 @@ impl OnnxModel {
                     Ok((name.to_string(), Tensor(Repr::Ort(value))))
                 })
                 .collect::<Result<Vec<_>>>()
-        })();
-        // The binding holds its inputs until cleared: let the caller's cache go.
-        binding.clear();
-        Ok(Outputs(result?))
+        }
     }
 
     fn inference(&self, e: ort::Error) -> Error {
