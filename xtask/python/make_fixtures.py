@@ -9,6 +9,10 @@ Writes, from fixed seeds and inline data (nothing is downloaded):
                       merged decoders, as decoder_model_merged.onnx
 Each folder has golden.json: greedy transformers.generate outputs in fp32 which the
 ONNX graph is checked to reproduce (a mismatch is an error).
+
+With --checkpoints DIR, the Hugging Face checkpoints of tiny-llama and tiny-qwen2 are
+kept in DIR/<name> (`cargo xtask fixtures` exports them again as ONNX Runtime GenAI
+folders, tiny-llama-genai and tiny-qwen2-genai, in the GenAI export environment).
 """
 
 from __future__ import annotations
@@ -310,7 +314,7 @@ def pick_model(name: str, tokenizer: PreTrainedTokenizerFast):
     )
 
 
-def make_model(name: str, tokenizer_dir: Path, out: Path) -> dict:
+def make_model(name: str, tokenizer_dir: Path, out: Path, checkpoints: Path | None) -> dict:
     # Calls with padding=True change the tokenizer's saved state: load a fresh one for
     # generation and copy the pristine files into the checkpoint.
     tokenizer = PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
@@ -321,6 +325,10 @@ def make_model(name: str, tokenizer_dir: Path, out: Path) -> dict:
         model.save_pretrained(tmp)
         for path in tokenizer_dir.iterdir():
             shutil.copyfile(path, Path(tmp) / path.name)
+        if checkpoints is not None:
+            if (checkpoints / name).exists():
+                shutil.rmtree(checkpoints / name)
+            shutil.copytree(tmp, checkpoints / name)
         if out.exists():
             shutil.rmtree(out)
         model_path = export_checkpoint(Path(tmp), out)
@@ -405,13 +413,14 @@ def check_size(folder: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="fixtures folder (models/fixtures)")
+    parser.add_argument("--checkpoints", type=Path, help="also keep the Hugging Face checkpoints here")
     args = parser.parse_args()
     torch.use_deterministic_algorithms(True)
     try:
         with tempfile.TemporaryDirectory() as tokenizer_dir:
             train_tokenizer().save_pretrained(tokenizer_dir)
-            llama = make_model("tiny-llama", Path(tokenizer_dir), args.out / "tiny-llama")
-            make_model("tiny-qwen2", Path(tokenizer_dir), args.out / "tiny-qwen2")
+            llama = make_model("tiny-llama", Path(tokenizer_dir), args.out / "tiny-llama", args.checkpoints)
+            make_model("tiny-qwen2", Path(tokenizer_dir), args.out / "tiny-qwen2", args.checkpoints)
         make_merged(args.out / "tiny-llama", args.out / "tiny-llama-merged", llama)
         for name in ("tiny-llama", "tiny-qwen2", "tiny-llama-merged"):
             check_size(args.out / name)
