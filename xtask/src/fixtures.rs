@@ -37,8 +37,9 @@ pub(crate) fn run(root: &Path) -> Result<()> {
                 .with_context(|| format!("cannot remove {}", folder.display()))?;
         }
         export::genai(root, &checkpoints.join(name), &folder, Some(&golden))?;
-        std::fs::copy(&golden, folder.join("golden.json"))
-            .with_context(|| format!("cannot copy {} into {}", golden.display(), folder.display()))?;
+        std::fs::copy(&golden, folder.join("golden.json")).with_context(|| {
+            format!("cannot copy {} into {}", golden.display(), folder.display())
+        })?;
     }
     eprintln!("fixtures written to {}", out.display());
     Ok(())

@@ -17,27 +17,28 @@ use ttc_core::{
 };
 use ttc_onnx::{Outputs, Placement, Tensor};
 
-use crate::OnnxGenerator;
+use crate::model_dir::Signature;
 use crate::sampling;
+use crate::{Decoder, IoNames, OnnxGenerator};
 use ttc_kv_cache::{self as kv, BatchDims, GatherPlan, GatherRow, KvBatch, RowKv};
 
 /// The cache a sequence carries, tagged with the generator that made it: a row of a
 /// batch in the model's memory (shared by forks, freed with its last sequence).
 #[derive(Debug)]
-struct CachedKv {
+pub(crate) struct CachedKv {
     owner: usize,
     kv: RowKv<Tensor>,
 }
 
 /// Next-token logits of a batch, [rows, vocab]: copied out of a longer output, or the
 /// model's own output when it has one position per row (no copy).
-enum NextLogits {
+pub(crate) enum NextLogits {
     Owned(Vec<f32>),
     Output(Tensor),
 }
 
 impl NextLogits {
-    fn as_slice(&self) -> Result<&[f32]> {
+    pub(crate) fn as_slice(&self) -> Result<&[f32]> {
         match self {
             NextLogits::Owned(v) => Ok(v),
             NextLogits::Output(t) => t.f32_data(),
@@ -58,26 +59,26 @@ pub(crate) struct Prefill {
 }
 
 /// Tokens before a call's first new token that are decoded with it.
-const DECODE_CONTEXT: usize = 8;
+pub(crate) const DECODE_CONTEXT: usize = 8;
 
 /// Per-row progress within one call.
-struct Row {
-    seq: usize,
-    new_ids: Vec<u32>,
-    logprobs: Vec<f32>,
-    processed: usize,
-    context_tokens: usize,
+pub(crate) struct Row {
+    pub(crate) seq: usize,
+    pub(crate) new_ids: Vec<u32>,
+    pub(crate) logprobs: Vec<f32>,
+    pub(crate) processed: usize,
+    pub(crate) context_tokens: usize,
     /// Where the decoding context starts in the sequence's tokens.
-    ctx_start: usize,
+    pub(crate) ctx_start: usize,
     /// The most new tokens: `max_new_tokens`, or fewer where the model's positions
     /// end first.
-    limit: usize,
-    finish: Option<FinishReason>,
-    context_text: String,
+    pub(crate) limit: usize,
+    pub(crate) finish: Option<FinishReason>,
+    pub(crate) context_text: String,
 }
 
 impl OnnxGenerator {
-    fn kv_of<'a>(&self, seq: &'a Sequence) -> Result<Option<&'a RowKv<Tensor>>> {
+    pub(crate) fn kv_of<'a>(&self, seq: &'a Sequence) -> Result<Option<&'a RowKv<Tensor>>> {
         match &seq.cache {
             None if seq.cached_len == 0 => Ok(None),
             None => Err(Error::invalid(
@@ -94,8 +95,11 @@ impl OnnxGenerator {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
+        sig: &Signature,
+        io: &IoNames,
         ids: Vec<i64>,
         rows: usize,
         cols: usize,
@@ -110,14 +114,14 @@ impl OnnxGenerator {
             ("input_ids", Tensor::i64(&[rows, cols], ids)?),
             ("attention_mask", Tensor::i64(&[rows, t], mask.concat())?),
         ];
-        if self.sig.has_position_ids {
+        if sig.has_position_ids {
             inputs.push(("position_ids", Tensor::i64(&[rows, cols], pos)?));
         }
-        if self.sig.has_use_cache_branch {
+        if sig.has_use_cache_branch {
             inputs.push(("use_cache_branch", Tensor::bool(&[1], vec![past_len > 0])?));
         }
-        inputs.extend(self.io.past.iter().map(String::as_str).zip(past));
-        let wanted: Vec<&str> = self.io.wanted.iter().map(String::as_str).collect();
+        inputs.extend(io.past.iter().map(String::as_str).zip(past));
+        let wanted: Vec<&str> = io.wanted.iter().map(String::as_str).collect();
         // Logits to the host; the cache stays where the model computed it.
         let placed: Vec<(&str, Placement)> = wanted
             .iter()
@@ -159,12 +163,8 @@ impl OnnxGenerator {
         Ok((NextLogits::Owned(last), past))
     }
 
-    /// Reads the pending tokens of `rows` (distinct states), in windows.
-    pub(crate) fn prefill(&self, rows: &[&Sequence]) -> Result<Prefill> {
-        let caches = rows
-            .iter()
-            .map(|s| self.kv_of(s))
-            .collect::<Result<Vec<_>>>()?;
+    /// Checks that each of `rows` has a token to read and fits the model.
+    pub(crate) fn check_pending(&self, rows: &[&Sequence]) -> Result<()> {
         for s in rows {
             if s.cached_len >= s.tokens.len() {
                 return Err(Error::invalid(
@@ -178,13 +178,37 @@ impl OnnxGenerator {
                 return Err(Error::invalid(
                     "sequence",
                     format!(
-                        "it is {} tokens long but {} holds {max} positions                          (max_position_embeddings in config.json); shorten it",
+                        "it is {} tokens long but {} holds {max} positions ({}); shorten it",
                         s.tokens.len(),
-                        self.dir.display()
+                        self.dir.display(),
+                        self.positions_field()
                     ),
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Where the model's number of positions comes from, for messages.
+    fn positions_field(&self) -> &'static str {
+        match self.decoder {
+            Decoder::Optimum { .. } => "max_position_embeddings in config.json",
+            Decoder::GenAi(_) => "model.context_length in genai_config.json",
+        }
+    }
+
+    /// Reads the pending tokens of `rows` (distinct states), in windows.
+    pub(crate) fn prefill(
+        &self,
+        sig: &Signature,
+        io: &IoNames,
+        rows: &[&Sequence],
+    ) -> Result<Prefill> {
+        let caches = rows
+            .iter()
+            .map(|s| self.kv_of(s))
+            .collect::<Result<Vec<_>>>()?;
+        self.check_pending(rows)?;
         // Each row's cache, right-aligned before its new tokens, gathered from the
         // batches the caches live in.
         let (sources, dims, plan_rows) = kv::stack_plan(&caches);
@@ -221,7 +245,7 @@ impl OnnxGenerator {
                     .collect()
             };
             let mask: Vec<Vec<i64>> = full_mask.iter().map(|m| m[..p + end].to_vec()).collect();
-            let (l, present) = self.run(take(&ids), n, cols, &mask, take(&pos), past)?;
+            let (l, present) = self.run(sig, io, take(&ids), n, cols, &mask, take(&pos), past)?;
             logits = l.as_slice()?.to_vec();
             past = present;
             start = end;
@@ -237,7 +261,7 @@ impl OnnxGenerator {
 
     /// Gathers `plan_rows` out of `sources` (of `dims`) into a new batch, on the
     /// model's provider.
-    fn gather(
+    pub(crate) fn gather(
         &self,
         sources: &[&KvBatch<Tensor>],
         dims: &[BatchDims],
@@ -262,7 +286,7 @@ impl OnnxGenerator {
     /// continued, get a compact batch of their own, so that a finished answer kept
     /// to the end of a search does not hold a whole batch of other rows' caches.
     #[allow(clippy::too_many_arguments)]
-    fn hand_over(
+    pub(crate) fn hand_over(
         &self,
         seqs: &mut [Sequence],
         rows: &[Row],
@@ -349,9 +373,11 @@ impl OnnxGenerator {
                 return Err(Error::invalid(
                     format!("sequence {i}"),
                     format!(
-                        "it is {} tokens long and {} holds {max} positions                          (max_position_embeddings in config.json): no room for a new token;                          shorten the prompt",
+                        "it is {} tokens long and {} holds {max} positions ({}): no room \
+                         for a new token; shorten the prompt",
                         s.tokens.len(),
-                        self.dir.display()
+                        self.dir.display(),
+                        self.positions_field()
                     ),
                 ));
             }
@@ -374,7 +400,13 @@ impl OnnxGenerator {
         }
         for chunk in live.chunks(self.max_batch) {
             let _span = tracing::debug_span!("generate_batch", rows = chunk.len()).entered();
-            for (i, c) in self.generate_chunk(seqs, chunk, sampling, stop)? {
+            let done = match &self.decoder {
+                Decoder::Optimum { sig, io } => {
+                    self.generate_chunk(sig, io, seqs, chunk, sampling, stop)?
+                }
+                Decoder::GenAi(io) => self.generate_shared(io, seqs, chunk, sampling, stop)?,
+            };
+            for (i, c) in done {
                 out[i] = Some(c);
             }
         }
@@ -384,14 +416,9 @@ impl OnnxGenerator {
             .collect())
     }
 
-    fn generate_chunk(
-        &self,
-        seqs: &mut [Sequence],
-        chunk: &[usize],
-        sampling: &SamplingParams,
-        stop: &StopCriteria,
-    ) -> Result<Vec<(usize, Completion)>> {
-        // Rows sharing a state and pending tokens are read once, then copied.
+    /// Rows sharing a state and pending tokens, read once: each row's group and each
+    /// group's first row.
+    pub(crate) fn group_states(seqs: &[Sequence], chunk: &[usize]) -> (Vec<usize>, Vec<usize>) {
         let mut group_of = Vec::with_capacity(chunk.len());
         let mut reps: Vec<usize> = Vec::new();
         let mut seen: HashMap<(usize, usize, &[u32]), usize> = HashMap::new();
@@ -409,8 +436,23 @@ impl OnnxGenerator {
                 });
             group_of.push(g);
         }
+        (group_of, reps)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn generate_chunk(
+        &self,
+        sig: &Signature,
+        io: &IoNames,
+        seqs: &mut [Sequence],
+        chunk: &[usize],
+        sampling: &SamplingParams,
+        stop: &StopCriteria,
+    ) -> Result<Vec<(usize, Completion)>> {
+        // Rows sharing a state and pending tokens are read once, then copied.
+        let (group_of, reps) = Self::group_states(seqs, chunk);
         let rep_seqs: Vec<&Sequence> = reps.iter().map(|&i| &seqs[i]).collect();
-        let pre = self.prefill(&rep_seqs)?;
+        let pre = self.prefill(sig, io, &rep_seqs)?;
         let pending: Vec<usize> = reps
             .iter()
             .map(|&i| seqs[i].tokens.len() - seqs[i].cached_len)
@@ -452,84 +494,22 @@ impl OnnxGenerator {
         // From here on, next-token logits are one flat [rows, vocab] buffer.
         let vocab = logits.first().map_or(0, Vec::len);
         let mut logits = NextLogits::Owned(logits.concat());
-        let mut first_of_group = vec![true; reps.len()];
         let max_stop = stop.stop_strings.iter().map(String::len).max().unwrap_or(0);
-        let mut rows: Vec<Row> = chunk
-            .iter()
-            .zip(&group_of)
-            .map(|(&i, &g)| {
-                let s = &seqs[i];
-                let processed = if std::mem::take(&mut first_of_group[g]) {
-                    pending[g]
-                } else {
-                    0
-                };
-                // A few tokens of context let the decoder place spaces and merges right.
-                let ctx_start = s.tokens.len().saturating_sub(DECODE_CONTEXT);
-                // A row stops at the model's last position, as at max_new_tokens: past
-                // it the model has no position embedding to read a token with.
-                let room = self
-                    .info
-                    .max_positions
-                    .map_or(usize::MAX, |m| m - s.tokens.len());
-                let context_text = self.codec.decode(&s.tokens[ctx_start..])?;
-                Ok(Row {
-                    seq: i,
-                    new_ids: Vec::new(),
-                    logprobs: Vec::new(),
-                    processed,
-                    context_tokens: s.tokens.len(),
-                    ctx_start,
-                    limit: stop.max_new_tokens.min(room),
-                    finish: None,
-                    context_text,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut rows = self.new_rows(seqs, chunk, &group_of, &pending, stop)?;
         // `slot[b]` is the row in `rows` that batch position b holds.
         let mut slot: Vec<usize> = (0..rows.len()).collect();
         loop {
             let t = mask[0].len();
-            let all_logits = logits.as_slice()?;
-            for (b, &r) in slot.iter().enumerate() {
-                let row = &mut rows[r];
-                if row.finish.is_some() {
-                    continue;
-                }
-                let seq = &mut seqs[row.seq];
-                let row_logits = &all_logits[b * vocab..(b + 1) * vocab];
-                let (tok, logprob) = sampling::draw(row_logits, sampling, &mut seq.rng);
-                row.logprobs.push(logprob);
-                let tok = tok as u32;
-                row.new_ids.push(tok);
-                seq.tokens.push(tok);
-                if !stop.ignore_eos && self.cfg.eos.contains(&tok) {
-                    row.finish = Some(FinishReason::Eos);
-                } else {
-                    // A stop string that has just appeared ends within the last few
-                    // tokens: decode only those (a string of n bytes spans at most n tokens).
-                    if !stop.stop_strings.is_empty() {
-                        let from = row.new_ids.len().saturating_sub(max_stop + 1);
-                        let window = self.codec.decode(&row.new_ids[from..])?;
-                        if stop
-                            .stop_strings
-                            .iter()
-                            .any(|s| window.contains(s.as_str()))
-                        {
-                            row.finish = Some(FinishReason::Stop);
-                        }
-                    }
-                    if row.finish.is_none() && row.new_ids.len() >= row.limit {
-                        row.finish = Some(FinishReason::Length);
-                    }
-                }
-                if row.finish.is_some() {
-                    // The row's cache is handed over when it leaves the batch (below,
-                    // or at the end): its later columns are masked and its positions
-                    // stay as they are.
-                    seq.ended = row.finish == Some(FinishReason::Eos);
-                }
-            }
+            self.sample_step(
+                seqs,
+                &mut rows,
+                &slot,
+                logits.as_slice()?,
+                vocab,
+                sampling,
+                stop,
+                max_stop,
+            )?;
             let active: Vec<usize> = (0..slot.len())
                 .filter(|&b| rows[slot[b]].finish.is_none())
                 .collect();
@@ -573,16 +553,11 @@ impl OnnxGenerator {
                 slot = active.iter().map(|&b| slot[b]).collect();
             }
             let n = slot.len();
-            let mut ids = Vec::with_capacity(n);
+            let ids = self.next_ids(&rows, &slot);
             let mut pos = Vec::with_capacity(n);
             for (b, &r) in slot.iter().enumerate() {
                 let row = &mut rows[r];
                 let live = row.finish.is_none();
-                ids.push(if live {
-                    i64::from(*row.new_ids.last().expect("sampled"))
-                } else {
-                    i64::from(self.pad)
-                });
                 pos.push(if live { next_pos[b] } else { 1 });
                 mask[b].push(i64::from(live));
                 if live {
@@ -590,10 +565,131 @@ impl OnnxGenerator {
                     row.processed += 1;
                 }
             }
-            let (l, present) = self.run(ids, n, 1, &mask, pos, past)?;
+            let (l, present) = self.run(sig, io, ids, n, 1, &mask, pos, past)?;
             logits = l;
             past = present;
         }
+        self.completions(seqs, rows)
+    }
+
+    /// Each row's progress record at the start of a call: the first row of a group
+    /// counts the group's pending tokens as processed (they are read once).
+    pub(crate) fn new_rows(
+        &self,
+        seqs: &[Sequence],
+        chunk: &[usize],
+        group_of: &[usize],
+        pending: &[usize],
+        stop: &StopCriteria,
+    ) -> Result<Vec<Row>> {
+        let mut first_of_group = vec![true; pending.len()];
+        chunk
+            .iter()
+            .zip(group_of)
+            .map(|(&i, &g)| {
+                let s = &seqs[i];
+                let processed = if std::mem::take(&mut first_of_group[g]) {
+                    pending[g]
+                } else {
+                    0
+                };
+                // A few tokens of context let the decoder place spaces and merges right.
+                let ctx_start = s.tokens.len().saturating_sub(DECODE_CONTEXT);
+                // A row stops at the model's last position, as at max_new_tokens: past
+                // it the model has no position embedding to read a token with.
+                let room = self
+                    .info
+                    .max_positions
+                    .map_or(usize::MAX, |m| m - s.tokens.len());
+                let context_text = self.codec.decode(&s.tokens[ctx_start..])?;
+                Ok(Row {
+                    seq: i,
+                    new_ids: Vec::new(),
+                    logprobs: Vec::new(),
+                    processed,
+                    context_tokens: s.tokens.len(),
+                    ctx_start,
+                    limit: stop.max_new_tokens.min(room),
+                    finish: None,
+                    context_text,
+                })
+            })
+            .collect()
+    }
+
+    /// Samples the next token of every unfinished row from its logits (row b of
+    /// `all_logits`, `[rows, vocab]`, is `slot[b]`'s), appends it, and marks the rows
+    /// that stop: at EOS, at a stop string, at their length limit.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sample_step(
+        &self,
+        seqs: &mut [Sequence],
+        rows: &mut [Row],
+        slot: &[usize],
+        all_logits: &[f32],
+        vocab: usize,
+        sampling: &SamplingParams,
+        stop: &StopCriteria,
+        max_stop: usize,
+    ) -> Result<()> {
+        for (b, &r) in slot.iter().enumerate() {
+            let row = &mut rows[r];
+            if row.finish.is_some() {
+                continue;
+            }
+            let seq = &mut seqs[row.seq];
+            let row_logits = &all_logits[b * vocab..(b + 1) * vocab];
+            let (tok, logprob) = sampling::draw(row_logits, sampling, &mut seq.rng);
+            row.logprobs.push(logprob);
+            let tok = tok as u32;
+            row.new_ids.push(tok);
+            seq.tokens.push(tok);
+            if !stop.ignore_eos && self.cfg.eos.contains(&tok) {
+                row.finish = Some(FinishReason::Eos);
+            } else {
+                // A stop string that has just appeared ends within the last few
+                // tokens: decode only those (a string of n bytes spans at most n tokens).
+                if !stop.stop_strings.is_empty() {
+                    let from = row.new_ids.len().saturating_sub(max_stop + 1);
+                    let window = self.codec.decode(&row.new_ids[from..])?;
+                    if stop
+                        .stop_strings
+                        .iter()
+                        .any(|s| window.contains(s.as_str()))
+                    {
+                        row.finish = Some(FinishReason::Stop);
+                    }
+                }
+                if row.finish.is_none() && row.new_ids.len() >= row.limit {
+                    row.finish = Some(FinishReason::Length);
+                }
+            }
+            if row.finish.is_some() {
+                // The row's cache is handed over when it leaves the batch: its later
+                // positions are not its own and its length stays as it is.
+                seq.ended = row.finish == Some(FinishReason::Eos);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next token fed at each batch position: the row's last sampled token, or
+    /// the pad for a finished row (computed, never kept).
+    pub(crate) fn next_ids(&self, rows: &[Row], slot: &[usize]) -> Vec<i64> {
+        slot.iter()
+            .map(|&r| match rows[r].finish {
+                None => i64::from(*rows[r].new_ids.last().expect("sampled")),
+                Some(_) => i64::from(self.pad),
+            })
+            .collect()
+    }
+
+    /// The completions of finished rows, with their text decoded in context.
+    pub(crate) fn completions(
+        &self,
+        seqs: &mut [Sequence],
+        rows: Vec<Row>,
+    ) -> Result<Vec<(usize, Completion)>> {
         rows.into_iter()
             .map(|row| {
                 let seq = &mut seqs[row.seq];

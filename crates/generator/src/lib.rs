@@ -1,24 +1,39 @@
-//! Batched KV-cache generation over decoder-only LLMs exported by Hugging Face
-//! Optimum (`text-generation-with-past`), running on ONNX Runtime through `ttc-onnx`.
+//! Batched KV-cache generation over decoder-only LLMs, running on ONNX Runtime
+//! through `ttc-onnx`, from a model folder in either of two layouts:
 //!
-//! A model folder holds `model.onnx` (or the legacy `decoder_model_merged.onnx` with
-//! its `use_cache_branch` input), `config.json`, `generation_config.json`,
-//! `tokenizer.json` and `tokenizer_config.json`. Loading checks the graph's KV-cache
-//! inputs against config.json and names any mismatch.
+//! - **Optimum contract** (Hugging Face Optimum's `text-generation-with-past`):
+//!   `model.onnx` (or the legacy `decoder_model_merged.onnx` with its
+//!   `use_cache_branch` input), `config.json`, `generation_config.json`. Each run's
+//!   `present.*` (the cache with the new positions concatenated) is bound as the next
+//!   run's `past_key_values.*`, left padding.
+//! - **GenAI contract** (ONNX Runtime GenAI, onnxruntime-genai's model builder):
+//!   `genai_config.json`, the graph it names with its external weights, no
+//!   `config.json`. One buffer per layer, `[rows, kv_heads, capacity, head_dim]` sized
+//!   from the batch and the request's longest sequence, is bound as both
+//!   `past_key_values.*` and `present.*`: GroupQueryAttention writes each new
+//!   position into it in place (`shared_kv.rs`), right padding.
+//!
+//! Both have `tokenizer.json` and `tokenizer_config.json`. Loading checks the graph's
+//! inputs and outputs against the folder's config and names any mismatch. Everything
+//! above the generator (search, revisions, the CLI) sees the same
+//! [`ttc_core::Generator`] either way.
 //!
 //! Every sequence keeps the KV cache of the tokens the model has read, so a sequence
 //! can be continued by one more step, or forked into children that share its state,
 //! without re-reading its prefix. Sequences that share a state and pending tokens
 //! (N samples of one prompt) are read once per call.
 //!
-//! A sequence never grows past the model's `max_position_embeddings`: generation
+//! A sequence never grows past the model's `max_position_embeddings` (GenAI:
+//! `context_length`): generation
 //! stops at the last position with [`ttc_core::FinishReason::Length`], as at
 //! `max_new_tokens`, and a sequence that already fills the model is refused with
 //! an error that gives its length and the model's.
 
+mod genai_dir;
 mod generate;
 mod model_dir;
 mod sampling;
+mod shared_kv;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,9 +42,11 @@ use ttc_core::{
     Completion, Error, Generator, ModelInfo, Prompt, Result, RuntimeSettings, SamplingParams,
     Sequence, StopCriteria,
 };
+pub use ttc_model_folder::Contract;
 use ttc_model_folder::{Codec, ModelFolder};
 use ttc_onnx::OnnxModel;
 
+use crate::genai_dir::GenAiIo;
 use crate::model_dir::{ModelConfig, Signature};
 use ttc_kv_cache::KvShape;
 
@@ -66,6 +83,15 @@ impl IoNames {
     }
 }
 
+/// How the graph is fed: the folder's contract and what its checks found.
+#[derive(Debug)]
+enum Decoder {
+    /// An Optimum export: present.* bound back as the next run's past.
+    Optimum { sig: Signature, io: IoNames },
+    /// A GenAI folder: one buffer per layer bound as both past and present.
+    GenAi(GenAiIo),
+}
+
 /// A generator over one exported model folder.
 #[derive(Debug)]
 pub struct OnnxGenerator {
@@ -74,8 +100,7 @@ pub struct OnnxGenerator {
     model: OnnxModel,
     codec: Codec,
     cfg: ModelConfig,
-    sig: Signature,
-    io: IoNames,
+    decoder: Decoder,
     shape: KvShape,
     info: ModelInfo,
     pad: u32,
@@ -92,21 +117,47 @@ impl OnnxGenerator {
         let graph = model_dir::graph_file(&folder)?;
         let cfg = ModelConfig::load(&folder)?;
         let codec = folder.codec()?;
-        let model = OnnxModel::load(&graph, settings)?;
-        let sig = model_dir::check_signature(dir, &graph, &cfg, model.inputs(), model.outputs())?;
+        let (model, decoder, parameters) = match folder.genai() {
+            Some(genai) => {
+                // The weights' files before ONNX Runtime reads them: a missing one is
+                // named here, not in a loader error.
+                let weights = ttc_onnx::graph_weights(&graph)?;
+                genai_dir::check_weights(dir, &graph, &weights)?;
+                let model = OnnxModel::load(&graph, settings)?;
+                let io = genai_dir::check_genai(
+                    dir,
+                    &graph,
+                    genai,
+                    &weights,
+                    model.inputs(),
+                    model.outputs(),
+                )?;
+                (model, Decoder::GenAi(io), weights.parameters)
+            }
+            None => {
+                let model = OnnxModel::load(&graph, settings)?;
+                let sig =
+                    model_dir::check_signature(dir, &graph, &cfg, model.inputs(), model.outputs())?;
+                let io = IoNames::new(cfg.layers);
+                (
+                    model,
+                    Decoder::Optimum { sig, io },
+                    folder.parameters(&graph),
+                )
+            }
+        };
         let pad = cfg.pad.or(cfg.eos.first().copied()).unwrap_or(0);
-        let parameters = folder.parameters(&graph);
         let info = ModelInfo {
             name: dir.display().to_string(),
             parameters,
             provider: model.provider().clone(),
             max_positions: cfg.max_positions,
         };
-        tracing::info!(model = %dir.display(), model_type = %cfg.model_type, parameters, layers = cfg.layers, "generator loaded");
+        tracing::info!(model = %dir.display(), contract = ?folder.contract(), model_type = %cfg.model_type, parameters, layers = cfg.layers, "generator loaded");
         Ok(OnnxGenerator {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dir: dir.to_path_buf(),
-            io: IoNames::new(cfg.layers),
+            decoder,
             shape: KvShape {
                 layers: cfg.layers,
                 kv_heads: cfg.kv_heads,
@@ -115,7 +166,6 @@ impl OnnxGenerator {
             model,
             codec,
             cfg,
-            sig,
             info,
             pad,
             max_batch: DEFAULT_MAX_BATCH,
@@ -138,6 +188,14 @@ impl OnnxGenerator {
     /// The model folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The folder's layout: an Optimum export or an ONNX Runtime GenAI folder.
+    pub fn contract(&self) -> Contract {
+        match self.decoder {
+            Decoder::Optimum { .. } => Contract::Optimum,
+            Decoder::GenAi(_) => Contract::GenAi,
+        }
     }
 
     /// End-of-sequence token ids.
@@ -169,8 +227,10 @@ impl OnnxGenerator {
     /// (parity checks against other runtimes). The sequences are not changed.
     pub fn next_token_logits(&self, seqs: &[Sequence]) -> Result<Vec<Vec<f32>>> {
         let rows: Vec<&Sequence> = seqs.iter().collect();
-        let pre = self.prefill(&rows)?;
-        Ok(pre.logits)
+        match &self.decoder {
+            Decoder::Optimum { sig, io } => Ok(self.prefill(sig, io, &rows)?.logits),
+            Decoder::GenAi(io) => self.next_logits_shared(io, &rows),
+        }
     }
 }
 

@@ -24,8 +24,19 @@ pub(crate) struct ModelConfig {
     pub(crate) max_positions: Option<usize>,
 }
 
-/// Finds the graph file in the folder.
+/// Finds the graph file in the folder (a GenAI folder's is the one genai_config.json
+/// names).
 pub(crate) fn graph_file(folder: &ModelFolder) -> Result<PathBuf> {
+    if let Some(g) = folder.genai() {
+        return folder.graph(
+            &[g.filename.as_str()],
+            &format!(
+                "genai_config.json names it (model.decoder.filename); export the folder again \
+                 with `cargo xtask export SRC {} --format genai`",
+                folder.dir().display()
+            ),
+        );
+    }
     folder.graph(
         &GRAPH_FILES,
         &format!(
@@ -36,8 +47,21 @@ pub(crate) fn graph_file(folder: &ModelFolder) -> Result<PathBuf> {
 }
 
 impl ModelConfig {
-    /// The decoder's shape from config.json, its end and pad tokens.
+    /// The decoder's shape from config.json (GenAI: genai_config.json), its end and
+    /// pad tokens.
     pub(crate) fn load(folder: &ModelFolder) -> Result<ModelConfig> {
+        if let Some(g) = folder.genai() {
+            return Ok(ModelConfig {
+                model_type: g.model_type.clone(),
+                layers: g.num_hidden_layers,
+                kv_heads: g.num_key_value_heads,
+                head_dim: g.head_size,
+                vocab: g.vocab_size,
+                eos: g.eos_token_id.clone(),
+                pad: g.pad_token_id,
+                max_positions: Some(g.context_length),
+            });
+        }
         let heads = folder.need("num_attention_heads")?;
         let hidden = folder.need("hidden_size")?;
         Ok(ModelConfig {

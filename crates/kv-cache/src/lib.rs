@@ -300,6 +300,14 @@ pub fn left_padded(positions: &[usize], len: usize) -> Vec<Option<usize>> {
     cols
 }
 
+/// `positions` from the first column of `len`, pads after: the layout of a shared
+/// past/present buffer (GenAI graphs), whose rows are right-padded.
+pub fn right_padded(positions: &[usize], len: usize) -> Vec<Option<usize>> {
+    let mut cols: Vec<Option<usize>> = positions.iter().map(|&p| Some(p)).collect();
+    cols.resize(len.max(positions.len()), None);
+    cols
+}
+
 /// The positions of a batch row whose attention-mask row is `mask_row`: where it is 1.
 pub fn kept_positions(mask_row: &[i64]) -> Vec<usize> {
     mask_row
@@ -418,6 +426,31 @@ mod tests {
             buffers: (0..2 * SHAPE.layers)
                 .map(|b| (0..n).map(|i| tag + b as f32 * 1000.0 + i as f32).collect())
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn right_padded_rows_start_at_the_first_column() {
+        assert_eq!(right_padded(&[4, 5], 4), [Some(4), Some(5), None, None]);
+        assert_eq!(left_padded(&[4, 5], 4), [None, None, Some(4), Some(5)]);
+        // A right-padded gather copies the row to the front and zeroes the rest.
+        let src = seq(3, 0.0);
+        let (p, stacked) = stack_left_padded(SHAPE, &[&src]);
+        let plan = GatherPlan::new(
+            SHAPE,
+            &[BatchDims { rows: 1, len: p }],
+            &[GatherRow {
+                source: 0,
+                row: 0,
+                cols: right_padded(&[0, 1, 2], 5),
+            }],
+        );
+        let out = plan.apply(SHAPE, &[&stacked[0]]);
+        let d = SHAPE.head_dim;
+        for head in 0..SHAPE.kv_heads {
+            let row = &out[head * 5 * d..(head + 1) * 5 * d];
+            assert_eq!(row[..3 * d], src.buffers[0][head * 3 * d..(head + 1) * 3 * d]);
+            assert!(row[3 * d..].iter().all(|&x| x == 0.0));
         }
     }
 

@@ -1,7 +1,14 @@
-//! A model folder as Hugging Face Optimum exports it, read once for every model
-//! crate: `config.json`, `generation_config.json`, `tokenizer.json` with
-//! `tokenizer_config.json` (special tokens, chat template), which ONNX graph to load,
-//! and the parameter count that FLOPs are counted with.
+//! A model folder, read once for every model crate, in one of two layouts
+//! ("contracts"):
+//! - the **Optimum contract** (Hugging Face Optimum's export): `config.json`,
+//!   `generation_config.json`, the graph (`model.onnx`, ...);
+//! - the **GenAI contract** (ONNX Runtime GenAI's, written by onnxruntime-genai's
+//!   model builder and Olive): `genai_config.json` and the graph it names, no
+//!   `config.json` ([`GenAiConfig`]);
+//!
+//! and in both `tokenizer.json` with `tokenizer_config.json` (special tokens, chat
+//! template), which ONNX graph to load, and the parameter count that FLOPs are
+//! counted with.
 //!
 //! One rule for each thing the generator and the verifier both need:
 //! - end and pad tokens: `generation_config.json` first, then `config.json`;
@@ -11,12 +18,17 @@
 //!   entry named "default" of a list), else `chat_template.jinja` beside it; compiled
 //!   once at load, so a broken template is an error there;
 //! - parameters: exact from config.json for the Llama family (Llama, Mistral, Qwen2)
-//!   with a causal-LM or token-classification head, else the weight bytes / 4.
+//!   with a causal-LM or token-classification head, else the weight bytes / 4
+//!   (Optimum); a GenAI folder's come from its graph's initializers
+//!   (`ttc_onnx::graph_weights`: its weights are often int4 or fp16);
+//! - GenAI folders: end, pad and bos tokens, the context length and the decoder's
+//!   shape from genai_config.json.
 //!
 //! And, for the report only, the folder's optional `training.json`: the model's
 //! one-time cost ([`training_cost`]).
 
 mod codec;
+mod genai;
 mod params;
 mod training;
 
@@ -26,14 +38,26 @@ use serde_json::Value;
 use ttc_core::{Error, Result};
 
 pub use codec::{Codec, Span, preview};
+pub use genai::{GENAI_CONFIG, GenAiConfig, GenAiInputs, GenAiOutputs, SearchDefaults};
 pub use training::{TRAINING_FILE, training_cost};
+
+/// Which layout a model folder has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contract {
+    /// A Hugging Face Optimum export: config.json beside the graph.
+    Optimum,
+    /// An ONNX Runtime GenAI folder: genai_config.json, no config.json.
+    GenAi,
+}
 
 /// The JSON files of one model folder.
 #[derive(Clone, Debug)]
 pub struct ModelFolder {
     dir: PathBuf,
-    /// config.json.
+    /// config.json (null in a GenAI folder).
     config: Value,
+    /// genai_config.json, read and checked (GenAI folders only).
+    genai: Option<GenAiConfig>,
     /// generation_config.json, or null.
     generation: Value,
     /// tokenizer_config.json, or null.
@@ -68,16 +92,40 @@ fn ids(v: Option<&Value>) -> Vec<u32> {
 }
 
 impl ModelFolder {
-    /// Reads the folder's JSON files; config.json must be there.
+    /// Reads the folder's JSON files: config.json (an Optimum export) or, where
+    /// there is none, genai_config.json (an ONNX Runtime GenAI folder).
     pub fn open(dir: &Path) -> Result<ModelFolder> {
         if !dir.is_dir() {
             return Err(Error::model(
                 dir,
-                "not a folder (expected an Optimum export: model.onnx, config.json, tokenizer.json, ...)",
+                "not a folder (expected an Optimum export: model.onnx, config.json, tokenizer.json, ...; \
+                 or an ONNX Runtime GenAI folder: genai_config.json, model.onnx, tokenizer.json, ...)",
+            ));
+        }
+        let config_path = dir.join("config.json");
+        let genai_path = dir.join(GENAI_CONFIG);
+        let genai = if !config_path.is_file() && genai_path.is_file() {
+            Some(GenAiConfig::parse(dir, &read_json(&genai_path, dir)?)?)
+        } else {
+            None
+        };
+        if genai.is_none() && !config_path.is_file() {
+            return Err(Error::model(
+                dir,
+                format!(
+                    "has no config.json (an Optimum export) nor {GENAI_CONFIG} (an ONNX Runtime \
+                     GenAI folder); export the model with `cargo xtask export SRC {0}` or \
+                     `cargo xtask export SRC {0} --format genai`",
+                    dir.display()
+                ),
             ));
         }
         Ok(ModelFolder {
-            config: read_json(&dir.join("config.json"), dir)?,
+            config: match genai {
+                Some(_) => Value::Null,
+                None => read_json(&config_path, dir)?,
+            },
+            genai,
             generation: read_optional(&dir.join("generation_config.json"), dir)?,
             tokenizer_config: read_optional(&dir.join("tokenizer_config.json"), dir)?,
             dir: dir.to_path_buf(),
@@ -86,6 +134,19 @@ impl ModelFolder {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The folder's layout.
+    pub fn contract(&self) -> Contract {
+        match self.genai {
+            Some(_) => Contract::GenAi,
+            None => Contract::Optimum,
+        }
+    }
+
+    /// genai_config.json, in a GenAI folder.
+    pub fn genai(&self) -> Option<&GenAiConfig> {
+        self.genai.as_ref()
     }
 
     /// config.json as read.
@@ -107,17 +168,23 @@ impl ModelFolder {
             .ok_or_else(|| Error::model(&self.dir, format!("config.json has no integer `{key}`")))
     }
 
-    /// `model_type`, or "" when config.json has none.
+    /// `model_type` (GenAI: `model.type`), or "" when config.json has none.
     pub fn model_type(&self) -> &str {
+        if let Some(g) = &self.genai {
+            return &g.model_type;
+        }
         self.config
             .get("model_type")
             .and_then(Value::as_str)
             .unwrap_or("")
     }
 
-    /// `max_position_embeddings`.
+    /// `max_position_embeddings` (GenAI: `model.context_length`).
     pub fn max_positions(&self) -> Option<usize> {
-        self.usize_field("max_position_embeddings")
+        match &self.genai {
+            Some(g) => Some(g.context_length),
+            None => self.usize_field("max_position_embeddings"),
+        }
     }
 
     /// KV heads (`num_key_value_heads`, else `num_attention_heads`).
@@ -134,8 +201,12 @@ impl ModelFolder {
         })
     }
 
-    /// End-of-sequence token ids: generation_config.json's, else config.json's.
+    /// End-of-sequence token ids: generation_config.json's, else config.json's
+    /// (GenAI: genai_config.json's).
     pub fn eos_ids(&self) -> Vec<u32> {
+        if let Some(g) = &self.genai {
+            return g.eos_token_id.clone();
+        }
         let from_generation = ids(self.generation.get("eos_token_id"));
         if from_generation.is_empty() {
             ids(self.config.get("eos_token_id"))
@@ -144,8 +215,12 @@ impl ModelFolder {
         }
     }
 
-    /// The pad token id: generation_config.json's, else config.json's.
+    /// The pad token id: generation_config.json's, else config.json's (GenAI:
+    /// genai_config.json's).
     pub fn pad_id(&self) -> Option<u32> {
+        if let Some(g) = &self.genai {
+            return g.pad_token_id;
+        }
         ids(self.generation.get("pad_token_id"))
             .first()
             .or(ids(self.config.get("pad_token_id")).first())
@@ -168,6 +243,7 @@ impl ModelFolder {
 
     /// Parameters of the model in `graph`, for FLOPs = 2 x parameters x tokens: exact
     /// from config.json where the architecture is known, else the weight bytes / 4.
+    /// (A GenAI folder's count comes from its graph, `ttc_onnx::graph_weights`.)
     pub fn parameters(&self, graph: &Path) -> u64 {
         params::from_config(&self.config).unwrap_or_else(|| params::weight_bytes(graph) / 4)
     }
@@ -251,6 +327,33 @@ mod tests {
             let v = f.usize_field("vocab_size").unwrap() as u64;
             assert!(p > v * h + head, "{name}: {p}");
         }
+    }
+
+    #[test]
+    fn a_genai_folder_is_read_from_genai_config_json() {
+        let f = ModelFolder::open(&fixture("tiny-llama-genai")).unwrap();
+        assert_eq!(f.contract(), Contract::GenAi);
+        assert_eq!(f.model_type(), "llama");
+        assert_eq!((f.eos_ids(), f.pad_id()), (vec![2], Some(0)));
+        assert_eq!(f.max_positions(), Some(512));
+        assert_eq!(f.genai().unwrap().num_key_value_heads, 2);
+        let codec = f.codec().unwrap();
+        assert_eq!(codec.eos_token(), Some("</s>"));
+        assert!(codec.has_chat_template());
+        let optimum = ModelFolder::open(&fixture("tiny-llama")).unwrap();
+        assert_eq!(optimum.contract(), Contract::Optimum);
+        assert!(optimum.genai().is_none());
+        // Neither file: the error names both and how to make one.
+        let err = ModelFolder::open(folder(&[("tokenizer.json", "{}")]).path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no config.json"), "{err}");
+        assert!(err.contains("genai_config.json"), "{err}");
+        assert!(err.contains("--format genai"), "{err}");
+        // A broken genai_config.json fails at open, naming the field.
+        let bad = folder(&[(GENAI_CONFIG, r#"{"model": {"type": "llama"}}"#)]);
+        let err = ModelFolder::open(bad.path()).unwrap_err().to_string();
+        assert!(err.contains("`model.decoder.filename` is missing"), "{err}");
     }
 
     #[test]

@@ -210,6 +210,17 @@ impl PrmVerifier {
         ttc_onnx::runtime(settings.library.as_deref())?;
         adapter.validate()?;
         let folder = ModelFolder::open(dir)?;
+        if folder.contract() == ttc_model_folder::Contract::GenAi {
+            // Reward models continue several tokens per row, which the GenAI graphs'
+            // GroupQueryAttention allows only at batch 1.
+            return Err(Error::model(
+                dir,
+                "is an ONNX Runtime GenAI folder (genai_config.json); reward models are read \
+                 from Optimum exports: export the checkpoint with `cargo xtask export SRC DIR \
+                 --task token-classification-with-past` (or text-generation-with-past for a \
+                 causal-LM verifier)",
+            ));
+        }
         let graph = graph::graph_file(&folder)?;
         let cfg = FolderConfig::load(&folder);
         let codec = folder.codec()?;

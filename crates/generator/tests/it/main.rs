@@ -8,7 +8,21 @@ use ttc_core::{
     ChatMessage, Error, ExecutionProvider, FallbackPolicy, FinishReason, Generator, Prompt,
     RuntimeSettings, SamplingParams, Sequence, StopCriteria,
 };
-use ttc_generator::OnnxGenerator;
+use ttc_generator::{Contract, OnnxGenerator};
+
+/// The Llama fixture on both contracts: an Optimum export and an ONNX Runtime GenAI
+/// folder of the same weights.
+const LLAMAS: [&str; 2] = ["tiny-llama", "tiny-llama-genai"];
+/// The Qwen2 fixture on both contracts.
+const QWENS: [&str; 2] = ["tiny-qwen2", "tiny-qwen2-genai"];
+
+/// Where the model's number of positions comes from, as errors name it.
+fn positions_field(g: &OnnxGenerator) -> &'static str {
+    match g.contract() {
+        Contract::Optimum => "max_position_embeddings",
+        Contract::GenAi => "context_length",
+    }
+}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -152,6 +166,26 @@ fn qwen2_matches_transformers_in_a_left_padded_batch() {
 }
 
 #[test]
+fn genai_llama_matches_transformers_at_batch_one() {
+    check_single_parity("tiny-llama-genai", "tiny-llama-genai");
+}
+
+#[test]
+fn genai_llama_matches_transformers_in_a_padded_batch() {
+    check_batch_parity("tiny-llama-genai", "tiny-llama-genai");
+}
+
+#[test]
+fn genai_qwen2_matches_transformers_at_batch_one() {
+    check_single_parity("tiny-qwen2-genai", "tiny-qwen2-genai");
+}
+
+#[test]
+fn genai_qwen2_matches_transformers_in_a_padded_batch() {
+    check_batch_parity("tiny-qwen2-genai", "tiny-qwen2-genai");
+}
+
+#[test]
 fn legacy_merged_decoder_matches_transformers() {
     check_single_parity("tiny-llama-merged", "tiny-llama");
     check_batch_parity("tiny-llama-merged", "tiny-llama");
@@ -159,9 +193,15 @@ fn legacy_merged_decoder_matches_transformers() {
 
 #[test]
 fn windowed_prefill_reads_long_prompts_the_same() {
-    let whole = load("tiny-llama");
-    let windowed = load("tiny-llama").with_prefill_window(3);
-    let gold = golden("tiny-llama");
+    for model in LLAMAS {
+        windowed_prefill_reads_long_prompts_the_same_on(model);
+    }
+}
+
+fn windowed_prefill_reads_long_prompts_the_same_on(model: &str) {
+    let whole = load(model);
+    let windowed = load(model).with_prefill_window(3);
+    let gold = golden(model);
     let batch = &gold["padded_batch"];
     let seqs: Vec<Sequence> = batch["prompts"]
         .as_array()
@@ -218,25 +258,37 @@ fn sample_run(g: &OnnxGenerator, seed: u64) -> Vec<Vec<u32>> {
 
 #[test]
 fn same_seed_same_samples_whatever_batch_size_and_threads() {
+    for model in LLAMAS {
+        same_seed_same_samples_whatever_batch_size_and_threads_on(model);
+    }
+}
+
+fn same_seed_same_samples_whatever_batch_size_and_threads_on(model: &str) {
     let threads = |n| RuntimeSettings {
         threads: Some(n),
         ..RuntimeSettings::default()
     };
-    let reference = sample_run(&load_with("tiny-llama", threads(1)).with_max_batch(1), 3);
-    let batched = sample_run(&load_with("tiny-llama", threads(1)).with_max_batch(16), 3);
-    let two_threads = sample_run(&load_with("tiny-llama", threads(2)).with_max_batch(16), 3);
-    let two_threads_b1 = sample_run(&load_with("tiny-llama", threads(2)).with_max_batch(1), 3);
+    let reference = sample_run(&load_with(model, threads(1)).with_max_batch(1), 3);
+    let batched = sample_run(&load_with(model, threads(1)).with_max_batch(16), 3);
+    let two_threads = sample_run(&load_with(model, threads(2)).with_max_batch(16), 3);
+    let two_threads_b1 = sample_run(&load_with(model, threads(2)).with_max_batch(1), 3);
     assert_eq!(reference, batched);
     assert_eq!(reference, two_threads);
     assert_eq!(reference, two_threads_b1);
     // The samples do differ from one another and from another seed.
     assert!(reference.iter().skip(1).any(|s| s != &reference[0]));
-    assert_ne!(reference, sample_run(&load("tiny-llama"), 4));
+    assert_ne!(reference, sample_run(&load(model), 4));
 }
 
 #[test]
 fn forked_continuation_equals_generation_from_the_concatenation() {
-    let g = load("tiny-llama");
+    for model in LLAMAS {
+        forked_continuation_equals_generation_from_the_concatenation_on(model);
+    }
+}
+
+fn forked_continuation_equals_generation_from_the_concatenation_on(model: &str) {
+    let g = load(model);
     let greedy = |n| (SamplingParams::GREEDY, StopCriteria::max_tokens(n));
     let mut text_checks = 0;
     for prompt in ["12 + 7 = 19\n3 +", "The cat sat", "7 x 8 ="] {
@@ -285,7 +337,13 @@ fn forked_continuation_equals_generation_from_the_concatenation() {
 
 #[test]
 fn samples_of_one_prompt_read_it_once() {
-    let g = load("tiny-llama");
+    for model in LLAMAS {
+        samples_of_one_prompt_read_it_once_on(model);
+    }
+}
+
+fn samples_of_one_prompt_read_it_once_on(model: &str) {
+    let g = load(model);
     let start = g.start(&Prompt::Text("The cat sat on".into()), 1).unwrap();
     let prompt_len = start.tokens.len();
     let mut seqs = start.fork(6);
@@ -309,7 +367,13 @@ fn samples_of_one_prompt_read_it_once() {
 
 #[test]
 fn appended_text_is_read_before_generating() {
-    let g = load("tiny-llama");
+    for model in LLAMAS {
+        appended_text_is_read_before_generating_on(model);
+    }
+}
+
+fn appended_text_is_read_before_generating_on(model: &str) {
+    let g = load(model);
     let mut a = g.start(&Prompt::Text("12 + 7 =".into()), 0).unwrap();
     g.generate(
         std::slice::from_mut(&mut a),
@@ -341,7 +405,13 @@ fn appended_text_is_read_before_generating() {
 
 #[test]
 fn stop_strings_end_a_step_on_decoded_text() {
-    let g = load("tiny-llama");
+    for model in LLAMAS {
+        stop_strings_end_a_step_on_decoded_text_on(model);
+    }
+}
+
+fn stop_strings_end_a_step_on_decoded_text_on(model: &str) {
+    let g = load(model);
     let mut probe = vec![g.start(&Prompt::Text("The cat sat".into()), 0).unwrap()];
     let free = g
         .generate(
@@ -399,7 +469,13 @@ fn stop_strings_end_a_step_on_decoded_text() {
 
 #[test]
 fn logprobs_are_those_of_the_chosen_tokens() {
-    let g = load("tiny-qwen2");
+    for model in QWENS {
+        logprobs_are_those_of_the_chosen_tokens_on(model);
+    }
+}
+
+fn logprobs_are_those_of_the_chosen_tokens_on(model: &str) {
+    let g = load(model);
     let mut seqs = vec![g.start(&Prompt::Text("12 + 7 =".into()), 0).unwrap()];
     let before = g.next_token_logits(&seqs).unwrap();
     let out = g
@@ -532,8 +608,14 @@ fn chat_template_can_come_from_chat_template_jinja() {
 
 #[test]
 fn appending_after_eos_continues_without_the_eos() {
-    let g = load("tiny-llama");
-    let gold = golden("tiny-llama");
+    for model in LLAMAS {
+        appending_after_eos_continues_without_the_eos_on(model);
+    }
+}
+
+fn appending_after_eos_continues_without_the_eos_on(model: &str) {
+    let g = load(model);
+    let gold = golden(model);
     // The padded batch has a row that ends with EOS under greedy decoding.
     let batch = &gold["padded_batch"];
     let (row, prompt) = batch["output_ids"]
@@ -605,7 +687,13 @@ fn appending_after_eos_continues_without_the_eos() {
 /// there; a sequence that fills the model is refused with both lengths named.
 #[test]
 fn generation_stops_at_the_models_last_position() {
-    let g = load("tiny-llama");
+    for model in LLAMAS {
+        generation_stops_at_the_models_last_position_on(model);
+    }
+}
+
+fn generation_stops_at_the_models_last_position_on(model: &str) {
+    let g = load(model);
     let max = g
         .info()
         .max_positions
@@ -664,15 +752,21 @@ fn generation_stops_at_the_models_last_position() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(&format!("{n} tokens long")) && err.contains("max_position_embeddings"),
+        err.contains(&format!("{n} tokens long")) && err.contains(positions_field(&g)),
         "{err}"
     );
 }
 
 #[test]
 fn rows_of_a_batch_continue_from_their_caches_like_fresh_reads() {
-    let g = load("tiny-llama");
-    let gold = golden("tiny-llama");
+    for model in LLAMAS {
+        rows_of_a_batch_continue_from_their_caches_like_fresh_reads_on(model);
+    }
+}
+
+fn rows_of_a_batch_continue_from_their_caches_like_fresh_reads_on(model: &str) {
+    let g = load(model);
+    let gold = golden(model);
     // A batch where one row ends with EOS (its cache is copied out compactly) and the
     // others stop at the length (they keep their rows of the batch).
     let prompts: Vec<String> = gold["padded_batch"]["prompts"]

@@ -446,6 +446,13 @@ fn unknown_tokens_are_load_errors() {
 }
 
 #[test]
+fn a_genai_folder_is_refused_as_a_reward_model_with_the_export_to_use() {
+    let err = load_err("tiny-llama-genai", &PrmAdapter::preset(Preset::Demo));
+    assert!(err.contains("ONNX Runtime GenAI folder"), "{err}");
+    assert!(err.contains("cargo xtask export"), "{err}");
+}
+
+#[test]
 fn graph_and_adapter_must_agree() {
     // A two-class head read as a value head.
     let mut adapter = PrmAdapter::preset(Preset::Qwen25MathPrm);

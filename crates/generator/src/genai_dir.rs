@@ -1,0 +1,210 @@
+//! The GenAI contract: an ONNX Runtime GenAI folder's graph checked against its
+//! `genai_config.json` (names, types and shapes of the decoder's inputs and outputs,
+//! the shared-buffer attention, the external weights), and the names its runs bind.
+
+use std::path::Path;
+
+use ttc_core::{Error, Result};
+use ttc_model_folder::{GENAI_CONFIG, GenAiConfig};
+use ttc_onnx::{DType, GraphWeights, TensorSpec};
+
+/// The operator that writes a shared past/present buffer in place.
+const SHARED_ATTENTION: &str = "com.microsoft.GroupQueryAttention";
+
+/// The names a GenAI graph's runs bind.
+#[derive(Clone, Debug)]
+pub(crate) struct GenAiIo {
+    pub(crate) input_ids: String,
+    pub(crate) attention_mask: String,
+    pub(crate) position_ids: Option<String>,
+    pub(crate) logits: String,
+    /// Per KV buffer, in the order k0, v0, k1, v1, ...: its past input and present
+    /// output, bound to the same tensor.
+    pub(crate) shared: Vec<(String, String)>,
+}
+
+/// Checks that the external-data files the graph's weights live in are there.
+pub(crate) fn check_weights(dir: &Path, graph: &Path, weights: &GraphWeights) -> Result<()> {
+    let base = graph.parent().unwrap_or(dir);
+    let file = graph.file_name().unwrap_or_default().to_string_lossy();
+    for name in &weights.external_files {
+        if !base.join(name).is_file() {
+            return Err(Error::model(
+                dir,
+                format!(
+                    "{file} keeps its weights in `{name}`, which is missing; copy it beside \
+                     {file} (or export the folder again)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the graph's `inputs` and `outputs` against `cfg` and returns the names to
+/// bind. Errors name the graph file, genai_config.json's field and what to do.
+pub(crate) fn check_genai(
+    dir: &Path,
+    graph: &Path,
+    cfg: &GenAiConfig,
+    weights: &GraphWeights,
+    inputs: &[TensorSpec],
+    outputs: &[TensorSpec],
+) -> Result<GenAiIo> {
+    let file = graph
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let err = |m: String| Error::model(dir, format!("{file}: {m}"));
+    let disagree = "the graph and genai_config.json disagree: export the folder again with \
+                    `cargo xtask export SRC DIR --format genai`";
+    if !cfg.search.past_present_share_buffer {
+        return Err(Error::model(
+            dir,
+            format!(
+                "{GENAI_CONFIG}: `search.past_present_share_buffer` is false; ttc binds one KV \
+                 buffer per layer as both past and present, as onnxruntime-genai does by \
+                 default: export the folder with onnxruntime-genai's model builder \
+                 (`cargo xtask export SRC DIR --format genai`)"
+            ),
+        ));
+    }
+    if !weights.operators.contains(SHARED_ATTENTION) {
+        return Err(err(format!(
+            "has no GroupQueryAttention node (com.microsoft), the operator that writes a KV \
+             buffer shared by past and present in place; ttc runs GenAI folders through it: \
+             export with onnxruntime-genai's model builder for the CPU \
+             (`cargo xtask export SRC DIR --format genai`)"
+        )));
+    }
+    let find = |specs: &[TensorSpec], name: &str| specs.iter().find(|s| s.name == name).cloned();
+    let need = |specs: &[TensorSpec], name: &str, field: &str, kind: &str| {
+        find(specs, name).ok_or_else(|| {
+            err(format!(
+                "{GENAI_CONFIG} names the {kind} `{name}` ({field}) but the graph has none; {disagree}"
+            ))
+        })
+    };
+    let d = "model.decoder";
+    let mut expected = Vec::new();
+    for (name, field) in [
+        (&cfg.inputs.input_ids, "inputs.input_ids"),
+        (&cfg.inputs.attention_mask, "inputs.attention_mask"),
+    ] {
+        let spec = need(inputs, name, &format!("{d}.{field}"), "input")?;
+        if spec.dtype != DType::I64 {
+            return Err(err(format!(
+                "input `{name}` is {:?}; ttc feeds token ids and masks as int64",
+                spec.dtype
+            )));
+        }
+        expected.push(name.clone());
+    }
+    if let Some(name) = &cfg.inputs.position_ids {
+        let spec = need(inputs, name, &format!("{d}.inputs.position_ids"), "input")?;
+        if spec.dtype != DType::I64 {
+            return Err(err(format!(
+                "input `{name}` is {:?}; ttc feeds positions as int64",
+                spec.dtype
+            )));
+        }
+        expected.push(name.clone());
+    }
+    let logits = need(
+        outputs,
+        &cfg.outputs.logits,
+        &format!("{d}.outputs.logits"),
+        "output",
+    )?;
+    if logits.dtype != DType::F32 {
+        return Err(err(format!(
+            "output `{}` is {:?}; ttc reads float32 logits (export with -p fp32 or int4 for the CPU)",
+            logits.name, logits.dtype
+        )));
+    }
+    if let Some(v) = logits.fixed_dim(2)
+        && v != cfg.vocab_size
+    {
+        return Err(err(format!(
+            "`{}` has {v} columns but {GENAI_CONFIG} declares model.vocab_size = {}; {disagree}",
+            logits.name, cfg.vocab_size
+        )));
+    }
+    let mut shared = Vec::new();
+    for layer in 0..cfg.num_hidden_layers {
+        for (past_pattern, present_pattern, kind) in [
+            (
+                &cfg.inputs.past_key_names,
+                &cfg.outputs.present_key_names,
+                "key",
+            ),
+            (
+                &cfg.inputs.past_value_names,
+                &cfg.outputs.present_value_names,
+                "value",
+            ),
+        ] {
+            let past = GenAiConfig::layer_name(past_pattern, layer);
+            let present = GenAiConfig::layer_name(present_pattern, layer);
+            let p = need(
+                inputs,
+                &past,
+                &format!(
+                    "{d}.inputs.past_{kind}_names, layer {layer} of num_hidden_layers = {}",
+                    cfg.num_hidden_layers
+                ),
+                "input",
+            )?;
+            let q = need(
+                outputs,
+                &present,
+                &format!("{d}.outputs.present_{kind}_names"),
+                "output",
+            )?;
+            for spec in [&p, &q] {
+                if spec.dtype != DType::F32 {
+                    return Err(err(format!(
+                        "the KV cache `{}` is {:?}; ttc runs float32 caches only (onnxruntime's \
+                         CPU GroupQueryAttention is float32): export for the CPU with -p fp32 \
+                         or -p int4 (`cargo xtask export SRC DIR --format genai` writes fp32)",
+                        spec.name, spec.dtype
+                    )));
+                }
+            }
+            if let Some(h) = p.fixed_dim(1)
+                && h != cfg.num_key_value_heads
+            {
+                return Err(err(format!(
+                    "`{past}` has {h} KV heads but {GENAI_CONFIG} declares \
+                     {d}.num_key_value_heads = {}; {disagree}",
+                    cfg.num_key_value_heads
+                )));
+            }
+            if let Some(s) = p.fixed_dim(3)
+                && s != cfg.head_size
+            {
+                return Err(err(format!(
+                    "`{past}` has head size {s} but {GENAI_CONFIG} declares {d}.head_size = {}; \
+                     {disagree}",
+                    cfg.head_size
+                )));
+            }
+            expected.push(past.clone());
+            shared.push((past, present));
+        }
+    }
+    if let Some(extra) = inputs.iter().find(|i| !expected.contains(&i.name)) {
+        return Err(err(format!(
+            "has an input `{}` that {GENAI_CONFIG} does not name ({d}.inputs, \
+             num_hidden_layers = {}); {disagree}",
+            extra.name, cfg.num_hidden_layers
+        )));
+    }
+    Ok(GenAiIo {
+        input_ids: cfg.inputs.input_ids.clone(),
+        attention_mask: cfg.inputs.attention_mask.clone(),
+        position_ids: cfg.inputs.position_ids.clone(),
+        logits: cfg.outputs.logits.clone(),
+        shared,
+    })
+}
