@@ -19,16 +19,20 @@ use crate::error::{Result, bail};
 use crate::run_file::RunFile;
 
 /// The files of a model folder that decide what it computes: the graph (either
-/// name) and its external weights, the model and generation configs (end tokens,
-/// sampling defaults), the tokenizer with its config, special tokens and chat
-/// template.
-const FILES: [&str; 10] = [
+/// name) and its external weights (Optimum's `.onnx_data`, ONNX Runtime GenAI's
+/// `.onnx.data`), the model and generation configs (end tokens, sampling defaults;
+/// a GenAI folder's genai_config.json), the tokenizer with its config, special
+/// tokens and chat template. A GenAI folder's graph may have another name: the one
+/// its genai_config.json names is covered too ([`genai_files`]).
+const FILES: [&str; 12] = [
     "model.onnx",
     "model.onnx_data",
+    "model.onnx.data",
     "decoder_model_merged.onnx",
     "decoder_model_merged.onnx_data",
     "config.json",
     "generation_config.json",
+    "genai_config.json",
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -101,13 +105,39 @@ fn fingerprint(path: &Path) -> std::io::Result<Value> {
     Ok(json!({ "bytes": size, "digest": format!("{hash:016x}") }))
 }
 
+/// The graph a GenAI folder's genai_config.json names (`model.decoder.filename`) and
+/// its external weights beside it (`<filename>.data`, the builder's name), when they
+/// are not among [`FILES`]; none for other folders or an unreadable config (loading
+/// the model reports that).
+fn genai_files(dir: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(dir.join("genai_config.json")) else {
+        return Vec::new();
+    };
+    let Some(graph) = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
+        v.pointer("/model/decoder/filename")?
+            .as_str()
+            .map(str::to_string)
+    }) else {
+        return Vec::new();
+    };
+    [format!("{graph}.data"), graph]
+        .into_iter()
+        .filter(|f| !FILES.contains(&f.as_str()))
+        .collect()
+}
+
 /// Per model folder of the run file, the size and digest of each of its files that
 /// decide what it computes, as `models.json` holds them.
 pub(crate) fn fingerprints(file: &RunFile) -> Result<Value> {
     let mut out = Map::new();
     for (role, dir) in model_dirs(file) {
         let mut files = Map::new();
-        for name in FILES {
+        let extra = genai_files(&dir);
+        for name in FILES
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str))
+        {
             let path = dir.join(name);
             if path.is_file() {
                 let print = fingerprint(&path).map_err(|e| ttc_core::Error::io(&path, e))?;
@@ -307,6 +337,38 @@ mod tests {
                 .to_string();
             assert!(err.contains("generator changed"), "{name}: {err}");
             std::fs::write(&path, format!("{name} v1")).unwrap();
+        }
+        check_or_record(&dir, &fingerprints(&file).unwrap(), true).unwrap();
+    }
+
+    #[test]
+    fn a_genai_folder_covers_the_graph_its_config_names_and_its_weights() {
+        let tmp = scratch();
+        let dir = tmp.path().to_path_buf();
+        let file = model_folder(&dir);
+        let model = dir.join("model");
+        std::fs::write(
+            model.join("genai_config.json"),
+            r#"{"model": {"decoder": {"filename": "decoder.onnx"}}}"#,
+        )
+        .unwrap();
+        for name in ["decoder.onnx", "decoder.onnx.data"] {
+            std::fs::write(model.join(name), "v1").unwrap();
+        }
+        let base = fingerprints(&file).unwrap();
+        assert!(
+            base["models"]["generator"]
+                .get("decoder.onnx.data")
+                .is_some()
+        );
+        check_or_record(&dir, &base, false).unwrap();
+        for name in ["decoder.onnx", "decoder.onnx.data"] {
+            std::fs::write(model.join(name), "v2").unwrap();
+            let err = check_or_record(&dir, &fingerprints(&file).unwrap(), true)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("generator changed"), "{name}: {err}");
+            std::fs::write(model.join(name), "v1").unwrap();
         }
         check_or_record(&dir, &fingerprints(&file).unwrap(), true).unwrap();
     }

@@ -46,7 +46,7 @@ pub(crate) struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Most new tokens per sample; a sample also stops at the model's last position
-    /// (max_position_embeddings), with a warning.
+    /// (max_position_embeddings; context_length in a GenAI folder), with a warning.
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
     /// Stop once this string is generated (repeatable; "\n" and "\t" escapes work).
@@ -134,20 +134,21 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
             let len = start.tokens.len();
             if len >= max {
                 bail!(
-                    "prompt {} is {len} tokens but {} holds {max} positions \
-                     (max_position_embeddings in config.json): no room for a new token; \
-                     shorten the prompt",
+                    "prompt {} is {len} tokens but {} holds {max} positions ({}): no room for \
+                     a new token; shorten the prompt",
                     i + 1,
-                    args.model.display()
+                    args.model.display(),
+                    generator.positions_field()
                 );
             }
             if len + args.max_new_tokens > max {
                 tracing::warn!(
                     "prompt {} is {len} tokens: with --max-new-tokens {} it would run past the \
-                     model's {max} positions (max_position_embeddings in config.json); its \
-                     samples stop after at most {} new tokens (finish reason `length`)",
+                     model's {max} positions ({}); its samples stop after at most {} new tokens \
+                     (finish reason `length`)",
                     i + 1,
                     args.max_new_tokens,
+                    generator.positions_field(),
                     max - len
                 );
             }

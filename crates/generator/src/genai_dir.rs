@@ -208,3 +208,125 @@ pub(crate) fn check_genai(
         shared,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn cfg() -> GenAiConfig {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models/fixtures/tiny-llama-genai")
+            .join(GENAI_CONFIG);
+        let json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        GenAiConfig::parse(Path::new("m"), &json).unwrap()
+    }
+
+    fn spec(name: &str, dtype: DType, shape: &[i64]) -> TensorSpec {
+        TensorSpec {
+            name: name.into(),
+            dtype,
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// The fixture graph's inputs and outputs, with its caches in `cache`.
+    fn io(cache: DType) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
+        let mut inputs = vec![
+            spec("input_ids", DType::I64, &[-1, -1]),
+            spec("attention_mask", DType::I64, &[-1, -1]),
+        ];
+        let mut outputs = vec![spec("logits", DType::F32, &[-1, -1, 512])];
+        for layer in 0..2 {
+            for kind in ["key", "value"] {
+                let past = format!("past_key_values.{layer}.{kind}");
+                let present = format!("present.{layer}.{kind}");
+                inputs.push(spec(&past, cache.clone(), &[-1, 2, -1, -1]));
+                outputs.push(spec(&present, cache.clone(), &[-1, 2, -1, -1]));
+            }
+        }
+        (inputs, outputs)
+    }
+
+    fn weights(gqa: bool) -> GraphWeights {
+        let mut operators = BTreeSet::from(["MatMul".to_string()]);
+        if gqa {
+            operators.insert(SHARED_ATTENTION.to_string());
+        }
+        GraphWeights {
+            parameters: 1,
+            external_files: Vec::new(),
+            operators,
+        }
+    }
+
+    fn check(
+        cfg: &GenAiConfig,
+        gqa: bool,
+        io: (Vec<TensorSpec>, Vec<TensorSpec>),
+    ) -> Result<GenAiIo> {
+        check_genai(
+            Path::new("m"),
+            Path::new("m/model.onnx"),
+            cfg,
+            &weights(gqa),
+            &io.0,
+            &io.1,
+        )
+    }
+
+    #[test]
+    fn the_fixture_signature_binds_each_past_to_its_present() {
+        let io = check(&cfg(), true, io(DType::F32)).unwrap();
+        assert_eq!(io.shared.len(), 4);
+        assert_eq!(
+            io.shared[3],
+            (
+                "past_key_values.1.value".to_string(),
+                "present.1.value".to_string()
+            )
+        );
+        assert_eq!(io.position_ids, None);
+    }
+
+    #[test]
+    fn other_caches_graphs_and_inputs_are_refused_with_the_reason() {
+        let err = check(&cfg(), true, io(DType::F16)).unwrap_err().to_string();
+        assert!(
+            err.contains("model.onnx: the KV cache `past_key_values.0.key` is F16")
+                && err.contains("float32 caches only"),
+            "{err}"
+        );
+        let err = check(&cfg(), false, io(DType::F32))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no GroupQueryAttention node"), "{err}");
+        let mut with_positions = cfg();
+        with_positions.inputs.position_ids = Some("position_ids".into());
+        let err = check(&with_positions, true, io(DType::F32))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("names the input `position_ids` (model.decoder.inputs.position_ids)"),
+            "{err}"
+        );
+        let (mut inputs, outputs) = io(DType::F32);
+        inputs.push(spec("token_type_ids", DType::I64, &[-1, -1]));
+        let err = check(&cfg(), true, (inputs, outputs))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has an input `token_type_ids`"), "{err}");
+        let (mut inputs, outputs) = io(DType::F32);
+        inputs[1].dtype = DType::I32;
+        let err = check(&cfg(), true, (inputs, outputs))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`attention_mask` is I32"), "{err}");
+        let (inputs, mut outputs) = io(DType::F32);
+        outputs[0].dtype = DType::F16;
+        let err = check(&cfg(), true, (inputs, outputs))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("output `logits` is F16"), "{err}");
+    }
+}

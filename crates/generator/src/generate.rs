@@ -189,8 +189,9 @@ impl OnnxGenerator {
         Ok(())
     }
 
-    /// Where the model's number of positions comes from, for messages.
-    fn positions_field(&self) -> &'static str {
+    /// Where the model's number of positions comes from (the field and its file),
+    /// for messages.
+    pub fn positions_field(&self) -> &'static str {
         match self.decoder {
             Decoder::Optimum { .. } => "max_position_embeddings in config.json",
             Decoder::GenAi(_) => "model.context_length in genai_config.json",

@@ -449,7 +449,10 @@ mod tests {
         let d = SHAPE.head_dim;
         for head in 0..SHAPE.kv_heads {
             let row = &out[head * 5 * d..(head + 1) * 5 * d];
-            assert_eq!(row[..3 * d], src.buffers[0][head * 3 * d..(head + 1) * 3 * d]);
+            assert_eq!(
+                row[..3 * d],
+                src.buffers[0][head * 3 * d..(head + 1) * 3 * d]
+            );
             assert!(row[3 * d..].iter().all(|&x| x == 0.0));
         }
     }

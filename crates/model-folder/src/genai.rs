@@ -263,20 +263,36 @@ mod tests {
     #[test]
     fn each_bad_field_is_named_with_the_file_and_the_fix() {
         let cases: [(&str, Value, &str); 6] = [
-            ("/model/decoder/head_size", Value::Null, "`model.decoder.head_size` is missing"),
-            ("/model/context_length", Value::from(0), "`model.context_length` is 0"),
+            (
+                "/model/decoder/head_size",
+                Value::Null,
+                "`model.decoder.head_size` is missing",
+            ),
+            (
+                "/model/context_length",
+                Value::from(0),
+                "`model.context_length` is 0",
+            ),
             (
                 "/model/decoder/inputs/past_key_names",
                 Value::from("past.key"),
                 "needs one `%d`",
             ),
-            ("/model/eos_token_id", Value::from("x"), "`model.eos_token_id` is \"x\""),
+            (
+                "/model/eos_token_id",
+                Value::from("x"),
+                "`model.eos_token_id` is \"x\"",
+            ),
             (
                 "/search/past_present_share_buffer",
                 Value::from(1),
                 "not true or false",
             ),
-            ("/model/decoder/filename", Value::from(3), "`model.decoder.filename` is 3"),
+            (
+                "/model/decoder/filename",
+                Value::from(3),
+                "`model.decoder.filename` is 3",
+            ),
         ];
         for (pointer, value, want) in cases {
             let mut json = fixture();
@@ -290,7 +306,10 @@ mod tests {
         }
         let mut json = fixture();
         json["model"]["eos_token_id"] = serde_json::json!([2, 7]);
-        json["model"].as_object_mut().unwrap().remove("pad_token_id");
+        json["model"]
+            .as_object_mut()
+            .unwrap()
+            .remove("pad_token_id");
         let c = GenAiConfig::parse(Path::new("m"), &json).unwrap();
         assert_eq!((c.eos_token_id, c.pad_token_id), (vec![2, 7], None));
     }

@@ -25,7 +25,12 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn generate_samples_from_both_fixtures_as_json() {
-    for model in ["tiny-llama", "tiny-qwen2"] {
+    for model in [
+        "tiny-llama",
+        "tiny-qwen2",
+        "tiny-llama-genai",
+        "tiny-qwen2-genai",
+    ] {
         let dir = fixture(model);
         let out = ttc(&[
             "generate",
@@ -381,6 +386,87 @@ fn solve_runs_every_strategy_and_writes_a_trace() {
             "{strategy}: {verifier_tokens}"
         );
     }
+}
+
+/// The fixtures' run file with its generator and reviser as ONNX Runtime GenAI
+/// folders, written into `dir`.
+fn genai_run_file(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(config("fixtures.toml")).unwrap();
+    let fixtures = fixture("");
+    let text = text
+        .replace(
+            "\"../models/fixtures/tiny-llama\"",
+            &format!("\"{}\"", fixtures.join("tiny-llama-genai").display()),
+        )
+        .replace(
+            "\"../models/fixtures/tiny-prm-value\"",
+            &format!("\"{}\"", fixtures.join("tiny-prm-value").display()),
+        );
+    assert_eq!(text.matches("tiny-llama-genai").count(), 2, "{text}");
+    let path = dir.join("genai.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn search_and_revisions_run_on_a_genai_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = genai_run_file(tmp.path());
+    for strategy in ["beam", "lookahead", "dvts", "revise"] {
+        let trace = tmp.path().join(format!("trace-{strategy}.json"));
+        let out = ttc(&[
+            "solve",
+            "--config",
+            run.to_str().unwrap(),
+            "--strategy",
+            strategy,
+            "--budget",
+            "8",
+            // Revisions: two chains of four attempts (search ignores it).
+            "--sequential-ratio",
+            "2",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--json",
+            "Start with 3. Add 4. What is the result?",
+        ]);
+        assert!(out.status.success(), "{strategy}: {}", stderr(&out));
+        let full: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+        let gens = full["compute"]["generations"].as_u64().unwrap();
+        assert_eq!(
+            gens,
+            if strategy == "lookahead" { 16 } else { 8 },
+            "{strategy}"
+        );
+        assert!(
+            full["compute"]["generated_tokens"].as_u64().unwrap() > 0,
+            "{strategy}"
+        );
+    }
+    // The same run on the Optimum export of the same weights gives the same answer
+    // and the same generated tokens: only how the cache is held differs.
+    let optimum = config("fixtures.toml");
+    let solve = |run: &Path| {
+        let out = ttc(&[
+            "solve",
+            "--config",
+            run.to_str().unwrap(),
+            "--strategy",
+            "beam",
+            "--budget",
+            "4",
+            "--json",
+            "Start with 3. Add 4. What is the result?",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["answer"].clone(),
+            v["compute"]["generated_tokens"].clone(),
+        )
+    };
+    assert_eq!(solve(&run), solve(&optimum));
 }
 
 #[test]

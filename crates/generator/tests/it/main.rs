@@ -280,6 +280,74 @@ fn same_seed_same_samples_whatever_batch_size_and_threads_on(model: &str) {
     assert_ne!(reference, sample_run(&load(model), 4));
 }
 
+/// Rows of every kind a call can hold: fresh prompts of different lengths, samples
+/// sharing one prompt, a sequence continuing from its cache with one pending token,
+/// and one with appended text (several pending tokens on a cache).
+fn mixed_rows(g: &OnnxGenerator) -> Vec<Sequence> {
+    let mut rows = vec![
+        g.start(&Prompt::Text("12 + 7 =".into()), 11).unwrap(),
+        g.start(&Prompt::Text("The cat sat on the mat and".into()), 12)
+            .unwrap(),
+    ];
+    rows.extend(g.start(&Prompt::Text("Hi".into()), 13).unwrap().fork(2));
+    let mut cont = vec![g.start(&Prompt::Text("3 * 4 =".into()), 14).unwrap()];
+    g.generate(
+        &mut cont,
+        &SamplingParams::GREEDY,
+        &StopCriteria {
+            ignore_eos: true,
+            ..StopCriteria::max_tokens(3)
+        },
+    )
+    .unwrap();
+    let mut appended = cont[0].clone();
+    g.append(&mut appended, " and 25 - 9 =").unwrap();
+    assert!(appended.tokens.len() - appended.cached_len > 1);
+    assert_eq!(cont[0].tokens.len() - cont[0].cached_len, 1);
+    rows.push(cont.remove(0));
+    rows.push(appended);
+    rows
+}
+
+/// Each row's sampled tokens, generated in the given groups of rows.
+fn sampled_in_groups(g: &OnnxGenerator, groups: &[&[usize]]) -> Vec<Vec<u32>> {
+    let rows = mixed_rows(g);
+    let mut out = vec![Vec::new(); rows.len()];
+    for group in groups {
+        let mut seqs: Vec<Sequence> = group.iter().map(|&i| rows[i].clone()).collect();
+        let done = g
+            .generate(
+                &mut seqs,
+                &SamplingParams::with_temperature(0.8),
+                &StopCriteria {
+                    ignore_eos: true,
+                    ..StopCriteria::max_tokens(10)
+                },
+            )
+            .unwrap();
+        for (&i, c) in group.iter().zip(done) {
+            out[i] = c.token_ids;
+        }
+    }
+    out
+}
+
+#[test]
+fn same_seed_same_tokens_whatever_the_batch_composition() {
+    for model in LLAMAS {
+        let g = load(model);
+        let alone = sampled_in_groups(&g, &[&[0], &[1], &[2], &[3], &[4], &[5]]);
+        let together = sampled_in_groups(&g, &[&[0, 1, 2, 3, 4, 5]]);
+        let shuffled = sampled_in_groups(&g, &[&[5, 2, 0], &[4, 1, 3]]);
+        assert_eq!(alone, together, "{model}");
+        assert_eq!(alone, shuffled, "{model}");
+        let small = sampled_in_groups(&g.with_max_batch(2), &[&[0, 1, 2, 3, 4, 5]]);
+        assert_eq!(alone, small, "{model}");
+        // Forks of one state draw their own streams; the rows differ.
+        assert!(alone.iter().skip(1).any(|t| t != &alone[0]), "{model}");
+    }
+}
+
 #[test]
 fn forked_continuation_equals_generation_from_the_concatenation() {
     for model in LLAMAS {
@@ -529,6 +597,106 @@ fn config_that_disagrees_with_the_graph_is_rejected() {
         .to_string();
     assert!(err.contains("KV heads"), "{err}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Loads a copy of the GenAI fixture after `edit` changed its genai_config.json
+/// (and whatever else it touches); the error's text.
+fn genai_load_error(edit: impl Fn(&Path, &mut Value)) -> String {
+    let dir = copy_fixture("tiny-llama-genai");
+    let path = dir.path().join("genai_config.json");
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(dir.path(), &mut cfg);
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    match OnnxGenerator::load(dir.path(), &RuntimeSettings::default()) {
+        Ok(_) => panic!("a broken GenAI folder loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn broken_genai_folders_are_refused_naming_the_file_and_field() {
+    // A field genai_config.json must have.
+    let err = genai_load_error(|_, c| {
+        c["model"]["decoder"]
+            .as_object_mut()
+            .unwrap()
+            .remove("num_key_value_heads");
+    });
+    assert!(
+        err.contains("genai_config.json: `model.decoder.num_key_value_heads` is missing"),
+        "{err}"
+    );
+    assert!(err.contains("--format genai"), "{err}");
+    // A graph whose inputs disagree: more layers than it has, fewer, other heads,
+    // another input name.
+    let err = genai_load_error(|_, c| c["model"]["decoder"]["num_hidden_layers"] = 3.into());
+    assert!(
+        err.contains("model.onnx: genai_config.json names the input `past_key_values.2.key`"),
+        "{err}"
+    );
+    let err = genai_load_error(|_, c| c["model"]["decoder"]["num_hidden_layers"] = 1.into());
+    assert!(
+        err.contains("has an input `past_key_values.1.key` that genai_config.json does not name"),
+        "{err}"
+    );
+    let err = genai_load_error(|_, c| c["model"]["decoder"]["num_key_value_heads"] = 4.into());
+    assert!(
+        err.contains("has 2 KV heads") && err.contains("num_key_value_heads = 4"),
+        "{err}"
+    );
+    let err =
+        genai_load_error(|_, c| c["model"]["decoder"]["inputs"]["attention_mask"] = "mask".into());
+    assert!(
+        err.contains("names the input `mask` (model.decoder.inputs.attention_mask)"),
+        "{err}"
+    );
+    let err = genai_load_error(|_, c| c["model"]["vocab_size"] = 500.into());
+    assert!(
+        err.contains("512 columns") && err.contains("vocab_size = 500"),
+        "{err}"
+    );
+    // The external weights.
+    let err = genai_load_error(|dir, _| std::fs::remove_file(dir.join("model.onnx.data")).unwrap());
+    assert!(
+        err.contains("model.onnx keeps its weights in `model.onnx.data`, which is missing"),
+        "{err}"
+    );
+    // The graph file it names.
+    let err = genai_load_error(|_, c| c["model"]["decoder"]["filename"] = "decoder.onnx".into());
+    assert!(
+        err.contains("no decoder.onnx found") && err.contains("model.decoder.filename"),
+        "{err}"
+    );
+    // Past and present in separate buffers: not how ttc runs these graphs.
+    let err = genai_load_error(|_, c| c["search"]["past_present_share_buffer"] = false.into());
+    assert!(
+        err.contains("`search.past_present_share_buffer` is false"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_genai_folder_counts_its_parameters_from_the_graph() {
+    // The GenAI folders hold the Optimum fixtures' weights: the same exact count
+    // (config.json's formula there, the graph's initializers here, without the
+    // rotary tables), except that the model builder leaves out biases that are all
+    // zero, as tiny-qwen2's q, k and v biases are (transformers initialises biases
+    // to zero): 2 layers x (64 + 32 + 32).
+    for (optimum, genai, dropped) in [
+        ("tiny-llama", "tiny-llama-genai", 0),
+        ("tiny-qwen2", "tiny-qwen2-genai", 2 * (64 + 32 + 32)),
+    ] {
+        let a = load(optimum);
+        let b = load(genai);
+        assert_eq!(b.contract(), Contract::GenAi);
+        assert_eq!(
+            a.info().parameters - dropped,
+            b.info().parameters,
+            "{genai}"
+        );
+        assert_eq!(b.info().max_positions, Some(512));
+        assert_eq!(b.eos_ids(), a.eos_ids());
+    }
 }
 
 #[test]
