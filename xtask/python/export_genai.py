@@ -137,7 +137,12 @@ def main() -> int:
     args = parser.parse_args()
     try:
         build(args.src, args.out, args.cache)
-        check(args.src, args.out, args.golden)
+        try:
+            check(args.src, args.out, args.golden)
+        except RuntimeError as error:
+            # onnxruntime refusing the graph (e.g. GroupQueryAttention's rotary
+            # embedding needs head_size to be a multiple of 16).
+            raise ExportError(f"onnxruntime-genai cannot run {args.out}: {error}") from None
     except ExportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -70,12 +70,13 @@ pub(crate) fn check_genai(
         ));
     }
     if !weights.operators.contains(SHARED_ATTENTION) {
-        return Err(err(format!(
+        return Err(err(
             "has no GroupQueryAttention node (com.microsoft), the operator that writes a KV \
              buffer shared by past and present in place; ttc runs GenAI folders through it: \
              export with onnxruntime-genai's model builder for the CPU \
              (`cargo xtask export SRC DIR --format genai`)"
-        )));
+                .to_string(),
+        ));
     }
     let find = |specs: &[TensorSpec], name: &str| specs.iter().find(|s| s.name == name).cloned();
     let need = |specs: &[TensorSpec], name: &str, field: &str, kind: &str| {
