@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,12 @@ def build(src: Path, out: Path, cache: Path) -> None:
         "-i", str(src), "-o", str(out), "-p", "fp32", "-e", "cpu", "-c", str(cache),
     ]
     print("running", " ".join(command), flush=True)
-    if subprocess.run(command, check=False).returncode != 0:
+    # The builder asks git for the commit of the folder its package sits in and
+    # writes it into the graph's producer_version; inside this repository (the venv
+    # lives under .ttc/) that would be ttc's commit, and every export would differ
+    # by commit. Stop git's search at the venv: the package's own commit is used.
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=sys.prefix)
+    if subprocess.run(command, check=False, env=env).returncode != 0:
         raise ExportError(f"onnxruntime-genai's model builder failed on {src} (see its output above)")
     config = out / "genai_config.json"
     if not config.is_file():
@@ -136,7 +142,7 @@ def main() -> int:
     parser.add_argument("--golden", type=Path, help="golden.json to check against (fixtures)")
     args = parser.parse_args()
     try:
-        build(args.src, args.out, args.cache)
+        build(args.src.resolve(), args.out.resolve(), args.cache.resolve())
         try:
             check(args.src, args.out, args.golden)
         except RuntimeError as error:
