@@ -566,12 +566,14 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
         .arg(paths.work.join("data").join("slips.json"))
         .args(["--command", &train_cmd]);
     if let Some(base) = spec.compare_with {
+        // The shipped model's training.json (its `parameters`), so that the card can be
+        // written on a fresh checkout that never trained the base generator.
         cmd.arg("--compare").arg(
             paths
-                .work
+                .root
+                .join(MODELS)
                 .join(base.name())
-                .join("final")
-                .join("train_summary.json"),
+                .join("training.json"),
         );
     }
     run_logged(&mut cmd, &log)?;

@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--command", required=True)
     ap.add_argument("--train-mix", help="train_mix.json written by the data stage")
     ap.add_argument("--slips", help="slips.json written by the data stage")
-    ap.add_argument("--compare", help="train_summary.json of the base generator, for the parameter ratio")
+    ap.add_argument("--compare", help="the base generator's training.json (its parameters), for the parameter ratio")
     args = ap.parse_args()
 
     sm = json.loads(Path(args.summary).read_text())
