@@ -78,7 +78,7 @@ pub(crate) fn check_genai(
                 .to_string(),
         ));
     }
-    if weights.rotary_attention && cfg.head_size % 16 != 0 {
+    if weights.rotary_attention && !cfg.head_size.is_multiple_of(16) {
         return Err(err(format!(
             "its GroupQueryAttention applies the rotary embedding, which onnxruntime runs only \
              for a head size that is a multiple of 16, and {GENAI_CONFIG} declares \
