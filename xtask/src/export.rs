@@ -93,3 +93,16 @@ pub(crate) fn run(root: &Path, args: &ExportArgs) -> Result<()> {
     eprintln!("exported {} to {}", src.display(), out.display());
     Ok(())
 }
+
+/// `cargo xtask export SRC OUT` with the default task (a causal LM with its KV
+/// cache), for other xtask commands.
+pub(crate) fn text_generation(root: &Path, src: &Path, out: &Path) -> Result<()> {
+    run(
+        root,
+        &ExportArgs {
+            src: src.to_path_buf(),
+            out: out.to_path_buf(),
+            task: Task::TextGenerationWithPast,
+        },
+    )
+}
