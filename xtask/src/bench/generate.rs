@@ -202,7 +202,10 @@ pub(super) fn run(root: &Path, args: &GenerateArgs) -> Result<()> {
         for &temperature in &args.temperatures {
             let mut rows = Vec::new();
             for (new_tokens, batch) in plan(args) {
-                let prompt_file = prompts.join(format!("b{batch}-p{}.json", args.prompt_tokens));
+                let prompt_file = prompts.join(format!(
+                    "v{}-b{batch}-p{}.json",
+                    pair.facts.vocab_size, args.prompt_tokens
+                ));
                 let ids = models::prompt_ids(&pair.facts, batch, args.prompt_tokens);
                 fs::write(&prompt_file, serde_json::to_string(&ids)?)
                     .with_context(|| format!("cannot write {}", prompt_file.display()))?;
