@@ -31,9 +31,7 @@ fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, String>
 where
     T::Err: std::fmt::Display,
 {
-    value
-        .parse()
-        .map_err(|e| format!("{flag} {value:?}: {e}"))
+    value.parse().map_err(|e| format!("{flag} {value:?}: {e}"))
 }
 
 fn parse() -> Result<Args, String> {
