@@ -344,6 +344,9 @@ struct GeneratorSpec {
     torch_samples: u32,
     /// The generator whose parameter count the card compares against.
     compare_with: Option<Stage>,
+    /// A committed run summary's `bins.json` (oracle bins of the test questions) and
+    /// where it comes from, for the card's per-bin table (skipped when absent).
+    bins: Option<(&'static str, &'static str)>,
 }
 
 /// One phase of 12M tokens (each training problem seen about once).
@@ -362,6 +365,7 @@ const GENERATOR: GeneratorSpec = GeneratorSpec {
     samples: 64,
     torch_samples: 0,
     compare_with: None,
+    bins: None,
 };
 
 /// The same data and number of tokens as the base generator, in one phase.
@@ -377,11 +381,17 @@ const GENERATOR_LARGE: GeneratorSpec = GeneratorSpec {
         batch_tokens: 4096,
         bf16: true,
     },
-    // Its role is the greedy reference; 16 samples a question give its pass@1 for the
-    // card at a fraction of the sampling time of a 64-sample run.
-    samples: 16,
+    // Its role is the greedy reference; 4 samples a question (2,000 on the test set)
+    // give its pass@1 for the card at a sixteenth of the sampling time of a 64-sample
+    // run, which at 11x the generator's size would take as long as its training.
+    samples: 4,
     torch_samples: 0,
     compare_with: Some(Stage::Generator),
+    bins: Some((
+        "docs/runs/demo-flops-matched/bins.json",
+        "the generator's oracle bins from 64 samples on the first 200 test questions, \
+         `cargo xtask eval config/demo-flops-matched.toml`",
+    )),
 };
 
 /// The PRM's trunk: the base generator trained on for 12M more tokens of the
@@ -575,6 +585,11 @@ fn stage_generator(paths: &Paths, stage: Stage, spec: &GeneratorSpec) -> Result<
                 .join(base.name())
                 .join("training.json"),
         );
+    }
+    if let Some((bins, source)) = spec.bins {
+        cmd.arg("--bins")
+            .arg(paths.root.join(bins))
+            .args(["--bins-source", source]);
     }
     run_logged(&mut cmd, &log)?;
 

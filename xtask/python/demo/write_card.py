@@ -4,6 +4,7 @@ and its test-set evaluation(s).
 usage: write_card.py --name NAME --summary train_summary.json --eval eval_test.json
                      --out README.md --command "cargo xtask train-demo --stage NAME"
                      [--ttc-eval ttc_eval.json] [--compare OTHER_SUMMARY.json]
+                     [--bins RUN/bins.json --bins-source TEXT]
 """
 
 from __future__ import annotations
@@ -53,6 +54,32 @@ def quality_section(title: str, ev: dict, how: str) -> list[str]:
             f"| {lv} | {b['questions']} | {b['greedy_accuracy']:.3f} | {b['mean_pass_at_1']:.3f} | "
             f"{b.get('frac_medium', float('nan')):.3f} | {b['frac_below_0_2']:.3f} | {b['frac_above_0_8']:.3f} |"
         )
+    out.append("")
+    return out
+
+
+def bins_section(tev: dict, bins_path: str, source: str) -> list[str]:
+    """Greedy accuracy and pass@1 per oracle difficulty bin: the bins of a `ttc eval` run
+    on the same test questions (`bins.json`: question id -> oracle bin, 1 = easiest)."""
+    bins = {b["question"]: b["oracle_bin"] for b in json.loads(Path(bins_path).read_text())}
+    per_bin: dict[int, list[dict]] = {}
+    for q in tev["questions"]:
+        b = bins.get(q.get("unique_id"))
+        if b is not None:
+            per_bin.setdefault(b, []).append(q)
+    if not per_bin:
+        sys.exit(f"error: no question of the evaluation is in {bins_path}; give the bins of a run on the test set")
+    out = [
+        f"Per oracle difficulty bin ({source}; bin 1 easiest; {sum(map(len, per_bin.values()))} "
+        "questions in both):",
+        "",
+        "| oracle bin | questions | greedy acc | mean pass@1 |",
+        "|---|---|---|---|",
+    ]
+    for b, qs in sorted(per_bin.items()):
+        greedy = sum(q["greedy_correct"] for q in qs) / len(qs)
+        p1 = sum(q["correct"] / q["samples"] for q in qs if q["samples"]) / len(qs)
+        out.append(f"| {b} | {len(qs)} | {greedy:.3f} | {p1:.3f} |")
     out.append("")
     return out
 
@@ -122,6 +149,8 @@ def main() -> None:
     ap.add_argument("--command", required=True)
     ap.add_argument("--train-mix", help="train_mix.json written by the data stage")
     ap.add_argument("--slips", help="slips.json written by the data stage")
+    ap.add_argument("--bins", help="bins.json of a `ttc eval` run on the test set, for a per-bin table")
+    ap.add_argument("--bins-source", default="oracle bins of a ttc eval run", help="where the bins come from")
     ap.add_argument("--compare", help="the base generator's training.json (its parameters), for the parameter ratio")
     args = ap.parse_args()
 
@@ -282,6 +311,8 @@ def main() -> None:
             f"{tev['summary']['seed']} + i, at most 256 new tokens, `xtask/python/demo/eval_ttc.py`); a "
             "sample without an `Answer:` line counts as wrong.",
         )
+        if args.bins and Path(args.bins).is_file():
+            lines += bins_section(tev, args.bins, args.bins_source)
     how = (
         "Greedy decoding of the trained checkpoint with `transformers` `generate` (at most 256 new tokens)."
         if not ev["summary"]["samples_per_question"]
