@@ -1,12 +1,19 @@
-"""Greedy-decoding throughput of a plain Python loop over the onnxruntime package.
+"""Generation throughput of a plain Python loop over the onnxruntime package.
 
-Usage: python bench_ort_loop.py --model DIR --batch B --new-tokens T --prompt TEXT
+Usage: python bench_ort_loop.py --model DIR --batch B --new-tokens T [--prompt TEXT |
+       --prompt-ids FILE] [--temperature X --top-k K --top-p P --seed S] [--threads N]
 
-The baseline any user has: tokenizer.json through `tokenizers`, the prompt repeated B
-times, one prefill run, then T decode steps feeding present.* back as
-past_key_values.*, numpy argmax, EOS ignored, default session options. Times the
-whole generation (not session creation), best of 3, and prints one JSON line:
-{"impl":"python-onnxruntime","batch":B,"generated_tokens":N,"seconds":S,"tokens_per_s":X}
+The baseline any user has on an Optimum export: one prefill run, then T - 1 decode
+steps feeding present.* back as past_key_values.*, EOS ignored, default session
+options. The prompt is either TEXT through tokenizer.json (`tokenizers`), repeated B
+times, or FILE: a JSON list of B token-id lists of one length (what `cargo xtask
+bench generate` passes every side). Greedy is numpy's argmax; at a temperature above
+0 each row draws from softmax(logits / T) restricted to the top-k tokens (0: all),
+then to the smallest set reaching probability top-p (1: all), by inverse CDF on one
+uniform number per row and step from numpy's default_rng(SEED) (the same settings
+as ttc's sampler; the random streams differ). Times the whole generation (not
+session creation), best of --repeats, and prints one JSON line:
+{"impl":"python-onnxruntime","batch":B,"generated_tokens":N,"seconds":S,"tokens_per_s":X,...}
 
 `cargo xtask bench generate` runs it in the small venv .ttc/bench-env built from
 requirements-bench.txt, so it may import only the standard library, numpy,
@@ -19,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +42,13 @@ class BenchError(Exception):
     """A problem with the model folder or arguments; printed without a traceback."""
 
 
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+
 def load(model_dir: Path, threads: int = 0) -> tuple[ort.InferenceSession, dict, Tokenizer]:
     model_path = next((model_dir / name for name in MODEL_FILES if (model_dir / name).is_file()), None)
     if model_path is None:
@@ -46,6 +61,24 @@ def load(model_dir: Path, threads: int = 0) -> tuple[ort.InferenceSession, dict,
     options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (all physical cores)
     session = ort.InferenceSession(str(model_path), options)
     return session, config, Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+
+
+def load_prompt_ids(path: Path, batch: int, vocab_size: int) -> np.ndarray:
+    """The [batch, length] int64 prompt of a --prompt-ids file, checked."""
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise BenchError(f"cannot read the prompt ids {path}: {error}") from error
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, list) and row for row in rows):
+        raise BenchError(f"{path} must hold a JSON list of non-empty token-id lists")
+    if len(rows) != batch:
+        raise BenchError(f"{path} has {len(rows)} prompts, but --batch is {batch}")
+    if len({len(row) for row in rows}) != 1:
+        raise BenchError(f"{path}: the prompts differ in length; give every row the same number of tokens")
+    ids = np.array(rows, dtype=np.int64)
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise BenchError(f"{path}: token ids must lie in [0, {vocab_size}) (config.json vocab_size)")
+    return ids
 
 
 def empty_past(session: ort.InferenceSession, config: dict, batch: int) -> dict[str, np.ndarray]:
@@ -63,11 +96,38 @@ def empty_past(session: ort.InferenceSession, config: dict, batch: int) -> dict[
     return past
 
 
-def generate(session: ort.InferenceSession, config: dict, prompt_ids: list[int], batch: int, new_tokens: int) -> int:
-    """Greedy decoding of exactly NEW_TOKENS tokens per row; returns the number generated."""
+def pick(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> np.ndarray:
+    """The next token of every row of [batch, vocab] logits."""
+    if sampling.temperature == 0.0:
+        return logits.argmax(axis=-1)
+    vocab = logits.shape[-1]
+    weights = np.exp((logits - logits.max(axis=-1, keepdims=True)) / sampling.temperature)
+    if 0 < sampling.top_k < vocab:
+        kth = np.partition(weights, vocab - sampling.top_k, axis=-1)[:, vocab - sampling.top_k, None]
+        weights = np.where(weights >= kth, weights, 0.0)
+    if sampling.top_p < 1.0:
+        ranked = -np.sort(-weights, axis=-1)
+        reached = np.cumsum(ranked, axis=-1) >= sampling.top_p * ranked.sum(axis=-1, keepdims=True)
+        smallest_kept = np.take_along_axis(ranked, reached.argmax(axis=-1)[:, None], axis=-1)
+        weights = np.where(weights >= smallest_kept, weights, 0.0)
+    cdf = np.cumsum(weights, axis=-1, dtype=np.float64)
+    target = rng.random(len(cdf)) * cdf[:, -1]
+    return np.minimum((cdf <= target[:, None]).sum(axis=-1), vocab - 1)
+
+
+def generate(
+    session: ort.InferenceSession,
+    config: dict,
+    input_ids: np.ndarray,
+    new_tokens: int,
+    sampling: Sampling,
+    rng: np.random.Generator,
+) -> int:
+    """Decodes exactly NEW_TOKENS tokens per row of [batch, length] INPUT_IDS; returns
+    the number generated."""
+    batch = len(input_ids)
     input_names = {value.name for value in session.get_inputs()}
     output_names = [value.name for value in session.get_outputs()]
-    input_ids = np.tile(np.array(prompt_ids, dtype=np.int64), (batch, 1))
     mask = np.ones_like(input_ids)
     positions = np.cumsum(mask, axis=1) - 1
     feed = empty_past(session, config, batch)
@@ -79,7 +139,7 @@ def generate(session: ort.InferenceSession, config: dict, prompt_ids: list[int],
         if "use_cache_branch" in input_names:
             feed["use_cache_branch"] = np.array([step > 0])
         outputs = session.run(None, feed)
-        tokens = outputs[output_names.index("logits")][:, -1, :].argmax(axis=-1)
+        tokens = pick(outputs[output_names.index("logits")][:, -1, :], sampling, rng)
         for name, value in zip(output_names, outputs):
             if name.startswith("present."):
                 feed["past_key_values." + name[len("present.") :]] = value
@@ -94,22 +154,36 @@ def main() -> int:
     parser.add_argument("--model", type=Path, required=True, help="exported model folder")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--prompt", default="12 + 7 =")
+    parser.add_argument("--prompt", default="12 + 7 =", help="prompt text, repeated per row")
+    parser.add_argument("--prompt-ids", type=Path, help="JSON file: one token-id list per row")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    parser.add_argument("--top-k", type=int, default=0, help="0: all tokens")
+    parser.add_argument("--top-p", type=float, default=1.0, help="1: all tokens")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
     parser.add_argument("--repeats", type=int, default=RUNS, help="runs; the best is reported")
     args = parser.parse_args()
     if args.batch < 1 or args.new_tokens < 1:
         print("error: --batch and --new-tokens must be at least 1", file=sys.stderr)
         return 2
+    if not (args.temperature >= 0.0 and args.top_k >= 0 and 0.0 < args.top_p <= 1.0):
+        print("error: --temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]", file=sys.stderr)
+        return 2
+    sampling = Sampling(args.temperature, args.top_k, args.top_p)
     try:
         session, config, tokenizer = load(args.model, args.threads)
-        prompt_ids = tokenizer.encode(args.prompt).ids
-        if not prompt_ids:
-            raise BenchError(f"the prompt {args.prompt!r} encodes to no tokens")
+        if args.prompt_ids is not None:
+            input_ids = load_prompt_ids(args.prompt_ids, args.batch, config["vocab_size"])
+        else:
+            prompt_ids = tokenizer.encode(args.prompt).ids
+            if not prompt_ids:
+                raise BenchError(f"the prompt {args.prompt!r} encodes to no tokens")
+            input_ids = np.tile(np.array(prompt_ids, dtype=np.int64), (args.batch, 1))
         best = float("inf")
         for _ in range(max(1, args.repeats)):
+            rng = np.random.default_rng(args.seed)
             start = time.perf_counter()
-            generated = generate(session, config, prompt_ids, args.batch, args.new_tokens)
+            generated = generate(session, config, input_ids, args.new_tokens, sampling, rng)
             best = min(best, time.perf_counter() - start)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -117,9 +191,11 @@ def main() -> int:
     result = {
         "impl": "python-onnxruntime",
         "batch": args.batch,
+        "prompt_tokens": int(input_ids.shape[1]),
         "generated_tokens": generated,
         "seconds": round(best, 6),
         "tokens_per_s": round(generated / best, 1),
+        "runtime": f"onnxruntime {ort.__version__}",
     }
     print(json.dumps(result, separators=(",", ":")))
     return 0

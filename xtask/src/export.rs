@@ -148,3 +148,17 @@ pub(crate) fn genai(root: &Path, src: &Path, out: &Path, golden: Option<&Path>) 
     );
     Ok(())
 }
+
+/// `cargo xtask export SRC OUT` with the default task (a causal LM with its KV
+/// cache), for other xtask commands.
+pub(crate) fn text_generation(root: &Path, src: &Path, out: &Path) -> Result<()> {
+    run(
+        root,
+        &ExportArgs {
+            src: src.to_path_buf(),
+            out: out.to_path_buf(),
+            task: Task::TextGenerationWithPast,
+            format: Format::Optimum,
+        },
+    )
+}

@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
     bin_name = "cargo xtask",
     about = "Project automation for ttc: ONNX Runtime setup, ONNX export, test fixtures, tests, benchmarks",
     after_help = "Python steps run offline (HF_HUB_OFFLINE=1) in the venv .ttc/pyenv; the Python \
-                  peer of `bench generate` runs in the small venv .ttc/bench-env."
+                  peers of `bench generate` run in the small venv .ttc/bench-env."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -4,7 +4,7 @@
 //!   torch, transformers, optimum and onnxruntime for export, fixtures and demo
 //!   training, about 3 GB.
 //! - [`BENCH`] (`.ttc/bench-env`, `xtask/python/requirements-bench.txt`): only
-//!   onnxruntime, numpy and tokenizers, for the Python peer of
+//!   onnxruntime, onnxruntime-genai, numpy and tokenizers, for the Python peers of
 //!   `cargo xtask bench generate`.
 //! - [`GENAI`] (`cargo xtask pyenv --genai`, `.ttc/genai-env`,
 //!   `xtask/python/requirements-genai.txt`): onnxruntime-genai's model builder with
@@ -48,12 +48,13 @@ pub(crate) const TRAINING: PyEnv = PyEnv {
     base: None,
 };
 
-/// The small environment of the Python benchmark peer (`bench_ort_loop.py`).
+/// The small environment of the Python benchmark peers (`bench_ort_loop.py`,
+/// `bench_ort_genai.py`).
 pub(crate) const BENCH: PyEnv = PyEnv {
     dir: "bench-env",
     requirements: "xtask/python/requirements-bench.txt",
-    smoke_imports: "import numpy, onnxruntime, tokenizers",
-    download: "about 50 MB, about 210 MB installed",
+    smoke_imports: "import numpy, onnxruntime, onnxruntime_genai, tokenizers",
+    download: "about 60 MB, about 250 MB installed",
     command: "cargo xtask bench generate",
     base: None,
 };
