@@ -23,8 +23,6 @@ use crate::{export, pyenv};
 const TINY_OPTIMUM: &str = "models/fixtures/tiny-llama";
 /// Its GenAI twin, exported from the same checkpoint.
 const TINY_GENAI: &str = "models/fixtures/tiny-llama-genai";
-/// What a missing GenAI folder waits for.
-pub(super) const NEEDS_GENAI: &str = "needs the GenAI contract";
 
 /// The cache of made models, under the workspace root.
 const CACHE_DIR: &str = "bench/models";
@@ -144,7 +142,7 @@ pub(super) fn tiny(root: &Path) -> Result<ModelPair> {
         Ok(genai)
     } else {
         Err(format!(
-            "{NEEDS_GENAI}: no GenAI fixture folder {TINY_GENAI} (`cargo xtask fixtures` writes it)"
+            "no GenAI fixture folder {TINY_GENAI} (`cargo xtask fixtures` writes it)"
         ))
     };
     Ok(ModelPair {
@@ -225,7 +223,8 @@ pub(super) fn recipe_key(recipe: &str, inputs: &[(&str, Vec<u8>)]) -> String {
 }
 
 /// The real-shaped pair, made and exported on first use (minutes; needs the
-/// exporter environment of `cargo xtask pyenv`) and reused while its key holds.
+/// exporter environments: `cargo xtask pyenv`'s and the GenAI builder's) and reused
+/// while its key holds.
 pub(super) fn real(root: &Path) -> Result<ModelPair> {
     let recipe = real_recipe();
     let name = recipe["name"].as_str().context("the recipe has no name")?;
