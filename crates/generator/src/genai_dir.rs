@@ -78,6 +78,15 @@ pub(crate) fn check_genai(
                 .to_string(),
         ));
     }
+    if weights.rotary_attention && !cfg.head_size.is_multiple_of(16) {
+        return Err(err(format!(
+            "its GroupQueryAttention applies the rotary embedding, which onnxruntime runs only \
+             for a head size that is a multiple of 16, and {GENAI_CONFIG} declares \
+             model.decoder.head_size = {}; this model cannot run as a GenAI folder: use its \
+             Optimum export (`cargo xtask export SRC DIR`)",
+            cfg.head_size
+        )));
+    }
     let find = |specs: &[TensorSpec], name: &str| specs.iter().find(|s| s.name == name).cloned();
     let need = |specs: &[TensorSpec], name: &str, field: &str, kind: &str| {
         find(specs, name).ok_or_else(|| {
@@ -258,6 +267,7 @@ mod tests {
             parameters: 1,
             external_files: Vec::new(),
             operators,
+            rotary_attention: gqa,
         }
     }
 
@@ -302,6 +312,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("has no GroupQueryAttention node"), "{err}");
+        // The demo generator's shape: heads of 24.
+        let mut odd = cfg();
+        odd.head_size = 24;
+        let err = check(&odd, true, io(DType::F32)).unwrap_err().to_string();
+        assert!(
+            err.contains("multiple of 16") && err.contains("head_size = 24"),
+            "{err}"
+        );
         let mut with_positions = cfg();
         with_positions.inputs.position_ids = Some("position_ids".into());
         let err = check(&with_positions, true, io(DType::F32))

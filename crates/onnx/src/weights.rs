@@ -35,6 +35,9 @@ pub struct GraphWeights {
     /// Operators used by the main graph, as `domain.op_type` (`op_type` alone for the
     /// default domain), e.g. `com.microsoft.GroupQueryAttention`.
     pub operators: BTreeSet<String>,
+    /// Whether a GroupQueryAttention node applies the rotary embedding itself
+    /// (`do_rotary = 1`; onnxruntime then needs a head size that is a multiple of 16).
+    pub rotary_attention: bool,
 }
 
 /// ONNX `TensorProto.DataType` codes of floating-point element types.
@@ -279,10 +282,16 @@ fn count(nodes: &[Node], inits: &[Init], external_files: Vec<String>) -> GraphWe
             }
         })
         .collect();
+    let rotary_attention = nodes.iter().any(|n| {
+        n.domain == "com.microsoft"
+            && n.op == "GroupQueryAttention"
+            && n.ints.get("do_rotary") == Some(&1)
+    });
     GraphWeights {
         parameters,
         external_files,
         operators,
+        rotary_attention,
     }
 }
 
@@ -348,7 +357,7 @@ mod tests {
             ms_node(
                 &["qkv", "", "", "pk", "pv", "sk", "tl", "cos", "sin"],
                 "GroupQueryAttention",
-                &[("num_heads", 2)],
+                &[("num_heads", 2), ("do_rotary", 1)],
             ),
             proto::node(&["a", "dense"], &["b"], "MatMul", &[]),
         ] {
@@ -376,6 +385,7 @@ mod tests {
         assert_eq!(w.external_files, ["model.onnx.data", "other.bin"]);
         assert!(w.operators.contains("com.microsoft.GroupQueryAttention"));
         assert!(w.operators.contains("MatMul"));
+        assert!(w.rotary_attention);
     }
 
     #[test]

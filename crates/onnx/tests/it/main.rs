@@ -677,3 +677,101 @@ fn a_gpu_request_without_the_provider_falls_back_or_fails_by_policy() {
         }
     }
 }
+
+fn genai_graph() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fixtures/tiny-llama-genai/model.onnx")
+}
+
+/// A run of the GenAI fixture on `buffers` shared as past and present: `ids` after
+/// `past` cached positions, one row. Returns the last position's logits.
+fn shared_run(model: &OnnxModel, buffers: &mut [Tensor], ids: &[i64], past: usize) -> Vec<f32> {
+    let names: Vec<(String, String)> = (0..LAYERS)
+        .flat_map(|l| {
+            ["key", "value"].map(|k| {
+                (
+                    format!("past_key_values.{l}.{k}"),
+                    format!("present.{l}.{k}"),
+                )
+            })
+        })
+        .collect();
+    let n = ids.len();
+    let inputs = vec![
+        ("input_ids", Tensor::i64(&[1, n], ids.to_vec()).unwrap()),
+        (
+            "attention_mask",
+            Tensor::i64(&[1, past + n], vec![1; past + n]).unwrap(),
+        ),
+    ];
+    let mut out = model
+        .run_shared(inputs, buffers, &names, &[("logits", Placement::Host)])
+        .unwrap();
+    let logits = out.take("logits").unwrap();
+    let data = logits.f32_data().unwrap();
+    data[(n - 1) * VOCAB..n * VOCAB].to_vec()
+}
+
+#[test]
+fn a_shared_buffer_is_written_in_place_and_reads_like_a_whole_prompt() {
+    let model = OnnxModel::load(&genai_graph(), &RuntimeSettings::default()).unwrap();
+    let cap = 8;
+    let shape = [1, KV_HEADS, cap, HEAD_DIM];
+    let mut buffers = model.zeros_kv(2 * LAYERS, shape).unwrap();
+    assert_eq!(buffers[0].shape(), shape);
+    assert!(buffers[0].f32_data().unwrap().iter().all(|&x| x == 0.0));
+    // A prompt of 3, then one token: the cache grows in the same buffers.
+    shared_run(&model, &mut buffers, &[1, 40, 41], 0);
+    let filled = |t: &Tensor, upto: usize| {
+        let d = t.f32_data().unwrap();
+        (0..KV_HEADS).all(|h| {
+            let row = &d[h * cap * HEAD_DIM..(h + 1) * cap * HEAD_DIM];
+            row[..upto * HEAD_DIM].iter().any(|&x| x != 0.0)
+                && row[upto * HEAD_DIM..].iter().all(|&x| x == 0.0)
+        })
+    };
+    assert!(
+        buffers.iter().all(|b| filled(b, 3)),
+        "three positions written in place"
+    );
+    let stepped = shared_run(&model, &mut buffers, &[42], 3);
+    assert!(
+        buffers.iter().all(|b| filled(b, 4)),
+        "the fourth written after them"
+    );
+    // The same four tokens read at once give the same logits.
+    let mut fresh = model.zeros_kv(2 * LAYERS, shape).unwrap();
+    let whole = shared_run(&model, &mut fresh, &[1, 40, 41, 42], 0);
+    let worst = stepped
+        .iter()
+        .zip(&whole)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "{worst}");
+    // Rust data cannot be bound as an output.
+    let mut host = vec![Tensor::f32(&shape, vec![0.0; cap * KV_HEADS * HEAD_DIM]).unwrap()];
+    let err = model
+        .run_shared(
+            vec![("input_ids", Tensor::i64(&[1, 1], vec![1]).unwrap())],
+            &mut host,
+            &[("past_key_values.0.key".into(), "present.0.key".into())],
+            &[("logits", Placement::Host)],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Rust data"), "{err}");
+}
+
+#[test]
+fn the_genai_graphs_weights_are_counted_and_located() {
+    let w = ttc_onnx::graph_weights(&genai_graph()).unwrap();
+    // config.json's exact count for this Llama: embeddings, 2 layers, norm, LM head.
+    let (h, inter, v) = (64u64, 128u64, VOCAB as u64);
+    let layer = h * h + 2 * h * 32 + h * h + 3 * h * inter + 2 * h;
+    assert_eq!(w.parameters, v * h + 2 * layer + h + h * v);
+    assert_eq!(w.external_files, ["model.onnx.data"]);
+    assert!(w.rotary_attention);
+    assert!(w.operators.contains("com.microsoft.GroupQueryAttention"));
+    let optimum = ttc_onnx::graph_weights(&graph()).unwrap();
+    assert!(optimum.external_files.is_empty());
+    assert!(!optimum.rotary_attention);
+}
