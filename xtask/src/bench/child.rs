@@ -1,11 +1,13 @@
-//! One measurement: a benchmark program run as a child process, its JSON result line
-//! and its peak resident memory (the kernel's `ru_maxrss` of that process, from
-//! `wait4`, so nothing else in this process tree counts).
+//! The benchmark programs as child processes: building ttc's bench binary, and one
+//! measurement: a program's JSON result line and its peak resident memory (the
+//! kernel's `ru_maxrss` of that process, from `wait4`, so nothing else in this
+//! process tree counts).
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 use crate::util;
@@ -144,6 +146,51 @@ fn wait_with_peak_rss(child: &mut std::process::Child) -> Result<(ExitStatus, Op
     ))
 }
 
+/// Builds the generator bench binary and returns its path.
+pub(super) fn build_ttc_bench(root: &Path) -> Result<PathBuf> {
+    let mut build = util::cargo();
+    build
+        .current_dir(root)
+        .args(["bench", "--no-run", "--manifest-path"])
+        .arg(root.join("Cargo.toml"))
+        .args([
+            "--package",
+            "ttc-generator",
+            "--bench",
+            "generate",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit());
+    let output = util::output(&mut build)?;
+    if !output.status.success() {
+        bail!(
+            "`{}` failed ({}); see its output above",
+            util::describe(&build),
+            output.status
+        );
+    }
+    bench_executable(&String::from_utf8_lossy(&output.stdout)).with_context(|| {
+        format!(
+            "`{}` named no executable for the bench target `generate`",
+            util::describe(&build)
+        )
+    })
+}
+
+/// The executable of the `generate` bench target in cargo's JSON messages.
+pub(super) fn bench_executable(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "generate")
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|k| k == "bench"))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +253,17 @@ mod tests {
             Cell::Failed(message) => assert!(message.contains("error: no such model"), "{message}"),
             other => panic!("expected a failure, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_bench_executable_is_found_in_cargos_messages() {
+        let messages = r#"{"reason":"compiler-artifact","target":{"name":"ttc_generator","kind":["lib"]},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"generate","kind":["bench"]},"executable":"/t/release/deps/generate-abc"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            bench_executable(messages),
+            Some(PathBuf::from("/t/release/deps/generate-abc"))
+        );
+        assert_eq!(bench_executable(r#"{"reason":"build-finished"}"#), None);
     }
 }

@@ -12,10 +12,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use anyhow::{Context, Result};
 
 use super::child;
 use super::models::{self, ModelPair};
@@ -175,7 +174,7 @@ pub(super) fn run(root: &Path, args: &GenerateArgs) -> Result<()> {
     // The Python sides' venv and the Rust binary first, so that a missing python3,
     // registry or build error shows before any model is made.
     pyenv::BENCH.ensure(root)?;
-    let ttc = build_ttc_bench(root)?;
+    let ttc = child::build_ttc_bench(root)?;
     let pairs = match &args.model {
         Some(model) => vec![models::custom(
             &util::absolute(model)?,
@@ -197,6 +196,7 @@ pub(super) fn run(root: &Path, args: &GenerateArgs) -> Result<()> {
     let prompts = root.join(LOCAL_DIR).join(PROMPTS_DIR);
     fs::create_dir_all(&prompts).with_context(|| format!("cannot create {}", prompts.display()))?;
 
+    let load_before = load_average();
     let mut sections = Vec::new();
     for pair in &pairs {
         for &temperature in &args.temperatures {
@@ -242,6 +242,10 @@ pub(super) fn run(root: &Path, args: &GenerateArgs) -> Result<()> {
 
     println!();
     println!("{}", preamble(args, threads));
+    // Only ratios taken on a quiet machine mean much; say how quiet it was.
+    if let (Some(before), Some(after)) = (load_before, load_average()) {
+        println!("Load average (1 min) at the start: {before}, at the end: {after}.\n");
+    }
     for section in &sections {
         println!(
             "{}",
@@ -279,6 +283,15 @@ fn preamble(args: &GenerateArgs, threads: u32) -> String {
          onnxruntime-genai masks EOS (min_length) where the others let it pass.\n",
         args.repeats, args.prompt_tokens
     )
+}
+
+/// The 1-minute load average from /proc/loadavg, where there is one.
+fn load_average() -> Option<String> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()
+        .map(str::to_string)
 }
 
 /// One side at one setting.
@@ -345,51 +358,6 @@ pub(super) fn check_count(cell: Cell, batch: u32, new_tokens: u32) -> Cell {
         )),
         other => other,
     }
-}
-
-/// Builds the generator bench binary and returns its path.
-fn build_ttc_bench(root: &Path) -> Result<PathBuf> {
-    let mut build = util::cargo();
-    build
-        .current_dir(root)
-        .args(["bench", "--no-run", "--manifest-path"])
-        .arg(root.join("Cargo.toml"))
-        .args([
-            "--package",
-            "ttc-generator",
-            "--bench",
-            "generate",
-            "--message-format=json-render-diagnostics",
-        ])
-        .stderr(Stdio::inherit());
-    let output = util::output(&mut build)?;
-    if !output.status.success() {
-        bail!(
-            "`{}` failed ({}); see its output above",
-            util::describe(&build),
-            output.status
-        );
-    }
-    bench_executable(&String::from_utf8_lossy(&output.stdout)).with_context(|| {
-        format!(
-            "`{}` named no executable for the bench target `generate`",
-            util::describe(&build)
-        )
-    })
-}
-
-/// The executable of the `generate` bench target in cargo's JSON messages.
-pub(super) fn bench_executable(messages: &str) -> Option<PathBuf> {
-    messages
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "generate")
-        .filter(|m| {
-            m["target"]["kind"]
-                .as_array()
-                .is_some_and(|kinds| kinds.iter().any(|k| k == "bench"))
-        })
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
 #[cfg(test)]
@@ -513,17 +481,5 @@ mod tests {
             matches!(check_count(rate(Some(4000)), 16, 256), Cell::Failed(m) if m.contains("4000"))
         );
         assert_eq!(check_count(rate(None), 16, 256), rate(None));
-    }
-
-    #[test]
-    fn the_bench_executable_is_found_in_cargos_messages() {
-        let messages = r#"{"reason":"compiler-artifact","target":{"name":"ttc_generator","kind":["lib"]},"executable":null}
-{"reason":"compiler-artifact","target":{"name":"generate","kind":["bench"]},"executable":"/t/release/deps/generate-abc"}
-{"reason":"build-finished","success":true}"#;
-        assert_eq!(
-            bench_executable(messages),
-            Some(PathBuf::from("/t/release/deps/generate-abc"))
-        );
-        assert_eq!(bench_executable(r#"{"reason":"build-finished"}"#), None);
     }
 }
