@@ -8,13 +8,11 @@
 //! the first dimension of an input is the batch, every other dynamic one a length;
 //! the KV cache's inputs (`past*`) may be empty.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use ttc_core::{Error, Result, ShapeProfile};
 
-use crate::protobuf::{Reader, fields};
+use crate::protobuf::{fields, walk_graph};
 
 /// One dimension of a graph input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,63 +74,46 @@ fn value_info(buf: &[u8]) -> std::result::Result<GraphInput, String> {
 /// The graph inputs `path` declares, without its initializers (weights are
 /// skipped, not read).
 pub fn graph_inputs(path: &Path) -> Result<Vec<GraphInput>> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let bad = |m: String| {
-        Error::model(
-            dir,
-            format!("reading the inputs of {}: {m}", path.display()),
-        )
-    };
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut r = Reader {
-        inner: BufReader::new(file),
-        pos: 0,
-    };
-    let io = |e: std::io::Error| bad(e.to_string());
     let mut inputs = Vec::new();
     let mut initializers = Vec::new();
-    while r.pos < len {
-        let key = r.varint().map_err(io)?;
-        let (field, wire) = (key >> 3, key & 7);
-        if field != 7 || wire != 2 {
-            r.skip(wire).map_err(io)?;
-            continue;
-        }
-        // ModelProto.graph: read its inputs, skip nodes and weights.
-        let end = r.varint().map_err(io)? + r.pos;
-        while r.pos < end {
-            let key = r.varint().map_err(io)?;
-            let (field, wire) = (key >> 3, key & 7);
-            match (field, wire) {
-                (11, 2) => {
-                    let n = r.varint().map_err(io)?;
-                    let data = r.bytes(n).map_err(io)?;
-                    inputs.push(value_info(&data).map_err(bad)?);
-                }
-                (5, 2) => {
-                    // TensorProto: only its name (field 8) matters, but the name
-                    // may follow the data; read small ones, skip big ones whole.
-                    let n = r.varint().map_err(io)?;
-                    if n <= 4096 {
-                        let data = r.bytes(n).map_err(io)?;
-                        for (f, _, _, s) in fields(&data).map_err(bad)? {
-                            if f == 8 {
-                                initializers.push(String::from_utf8_lossy(s).into_owned());
-                            }
-                        }
-                    } else {
-                        r.skip_bytes(n).map_err(io)?;
-                    }
-                }
-                _ => r.skip(wire).map_err(io)?,
+    let io = |e: std::io::Error| e.to_string();
+    // ModelProto.graph: read its inputs, skip nodes and weights.
+    walk_graph(path, "the inputs", |r, field, wire| {
+        match (field, wire) {
+            (11, 2) => {
+                let n = r.varint().map_err(io)?;
+                let data = r.bytes(n).map_err(io)?;
+                inputs.push(value_info(&data)?);
             }
+            (5, 2) => {
+                // TensorProto: only its name (field 8) matters, but the name
+                // may follow the data; read small ones, skip big ones whole.
+                let n = r.varint().map_err(io)?;
+                if n <= 4096 {
+                    let data = r.bytes(n).map_err(io)?;
+                    for (f, _, _, s) in fields(&data)? {
+                        if f == 8 {
+                            initializers.push(String::from_utf8_lossy(s).into_owned());
+                        }
+                    }
+                } else {
+                    r.skip_bytes(n).map_err(io)?;
+                }
+            }
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     // Old exports list initializers among the inputs; they are not fed.
     inputs.retain(|i| !initializers.contains(&i.name));
     if inputs.is_empty() {
-        return Err(bad("the file declares no graph input".into()));
+        return Err(Error::model(
+            path.parent().unwrap_or(Path::new(".")),
+            format!(
+                "reading the inputs of {}: the file declares no graph input",
+                path.display()
+            ),
+        ));
     }
     Ok(inputs)
 }

@@ -3,7 +3,53 @@
 //! shapes for parameter counts (`weights.rs`). Big fields (the weights) are skipped
 //! by seeking, not read.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use ttc_core::{Error, Result};
+
+/// The reader `walk_graph` hands its visitor.
+pub(crate) type FileReader = Reader<BufReader<File>>;
+
+/// Walks the `.onnx` file at `path`: `visit(reader, field, wire)` sees every field of
+/// every `ModelProto.graph` and either reads it (returns `true`) or leaves it to be
+/// skipped (`false`). Returns how many graphs the file holds. Errors name the file and
+/// `what` was being read.
+pub(crate) fn walk_graph(
+    path: &Path,
+    what: &str,
+    mut visit: impl FnMut(&mut FileReader, u64, u64) -> std::result::Result<bool, String>,
+) -> Result<usize> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let bad = |m: String| Error::model(dir, format!("reading {what} of {}: {m}", path.display()));
+    let io = |e: std::io::Error| bad(e.to_string());
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut r = Reader {
+        inner: BufReader::new(file),
+        pos: 0,
+    };
+    let mut graphs = 0;
+    while r.pos < len {
+        let key = r.varint().map_err(io)?;
+        let (field, wire) = (key >> 3, key & 7);
+        if field != 7 || wire != 2 {
+            r.skip(wire).map_err(io)?;
+            continue;
+        }
+        graphs += 1;
+        let end = r.varint().map_err(io)? + r.pos;
+        while r.pos < end {
+            let key = r.varint().map_err(io)?;
+            let (field, wire) = (key >> 3, key & 7);
+            if !visit(&mut r, field, wire).map_err(bad)? {
+                r.skip(wire).map_err(io)?;
+            }
+        }
+    }
+    Ok(graphs)
+}
 
 /// A protobuf reader over a file that skips what it does not need (the weights)
 /// by seeking.

@@ -16,13 +16,11 @@
 //! onnxruntime-genai's model builder and Olive publish.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use ttc_core::{Error, Result};
 
-use crate::protobuf::{Reader, fields};
+use crate::protobuf::{Reader, fields, walk_graph};
 
 /// What [`graph_weights`] finds in a graph file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -158,52 +156,33 @@ fn initializer<R: std::io::Read + std::io::Seek>(
 /// Reads the graph at `path` (nodes, initializers' shapes and external-data
 /// locations; weight bytes are skipped) and counts its parameters.
 pub fn graph_weights(path: &Path) -> Result<GraphWeights> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let bad = |m: String| {
-        Error::model(
-            dir,
-            format!("reading the weights of {}: {m}", path.display()),
-        )
-    };
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut r = Reader {
-        inner: BufReader::new(file),
-        pos: 0,
-    };
-    let io = |e: std::io::Error| bad(e.to_string());
     let mut nodes = Vec::new();
     let mut inits = Vec::new();
     let mut external = Vec::new();
-    let mut graphs = 0;
-    while r.pos < len {
-        let key = r.varint().map_err(io)?;
-        let (field, wire) = (key >> 3, key & 7);
-        if field != 7 || wire != 2 {
-            r.skip(wire).map_err(io)?;
-            continue;
-        }
-        graphs += 1;
-        let end = r.varint().map_err(io)? + r.pos;
-        while r.pos < end {
-            let key = r.varint().map_err(io)?;
-            let (field, wire) = (key >> 3, key & 7);
-            match (field, wire) {
-                (1, 2) => {
-                    let n = r.varint().map_err(io)?;
-                    let data = r.bytes(n).map_err(io)?;
-                    nodes.push(node(&data).map_err(bad)?);
-                }
-                (5, 2) => {
-                    let n = r.varint().map_err(io)?;
-                    inits.push(initializer(&mut r, n, &mut external).map_err(io)?);
-                }
-                _ => r.skip(wire).map_err(io)?,
+    let io = |e: std::io::Error| e.to_string();
+    let graphs = walk_graph(path, "the weights", |r, field, wire| {
+        match (field, wire) {
+            (1, 2) => {
+                let n = r.varint().map_err(io)?;
+                let data = r.bytes(n).map_err(io)?;
+                nodes.push(node(&data)?);
             }
+            (5, 2) => {
+                let n = r.varint().map_err(io)?;
+                inits.push(initializer(r, n, &mut external).map_err(io)?);
+            }
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     if graphs == 0 {
-        return Err(bad("the file holds no graph; is it an ONNX model?".into()));
+        return Err(Error::model(
+            path.parent().unwrap_or(Path::new(".")),
+            format!(
+                "reading the weights of {}: the file holds no graph; is it an ONNX model?",
+                path.display()
+            ),
+        ));
     }
     Ok(count(&nodes, &inits, external))
 }
