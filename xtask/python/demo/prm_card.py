@@ -27,6 +27,33 @@ def f3(x):
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def paired_lines(ev: dict) -> list[str]:
+    """The reviser's paired differences (same questions, 95% bootstrap), where measured."""
+    pi = ev.get("paired_intervals_95")
+    if not pi:
+        return []
+
+    def pts(v):
+        return f"{100 * v[0]:+.1f} [{100 * v[1]:+.1f}, {100 * v[2]:+.1f}] points"
+
+    out = [
+        "Paired over the same questions (95% bootstrap over questions), after one incorrect attempt minus:",
+        f"- no earlier attempt: {pts(pi['after_incorrect_minus_no_attempt'])};",
+        f"- the generator: {pts(pi['after_incorrect_minus_generator'])};",
+        f"- after another question's incorrect attempt: {pts(pi['after_incorrect_minus_after_other_question'])}.",
+        "",
+    ]
+    if ev["reviser_pass1_no_earlier_attempt"] > ev["base_pass1_same_questions"]:
+        out += [
+            f"With no earlier attempt the reviser ({f3(ev['reviser_pass1_no_earlier_attempt'])}) is a better solver "
+            f"than the generator ({f3(ev['base_pass1_same_questions'])}): most of its training targets are "
+            "reference solutions, data the generator never saw. What reading the attempt adds is the difference "
+            "with no attempt, not the difference with the generator.",
+            "",
+        ]
+    return out
+
+
 def mins(s):
     return f"{s / 60:.1f} min"
 
@@ -426,6 +453,7 @@ def main() -> None:
             f"| after one correct attempt | {ev['questions_with_correct']} | {f3(ev['reviser_pass1_after_correct'])} "
             f"(generator on these questions: {f3(ev['base_pass1_questions_with_correct'])}) |",
             "",
+            *paired_lines(ev),
             f"- Flips after a correct attempt (the revision is incorrect): {f3(ev['flips_after_correct'])}.",
             f"- Slips fixed: {f3(ev['slips_fixed'])} of {ev['slips_checked']:,} revisions after an incorrect attempt "
             "reproduce the reference solution up to and including the attempt's first wrong line.",

@@ -25,6 +25,7 @@ that differs from the reference solution equal the reference's.
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,14 @@ def slip_fixed(attempt: str, revision: str, reference: list[str]) -> bool | None
     if j is None or j >= len(reference):
         return None
     return lines(revision)[: j + 1] == reference[: j + 1]
+
+
+def paired_interval(a: list[float], b: list[float], resamples: int = 10_000, seed: int = 0) -> list[float]:
+    """The mean of a - b and its 95% percentile bootstrap interval over questions."""
+    d = [x - y for x, y in zip(a, b)]
+    rng = random.Random(seed)
+    means = sorted(sum(d[rng.randrange(len(d))] for _ in d) / len(d) for _ in range(resamples))
+    return [sum(d) / len(d), means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]]
 
 
 def main() -> None:
@@ -107,8 +116,11 @@ def main() -> None:
             threads=args.threads)
         return [[o["text"] for o in outs] for outs in out], st["generated_tokens"]
 
+    def per_question(rs, outs):
+        return [sum(parse_answer(t) == r["ref"] for t in ts) / len(ts) for r, ts in zip(rs, outs)]
+
     def pass1(rs, outs):
-        return sum(sum(parse_answer(t) == r["ref"] for t in ts) / len(ts) for r, ts in zip(rs, outs)) / len(rs)
+        return sum(per_question(rs, outs)) / len(rs)
 
     after, t1 = revise("after-wrong", [reviser_prompt(r["q"]["problem"], [r["wrong"]]) for r in with_wrong],
                        args.seed)
@@ -140,6 +152,14 @@ def main() -> None:
         slips_fixed=sum(fixed) / max(1, len(fixed)), slips_checked=len(fixed),
         generated_tokens=t1 + t2 + t3 + t4, wall_s=time.time() - t0,
     )
+    # Paired over the same questions: is the attempt worth reading, beyond the noise?
+    after_q = per_question(with_wrong, after)
+    base_q = [r["base_pass1"] for r in with_wrong]
+    res["paired_intervals_95"] = {
+        "after_incorrect_minus_no_attempt": paired_interval(after_q, per_question(with_wrong, fresh)),
+        "after_incorrect_minus_generator": paired_interval(after_q, base_q),
+        "after_incorrect_minus_after_other_question": paired_interval(after_q, per_question(with_wrong, control)),
+    }
     write_json_atomic(args.out, res)
     log(f"reviser: pass@1 after one incorrect attempt {res['reviser_pass1_after_incorrect']:.3f} vs generator "
         f"{res['base_pass1_same_questions']:.3f} on the same {len(with_wrong)} questions; no attempt "
