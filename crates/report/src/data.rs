@@ -239,6 +239,33 @@ impl Data {
             .collect()
     }
 
+    /// Each revision setting paired with the most parallel setting of its variant
+    /// (the same selector, verifier and other params; the smallest sequential ratio
+    /// swept): (setting key, most parallel key), in display order.
+    pub(crate) fn revision_pairs(&self) -> Vec<(String, String)> {
+        let mut by_variant: BTreeMap<String, Vec<(f64, &str)>> = BTreeMap::new();
+        for (key, _) in &self.methods {
+            // The variant and ratio do not depend on the budget.
+            if let Some(s) = revision_split(&self.ids[key], 1) {
+                by_variant.entry(s.variant).or_default().push((s.ratio, key));
+            }
+        }
+        let mut out = Vec::new();
+        for settings in by_variant.values() {
+            let Some(&(low, parallel)) = settings.iter().min_by(|a, b| a.0.total_cmp(&b.0))
+            else {
+                continue;
+            };
+            out.extend(
+                settings
+                    .iter()
+                    .filter(|(ratio, _)| *ratio > low)
+                    .map(|(_, key)| (key.to_string(), parallel.to_string())),
+            );
+        }
+        out
+    }
+
     /// The budgets a method ran at, ascending.
     pub(crate) fn budgets(&self, method: &str) -> Vec<usize> {
         self.cells

@@ -9,7 +9,9 @@ use crate::stats::Estimate;
 
 /// Method pairs whose difference the paper states as a finding: PRM-weighted
 /// best-of-N against majority voting, each search method against weighted best-of-N,
-/// and each diagnostic method against the same method with the run's verifier.
+/// each revision setting against the most parallel one of its variant (sequential
+/// against parallel, paper Fig. 7), and each diagnostic method against the same
+/// method with the run's verifier.
 fn finding_pairs(data: &Data) -> Vec<(String, String)> {
     // Records name a method by its label, then its params in braces; a pair compares
     // methods with the same params (e.g. the same temperature).
@@ -40,6 +42,7 @@ fn finding_pairs(data: &Data) -> Vec<(String, String)> {
             pairs.push((m.clone(), b));
         }
     }
+    pairs.extend(data.revision_pairs());
     let has = |m: &str| data.methods.iter().any(|(x, _)| x == m);
     for (diag, base, _) in diagnostic_pairs(data) {
         if has(&base) {

@@ -1194,6 +1194,17 @@ fn paired_comparisons_are_differences_on_the_same_questions() {
     );
     // Beam search has no N = 1 run, so there is no row for it.
     assert!(!md.contains("| beam-m4 minus best-of-n-weighted | 1 |"));
+    // Revision settings against the most parallel one swept (ratio 1/16), at the
+    // budgets both ran: 19 and 22 against 15 right at N = 16, all of it in bin 2.
+    let row = line_with(md, "| revise-r16 minus revise-r1/16 | 16 |");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert!(cells[3].starts_with("+8.0 ["), "{row}");
+    assert!(cells[5].starts_with("+40.0 ["), "{row}");
+    let row = line_with(md, "| revise-r1 minus revise-r1/16 | 16 |");
+    assert!(row.split('|').nth(3).unwrap().trim().starts_with("+14.0 ["), "{row}");
+    // r1/16 has no N = 4 run; the most parallel setting has no row of its own.
+    assert!(!md.contains("| revise-r1 minus revise-r1/16 | 4 |"));
+    assert!(!md.contains("| revise-r1/16 minus"));
 
     // Labels with params (as ttc eval writes them) pair up when the params agree.
     let mut input = full_input();
