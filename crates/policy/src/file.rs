@@ -785,8 +785,9 @@ mod tests {
 
     #[test]
     fn older_formats_load_with_the_documented_probe_and_method_budgets() {
-        // The shipped demo policy is format 1: no [probe], no method-budget.
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/demo-policy.toml");
+        // The demo policy as an earlier release shipped it, format 1: no [probe], no
+        // method-budget.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/format-1-policy.toml");
         let p = Policy::read(&path).unwrap();
         assert_eq!(p.format, 1);
         assert_eq!(p.probe, ProbeSettings::default());
