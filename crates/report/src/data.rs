@@ -247,13 +247,15 @@ impl Data {
         for (key, _) in &self.methods {
             // The variant and ratio do not depend on the budget.
             if let Some(s) = revision_split(&self.ids[key], 1) {
-                by_variant.entry(s.variant).or_default().push((s.ratio, key));
+                by_variant
+                    .entry(s.variant)
+                    .or_default()
+                    .push((s.ratio, key));
             }
         }
         let mut out = Vec::new();
         for settings in by_variant.values() {
-            let Some(&(low, parallel)) = settings.iter().min_by(|a, b| a.0.total_cmp(&b.0))
-            else {
+            let Some(&(low, parallel)) = settings.iter().min_by(|a, b| a.0.total_cmp(&b.0)) else {
                 continue;
             };
             out.extend(

@@ -270,7 +270,9 @@ const REVISER_READS_ATTEMPT: f64 = 0.08;
 fn demo_reviser_reads_its_earlier_attempt() {
     let pairs = pairs(REVISER_PAIRS);
     let none = share(&greedy_revisions(&pairs, |_| None));
-    let after_right = share(&greedy_revisions(&pairs, |i| Some(pairs[i].good.join("\n"))));
+    let after_right = share(&greedy_revisions(&pairs, |i| {
+        Some(pairs[i].good.join("\n"))
+    }));
     let after_slip = share(&greedy_revisions(&pairs, |i| Some(pairs[i].bad.join("\n"))));
     // Control: the next problem's slipped copy (a cyclic shift).
     let after_other = share(&greedy_revisions(&pairs, |i| {

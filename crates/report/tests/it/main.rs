@@ -1201,7 +1201,10 @@ fn paired_comparisons_are_differences_on_the_same_questions() {
     assert!(cells[3].starts_with("+8.0 ["), "{row}");
     assert!(cells[5].starts_with("+40.0 ["), "{row}");
     let row = line_with(md, "| revise-r1 minus revise-r1/16 | 16 |");
-    assert!(row.split('|').nth(3).unwrap().trim().starts_with("+14.0 ["), "{row}");
+    assert!(
+        row.split('|').nth(3).unwrap().trim().starts_with("+14.0 ["),
+        "{row}"
+    );
     // r1/16 has no N = 4 run; the most parallel setting has no row of its own.
     assert!(!md.contains("| revise-r1 minus revise-r1/16 | 4 |"));
     assert!(!md.contains("| revise-r1/16 minus"));
