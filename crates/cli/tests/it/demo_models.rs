@@ -947,7 +947,13 @@ fn the_shipped_demo_policy_applies_to_a_new_question() {
     let choices: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(v["probe_samples"].as_u64(), Some(4), "{v}");
     super::check_policy_choice(&v, &choices, 16, 16);
-    assert_eq!(v["compute"]["generations"].as_u64(), Some(16), "{v}");
+    // The generations spent: the probe's plus the method's, less the probe samples it
+    // reused; at most N (a revision choice fitted at 4 leaves the rest unspent).
+    let spent = v["split"]["probe"].as_u64().unwrap() + v["method_budget"].as_u64().unwrap()
+        - v["split"]["reused"].as_u64().unwrap();
+    assert!(spent <= 16, "{v}");
+    assert_eq!(v["compute"]["generations"].as_u64(), Some(spent), "{v}");
+    assert_eq!(v["split"]["total"].as_u64(), Some(spent), "{v}");
     // The answer is the chosen method's on its budget, with the same seed. (Whether
     // it is right depends on the bin the probe gives, so rightness is not asserted.)
     super::check_same_as_the_method_alone(&v, &root().join("config/demo.toml"), QUESTION, 0);
