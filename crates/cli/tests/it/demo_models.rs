@@ -6,8 +6,9 @@
 //! pairs from the questions with mixed outcomes (a correct sample and the same sample
 //! with one step's result changed and the error carried to the answer), the ORM on
 //! its one-score layout with earlier attempts, the larger generator against the
-//! generator on greedy answers, and the reviser with both verifiers end to end through
-//! `ttc solve` with `config/demo-models-test.toml`.
+//! generator on greedy answers, the reviser on greedy revisions after a right, a
+//! slipped and an unrelated attempt, and the reviser with both verifiers end to end
+//! through `ttc solve` with `config/demo-models-test.toml`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -249,13 +250,6 @@ fn share(right: &[bool]) -> f64 {
     right.iter().filter(|&&r| r).count() as f64 / right.len() as f64
 }
 
-/// The demo reviser reads its earlier attempt: after a right solution it answers
-/// right far more often than the last reviser did, and after a slipped copy (one
-/// step's result raised by one, later lines following the wrong value) at least as
-/// often as with no attempt, and more often than after another problem's slipped
-/// copy. Greedy, on the first 100 test problems with two or more calculation steps;
-/// measured here: no attempt 0.54, after the right solution 0.56, after a slipped
-/// copy 0.55, after another problem's slipped copy 0.39.
 /// Multi-step test problems of the reviser test, and its levels: greedy pass@1 after
 /// the right solution (the last reviser, one epoch of training: 0.165 at T = 0.8
 /// after a right attempt), the most a slipped copy may fall below no attempt, and
@@ -266,6 +260,13 @@ const REVISER_AFTER_RIGHT: f64 = 0.45;
 const REVISER_SLIP_SLACK: f64 = 0.08;
 const REVISER_READS_ATTEMPT: f64 = 0.08;
 
+/// The demo reviser reads its earlier attempt: after a right solution it answers
+/// right far more often than the last reviser did, and after a slipped copy (one
+/// step's result raised by one, later lines following the wrong value) at least as
+/// often as with no attempt, and more often than after another problem's slipped
+/// copy. Greedy, on the first 100 test problems with two or more calculation steps;
+/// measured here: no attempt 0.54, after the right solution 0.56, after a slipped
+/// copy 0.55, after another problem's slipped copy 0.39.
 #[test]
 fn demo_reviser_reads_its_earlier_attempt() {
     let pairs = pairs(REVISER_PAIRS);
