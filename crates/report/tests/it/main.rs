@@ -1195,7 +1195,8 @@ fn paired_comparisons_are_differences_on_the_same_questions() {
     // Beam search has no N = 1 run, so there is no row for it.
     assert!(!md.contains("| beam-m4 minus best-of-n-weighted | 1 |"));
     // Revision settings against the most parallel one swept (ratio 1/16), at the
-    // budgets both ran: 19 and 22 against 15 right at N = 16, all of it in bin 2.
+    // budgets both ran: 19 and 22 against 15 right at N = 16 (r16's four more all in
+    // bin 2).
     let row = line_with(md, "| revise-r16 minus revise-r1/16 | 16 |");
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     assert!(cells[3].starts_with("+8.0 ["), "{row}");
