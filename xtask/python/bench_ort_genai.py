@@ -33,32 +33,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime_genai as og
 
+from bench_common import BenchError, load_prompt_ids
+
 RUNS = 3
 # The start of onnxruntime-genai's error for a batch size it does not take
 # (generators.cpp: "batch_size (64) must be in [1, 32]").
 REFUSED_BATCH = "batch_size ("
-
-
-class BenchError(Exception):
-    """A problem with the model folder or arguments; printed without a traceback."""
-
-
-def load_prompt_ids(path: Path, batch: int, vocab_size: int) -> np.ndarray:
-    """The [batch, length] int32 prompt of a --prompt-ids file, checked."""
-    try:
-        rows = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise BenchError(f"cannot read the prompt ids {path}: {error}") from error
-    if not isinstance(rows, list) or not rows or not all(isinstance(row, list) and row for row in rows):
-        raise BenchError(f"{path} must hold a JSON list of non-empty token-id lists")
-    if len(rows) != batch:
-        raise BenchError(f"{path} has {len(rows)} prompts, but --batch is {batch}")
-    if len({len(row) for row in rows}) != 1:
-        raise BenchError(f"{path}: the prompts differ in length; give every row the same number of tokens")
-    ids = np.array(rows, dtype=np.int32)
-    if ids.min() < 0 or ids.max() >= vocab_size:
-        raise BenchError(f"{path}: token ids must lie in [0, {vocab_size}) (genai_config.json model.vocab_size)")
-    return ids
 
 
 def load(model_dir: Path, threads: int) -> tuple[og.Model, int]:
@@ -126,7 +106,7 @@ def main() -> int:
     result = {"impl": "onnxruntime-genai", "batch": args.batch}
     try:
         model, vocab_size = load(args.model, args.threads)
-        input_ids = load_prompt_ids(args.prompt_ids, args.batch, vocab_size)
+        input_ids = load_prompt_ids(args.prompt_ids, args.batch, vocab_size, np.int32, "genai_config.json model.vocab_size")
         options = search_options(args, input_ids.shape[1])
         best = float("inf")
         for _ in range(max(1, args.repeats)):

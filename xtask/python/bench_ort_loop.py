@@ -33,13 +33,11 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from bench_common import BenchError, load_prompt_ids
+
 MODEL_FILES = ("model.onnx", "decoder_model_merged.onnx")
 RUNS = 3
 NUMPY_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
-
-
-class BenchError(Exception):
-    """A problem with the model folder or arguments; printed without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -61,24 +59,6 @@ def load(model_dir: Path, threads: int = 0) -> tuple[ort.InferenceSession, dict,
     options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (all physical cores)
     session = ort.InferenceSession(str(model_path), options)
     return session, config, Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-
-
-def load_prompt_ids(path: Path, batch: int, vocab_size: int) -> np.ndarray:
-    """The [batch, length] int64 prompt of a --prompt-ids file, checked."""
-    try:
-        rows = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise BenchError(f"cannot read the prompt ids {path}: {error}") from error
-    if not isinstance(rows, list) or not rows or not all(isinstance(row, list) and row for row in rows):
-        raise BenchError(f"{path} must hold a JSON list of non-empty token-id lists")
-    if len(rows) != batch:
-        raise BenchError(f"{path} has {len(rows)} prompts, but --batch is {batch}")
-    if len({len(row) for row in rows}) != 1:
-        raise BenchError(f"{path}: the prompts differ in length; give every row the same number of tokens")
-    ids = np.array(rows, dtype=np.int64)
-    if ids.min() < 0 or ids.max() >= vocab_size:
-        raise BenchError(f"{path}: token ids must lie in [0, {vocab_size}) (config.json vocab_size)")
-    return ids
 
 
 def empty_past(session: ort.InferenceSession, config: dict, batch: int) -> dict[str, np.ndarray]:
@@ -173,7 +153,7 @@ def main() -> int:
     try:
         session, config, tokenizer = load(args.model, args.threads)
         if args.prompt_ids is not None:
-            input_ids = load_prompt_ids(args.prompt_ids, args.batch, config["vocab_size"])
+            input_ids = load_prompt_ids(args.prompt_ids, args.batch, config["vocab_size"], np.int64, "config.json vocab_size")
         else:
             prompt_ids = tokenizer.encode(args.prompt).ids
             if not prompt_ids:

@@ -265,16 +265,8 @@ impl OnnxGenerator {
             .iter()
             .map(|r| {
                 let r = r.expect("a cached row");
-                let batch: &KvBatch<Tensor> = &r.batch;
-                let source = match sources.iter().position(|&b| std::ptr::eq(b, batch)) {
-                    Some(i) => i,
-                    None => {
-                        sources.push(batch);
-                        sources.len() - 1
-                    }
-                };
                 GatherRow {
-                    source,
+                    source: kv::source_index(&mut sources, &r.batch),
                     row: r.row,
                     cols: kv::right_padded(&r.positions, capacity),
                 }

@@ -234,6 +234,18 @@ impl<T> RowKv<T> {
     }
 }
 
+/// The index of `batch` in `sources`, compared by address (rows of one batch share
+/// one source), appended when it is not there yet.
+pub fn source_index<'a, T>(sources: &mut Vec<&'a KvBatch<T>>, batch: &'a KvBatch<T>) -> usize {
+    match sources.iter().position(|&b| std::ptr::eq(b, batch)) {
+        Some(i) => i,
+        None => {
+            sources.push(batch);
+            sources.len() - 1
+        }
+    }
+}
+
 /// What stacking `rows` left-padded takes: the distinct batches they live in (in
 /// order of first use), a [`GatherRow`] per row (`None`: no cache, all pads), and
 /// the padded length P, the longest row's.
@@ -254,21 +266,11 @@ pub fn stack_plan<'a, T>(
                 row: 0,
                 cols: vec![None; p],
             },
-            Some(r) => {
-                let batch: &KvBatch<T> = &r.batch;
-                let source = match sources.iter().position(|&b| std::ptr::eq(b, batch)) {
-                    Some(i) => i,
-                    None => {
-                        sources.push(batch);
-                        sources.len() - 1
-                    }
-                };
-                GatherRow {
-                    source,
-                    row: r.row,
-                    cols: left_padded(&r.positions, p),
-                }
-            }
+            Some(r) => GatherRow {
+                source: source_index(&mut sources, &r.batch),
+                row: r.row,
+                cols: left_padded(&r.positions, p),
+            },
         })
         .collect();
     let dims = sources.iter().map(|b| b.dims).collect();
