@@ -93,7 +93,7 @@ const SCALE: Scale = Scale {
     reviser_clean_offset: 60_000,
     reviser_replay: 2_000,
     reviser_replay_offset: 50_000,
-    reviser_eval_questions: 200,
+    reviser_eval_questions: 500,
     reviser_eval_samples: 8,
     reviser_eval_revisions: 4,
     orm_questions: 128,
@@ -165,6 +165,18 @@ fn test_samples(paths: &Paths, ttc: &Path, log: &Path) -> Result<PathBuf> {
     )
 }
 
+/// Whether a samples file written by `prm_common.py test-samples` holds exactly
+/// `questions` questions of `samples` samples each: a file from a run at another scale
+/// is stale even when it is newer than the generator.
+fn samples_file_holds(path: &Path, questions: usize, samples: usize) -> bool {
+    let Ok(file) = read_json(path) else {
+        return false;
+    };
+    let held = file["questions"].as_array().map(Vec::len);
+    let per_question = file["samples_per_question"].as_u64();
+    held == Some(questions) && per_question == Some(samples as u64)
+}
+
 /// The generator's samples of the first `questions` test questions, `samples` each,
 /// in `.ttc/demo/<dir>/test_samples.json`.
 fn test_samples_in(
@@ -178,7 +190,7 @@ fn test_samples_in(
     let dir = paths.work.join(dir);
     let out = dir.join("test_samples.json");
     let generator = require_file(&paths.root.join(MODELS).join("generator").join("model.onnx"))?;
-    if newer_than(&out, &generator) {
+    if newer_than(&out, &generator) && samples_file_holds(&out, questions, samples) {
         return Ok(out);
     }
     let mut cmd = script(paths, "prm_common.py")?;

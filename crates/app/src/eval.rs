@@ -310,7 +310,8 @@ fn sweep(
         }
     }
     // A method whose budgets are not all of the sweep's runs only at its own:
-    // `[sweep] method-budgets`, else `budgets` (diagnostic methods too).
+    // `[sweep] method-budgets`, each of them, else those of `budgets` it supports
+    // (diagnostic methods too).
     let solvers_owned: Vec<Box<dyn Solver + '_>> = solvers_owned
         .into_iter()
         .map(|s| -> Box<dyn Solver + '_> {
@@ -324,7 +325,11 @@ fn sweep(
                 sweep.budgets_for(&id.method())
             };
             // A fixed-budget method (greedy) runs at its own N whatever the lists say.
-            if own == budgets || id.method().fixed_budget().is_some() {
+            if id.method().fixed_budget().is_some() {
+                s
+            } else if id.family() != Family::Diagnostic && sweep.lists_budgets_for(&id.method()) {
+                Box::new(AtBudgets::listed(s, own))
+            } else if own == budgets {
                 s
             } else {
                 Box::new(AtBudgets::new(s, own))

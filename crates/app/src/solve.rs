@@ -268,13 +268,7 @@ pub fn with_policy(
                     choice.method
                 );
             };
-            // A revision split needs a power-of-two budget: else the one it was fitted at.
-            let budget = if ChainSplit::from_ratio(remaining, ratio).is_ok() {
-                remaining
-            } else {
-                choice.method_budget
-            };
-            let split = ChainSplit::from_ratio(budget, ratio)?;
+            let split = ChainSplit::from_ratio(remaining, ratio)?;
             let has_orm = section.verifier.is_some();
             let selector = selector.unwrap_or(default_revision_selector(has_orm));
             if selector != Selector::Majority && !has_orm {
@@ -296,7 +290,7 @@ pub fn with_policy(
             };
             let out = reviser.solve(question, split, selector, seed)?;
             compute.absorb(&out.compute);
-            (budget, out.answer.clone(), serde_json::to_value(&out)?)
+            (remaining, out.answer.clone(), serde_json::to_value(&out)?)
         }
         (_, None) => unreachable!("every other method is a search strategy"),
     };

@@ -36,16 +36,34 @@ fn scaled(c: &Compute, part: usize, whole: usize) -> Compute {
     }
 }
 
-/// A solver limited to some of the sweep's budgets (`[sweep] method-budgets`): the
-/// orchestrator runs a method only at the budgets it `supports`.
+/// A solver limited to some of the sweep's budgets: the orchestrator runs a method
+/// only at the budgets it `supports`.
 pub struct AtBudgets<'a> {
     inner: Box<dyn Solver + 'a>,
     budgets: Vec<usize>,
+    /// The run file named these budgets for this method (`[sweep] method-budgets`):
+    /// each runs, even one the method skips when it comes from the shared list (a
+    /// revision ratio without an exact split there takes the nearest).
+    listed: bool,
 }
 
 impl<'a> AtBudgets<'a> {
+    /// The shared list's budgets the method supports among `budgets`.
     pub fn new(inner: Box<dyn Solver + 'a>, budgets: Vec<usize>) -> Self {
-        AtBudgets { inner, budgets }
+        AtBudgets {
+            inner,
+            budgets,
+            listed: false,
+        }
+    }
+
+    /// Every one of `budgets`, as `method-budgets` lists them for this method.
+    pub fn listed(inner: Box<dyn Solver + 'a>, budgets: Vec<usize>) -> Self {
+        AtBudgets {
+            inner,
+            budgets,
+            listed: true,
+        }
     }
 }
 
@@ -54,6 +72,7 @@ impl std::fmt::Debug for AtBudgets<'_> {
         f.debug_struct("AtBudgets")
             .field("method", &self.inner.method().key())
             .field("budgets", &self.budgets)
+            .field("listed", &self.listed)
             .finish()
     }
 }
@@ -64,7 +83,7 @@ impl Solver for AtBudgets<'_> {
     }
 
     fn supports(&self, budget: usize) -> bool {
-        self.budgets.contains(&budget) && self.inner.supports(budget)
+        self.budgets.contains(&budget) && (self.listed || self.inner.supports(budget))
     }
 
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {
@@ -314,8 +333,10 @@ impl Solver for ReviseSolver<'_> {
         .expect("a finite ratio")
     }
 
+    /// Budgets with a split at the ratio exactly; a run file's `method-budgets` can
+    /// ask for others ([`AtBudgets::listed`]), which take the nearest split.
     fn supports(&self, budget: usize) -> bool {
-        ChainSplit::from_ratio(budget, self.group.ratio).is_ok()
+        ChainSplit::exact(budget, self.group.ratio).is_some()
     }
 
     fn solve(&self, question: &str, budget: usize, seed: u64) -> Result<Solved> {

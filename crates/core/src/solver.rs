@@ -24,8 +24,8 @@ pub trait Solver: Send + Sync {
     /// with params beyond the method's text (a temperature).
     fn method(&self) -> MethodId;
 
-    /// Whether the method can spend exactly `budget` generations (a revision split
-    /// needs chains x length = N over powers of two). Sweeps skip the others.
+    /// Whether the method can spend exactly `budget` generations. Sweeps skip the
+    /// others.
     fn supports(&self, budget: usize) -> bool {
         budget > 0
     }

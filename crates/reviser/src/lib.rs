@@ -60,8 +60,9 @@
 //!
 //! # Chains
 //!
-//! A budget N buys N attempts, split as `chains` x `length` ([`ChainSplit`]), both
-//! powers of two; `--sequential-ratio` is length / chains ([`ChainSplit::from_ratio`]).
+//! A budget N buys N attempts, split as `chains` x `length` ([`ChainSplit`]);
+//! `--sequential-ratio` is length / chains, or the nearest a divisor of N allows
+//! ([`ChainSplit::from_ratio`]).
 //! Every chain starts with the reviser's own attempt (no earlier attempts); attempt
 //! i + 1 of a chain is conditioned on its attempts up to i. All chains advance
 //! together: one batched [`Generator::generate`] call per round covers every chain

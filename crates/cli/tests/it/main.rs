@@ -805,6 +805,70 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
     std::fs::remove_dir_all(&base).ok();
 }
 
+/// `method-budgets` runs every budget it lists for a revision setting, with the
+/// nearest split where the ratio has none exactly (ratio 1 at 2 and 3: 2x1 and
+/// 3x1, the more parallel of two equally near); from `budgets` the same setting
+/// runs only where its split is exact.
+#[test]
+fn listed_revision_budgets_run_the_nearest_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let text = std::fs::read_to_string(config("fixtures-eval.toml"))
+        .unwrap()
+        .replace("\"../models/", &format!("\"{}/", models.display()))
+        .replace(
+            "budgets = [1, 2, 4]",
+            "budgets = [1, 2, 4]\nmethod-budgets = { \"revise-r1\" = [2, 3, 4] }",
+        );
+    let run = tmp.path().join("run.toml");
+    std::fs::write(&run, text).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = ttc(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--limit",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = std::fs::read_to_string(out_dir.join("results.jsonl")).unwrap();
+    let mut at: std::collections::BTreeMap<(String, u64), (u64, u64)> = Default::default();
+    for line in results.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let method = v["method"].as_str().unwrap().to_string();
+        if !method.starts_with("revise-") {
+            continue;
+        }
+        let t = &v["transitions"];
+        let pairs: u64 = [
+            "correct_to_correct",
+            "correct_to_incorrect",
+            "incorrect_to_correct",
+            "incorrect_to_incorrect",
+        ]
+        .iter()
+        .map(|k| t[k].as_u64().unwrap())
+        .sum();
+        let budget = v["budget"].as_u64().unwrap();
+        assert_eq!(v["compute"]["generations"].as_u64(), Some(budget), "{line}");
+        let e = at.entry((method, budget)).or_default();
+        e.0 += 1;
+        e.1 += pairs;
+    }
+    // Two questions each; a chains x length split has chains x (length - 1) pairs.
+    let want: std::collections::BTreeMap<(String, u64), (u64, u64)> = [
+        (("revise-r1".to_string(), 2), (2, 0)),
+        (("revise-r1".to_string(), 3), (2, 0)),
+        (("revise-r1".to_string(), 4), (2, 2 * 2)),
+        (("revise-r1-majority".to_string(), 1), (2, 0)),
+        (("revise-r1-majority".to_string(), 4), (2, 2 * 2)),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(at, want);
+}
+
 #[test]
 fn eval_refuses_verifier_selection_without_an_orm() {
     let tmp = tempfile::tempdir().unwrap();
@@ -861,8 +925,8 @@ fn eval_refuses_to_mix_two_run_files_in_one_folder() {
 /// its bin at the fitted budget `cell`, under the probe rule (docs/method.md §5): a
 /// best-of-N choice runs at the whole budget `budget` on the probe's samples and new
 /// ones, any other at its fitted `method-budget` plus what `budget` exceeds `cell`,
-/// within `budget` less the probe (a revision split needs a power of two, else it
-/// runs at its fitted `method-budget`).
+/// within `budget` less the probe (a revision split has any budget:
+/// `ChainSplit::from_ratio`).
 fn check_policy_choice(v: &serde_json::Value, policy: &toml::Value, cell: u64, budget: u64) {
     let bin = v["bin"].as_u64().unwrap();
     let chosen: Vec<&toml::Value> = policy["choice"]
@@ -892,12 +956,7 @@ fn check_policy_choice(v: &serde_json::Value, policy: &toml::Value, cell: u64, b
     let want = if reuses {
         budget
     } else {
-        let run = (fitted + budget - cell).min(budget - probe);
-        if method.starts_with("revise-") && !run.is_power_of_two() {
-            fitted
-        } else {
-            run
-        }
+        (fitted + budget - cell).min(budget - probe)
     };
     assert_eq!(v["method_budget"].as_u64(), Some(want), "{v}");
     let reused = if reuses { probe } else { 0 };

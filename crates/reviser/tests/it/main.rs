@@ -252,10 +252,10 @@ fn selectors() -> impl Strategy<Value = Selector> {
     ]
 }
 
-/// A budget (a power of two up to 16) and one of its valid sequential ratios.
+/// A budget up to 16 and a sequential ratio from 1/16 to 16: the split is exact
+/// or the nearest (12 at ratio 4 is 2 x 6).
 fn budgets_and_ratios() -> impl Strategy<Value = (usize, f64)> {
-    (0i32..5)
-        .prop_flat_map(|n| (0..=n).prop_map(move |l| (1usize << n, f64::from(2 * l - n).exp2())))
+    (1usize..=16, -4i32..=4).prop_map(|(n, k)| (n, f64::from(k).exp2()))
 }
 
 #[test]
