@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ttc_core::{DifficultyRecord, MethodId, MethodSpec};
+use ttc_core::{DifficultyRecord, MethodId, MethodSpec, Selector};
 use ttc_difficulty::{Binned, ProbeSettings, agreement, test_retest};
 use ttc_policy::{Arm, Cost, Fit, Judged, Sweep, judge};
 use ttc_report::{
@@ -110,19 +110,30 @@ pub fn bin_reading(
 }
 
 /// The setting the policy is judged against besides the best fixed one: `beam-m4`
-/// when the sweep has it, else its first beam search without lookahead.
+/// when the sweep has it, else its first beam search without lookahead, else (a
+/// sweep of revisions) PRM-weighted best-of-N, the paper's baseline.
 pub fn named_setting(sweep: &Sweep) -> Option<MethodId> {
-    let beams: Vec<&MethodId> = sweep
-        .records()
-        .iter()
-        .map(|r| &r.method)
+    let methods = || sweep.records().iter().map(|r| &r.method);
+    let beams: Vec<&MethodId> = methods()
         .filter(|m| matches!(m.method(), MethodSpec::Beam { lookahead: 0, .. }))
         .collect();
+    let weighted = || {
+        methods().find(|m| {
+            matches!(
+                m.method(),
+                MethodSpec::BestOfN {
+                    selector: Selector::Weighted
+                }
+            ) && m.verifier().is_none()
+        })
+    };
     beams
         .iter()
         .find(|m| m.label() == "beam-m4")
         .or(beams.first())
-        .map(|m| (*m).clone())
+        .copied()
+        .or_else(weighted)
+        .cloned()
 }
 
 fn outcome(o: &ttc_policy::HeldOut) -> ArmOutcome {
@@ -210,4 +221,49 @@ pub fn probe_costs(difficulty: &[DifficultyRecord], probe: usize) -> BTreeMap<St
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ttc_policy::SweepRecord;
+
+    fn sweep(methods: &[&str]) -> Sweep {
+        let records = methods
+            .iter()
+            .map(|m| SweepRecord {
+                question: "q".into(),
+                bin: 1,
+                method: MethodId::new(m.parse().unwrap()),
+                budget: 16,
+                method_budget: None,
+                seed: 0,
+                correct: true,
+                compute: Cost {
+                    generations: 16,
+                    tokens: 0,
+                    flops: 0.0,
+                },
+            })
+            .collect();
+        Sweep::new(records).unwrap()
+    }
+
+    #[test]
+    fn the_named_setting_is_beam_search_else_weighted_best_of_n() {
+        let named = |m: &[&str]| named_setting(&sweep(m)).map(|id| id.label());
+        assert_eq!(
+            named(&["majority", "beam-m8", "beam-m4", "best-of-n-weighted"]).as_deref(),
+            Some("beam-m4")
+        );
+        assert_eq!(
+            named(&["lookahead-m4-k1", "beam-m8"]).as_deref(),
+            Some("beam-m8")
+        );
+        assert_eq!(
+            named(&["majority", "revise-r4-weighted", "best-of-n-weighted"]).as_deref(),
+            Some("best-of-n-weighted")
+        );
+        assert_eq!(named(&["majority", "revise-r4-weighted"]), None);
+    }
 }

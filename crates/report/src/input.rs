@@ -67,7 +67,8 @@ pub struct RunModel {
 
 /// The compute-optimal policy, fitted under the probe rule on one kind of bins,
 /// judged at each budget against the best fixed setting chosen on the same folds
-/// and against one named setting (always beam search), from `ttc-policy`'s `judge`.
+/// and against one named setting (always beam search, or PRM-weighted best-of-N in a
+/// sweep without it), from `ttc-policy`'s `judge`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyJudgement {

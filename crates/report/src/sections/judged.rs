@@ -1,5 +1,6 @@
 //! The compute-optimal policy under the probe rule judged against the best fixed
-//! setting and against always running one named setting (beam search), on oracle
+//! setting and against always running one named setting (beam search, or PRM-weighted
+//! best-of-N in a sweep without it), on oracle
 //! and on predicted bins, in generations and in FLOPs.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -270,7 +271,8 @@ pub(super) fn judged_section(r: &mut Rendered, input: &ReportInput, data: &Data)
          question is answered by the setting its bin's cell chose on the other fold). \
          Against it, on the same folds and questions: the **best fixed setting**, one setting \
          for every question, chosen on one fold and scored on the other (no probe: a fixed \
-         setting needs no difficulty), and **always** one named setting. **In generations**: \
+         setting needs no difficulty), and **always** one named setting (beam search, or \
+         PRM-weighted best-of-N in a sweep without it). **In generations**: \
          fixed settings at the largest budget each was swept at not above N. **In FLOPs**: \
          fixed settings at the largest budget whose mean total inference FLOPs per question \
          (generator + verifier) are within the policy's (generator + verifier + probe) on \
