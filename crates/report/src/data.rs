@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ttc_core::{Error, EvalRecord, MethodId, MethodSpec, Result};
+use ttc_reviser::ChainSplit;
 
 use crate::input::ReportInput;
 use crate::stats::{Bootstrap, Estimate};
@@ -365,7 +366,8 @@ fn check(r: &EvalRecord) -> Result<()> {
 pub(crate) struct RevisionSplit {
     /// Sequential ratio: chain length / chains.
     pub(crate) ratio: f64,
-    /// (chains, length), when whole numbers.
+    /// (chains, length) as the sweep ran it ([`ChainSplit::from_ratio`]: the exact
+    /// split, else the nearest); None at budget 0.
     pub(crate) split: Option<(usize, usize)>,
     /// The setting's key with its ratio replaced by `{ratio}` (and the `ratio` param
     /// left out): names the variant the setting belongs to, which the other params
@@ -374,7 +376,7 @@ pub(crate) struct RevisionSplit {
 }
 
 /// A revision setting's split at `budget`, from the method's sequential ratio
-/// (`revise-r4`: chains = sqrt(N / 4), length = sqrt(N x 4)). None for other methods.
+/// (`revise-r4`: 2 x 8 at 16, 2 x 6 at 12). None for other methods.
 pub(crate) fn revision_split(method: &MethodId, budget: usize) -> Option<RevisionSplit> {
     let MethodSpec::Revise { ratio, selector } = method.method() else {
         return None;
@@ -399,14 +401,9 @@ pub(crate) fn revision_split(method: &MethodId, budget: usize) -> Option<Revisio
         variant.push_str(&others.join(","));
         variant.push('}');
     }
-    let chains = (budget as f64 / ratio).sqrt();
-    let whole = (chains - chains.round()).abs() < 1e-9 && chains.round() >= 1.0;
-    let split = whole
-        .then(|| {
-            let c = chains.round() as usize;
-            (c, budget / c)
-        })
-        .filter(|(c, l)| c * l == budget);
+    let split = ChainSplit::from_ratio(budget, ratio)
+        .ok()
+        .map(|s| (s.chains, s.length));
     Some(RevisionSplit {
         ratio,
         split,
@@ -465,10 +462,14 @@ mod tests {
             split(&id("revise-r1/4", &[]), 64),
             Some((0.25, Some((16, 4)), "revise-r{ratio}".into()))
         );
-        // No whole split (16 / 2 is not a square): the ratio alone.
+        // No exact split (16 / 2 is not a square): the nearest, as the sweep runs it.
         assert_eq!(
             split(&id("revise-r2", &[]), 16),
-            Some((2.0, None, "revise-r{ratio}".into()))
+            Some((2.0, Some((4, 4)), "revise-r{ratio}".into()))
+        );
+        assert_eq!(
+            split(&id("revise-r4", &[]), 12),
+            Some((4.0, Some((2, 6)), "revise-r{ratio}".into()))
         );
         // As the sweep writes them: the ratio param is the split's, the rule tells
         // variants apart.

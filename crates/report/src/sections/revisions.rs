@@ -20,10 +20,13 @@ pub(super) fn ratio_text(ratio: f64) -> String {
     }
 }
 
-/// `2x8 (ratio 4)`, or `ratio 2` when the split is not whole.
+/// `2x8 (ratio 4)`; `2x6 (nearest to ratio 4)` where the budget has no exact split.
 pub(super) fn split_text(ratio: f64, split: Option<(usize, usize)>) -> String {
     match split {
-        Some((c, l)) => format!("{c}x{l} (ratio {})", ratio_text(ratio)),
+        Some((c, l)) if (l as f64 / c as f64 - ratio).abs() <= 1e-9 * ratio => {
+            format!("{c}x{l} (ratio {})", ratio_text(ratio))
+        }
+        Some((c, l)) => format!("{c}x{l} (nearest to ratio {})", ratio_text(ratio)),
         None => format!("ratio {}", ratio_text(ratio)),
     }
 }
