@@ -24,8 +24,8 @@ pub trait Solver: Send + Sync {
     /// with params beyond the method's text (a temperature).
     fn method(&self) -> MethodId;
 
-    /// Whether the method can spend exactly `budget` generations. Sweeps skip the
-    /// others.
+    /// Whether a sweep runs the method at `budget` from its shared budget list
+    /// (revisions: where the ratio has an exact split). Sweeps skip the others.
     fn supports(&self, budget: usize) -> bool {
         budget > 0
     }

@@ -583,7 +583,7 @@ fn bad_requests_are_named() {
         .solve(
             QUESTION,
             ChainSplit {
-                chains: 3,
+                chains: 0,
                 length: 2,
             },
             Selector::Majority,
@@ -591,7 +591,20 @@ fn bad_requests_are_named() {
         )
         .unwrap_err()
         .to_string();
-    assert!(err.contains("chains") && err.contains('3'), "{err}");
+    assert!(err.contains("chains") && err.contains('0'), "{err}");
+    // Three chains of two is a split like any other.
+    let out = r
+        .solve(
+            QUESTION,
+            ChainSplit {
+                chains: 3,
+                length: 2,
+            },
+            Selector::Majority,
+            0,
+        )
+        .unwrap();
+    assert_eq!((out.chains.len(), out.compute.generations), (3, 6));
     let bad = ReviserSettings {
         layout: RevisionLayout {
             attempt: "no placeholder".into(),
