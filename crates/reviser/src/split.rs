@@ -92,7 +92,7 @@ impl ChainSplit {
         // Divisors up to the square root, then their partners.
         let small: Vec<usize> = (1..)
             .take_while(|d| d * d <= budget)
-            .filter(|d| budget % d == 0)
+            .filter(|d| budget.is_multiple_of(*d))
             .collect();
         let large = small
             .iter()
