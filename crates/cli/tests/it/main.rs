@@ -546,6 +546,20 @@ fn solve_with_revisions_splits_the_budget_into_chains() {
     assert!(stderr(&bad).contains("power of two"), "{}", stderr(&bad));
 }
 
+/// A revision record's consecutive attempt pairs: the sum of its four transition
+/// counts (chains x (length - 1) for a chains x length split).
+fn transition_pairs(t: &serde_json::Value) -> u64 {
+    [
+        "correct_to_correct",
+        "correct_to_incorrect",
+        "incorrect_to_correct",
+        "incorrect_to_incorrect",
+    ]
+    .iter()
+    .map(|k| t[k].as_u64().unwrap())
+    .sum()
+}
+
 /// Records of a run folder with wall-clock fields removed, sorted.
 fn run_records(dir: &Path) -> Vec<String> {
     let mut lines = Vec::new();
@@ -674,15 +688,7 @@ fn an_interrupted_eval_resumes_to_the_same_numbers() {
             continue;
         }
         revision_records += 1;
-        let pairs: u64 = [
-            "correct_to_correct",
-            "correct_to_incorrect",
-            "incorrect_to_correct",
-            "incorrect_to_incorrect",
-        ]
-        .iter()
-        .map(|k| t[k].as_u64().unwrap())
-        .sum();
+        let pairs = transition_pairs(t);
         let expected = match v["budget"].as_u64().unwrap() {
             1 => 0,
             4 => 2,
@@ -841,15 +847,7 @@ fn listed_revision_budgets_run_the_nearest_split() {
             continue;
         }
         let t = &v["transitions"];
-        let pairs: u64 = [
-            "correct_to_correct",
-            "correct_to_incorrect",
-            "incorrect_to_correct",
-            "incorrect_to_incorrect",
-        ]
-        .iter()
-        .map(|k| t[k].as_u64().unwrap())
-        .sum();
+        let pairs = transition_pairs(t);
         let budget = v["budget"].as_u64().unwrap();
         assert_eq!(v["compute"]["generations"].as_u64(), Some(budget), "{line}");
         let e = at.entry((method, budget)).or_default();
